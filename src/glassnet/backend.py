@@ -1,0 +1,135 @@
+"""The bottom of glassnet: the array module, the float type, seeding and name lookup.
+
+Everything numeric goes through ``xp``, one alias for the array module (NumPy today), so that a GPU
+array library with NumPy's API can be slotted in later without touching the layers.
+
+All randomness flows from explicit ``np.random.Generator`` objects (DESIGN.md §7): ``make_rng``
+turns a seed, or nothing, into one. ``set_random_seed`` fixes the global default from which
+unseeded layers, initializers and ``fit`` draw their own generators.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+xp = np
+"""The array module: every array operation in glassnet is written ``xp.<op>``."""
+
+_FLOATX = "float32"
+_EPSILON = 1e-7
+_GLOBAL_SEED_SEQUENCE: np.random.SeedSequence | None = None
+
+__all__ = [
+    "clear_session",
+    "did_you_mean",
+    "epsilon",
+    "floatx",
+    "lookup",
+    "make_rng",
+    "set_floatx",
+    "set_random_seed",
+    "unique_name",
+    "xp",
+]
+
+
+def floatx() -> str:
+    """The default float type, as a string: ``"float32"`` unless ``set_floatx`` changed it.
+
+    >>> floatx()
+    'float32'
+    """
+    return _FLOATX
+
+
+def set_floatx(value: str) -> None:
+    """Set the default float type: ``"float32"`` (fast, Keras's default) or ``"float64"``.
+
+    float64 is what gradient checks use. Layers built after the call use the new type.
+    """
+    global _FLOATX
+    if value not in ("float16", "float32", "float64"):
+        raise ValueError(
+            f"Unknown floatx type: received floatx={value!r}. "
+            "Expected one of 'float16', 'float32', 'float64'."
+        )
+    _FLOATX = value
+
+
+def epsilon() -> float:
+    """The fuzz factor used to keep logarithms and divisions finite (Keras's ``1e-7``)."""
+    return _EPSILON
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed every generator glassnet creates from now on that was not given a seed of its own.
+
+    Same seed, same weights, same batch order, same dropout masks: the same numbers.
+    """
+    global _GLOBAL_SEED_SEQUENCE
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"Received seed={seed!r}. Expected a non-negative integer.")
+    _GLOBAL_SEED_SEQUENCE = np.random.SeedSequence(int(seed))
+
+
+def make_rng(seed: int | np.random.Generator | None = None) -> np.random.Generator:
+    """A generator for one consumer: from ``seed`` if given, else from the global seed, if set.
+
+    Each call without a seed spawns a fresh child of the global seed sequence, so consumers
+    created in the same order after ``set_random_seed`` get the same streams.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None:
+        return np.random.default_rng(seed)
+    if _GLOBAL_SEED_SEQUENCE is not None:
+        return np.random.default_rng(_GLOBAL_SEED_SEQUENCE.spawn(1)[0])
+    return np.random.default_rng()
+
+
+def lookup(kind: str, name: Any, registry: dict[str, Any]) -> Any:
+    """Find ``name`` in ``registry`` or raise a ``ValueError`` that lists the valid names.
+
+    >>> lookup("activation", "relu", {"relu": 1, "sigmoid": 2})
+    1
+    >>> lookup("activation", "rleu", {"relu": 1, "sigmoid": 2})
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown activation: 'rleu'. Did you mean 'relu'? Valid names: relu, sigmoid.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"Expected the {kind} as a string name; received {name!r}.")
+    key = name.lower()
+    if key in registry:
+        return registry[key]
+    raise ValueError(
+        f"Unknown {kind}: {name!r}.{did_you_mean(key, registry)} "
+        f"Valid names: {', '.join(sorted(registry))}."
+    )
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``" Did you mean 'x'?"`` for the closest candidate, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def unique_name(prefix: str) -> str:
+    """Keras-style automatic names: ``dense``, then ``dense_1``, ``dense_2``, …"""
+    count = _NAME_COUNTS.get(prefix, 0)
+    _NAME_COUNTS[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def clear_session() -> None:
+    """Forget automatic layer names and the global seed, as ``keras.backend.clear_session``."""
+    global _GLOBAL_SEED_SEQUENCE
+    _NAME_COUNTS.clear()
+    _GLOBAL_SEED_SEQUENCE = None

@@ -1,0 +1,474 @@
+"""Callbacks: everything optional in training, hooked into the one loop in ``Model.fit``.
+
+The hooks and their names are Keras's: ``on_train_begin``, ``on_epoch_begin``,
+``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end``, ``on_train_end``, and the
+``on_test_*``/``on_predict_*`` pairs for ``evaluate`` and ``predict``. The progress bar and
+``History`` are callbacks too.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+import warnings
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "TerminateOnNaN",
+]
+
+_HOOKS = (
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+)
+
+
+class Callback:
+    """Base class. Override the hooks you need; ``self.model`` is the model being trained."""
+
+    def __init__(self):
+        self.model = None
+        self.params: dict = {}
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
+
+
+class CallbackList:
+    """Calls a hook on every callback in order; ``list.on_epoch_end(3, logs)`` and so on.
+
+    Only callbacks that override a hook are called for it, so a hook nobody uses costs nothing
+    per batch.
+    """
+
+    def __init__(self, callbacks, model=None, params=None):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"Expected callbacks to be glassnet.callbacks.Callback instances; received "
+                    f"{cb!r} of type {type(cb).__name__}."
+                )
+            if model is not None:
+                cb.set_model(model)
+            if params is not None:
+                cb.set_params(params)
+        self._bound = {
+            hook: [
+                getattr(cb, hook)
+                for cb in self.callbacks
+                if hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
+            ]
+            for hook in _HOOKS
+        }
+
+    def __getattr__(self, hook):
+        if hook not in _HOOKS:
+            raise AttributeError(hook)
+        methods = self._bound[hook]
+
+        def call(*args):
+            for method in methods:
+                method(*args)
+
+        return call
+
+    def wants(self, hook: str) -> bool:
+        return bool(self._bound[hook])
+
+
+class History(Callback):
+    """Records each epoch's logs: ``history.history["loss"]`` is the list of epoch losses."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+
+def _format_metrics(logs: dict) -> str:
+    parts = []
+    for key in sorted(logs):
+        value = logs[key]
+        parts.append(
+            f" - {key}: {value:.4f}"
+            if abs(value) >= 1e-3 or value == 0
+            else f" - {key}: {value:.4e}"
+        )
+    return "".join(parts)
+
+
+def _format_time_per_step(seconds: float) -> str:
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if seconds >= 60:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds}s"
+
+
+class ProgbarLogger(Callback):
+    """Keras's progress display.
+
+    verbose=1: a live bar per epoch — ``123/469 ━━━━━━━━─────────── 2s 5ms/step - accuracy: …`` —
+    redrawn in place on a terminal; anywhere else (a log file, CI, a notebook) only the finished
+    line of each epoch is printed, so the output never fills with redraw characters.
+    verbose=2: one line per epoch, ``469/469 - 2s - 5ms/step - accuracy: … - loss: …``.
+    """
+
+    width = 20
+    interval = 0.05  # seconds between redraws
+
+    def __init__(self, verbose=1, stream=None):
+        super().__init__()
+        self.verbose = verbose
+        self.stream = stream
+
+    @property
+    def _out(self):
+        return self.stream or sys.stdout
+
+    @property
+    def _live(self) -> bool:
+        isatty = getattr(self._out, "isatty", None)
+        return bool(isatty and isatty())
+
+    def on_train_begin(self, logs=None):
+        self.epochs = self.params.get("epochs", 1)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._begin(self.params.get("steps"))
+        self._write(f"Epoch {epoch + 1}/{self.epochs}\n")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update(batch + 1, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finish(logs or {})
+
+    def on_test_begin(self, logs=None):
+        self._begin(self.params.get("steps"))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._update(batch + 1, logs or {})
+
+    def on_test_end(self, logs=None):
+        self._finish(logs or {})
+
+    on_predict_begin = on_test_begin
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update(batch + 1, {})
+
+    def on_predict_end(self, logs=None):
+        self._finish({})
+
+    # ---- drawing ------------------------------------------------------------------------------
+
+    def _begin(self, steps):
+        self.steps = steps
+        self.seen = 0
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+
+    def _update(self, step, logs):
+        self.seen = step
+        if self.verbose != 1 or not self._live:
+            return
+        now = time.perf_counter()
+        if now - self.last_draw < self.interval and step < (self.steps or 0):
+            return
+        self.last_draw = now
+        elapsed = now - self.start
+        per_step = elapsed / step
+        eta = per_step * ((self.steps or step) - step)
+        self._write("\r" + self._line(step, _format_duration(eta), per_step, logs) + "\x1b[K")
+
+    def _finish(self, logs):
+        elapsed = time.perf_counter() - self.start
+        step = self.seen or 0
+        per_step = elapsed / step if step else 0.0
+        if self.verbose == 2:
+            line = (
+                f"{step}/{self.steps} - {_format_duration(elapsed)} - "
+                f"{_format_time_per_step(per_step)}{_format_metrics(logs)}"
+            )
+        else:
+            line = self._line(step, _format_duration(elapsed), per_step, logs)
+        self._write(("\r" if self._live else "") + line + ("\x1b[K" if self._live else "") + "\n")
+
+    def _line(self, step, duration, per_step, logs):
+        steps = self.steps or step
+        digits = len(str(steps))
+        filled = int(self.width * step / steps) if steps else self.width
+        if self._live:
+            bar = f"\x1b[32m{'━' * filled}\x1b[0m\x1b[2m{'━' * (self.width - filled)}\x1b[0m"
+        else:
+            bar = "━" * filled + "─" * (self.width - filled)
+        return (
+            f"{step:>{digits}}/{steps} {bar} {duration} "
+            f"{_format_time_per_step(per_step)}{_format_metrics(logs)}"
+        )
+
+    def _write(self, text):
+        if self.verbose:
+            self._out.write(text)
+            self._out.flush()
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: The logged quantity to watch (``"val_loss"`` by default).
+        min_delta: The least change that counts as an improvement.
+        patience: Epochs without improvement before stopping.
+        mode: ``"min"``, ``"max"``, or ``"auto"`` (max for accuracies, min otherwise).
+        baseline: A value the monitored quantity must beat.
+        restore_best_weights: Put back the weights of the best epoch when stopping.
+        start_from_epoch: Epochs to wait before watching at all.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+    ):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"Received mode={mode!r}. Expected 'auto', 'min' or 'max'.")
+        self.monitor, self.patience, self.verbose = monitor, patience, verbose
+        self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        if mode == "auto":
+            mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+        self.mode = mode
+        self.min_delta = abs(min_delta) if mode == "max" else -abs(min_delta)
+
+    def _improved(self, value, reference) -> bool:
+        if reference is None:
+            return True
+        if self.mode == "max":
+            return value - self.min_delta > reference
+        return value - self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(
+                f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
+                f"Available metrics are: {','.join(sorted(logs or {}))}",
+                stacklevel=2,
+            )
+            return
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self._improved(value, self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(value, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                if self.verbose > 0:
+                    print(
+                        "Restoring model weights from the end of the best epoch: "
+                        f"{self.best_epoch + 1}."
+                    )
+                self.model.set_weights(self.best_weights)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) after every epoch, or only when ``monitor`` improves.
+
+    ``filepath`` may hold fields filled from the epoch and the logs, e.g.
+    ``"model-{epoch:02d}-{val_loss:.2f}.keras"``. Files are written atomically.
+    """
+
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
+        super().__init__()
+        if save_freq != "epoch":
+            raise NotImplementedError("ModelCheckpoint supports save_freq='epoch' only.")
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.mode = mode
+        self.best = initial_value_threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                warnings.warn(
+                    f"Can save best model only with {self.monitor} available; "
+                    f"available: {','.join(sorted(logs))}. Skipping.",
+                    stacklevel=2,
+                )
+                return
+            better = self.best is None or (
+                value > self.best if self.mode == "max" else value < self.best
+            )
+            if not better:
+                if self.verbose > 0:
+                    print(
+                        f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}"
+                    )
+                return
+            if self.verbose > 0:
+                previous = "inf" if self.best is None else f"{self.best:.5f}"
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous} to "
+                    f"{value:.5f}, saving model to {path}"
+                )
+            self.best = value
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of a CSV file (``epoch`` first, then the sorted keys)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename)
+        self.file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self.writer = None
+        self.keys = None
+        self.header_written = exists and os.path.getsize(self.filename) > 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            self.writer = csv.DictWriter(
+                self.file, fieldnames=["epoch", *self.keys], delimiter=self.separator
+            )
+            if not self.header_written:
+                self.writer.writeheader()
+        self.writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        self.file.close()
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: …)``."""
+
+    def __init__(self, **hooks):
+        super().__init__()
+        for name, fn in hooks.items():
+            if name not in _HOOKS:
+                raise TypeError(
+                    f"LambdaCallback got an unknown hook {name!r}. Valid hooks: "
+                    f"{', '.join(_HOOKS)}."
+                )
+            if fn is not None:
+                setattr(self, name, fn)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch's loss is NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True

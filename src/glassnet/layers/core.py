@@ -1,0 +1,237 @@
+"""The core layers: Dense, Activation, Dropout, Flatten.
+
+Shapes use the deck's letters with the batch first: a_prev (batch, n_in), W (n_out, n_in),
+b (n_out,), z and a (batch, n_out).
+"""
+
+from __future__ import annotations
+
+from glassnet import activations, initializers
+from glassnet.backend import make_rng, xp
+from glassnet.layers.base import Layer, format_shape
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten"]
+
+
+def _matrix_size(shape) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+class Dense(Layer):
+    """A layer of ``units`` neurons: z = a_prev · Wᵀ + b, then a = σ(z).
+
+    Row i of W holds neuron i's weights, as on the slides, so W has shape (n_out, n_in); Keras's
+    ``kernel`` is Wᵀ, shape (n_in, n_out), and that is what ``get_weights``/``set_weights`` use.
+
+    After ``forward`` the layer holds ``a_prev``, ``z`` and ``a``; after ``backward`` it holds
+    ``dC_dz`` and, in ``grads``, ``W`` = ∂C/∂W and ``b`` = ∂C/∂b.
+
+    Args:
+        units: Number of neurons (n_out), a positive integer.
+        activation: Name or function; ``None`` means linear (a = z).
+        use_bias: Whether the layer adds b.
+        kernel_initializer: How W starts (Keras default ``"glorot_uniform"``).
+        bias_initializer: How b starts (``"zeros"``).
+
+    >>> import numpy as np
+    >>> layer = Dense(2, activation="sigmoid")
+    >>> layer.build((None, 2))
+    >>> layer.set_weights([np.array([[1., -1.], [-2., 1.]]), np.array([1., 0.])])
+    >>> layer(np.array([[1., -1.]])).round(2)          # layer 1 of the deck's example
+    array([[0.98, 0.12]], dtype=float32)
+    """
+
+    _keras_transposed = ("W",)
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise ValueError(
+                "Received an invalid value for `units`, expected a positive integer. "
+                f"Received: units={units!r}"
+            )
+        for arg, value in (
+            ("kernel_regularizer", kernel_regularizer),
+            ("bias_regularizer", bias_regularizer),
+            ("activity_regularizer", activity_regularizer),
+            ("kernel_constraint", kernel_constraint),
+            ("bias_constraint", bias_constraint),
+        ):
+            if value is not None:
+                raise NotImplementedError(f"Dense({arg}=...) is not supported by glassnet yet.")
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        n_in = input_shape[-1]
+        dtype = self.compute_dtype
+        kernel = self.kernel_initializer((n_in, self.units), dtype=dtype)  # Keras: (n_in, n_out)
+        self.params["W"] = xp.ascontiguousarray(kernel.T)  # deck: (n_out, n_in)
+        self.grads["W"] = xp.zeros_like(self.params["W"])
+        if self.use_bias:
+            self.params["b"] = self.bias_initializer((self.units,), dtype=dtype)  # (n_out,)
+            self.grads["b"] = xp.zeros_like(self.params["b"])
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, a_prev, training=False):
+        W = self.params["W"]
+        if a_prev.shape[-1] != W.shape[1]:
+            raise ValueError(self._shape_error(a_prev.shape))
+        self._leading_shape = a_prev.shape[:-1]  # Dense works on the last axis
+        self.a_prev = a_prev.reshape(-1, W.shape[1])  # (batch, n_in)
+        z = self.a_prev @ W.T  # (batch, n_in)·(n_in, n_out) = (batch, n_out)
+        if self.use_bias:
+            z += self.params["b"]  # (batch, n_out) + (n_out,), broadcast
+        self.z = z
+        self.a = self.activation(z)  # (batch, n_out)
+        return self.a.reshape(*a_prev.shape[:-1], self.units)
+
+    def backward(self, dC_da):
+        # ∂C/∂z = σ′(z) ⊙ ∂C/∂a (the deck's recursion: ∂C/∂a arrives from the layer after this one)
+        dC_da = dC_da.reshape(self.a.shape)
+        return self.backward_from_z(self.activation.backward(self.z, self.a, dC_da))
+
+    def backward_from_z(self, dC_dz):
+        """The rest of the backward pass, from ∂C/∂z (the entry point of the deck's case 1)."""
+        W = self.params["W"]
+        self.dC_dz = dC_dz  # (batch, n_out)
+        # ∂C/∂W = ∂C/∂z · ∂z/∂W, and ∂z/∂W is the stored input a_prev ("∂z/∂w = x").
+        xp.matmul(dC_dz.T, self.a_prev, out=self.grads["W"])  # (n_out, batch)·(batch, n_in)
+        if self.use_bias:
+            dC_dz.sum(axis=0, out=self.grads["b"])  # ∂z/∂b = 1: sum over the batch, (n_out,)
+        if not self.needs_input_gradient:
+            return None
+        dC_da_prev = dC_dz @ W  # (batch, n_out)·(n_out, n_in) = (batch, n_in)
+        return dC_da_prev.reshape(*self._leading_shape, W.shape[1])
+
+    def _shape_error(self, received) -> str:
+        n_out, n_in = self.params["W"].shape
+        batch = received[0] if len(received) > 1 else 1
+        got = (batch, received[-1])
+        return (
+            f"Input of shape {tuple(received)} does not fit layer {self.name!r} "
+            f"(Dense, {n_in} inputs → {n_out} units), which expects shape "
+            f"{format_shape((None, n_in))}. z = a_prev·Wᵀ needs ({_matrix_size(got)})·"
+            f"({_matrix_size((n_in, n_out))}): the inner sizes {received[-1]} and {n_in} differ."
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }
+
+
+class Activation(Layer):
+    """Applies an activation on its own: a = σ(z), where z is this layer's input.
+
+    >>> import numpy as np
+    >>> Activation("softmax")(np.array([[0.0, 0.0]]))
+    array([[0.5, 0.5]], dtype=float32)
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def forward(self, a_prev, training=False):
+        self.z = a_prev
+        self.a = self.activation(a_prev)
+        return self.a
+
+    def backward(self, dC_da):
+        return self.backward_from_z(self.activation.backward(self.z, self.a, dC_da))
+
+    def backward_from_z(self, dC_dz):
+        self.dC_dz = dC_dz
+        return dC_dz  # z is this layer's input
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """In training, zero each input with probability ``rate`` and scale the rest by 1/(1 − rate).
+
+    At inference it passes its input through unchanged (the scaling already kept the mean).
+    The mask comes from the layer's own generator: ``seed``, or the global seed.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(
+                "Invalid value received for argument `rate`. Expected a float value between "
+                f"0 and 1 (1 excluded). Received: rate={rate!r}"
+            )
+        if noise_shape is not None:
+            raise NotImplementedError("Dropout(noise_shape=...) is not supported by glassnet yet.")
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.seed = seed
+        self._rng = make_rng(seed)
+        self.mask = None
+
+    def forward(self, a_prev, training=False):
+        if not training or self.rate == 0:
+            self.mask = None
+            return a_prev
+        keep = 1.0 - self.rate
+        u = self._rng.random(a_prev.shape, dtype=a_prev.dtype)  # uniform on [0, 1)
+        self.mask = xp.where(u >= self.rate, a_prev.dtype.type(1 / keep), a_prev.dtype.type(0))
+        return a_prev * self.mask
+
+    def backward(self, dC_da):
+        return dC_da if self.mask is None else dC_da * self.mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": None}
+
+
+class Flatten(Layer):
+    """Reshapes each sample to a vector: (batch, 28, 28) becomes (batch, 784)."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+
+    def compute_output_shape(self, input_shape):
+        size = 1
+        for s in input_shape[1:]:
+            size = None if s is None or size is None else size * s
+        return (input_shape[0], size)
+
+    def forward(self, a_prev, training=False):
+        self.input_batch_shape = a_prev.shape
+        return a_prev.reshape(a_prev.shape[0], -1)
+
+    def backward(self, dC_da):
+        return dC_da.reshape(self.input_batch_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": "channels_last"}

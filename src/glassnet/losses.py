@@ -1,0 +1,337 @@
+"""Loss functions C(y, a) and their derivatives, with Keras's names and ``from_logits`` option.
+
+The functions (``categorical_crossentropy(y_true, y_pred)``, …) return one loss per sample, as in
+Keras. The classes average them over the batch — C is the batch mean — and know the derivative:
+``dC_da(y, a)`` for the general case, and for the cross-entropies ``dC_dz(y, a)``, the deck's case 1
+shortcut. A softmax output a = softmax(z) followed by cross-entropy has ∂C/∂z = (a − y) / batch: the
+softmax Jacobian and the 1/a of the logarithm cancel, so the model skips both. The 1/batch factor
+of the mean lives here, in these derivatives, and nowhere else.
+
+>>> import numpy as np
+>>> y, a = np.array([[0.0, 1.0]]), np.array([[0.2, 0.8]])
+>>> float(CategoricalCrossentropy()(y, a)) == float(-np.log(0.8))
+True
+>>> MeanSquaredError().dC_da(y, a)
+array([[ 0.2, -0.2]])
+"""
+
+from __future__ import annotations
+
+from glassnet import activations
+from glassnet.backend import epsilon, lookup, xp
+
+__all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "get",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "sparse_categorical_crossentropy",
+]
+
+
+# ---- per-sample losses, as Keras's functions ----------------------------------------------------
+
+
+def _log_softmax(z):
+    # log softmax(z) = z − max − log Σ exp(z − max): finite even for logits of ±1e4.
+    shifted = z - z.max(axis=-1, keepdims=True)  # (batch, k)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def mean_squared_error(y_true, y_pred):
+    """mean over the last axis of (a − y)²; shape (batch,)."""
+    return xp.mean(xp.square(y_pred - y_true), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """mean over the last axis of |a − y|; shape (batch,)."""
+    return xp.mean(xp.abs(y_pred - y_true), axis=-1)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    """−mean(y·log a + (1 − y)·log(1 − a)) over the last axis; shape (batch,)."""
+    if from_logits:
+        z = y_pred  # log(1 + e^(−|z|)) + max(z, 0) − z·y, the stable form
+        return xp.mean(xp.maximum(z, 0) - z * y_true + xp.log1p(xp.exp(-xp.abs(z))), axis=-1)
+    a = xp.clip(y_pred, epsilon(), 1 - epsilon())
+    return -xp.mean(y_true * xp.log(a) + (1 - y_true) * xp.log(1 - a), axis=-1)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """−Σ y·log a over the classes, for one-hot (or probability) targets y; shape (batch,)."""
+    if from_logits:
+        return -(y_true * _log_softmax(y_pred)).sum(axis=-1)
+    a = y_pred / y_pred.sum(axis=-1, keepdims=True)  # Keras renormalises probabilities
+    return -(y_true * xp.log(xp.clip(a, epsilon(), 1 - epsilon()))).sum(axis=-1)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """−log a[label] for integer labels; shape (batch,)."""
+    labels = _as_labels(y_true)
+    if from_logits:
+        log_a = _log_softmax(y_pred)
+    else:
+        a = y_pred / y_pred.sum(axis=-1, keepdims=True)
+        log_a = xp.log(xp.clip(a, epsilon(), 1 - epsilon()))
+    return -xp.take_along_axis(log_a, labels[:, None], axis=-1)[:, 0]
+
+
+def _as_labels(y):
+    y = xp.asarray(y)
+    return (y.reshape(-1) if y.ndim > 1 else y).astype(xp.intp)
+
+
+def _one_hot(labels, num_classes, dtype):
+    y = xp.zeros((labels.shape[0], num_classes), dtype=dtype)
+    y[xp.arange(labels.shape[0]), labels] = 1
+    return y
+
+
+# ---- the classes: C as the batch mean, and its derivative ----------------------------------------
+
+
+class Loss:
+    """C = the mean over the batch of a per-sample loss, and ∂C/∂(model output).
+
+    Attributes:
+        output_activation: The output activation whose derivative this loss cancels (the deck's
+            case 1), or ``None``.
+    """
+
+    output_activation: activations.ActivationFunction | None = None
+    name = "loss"
+
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size"):
+        if reduction != "sum_over_batch_size":
+            raise NotImplementedError(
+                f"Received reduction={reduction!r}; glassnet supports 'sum_over_batch_size' only."
+            )
+        self.from_logits = from_logits
+        self.name = name or type(self).name
+        self.reduction = reduction
+
+    def per_sample(self, y, out):
+        raise NotImplementedError
+
+    def __call__(self, y_true, y_pred) -> float:
+        """C for a batch, as ``keras.losses.Loss.__call__``."""
+        y_pred = xp.asarray(y_pred, dtype=float)
+        return float(self.C(self.check_targets(y_true, y_pred.shape), y_pred))
+
+    def C(self, y, out):
+        """The batch mean of the per-sample loss of the model output ``out``."""
+        return self.per_sample(y, out).mean()
+
+    def gradient(self, y, out):
+        """∂C/∂out for the model output ``out`` (logits when ``from_logits``)."""
+        if self.from_logits:
+            return self.dC_dz(y, self.output_activation(out))
+        return self.dC_da(y, out)
+
+    def dC_da(self, y, a):
+        raise NotImplementedError
+
+    def C_from_z(self, y, z):
+        """C computed from the output layer's z, stably (used with the case-1 shortcut)."""
+        return self.per_sample_from_logits(y, z).mean()
+
+    def check_targets(self, y, output_shape):
+        """``y`` as the array this loss computes with; a clear error if it cannot fit."""
+        y = xp.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"Targets must be numbers; received an array of dtype {y.dtype}.")
+        if y.dtype.kind == "f" and not xp.isfinite(y).all():
+            raise ValueError("The targets y contain NaN or infinity; every label must be finite.")
+        if y.shape == tuple(output_shape[:-1]) and output_shape[-1] == 1:
+            y = y.reshape(*y.shape, 1)  # (n,) targets for a single output unit
+        if y.shape[1:] != tuple(output_shape[1:]):
+            raise ValueError(
+                f"{self.name} needs targets shaped like the model output, "
+                f"{tuple(('n', *output_shape[1:]))}; received targets of shape {y.shape}."
+            )
+        return y
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}
+
+
+class MeanSquaredError(Loss):
+    """C = mean((a − y)²) over the batch and the outputs; ∂C/∂a = 2(a − y) / (batch · k)."""
+
+    name = "mean_squared_error"
+
+    def per_sample(self, y, out):
+        return mean_squared_error(y, out)
+
+    def gradient(self, y, out):
+        return self.dC_da(y, out)
+
+    def dC_da(self, y, a):
+        return (2.0 / a.size) * (a - y)  # a.size = batch · k
+
+
+class MeanAbsoluteError(Loss):
+    """C = mean(|a − y|); ∂C/∂a = sign(a − y) / (batch · k)."""
+
+    name = "mean_absolute_error"
+
+    def per_sample(self, y, out):
+        return mean_absolute_error(y, out)
+
+    def gradient(self, y, out):
+        return self.dC_da(y, out)
+
+    def dC_da(self, y, a):
+        return xp.sign(a - y) / a.size
+
+
+class BinaryCrossentropy(Loss):
+    """C = −mean(y·log a + (1 − y)·log(1 − a)); after a sigmoid, ∂C/∂z = (a − y) / (batch·k)."""
+
+    name = "binary_crossentropy"
+    output_activation = activations.sigmoid
+
+    def per_sample(self, y, out):
+        return binary_crossentropy(y, out, from_logits=self.from_logits)
+
+    def per_sample_from_logits(self, y, z):
+        return binary_crossentropy(y, z, from_logits=True)
+
+    def dC_da(self, y, a):
+        a = xp.clip(a, epsilon(), 1 - epsilon())
+        return (a - y) / (a * (1 - a)) / a.size
+
+    def dC_dz(self, y, a):
+        return (a - y) / a.size
+
+    def check_targets(self, y, output_shape):
+        y = super().check_targets(y, output_shape)
+        if y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(
+                "binary_crossentropy needs targets between 0 and 1; received values from "
+                f"{y.min()} to {y.max()}."
+            )
+        return y
+
+
+class CategoricalCrossentropy(Loss):
+    """C = −mean over the batch of Σ y·log a, for one-hot targets.
+
+    With a softmax output (or ``from_logits=True``) the model uses ∂C/∂z = (a − y) / batch.
+    """
+
+    name = "categorical_crossentropy"
+    output_activation = activations.softmax
+
+    def per_sample(self, y, out):
+        return categorical_crossentropy(y, out, from_logits=self.from_logits)
+
+    def per_sample_from_logits(self, y, z):
+        return categorical_crossentropy(y, z, from_logits=True)
+
+    def dC_da(self, y, a):
+        # C = −Σ y·log(a / Σa): ∂C/∂a_i = (−y_i / a_i + Σ_j y_j / Σ_j a_j) / batch
+        a = xp.clip(a, epsilon(), None)
+        return (-y / a + y.sum(axis=-1, keepdims=True) / a.sum(axis=-1, keepdims=True)) / len(a)
+
+    def dC_dz(self, y, a):
+        return (a - y) / len(a)  # (batch, k); rows of y sum to 1
+
+    def check_targets(self, y, output_shape):
+        y_array = xp.asarray(y)
+        k = output_shape[-1]
+        if y_array.ndim == len(output_shape) - 1 or (
+            y_array.ndim == 2 and y_array.shape[1] == 1 and k > 1
+        ):
+            raise ValueError(
+                f"categorical_crossentropy needs one-hot targets of shape (n, {k}); received "
+                f"class labels of shape {y_array.shape}. Use "
+                "loss='sparse_categorical_crossentropy', or one-hot encode them with "
+                f"glassnet.utils.to_categorical(y, {k})."
+            )
+        return super().check_targets(y_array, output_shape)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """C = −mean over the batch of log a[label], for integer class labels 0 … k − 1.
+
+    With a softmax output (or ``from_logits=True``) the model uses ∂C/∂z = (a − onehot(y)) / batch.
+    """
+
+    name = "sparse_categorical_crossentropy"
+    output_activation = activations.softmax
+
+    def per_sample(self, y, out):
+        return sparse_categorical_crossentropy(y, out, from_logits=self.from_logits)
+
+    def per_sample_from_logits(self, y, z):
+        return sparse_categorical_crossentropy(y, z, from_logits=True)
+
+    def dC_da(self, y, a):
+        one_hot = _one_hot(_as_labels(y), a.shape[-1], a.dtype)
+        return CategoricalCrossentropy.dC_da(self, one_hot, a)
+
+    def dC_dz(self, y, a):
+        dC_dz = a / len(a)  # (batch, k)
+        dC_dz[xp.arange(len(a)), _as_labels(y)] -= 1 / len(a)
+        return dC_dz
+
+    def check_targets(self, y, output_shape):
+        y = xp.asarray(y)
+        k = output_shape[-1]
+        if y.ndim == 2 and y.shape[1] == k and k > 1:
+            raise ValueError(
+                f"sparse_categorical_crossentropy needs integer class labels of shape (n,); "
+                f"received one-hot targets of shape {y.shape}. Use "
+                "loss='categorical_crossentropy', or pass y.argmax(axis=1)."
+            )
+        if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] != 1):
+            raise ValueError(
+                f"sparse_categorical_crossentropy needs labels of shape (n,); received {y.shape}."
+            )
+        labels = y.reshape(-1)
+        if labels.dtype.kind == "f":
+            if not xp.isfinite(labels).all() or not (labels == xp.round(labels)).all():
+                raise ValueError(
+                    "sparse_categorical_crossentropy needs integer class labels; received "
+                    f"non-integer values such as {labels[labels != xp.round(labels)][:3]}."
+                )
+        elif labels.dtype.kind not in "biu":
+            raise TypeError(f"Class labels must be integers; received dtype {labels.dtype}.")
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            bad = labels[(labels < 0) | (labels >= k)][:3]
+            raise ValueError(
+                f"Received class labels {bad.astype(int).tolist()} outside 0..{k - 1}: the model "
+                f"has {k} outputs. Check the labels, or give the last layer more units."
+            )
+        return labels.astype(xp.intp)
+
+
+_REGISTRY = {
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+_CLASSES = {cls.__name__.lower(): cls for cls in set(_REGISTRY.values())}
+
+
+def get(identifier) -> Loss:
+    """A loss from a name (``"categorical_crossentropy"``, ``"mse"``, …), config or instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):  # Keras config: {"class_name": ..., "config": {...}}
+        cls = lookup("loss", identifier.get("class_name", ""), _CLASSES)
+        config = {k: v for k, v in (identifier.get("config") or {}).items() if k != "dtype"}
+        return cls(**config)
+    return lookup("loss", identifier, _REGISTRY)()

@@ -1,0 +1,298 @@
+"""Optimizers: how a gradient becomes a step, with Keras's names, arguments and defaults.
+
+Each optimizer's ``update`` changes a parameter in place, line by line as its docstring's formula
+reads, keeping its state (``m``, ``v``, …) in arrays allocated once and reused every step. ``p`` is
+a parameter (a W or a b), ``g`` its gradient ∂C/∂p, ``t`` the step number starting at 1.
+
+>>> import numpy as np
+>>> w, g = np.array([1.0]), np.array([0.5])
+>>> SGD(learning_rate=0.1).apply([(w, g)])   # w ← w − η·g = 1 − 0.1·0.5
+>>> w
+array([0.95])
+"""
+
+from __future__ import annotations
+
+import math
+
+from glassnet.backend import lookup, xp
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get"]
+
+
+def _check_positive(name, value, allow_zero=False):
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok or not math.isfinite(value):
+        bound = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"Received {name}={value!r}. Expected {bound} number.")
+
+
+class Optimizer:
+    """Base class: turns (parameter, gradient) pairs into in-place updates.
+
+    Args:
+        learning_rate: The step size η.
+        weight_decay: If set, each step first shrinks p ← p − η·λ·p (decoupled, as in Keras 3).
+        clipnorm: If set, each gradient is scaled down so that its norm is at most this.
+        clipvalue: If set, each gradient is clipped to [−clipvalue, clipvalue].
+        global_clipnorm: If set, all gradients together are scaled to this norm at most.
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        **kwargs,
+    ):
+        kwargs.pop("use_ema", None)
+        if kwargs:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
+        _check_positive("learning_rate", learning_rate)
+        for arg, value in (
+            ("weight_decay", weight_decay),
+            ("clipnorm", clipnorm),
+            ("clipvalue", clipvalue),
+            ("global_clipnorm", global_clipnorm),
+        ):
+            if value is not None:
+                _check_positive(arg, value, allow_zero=arg == "weight_decay")
+        self.learning_rate = float(learning_rate)
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self.state: list[dict] = []  # one dict of state arrays per parameter, in order
+
+    def build(self, params) -> None:
+        """Allocate the state for each parameter (called on the first step)."""
+        self.state = [self.init_state(p) for p in params]
+
+    def init_state(self, p) -> dict:
+        return {}
+
+    def apply(self, params_and_grads) -> None:
+        """One step: update every parameter in place from its gradient."""
+        pairs = list(params_and_grads)
+        if len(self.state) != len(pairs):
+            self.build([p for p, _ in pairs])
+        self.iterations += 1
+        if self.global_clipnorm is not None:
+            norm = math.sqrt(sum(float((g * g).sum()) for _, g in pairs))
+            if norm > self.global_clipnorm:
+                pairs = [(p, g * (self.global_clipnorm / norm)) for p, g in pairs]
+        for (p, g), state in zip(pairs, self.state):
+            if self.clipvalue is not None:
+                g = xp.clip(g, -self.clipvalue, self.clipvalue)
+            if self.clipnorm is not None:
+                norm = math.sqrt(float((g * g).sum()))
+                if norm > self.clipnorm:
+                    g = g * (self.clipnorm / norm)
+            if self.weight_decay:
+                p -= (self.learning_rate * self.weight_decay) * p
+            self.update(p, g, state)
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """Keras's spelling: pairs of (gradient, variable)."""
+        self.apply((p, g) for g, p in grads_and_vars)
+
+    def update(self, p, g, state) -> None:
+        raise NotImplementedError
+
+    # ---- saving -------------------------------------------------------------------------------
+
+    def variables(self) -> list:
+        """The state arrays, in a fixed order (for saving and restoring training)."""
+        return [arr for state in self.state for arr in state.values()]
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Optimizer:
+        return cls(**config)
+
+
+class SGD(Optimizer):
+    """Gradient descent, as the deck draws it: w ← w − η·slope.
+
+    With momentum μ the step remembers the last one (state ``m``, starting at 0):
+    m ← μ·m − η·g, then p ← p + m; with Nesterov, p ← p + μ·m − η·g.
+
+    Keras defaults: learning_rate=0.01, momentum=0.0, nesterov=False.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"Received momentum={momentum!r}. Expected a float in [0, 1].")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def init_state(self, p):
+        return {"m": xp.zeros_like(p)} if self.momentum else {}
+
+    def update(self, p, g, state):
+        lr, mu = self.learning_rate, self.momentum
+        if not mu:
+            p -= lr * g  # p ← p − η·g
+            return
+        m = state["m"]
+        m *= mu  # m ← μ·m − η·g
+        m -= lr * g
+        if self.nesterov:
+            p += mu * m - lr * g  # p ← p + μ·m − η·g
+        else:
+            p += m  # p ← p + m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """Divide each step by a running root-mean-square of the gradient.
+
+    v ← ρ·v + (1 − ρ)·g², then p ← p − η·g / √(v + ε).
+    With momentum μ: s ← μ·s + η·g / √(v + ε), then p ← p − s.
+
+    Keras defaults: learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7.
+    """
+
+    def __init__(
+        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
+    ):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if centered:
+            raise NotImplementedError("RMSprop(centered=True) is not supported by glassnet yet.")
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = False
+
+    def init_state(self, p):
+        state = {"v": xp.zeros_like(p), "scratch": xp.empty_like(p)}
+        if self.momentum:
+            state["s"] = xp.zeros_like(p)
+        return state
+
+    def update(self, p, g, state):
+        v, step = state["v"], state["scratch"]
+        v *= self.rho  # v ← ρ·v + (1 − ρ)·g²
+        xp.multiply(g, g, out=step)
+        step *= 1.0 - self.rho
+        v += step
+        xp.add(v, self.epsilon, out=step)  # step ← η·g / √(v + ε)
+        xp.sqrt(step, out=step)
+        xp.divide(g, step, out=step)
+        step *= self.learning_rate
+        if self.momentum:
+            s = state["s"]
+            s *= self.momentum  # s ← μ·s + step
+            s += step
+            step = s
+        p -= step  # p ← p − step
+
+    def variables(self):
+        return [arr for state in self.state for k, arr in state.items() if k != "scratch"]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+
+class Adam(Optimizer):
+    """Adaptive moments (Kingma & Ba), in Keras's form:
+
+    m ← m + (1 − β₁)·(g − m),  v ← v + (1 − β₂)·(g² − v),
+    α = η·√(1 − β₂ᵗ) / (1 − β₁ᵗ),  p ← p − α·m / (√v + ε).
+
+    Keras defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7.
+    """
+
+    def __init__(
+        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
+    ):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if amsgrad:
+            raise NotImplementedError("Adam(amsgrad=True) is not supported by glassnet yet.")
+        for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"Received {arg}={value!r}. Expected a float in [0, 1).")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.amsgrad = False
+
+    def init_state(self, p):
+        return {"m": xp.zeros_like(p), "v": xp.zeros_like(p), "scratch": xp.empty_like(p)}
+
+    def update(self, p, g, state):
+        m, v, step = state["m"], state["v"], state["scratch"]
+        t = self.iterations
+        alpha = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        xp.subtract(g, m, out=step)  # m ← m + (1 − β₁)·(g − m)
+        step *= 1 - self.beta_1
+        m += step
+        xp.multiply(g, g, out=step)  # v ← v + (1 − β₂)·(g² − v)
+        step -= v
+        step *= 1 - self.beta_2
+        v += step
+        xp.sqrt(v, out=step)  # p ← p − α·m / (√v + ε)
+        step += self.epsilon
+        xp.divide(m, step, out=step)
+        step *= alpha
+        p -= step
+
+    def variables(self):
+        return [arr for state in self.state for k, arr in state.items() if k != "scratch"]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: first p ← p − η·λ·p, then the Adam step.
+
+    Keras defaults: learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7.
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+
+
+_REGISTRY = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a name (``"sgd"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``), a Keras config
+    dict, or an instance (returned as is)."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        cls = lookup("optimizer", identifier.get("class_name", ""), _REGISTRY)
+        config = dict(identifier.get("config") or {})
+        known = set(cls().get_config())  # Keras configs carry keys glassnet has no use for
+        return cls.from_config({k: v for k, v in config.items() if k in known})
+    return lookup("optimizer", identifier, _REGISTRY)()

@@ -8,7 +8,9 @@
 3. Keras's cache (``~/.keras/datasets/``, or under ``$KERAS_HOME``),
 4. Debian's dataset folder (``/usr/share/datasets/``),
 
-and only then downloads the four IDX files into its own cache: from the first mirror that answers,
+and only then downloads the four IDX files into its own cache: from the first mirror that answers
+(the built-in ones, or those listed in ``GLASSNET_MIRRORS``: comma-separated base URLs in which
+``{dataset}`` stands for the dataset's folder name),
 with a progress bar, checking each file's published SHA-256 and moving it into place only once it
 matched. Local copies are not hash-checked (a re-compressed but identical file is fine); they are
 parsed with every IDX field checked instead.
@@ -176,6 +178,12 @@ def fetch(
     stream = stream or sys.stderr
     folder = destination or cache_dir() / "datasets" / spec.name
     folder.mkdir(parents=True, exist_ok=True)
+    if mirrors is None and os.environ.get("GLASSNET_MIRRORS"):
+        mirrors = [
+            m.strip().format(dataset=spec.name)
+            for m in os.environ["GLASSNET_MIRRORS"].split(",")
+            if m.strip()
+        ]
     for name in FILES:
         target = folder / name
         if target.is_file():

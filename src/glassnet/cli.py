@@ -1,0 +1,350 @@
+"""The ``glassnet`` command: train, evaluate, predict, info.
+
+    glassnet train                      # an MLP on MNIST, Keras-style progress, saves mnist-mlp.keras
+    glassnet evaluate mnist-mlp.keras   # test loss and accuracy
+    glassnet predict mnist-mlp.keras my-digit.jpg
+    glassnet info                       # versions, BLAS, where the data was found
+
+Errors in what the user gave (a missing file, a bad option value, an unreadable image) are printed
+as one line, ``glassnet: error: …``, with exit status 1 — never a traceback (set GLASSNET_DEBUG=1
+to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import glassnet
+from glassnet import datasets, utils
+from glassnet.datasets import DatasetUnavailableError, _fetch
+from glassnet.layers import Dense, Dropout, Input
+from glassnet.models import Sequential, load_model
+
+__all__ = ["main"]
+
+DATASETS = {
+    "mnist": datasets.mnist,
+    "fashion-mnist": datasets.fashion_mnist,
+    "digits": datasets.digits,
+}
+FALLBACK_NOTE = (
+    "MNIST is not available here (not found locally, download failed): training instead on the "
+    "UCI handwritten digits bundled with scikit-learn (1,797 images, 8×8)."
+)
+
+
+class CommandError(Exception):
+    """A problem with what the user asked for, reported as one line."""
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+
+def _load_dataset(name: str | None, quiet: bool = False):
+    """(name, ((x_train, y_train), (x_test, y_test))), falling back to digits if none was named."""
+    if name is not None:
+        return name, DATASETS[name].load_data()
+    try:
+        return "mnist", datasets.mnist.load_data()
+    except DatasetUnavailableError:
+        if not quiet:
+            print(FALLBACK_NOTE, file=sys.stderr)
+        return "digits", datasets.digits.load_data()
+
+
+def _prepare_images(images: np.ndarray) -> np.ndarray:
+    """uint8 images (n, h, w) as the float32 vectors (n, h·w) in [0, 1] the CLI's models take."""
+    return images.reshape(len(images), -1).astype("float32") / 255
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+def cmd_train(args) -> int:
+    if args.seed is not None:
+        utils.set_random_seed(args.seed)
+    name, ((x_train, y_train), (x_test, y_test)) = _load_dataset(args.dataset)
+    x_train, x_test = _prepare_images(x_train), _prepare_images(x_test)
+    n_classes = int(y_train.max()) + 1
+
+    model = Sequential([Input(shape=(x_train.shape[1],))])
+    for units in args.hidden:
+        model.add(Dense(units, activation=args.activation))
+        if args.dropout:
+            model.add(Dropout(args.dropout))
+    model.add(Dense(n_classes, activation="softmax"))
+    optimizer = glassnet.optimizers.get(args.optimizer)
+    if args.learning_rate is not None:
+        optimizer.learning_rate = args.learning_rate
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if args.verbose:
+        print(f"Training on {name}: {len(x_train):,} training and {len(x_test):,} test images.")
+        model.summary()
+
+    start = time.perf_counter()
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=args.verbose,
+        validation_data=(x_test, y_test),
+    )
+    seconds = time.perf_counter() - start
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    output = Path(args.output or f"{name}-mlp.keras")
+    model.save(output)
+    epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+    print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {epochs} in {seconds:.1f} s.")
+    print(f"Saved the model to {output}")
+    return 0
+
+
+def _dataset_for_model(model, requested: str | None) -> str:
+    if requested is not None:
+        return requested
+    return "digits" if model.input_shape[1:] == (64,) else "mnist"
+
+
+def cmd_evaluate(args) -> int:
+    model = load_model(args.model)
+    name = _dataset_for_model(model, args.dataset)
+    _, (_, (x_test, y_test)) = _load_dataset(name)
+    x_test = _prepare_images(x_test).reshape(len(x_test), *model.input_shape[1:])
+    if not model.compiled:
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    logs = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0, return_dict=True)
+    print(f"{args.model} on the {name} test set ({len(x_test):,} images):")
+    for key, value in logs.items():
+        print(f"  {key}: {value:.4f}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from glassnet.images import load_digit_image, render_ascii
+
+    model = load_model(args.model, compile=False)
+    n_inputs = int(np.prod(model.input_shape[1:]))
+    side = int(round(n_inputs**0.5))
+    if side * side != n_inputs:
+        raise CommandError(
+            f"{args.model} takes inputs of shape {model.input_shape[1:]}, "
+            "which is not a square image."
+        )
+    for path in args.images:
+        image = load_digit_image(path, size=side)  # (side, side) in [0, 1]
+        probabilities = model.predict(image.reshape(1, *model.input_shape[1:]), verbose=0)[0]
+        best = int(np.argmax(probabilities))
+        print(f"{path}: {best}  ({probabilities[best]:.1%} sure)")
+        if args.show:
+            print(render_ascii(image))
+        for digit, p in enumerate(probabilities):
+            bar = "█" * int(round(p * 40))
+            print(f"  {digit}: {p:6.1%} {bar}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    print(f"glassnet {glassnet.__version__}")
+    print(f"Python   {platform.python_version()} ({sys.executable})")
+    print(f"NumPy    {np.__version__}")
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        print(f"BLAS     {blas.get('name')} {blas.get('version', '')}".rstrip())
+    except Exception:  # show_config's layout differs between NumPy versions
+        print("BLAS     (unknown)")
+    try:
+        from threadpoolctl import threadpool_info
+
+        threads = [f"{p['internal_api']}: {p['num_threads']} threads" for p in threadpool_info()]
+        print(f"Threads  {', '.join(threads) or 'no BLAS thread pool found'}")
+    except ImportError:
+        pass
+    print(f"Floats   {glassnet.config.floatx()}")
+    print("Data:")
+    for spec in (datasets.mnist.SPEC, datasets.fashion_mnist.SPEC):
+        found = [
+            (what, path) for what, path in _fetch.candidate_folders(spec) if _fetch._complete(path)
+        ]
+        where = (
+            f"{found[0][1]} ({found[0][0]})"
+            if found
+            else "not found locally (will be downloaded on first use)"
+        )
+        print(f"  {spec.title:14} {where}")
+    print(f"  cache          {_fetch.cache_dir() / 'datasets'}")
+    return 0
+
+
+# ---- argument parsing -------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, received {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), received {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glassnet",
+        description="A from-scratch neural-network library you can see inside. "
+        "Train, evaluate and use networks on MNIST from the command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"glassnet {glassnet.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train",
+        help="train an MLP on MNIST (or another dataset) and save it",
+        description="Train a multilayer perceptron with Keras-style progress, print its test "
+        "accuracy and save it as a .keras file. Without --dataset it uses MNIST, "
+        "and if MNIST cannot be found or downloaded, scikit-learn's bundled digits.",
+    )
+    train.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default=None,
+        help="dataset to train on (default: mnist, with an offline fallback)",
+    )
+    train.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="+",
+        default=[512, 256],
+        metavar="UNITS",
+        help="hidden layer sizes (default: 512 256)",
+    )
+    train.add_argument(
+        "--activation",
+        default="relu",
+        choices=["relu", "sigmoid", "tanh", "elu", "leaky_relu", "swish"],
+        help="hidden-layer activation (default: relu)",
+    )
+    train.add_argument(
+        "--dropout",
+        type=_rate,
+        default=0.0,
+        help="dropout rate after each hidden layer (default: 0)",
+    )
+    train.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=["sgd", "rmsprop", "adam", "adamw"],
+        help="optimizer (default: adam)",
+    )
+    train.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=None,
+        help="learning rate (default: the optimizer's Keras default)",
+    )
+    train.add_argument("--epochs", type=_positive_int, default=5, help="epochs (default: 5)")
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=128, help="batch size (default: 128)"
+    )
+    train.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    train.add_argument(
+        "--output",
+        "-o",
+        default=None,
+        help="where to save the model (default: ./<dataset>-mlp.keras)",
+    )
+    train.add_argument(
+        "--verbose",
+        type=int,
+        choices=[0, 1, 2],
+        default=1,
+        help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+    )
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="test loss and accuracy of a saved model",
+        description="Evaluate a saved .keras model on a test set.",
+    )
+    evaluate.add_argument("model", help="a .keras file")
+    evaluate.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default=None,
+        help="test set (default: mnist, or digits for 8×8 models)",
+    )
+    evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser(
+        "predict",
+        help="classify your own images of digits",
+        description="Classify photos or scans of handwritten digits. Each image is converted the "
+        "way MNIST was made: greyscale, light digit on dark, fitted into a 20×20 box "
+        "and centred by its centre of mass in 28×28.",
+    )
+    predict.add_argument("model", help="a .keras file trained on 28×28 digits")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, …)")
+    predict.add_argument(
+        "--no-show", dest="show", action="store_false", help="do not print the converted image"
+    )
+    predict.set_defaults(func=cmd_predict)
+
+    info = sub.add_parser(
+        "info",
+        help="versions, BLAS and where the data is",
+        description="Show glassnet's version, NumPy and BLAS in use, and "
+        "where each dataset was found.",
+    )
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (CommandError, ValueError, TypeError, OSError) as exc:
+        if os.environ.get("GLASSNET_DEBUG"):  # developers: the full traceback
+            raise
+        print(f"glassnet: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nglassnet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """The ``glassnet`` command: train, evaluate, predict, info.
 
-    glassnet train                      # an MLP on MNIST, Keras-style progress, saves mnist-mlp.keras
+    glassnet train                      # an MLP on MNIST; saves mnist-mlp.keras
     glassnet evaluate mnist-mlp.keras   # test loss and accuracy
     glassnet predict mnist-mlp.keras my-digit.jpg
     glassnet info                       # versions, BLAS, where the data was found
@@ -132,7 +132,7 @@ def cmd_predict(args) -> int:
 
     model = load_model(args.model, compile=False)
     n_inputs = int(np.prod(model.input_shape[1:]))
-    side = int(round(n_inputs**0.5))
+    side = round(n_inputs**0.5)
     if side * side != n_inputs:
         raise CommandError(
             f"{args.model} takes inputs of shape {model.input_shape[1:]}, "
@@ -146,7 +146,7 @@ def cmd_predict(args) -> int:
         if args.show:
             print(render_ascii(image))
         for digit, p in enumerate(probabilities):
-            bar = "█" * int(round(p * 40))
+            bar = "█" * round(float(p) * 40)
             print(f"  {digit}: {p:6.1%} {bar}")
     return 0
 

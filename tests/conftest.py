@@ -1,0 +1,59 @@
+"""Shared fixtures: float64 for gradient checks, a clean session per test, MNIST when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet
+from glassnet import backend
+
+
+@pytest.fixture(autouse=True)
+def clean_session(monkeypatch, tmp_path):
+    """Fresh layer names and no global seed; downloads never leave this machine."""
+    backend.clear_session()
+    monkeypatch.setenv("GLASSNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GLASSNET_MIRRORS", "http://127.0.0.1:9/{dataset}/")  # port 9: discard
+    yield
+    glassnet.config.set_floatx("float32")
+
+
+@pytest.fixture
+def float64():
+    """Run the test with float64 parameters and activations (gradient checks)."""
+    glassnet.config.set_floatx("float64")
+    yield
+    glassnet.config.set_floatx("float32")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def _data_dir() -> Path | None:
+    value = os.environ.get("GLASSNET_DATA")
+    if not value:
+        return None
+    path = Path(value)
+    return path if (path / "mnist" / "train-images-idx3-ubyte.gz").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def mnist_arrays():
+    """MNIST as float32 vectors in [0, 1] and integer labels, from GLASSNET_DATA."""
+    folder = _data_dir()
+    if folder is None:
+        pytest.skip(
+            "MNIST not available: set GLASSNET_DATA to a folder holding mnist/ "
+            "with the four IDX .gz files (CI uses ../shared/data)"
+        )
+    from glassnet.datasets import _fetch, mnist
+
+    (x, y), (xt, yt) = _fetch._read_folder(folder / mnist.SPEC.name)
+    prep = lambda a: a.reshape(len(a), -1).astype("float32") / 255  # noqa: E731
+    return prep(x), y, prep(xt), yt

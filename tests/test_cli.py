@@ -1,0 +1,171 @@
+"""The glassnet command, run as a user runs it."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from glassnet import cli
+from glassnet.images import mnist_style
+
+
+@pytest.fixture
+def no_mnist(monkeypatch, tmp_path):
+    """A machine where MNIST is nowhere and cannot be downloaded."""
+    monkeypatch.delenv("GLASSNET_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+
+@pytest.fixture
+def digits_model(tmp_path, no_mnist):
+    path = tmp_path / "digits.keras"
+    assert (
+        cli.main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--seed",
+                "1",
+                "--hidden",
+                "64",
+                "--verbose",
+                "0",
+                "-o",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    return path
+
+
+def test_train_falls_back_to_bundled_digits_when_mnist_is_unavailable(no_mnist, tmp_path, capsys):
+    path = tmp_path / "fallback.keras"
+    assert cli.main(["train", "--seed", "0", "--verbose", "0", "-o", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines()[-1] == cli.FALLBACK_NOTE
+    assert "Saved the model to" in out and path.exists()
+    assert "after 50 epochs" in out  # the small dataset gets more epochs by default
+    accuracy = float(out.split("Test accuracy: ")[1].split()[0])
+    assert accuracy > 0.88
+
+
+def test_named_mnist_fails_clearly_when_unavailable(no_mnist, capsys):
+    assert cli.main(["train", "--dataset", "mnist", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "\nglassnet: error: MNIST was not found locally and could not be downloaded." in err
+    assert "Traceback" not in err
+
+
+def test_train_progress_and_summary(tmp_path, no_mnist, capsys):
+    assert (
+        cli.main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "2",
+                "--hidden",
+                "16",
+                "--dropout",
+                "0.1",
+                "-o",
+                str(tmp_path / "m.keras"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "Training on digits: 1,438 training and 359 test images." in out
+    assert "Epoch 2/2" in out and "val_accuracy" in out and "┏" in out
+
+
+def test_evaluate(digits_model, capsys):
+    assert cli.main(["evaluate", str(digits_model)]) == 0
+    out = capsys.readouterr().out
+    assert "on the digits test set (359 images)" in out
+    assert float(out.split("accuracy: ")[1].split()[0]) > 0.85
+
+
+def draw_digit(path, dark_on_light=True, size=(120, 160)):
+    paper, ink = (240, 240, 235), (20, 20, 20)
+    if not dark_on_light:
+        paper, ink = ink, paper
+    img = Image.new("RGB", size, paper)
+    ImageDraw.Draw(img).line([(size[0] // 2, 20), (size[0] // 2, size[1] - 20)], fill=ink, width=12)
+    img.save(path)
+    return path
+
+
+def test_predict_prints_digit_picture_and_probabilities(digits_model, tmp_path, capsys):
+    image = draw_digit(tmp_path / "one.png")
+    assert cli.main(["predict", str(digits_model), str(image)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{image}: ")
+    probabilities = [float(line.split("%")[0].split(":")[1]) for line in lines[-10:]]
+    assert [line.split(":")[0].strip() for line in lines[-10:]] == [str(d) for d in range(10)]
+    assert sum(probabilities) == pytest.approx(100, abs=0.5)
+
+
+def test_predict_on_a_non_image(digits_model, tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    assert cli.main(["predict", str(digits_model), str(bad)]) == 1
+    assert capsys.readouterr().err.startswith(f"glassnet: error: Cannot read {bad} as an image")
+
+
+def test_predict_on_a_missing_model(tmp_path, capsys):
+    assert cli.main(["predict", str(tmp_path / "nope.keras"), "x.png"]) == 1
+    assert "glassnet: error: No model file at" in capsys.readouterr().err
+
+
+def test_blank_image(tmp_path):
+    with pytest.raises(ValueError, match="No digit found in the image"):
+        mnist_style(np.full((50, 50), 0.8))
+
+
+def test_mnist_style_conversion_ignores_polarity_and_centres(tmp_path):
+    from glassnet.images import load_digit_image
+
+    dark = load_digit_image(draw_digit(tmp_path / "a.png", dark_on_light=True))
+    light = load_digit_image(draw_digit(tmp_path / "b.png", dark_on_light=False))
+    np.testing.assert_allclose(dark, light, atol=0.05)
+    assert dark.shape == (28, 28) and dark.max() == pytest.approx(1, abs=0.05)
+    rows, cols = np.nonzero(dark > 0.05)
+    assert rows.max() - rows.min() + 1 <= 21 and rows.max() - rows.min() + 1 >= 18  # 20-px box
+    cy = (dark.sum(axis=1) * np.arange(28)).sum() / dark.sum()
+    cx = (dark.sum(axis=0) * np.arange(28)).sum() / dark.sum()
+    assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+
+
+def test_info(capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("glassnet 0.1.0")
+    for word in ("NumPy", "BLAS", "MNIST", "Fashion-MNIST", "cache"):
+        assert word in out
+
+
+def test_bad_option_values_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--learning-rate", "-1"])
+    assert exit_info.value.code == 2
+    assert (
+        "argument --learning-rate: expected a positive number, received -1"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["info"]])
+def test_help_everywhere(command):
+    result = subprocess.run(
+        [sys.executable, "-m", "glassnet.cli", *command, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.startswith("usage: glassnet")

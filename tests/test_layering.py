@@ -1,0 +1,80 @@
+"""DESIGN.md's module layering, enforced: each module imports only from modules above it."""
+
+import ast
+from pathlib import Path
+
+import glassnet
+
+# Top to bottom; a module may import from modules listed before it (and from itself).
+LAYERS = [
+    "backend",
+    "config",
+    "utils",
+    "activations",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "callbacks",
+    "models",
+    "glassbox",
+    "images",
+    "plots",
+    "cli",
+]
+INDEPENDENT = {"datasets"}  # imports nothing else from glassnet
+ROOT = Path(glassnet.__file__).parent
+
+
+def top_module(path: Path) -> str:
+    return path.relative_to(ROOT).parts[0].removesuffix(".py")
+
+
+def glassnet_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = (
+                [node.module]
+                if node.module != "glassnet"
+                else [f"glassnet.{alias.name}" for alias in node.names]
+            )
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "glassnet" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_every_module_is_placed():
+    modules = {top_module(p) for p in ROOT.rglob("*.py")} - {"__init__"}
+    assert modules <= set(LAYERS), modules - set(LAYERS)
+
+
+def test_imports_point_up_the_list():
+    wrong = []
+    for path in ROOT.rglob("*.py"):
+        module = top_module(path)
+        if module == "__init__":
+            continue
+        for imported in glassnet_imports(path) - {module}:
+            if module in SELF_CONTAINED or LAYERS.index(imported) > LAYERS.index(module):
+                wrong.append(f"{path.relative_to(ROOT)} imports glassnet.{imported}")
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_the_library_imports_numpy_only():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, glassnet; heavy = {'matplotlib', 'PIL', 'sklearn', 'scipy', 'torch', "
+        "'tensorflow', 'keras'} & {m.split('.')[0] for m in sys.modules}; print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

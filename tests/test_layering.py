@@ -5,25 +5,11 @@ from pathlib import Path
 
 import glassnet
 
-# Top to bottom; a module may import from modules listed before it (and from itself).
-LAYERS = [
-    "backend",
-    "config",
-    "utils",
-    "activations",
-    "initializers",
-    "layers",
-    "losses",
-    "metrics",
-    "optimizers",
-    "callbacks",
-    "models",
-    "glassbox",
-    "images",
-    "plots",
-    "cli",
-]
-INDEPENDENT = {"datasets"}  # imports nothing else from glassnet
+# Top to bottom, as in DESIGN.md; a module may import from modules listed before it.
+LAYERS = ["backend", "config", "utils", "activations", "initializers", "layers", "losses",
+          "metrics", "optimizers", "callbacks", "models", "glassbox", "datasets", "images",
+          "plots", "cli"]  # fmt: skip
+SELF_CONTAINED = {"datasets"}  # imports nothing else from glassnet at all
 ROOT = Path(glassnet.__file__).parent
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+__version__ = "0.1.0"
+
 xp = np
 """The array module: every array operation in glassnet is written ``xp.<op>``."""
 

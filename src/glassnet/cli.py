@@ -104,8 +104,10 @@ def cmd_train(args) -> int:
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     output = Path(args.output or f"{name}-mlp.keras")
     model.save(output)
-    print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {epochs} "
-          f"epoch{'s' if epochs != 1 else ''} in {seconds:.1f} s.")
+    print(
+        f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {epochs} "
+        f"epoch{'s' if epochs != 1 else ''} in {seconds:.1f} s."
+    )
     print(f"Saved the model to {output}")
     return 0
 
@@ -272,8 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="learning rate (default: the optimizer's Keras default)",
     )
-    train.add_argument("--epochs", type=_positive_int, default=None,
-                       help="epochs (default: 5; 50 for the small digits dataset)")
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="epochs (default: 5; 50 for the small digits dataset)",
+    )
     train.add_argument(
         "--batch-size", type=_positive_int, default=128, help="batch size (default: 128)"
     )

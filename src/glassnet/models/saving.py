@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from glassnet import losses, optimizers
-from glassnet.backend import xp
+from glassnet.backend import __version__, xp
 from glassnet.models.sequential import Sequential
 
 __all__ = ["load_model", "load_weights", "save_model", "save_weights"]
@@ -32,12 +32,6 @@ __all__ = ["load_model", "load_weights", "save_model", "save_weights"]
 CONFIG = "config.json"
 METADATA = "metadata.json"
 WEIGHTS = "model.weights.npz"
-
-
-def _version() -> str:
-    from glassnet import __version__
-
-    return __version__
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -127,7 +121,7 @@ def save_model(model: Sequential, filepath, overwrite=True) -> None:
     }
     metadata = {
         "keras_version": None,
-        "glassnet_version": _version(),
+        "glassnet_version": __version__,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
     }
     weights = _npz_bytes(_weight_arrays(model, with_optimizer=True))

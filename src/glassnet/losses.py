@@ -18,7 +18,7 @@ array([[ 0.2, -0.2]])
 from __future__ import annotations
 
 from glassnet import activations
-from glassnet.backend import epsilon, lookup, xp
+from glassnet.backend import epsilon, floatx, lookup, xp
 
 __all__ = [
     "BinaryCrossentropy",
@@ -156,7 +156,7 @@ class Loss:
                 f"{self.name} needs targets shaped like the model output, "
                 f"{tuple(('n', *output_shape[1:]))}; received targets of shape {y.shape}."
             )
-        return y
+        return y.astype(floatx(), copy=False)  # float64 targets would drag the math to float64
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}

@@ -194,6 +194,7 @@ class Dropout(Layer):
             raise NotImplementedError("Dropout(noise_shape=...) is not supported by glassnet yet.")
         super().__init__(**kwargs)
         self.rate = float(rate)
+        self._threshold = xp.uint32(min(round(self.rate * 2**32), 2**32 - 1))
         self.seed = seed
         self._rng = make_rng(seed)
         self.mask = None
@@ -202,9 +203,12 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self.mask = None
             return a_prev
-        keep = 1.0 - self.rate
-        u = self._rng.random(a_prev.shape, dtype=a_prev.dtype)  # uniform on [0, 1)
-        self.mask = xp.where(u >= self.rate, a_prev.dtype.type(1 / keep), a_prev.dtype.type(0))
+        # Uniform 32-bit integers straight from the bit generator (twice as fast as floats):
+        # keeping those ≥ rate·2³² keeps each input with probability 1 − rate, to within 2⁻³².
+        n = a_prev.size
+        bits = self._rng.bit_generator.random_raw((n + 1) // 2).view(xp.uint32)[:n]
+        keep = (bits >= self._threshold).reshape(a_prev.shape)
+        self.mask = keep * a_prev.dtype.type(1 / (1 - self.rate))  # (batch, n): 0 or 1/(1 − rate)
         return a_prev * self.mask
 
     def backward(self, dC_da):

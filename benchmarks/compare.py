@@ -1,0 +1,423 @@
+"""Train the same MNIST workloads in glassnet and its peers, side by side, and compare.
+
+    python benchmarks/compare.py                       # every framework that is installed
+    python benchmarks/compare.py --frameworks glassnet --workloads W1 W2 --epochs 3
+
+Each (framework, workload) pair runs in a fresh process of its own, so that peak memory (RSS) and
+thread pools do not leak from one to the next. Every run trains on the same MNIST arrays (from
+GLASSNET_DATA, or wherever glassnet finds them) with the same architecture, batch size, optimizer
+and number of epochs, and reports the median seconds per epoch after one warm-up epoch, the peak
+RSS, the test accuracy and, for W1, inference samples per second (predicting the 10,000 test
+images in batches of 1,000). The "floor" row is the time the epoch's matrix products alone take
+in NumPy at the same shapes: no framework can train faster than that on this machine.
+
+Results are printed as a table and written as JSON (benchmarks/results/compare.json by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# ---- the workloads ------------------------------------------------------------------------------
+
+WORKLOADS = {
+    "W1": {
+        "title": "mnist_mlp: 784-512-512-10 relu, dropout 0.2, RMSprop 1e-3, batch 128",
+        "hidden": [512, 512],
+        "activation": "relu",
+        "dropout": 0.2,
+        "optimizer": "rmsprop",
+        "lr": 1e-3,
+        "batch": 128,
+    },
+    "W2": {
+        "title": "784-128-10 relu, Adam 1e-3, batch 128",
+        "hidden": [128],
+        "activation": "relu",
+        "dropout": 0.0,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch": 128,
+    },
+    "W3": {
+        "title": "784-128-10 relu, Adam 1e-3, batch 32",
+        "hidden": [128],
+        "activation": "relu",
+        "dropout": 0.0,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch": 32,
+    },
+    "W4": {
+        "title": "textbook: 784-128 sigmoid-10 softmax, SGD 0.1, batch 64",
+        "hidden": [128],
+        "activation": "sigmoid",
+        "dropout": 0.0,
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "batch": 64,
+    },
+}
+FRAMEWORKS = ["glassnet", "torch", "keras", "sklearn"]
+INFERENCE_BATCH = 1000
+
+
+def load_mnist():
+    from glassnet.datasets import mnist
+
+    (x, y), (xt, yt) = mnist.load_data()
+
+    def prep(images):
+        flat = images.reshape(len(images), -1).astype("float32")
+        flat /= 255  # in place: no second copy of the dataset
+        return flat
+
+    return prep(x), y.astype("int64"), prep(xt), yt.astype("int64")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+# ---- one worker per framework; each returns epoch times, accuracy, inference rate --------------
+
+
+def run_glassnet(w, x, y, xt, yt, epochs):
+    import glassnet
+    from glassnet.layers import Dense, Dropout, Input
+    from glassnet.models import Sequential
+
+    glassnet.utils.set_random_seed(0)
+    model = Sequential([Input(shape=(784,))])
+    for units in w["hidden"]:
+        model.add(Dense(units, activation=w["activation"]))
+        if w["dropout"]:
+            model.add(Dropout(w["dropout"]))
+    model.add(Dense(10, activation="softmax"))
+    optimizer = glassnet.optimizers.get(w["optimizer"])
+    optimizer.learning_rate = w["lr"]
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    times = []
+    for _ in range(epochs + 1):  # the first is the warm-up
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=w["batch"], epochs=1, verbose=0)
+        times.append(time.perf_counter() - start)
+    accuracy = model.evaluate(xt, yt, batch_size=INFERENCE_BATCH, verbose=0)[1]
+    predict = lambda: model.predict(xt, batch_size=INFERENCE_BATCH, verbose=0)  # noqa: E731
+    return times, accuracy, predict, glassnet.__version__
+
+
+def run_torch(w, x, y, xt, yt, epochs):
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    layers, n_in = [], 784
+    act = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}[w["activation"]]
+    for units in w["hidden"]:
+        layers += [torch.nn.Linear(n_in, units), act()]
+        if w["dropout"]:
+            layers.append(torch.nn.Dropout(w["dropout"]))
+        n_in = units
+    layers.append(torch.nn.Linear(n_in, 10))
+    model = torch.nn.Sequential(*layers)
+    optimizer = {
+        # Keras's RMSprop puts ε inside the square root; PyTorch's outside. Same defaults else.
+        "rmsprop": lambda: torch.optim.RMSprop(model.parameters(), lr=w["lr"], alpha=0.9, eps=1e-7),
+        "adam": lambda: torch.optim.Adam(model.parameters(), lr=w["lr"], eps=1e-7),
+        "sgd": lambda: torch.optim.SGD(model.parameters(), lr=w["lr"]),
+    }[w["optimizer"]]()
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X, Y, XT = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(xt)
+    times = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(X))
+        for i in range(0, len(X), w["batch"]):  # index batches directly: faster than DataLoader
+            idx = order[i : i + w["batch"]]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), Y[idx])
+            loss.backward()
+            optimizer.step()
+        times.append(time.perf_counter() - start)
+
+    def predict():
+        model.eval()
+        with torch.inference_mode():
+            return torch.cat(
+                [
+                    torch.softmax(model(XT[i : i + INFERENCE_BATCH]), dim=1)
+                    for i in range(0, len(XT), INFERENCE_BATCH)
+                ]
+            ).numpy()
+
+    accuracy = float((predict().argmax(axis=1) == yt).mean())
+    return times, accuracy, predict, torch.__version__
+
+
+def run_keras(w, x, y, xt, yt, epochs):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(784,))])
+    for units in w["hidden"]:
+        model.add(keras.layers.Dense(units, activation=w["activation"]))
+        if w["dropout"]:
+            model.add(keras.layers.Dropout(w["dropout"]))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    optimizer = {
+        "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+    }[w["optimizer"]](learning_rate=w["lr"])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    times = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=w["batch"], epochs=1, verbose=0)
+        times.append(time.perf_counter() - start)
+    accuracy = model.evaluate(xt, yt, batch_size=INFERENCE_BATCH, verbose=0)[1]
+    predict = lambda: model.predict(xt, batch_size=INFERENCE_BATCH, verbose=0)  # noqa: E731
+    version = f"{keras.__version__} ({keras.backend.backend()} backend)"
+    return times, accuracy, predict, version
+
+
+def run_sklearn(w, x, y, xt, yt, epochs):
+    if w["dropout"] or w["optimizer"] == "rmsprop":
+        return None  # MLPClassifier has neither dropout nor RMSprop
+    import warnings
+
+    import sklearn
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier(
+        hidden_layer_sizes=tuple(w["hidden"]),
+        activation="logistic" if w["activation"] == "sigmoid" else w["activation"],
+        solver=w["optimizer"],
+        learning_rate_init=w["lr"],
+        batch_size=w["batch"],
+        alpha=0.0,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        epsilon=1e-7,
+        max_iter=1,
+        warm_start=True,
+        shuffle=True,
+        random_state=0,
+        tol=0.0,
+        n_iter_no_change=10**9,
+    )
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(epochs + 1):
+            start = time.perf_counter()
+            model.fit(x, y)
+            times.append(time.perf_counter() - start)
+    accuracy = float((model.predict(xt) == yt).mean())
+    return times, accuracy, lambda: model.predict_proba(xt), sklearn.__version__
+
+
+RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras": run_keras, "sklearn": run_sklearn}
+
+
+def worker(framework: str, workload: str, epochs: int) -> dict:
+    x, y, xt, yt = load_mnist()
+    result = RUNNERS[framework](WORKLOADS[workload], x, y, xt, yt, epochs)
+    if result is None:
+        return {"framework": framework, "workload": workload, "skipped": "does not apply"}
+    times, accuracy, predict, version = result
+    record = {
+        "framework": framework,
+        "workload": workload,
+        "version": version,
+        "epoch_seconds": times[1:],
+        "warmup_seconds": times[0],
+        "median_epoch_s": statistics.median(times[1:]),
+        "test_accuracy": float(accuracy),
+    }
+    if workload == "W1":
+        predict()  # warm-up
+        runs = []
+        for _ in range(5):
+            start = time.perf_counter()
+            predict()
+            runs.append(time.perf_counter() - start)
+        record["inference_samples_per_s"] = len(xt) / statistics.median(runs)
+    record["peak_rss_mb"] = peak_rss_mb()
+    return record
+
+
+# ---- the GEMM floor -----------------------------------------------------------------------------
+
+
+def gemm_floor(workload: str, repeats: int = 20) -> dict:
+    """Seconds per epoch of the matrix products alone, in NumPy float32, at the workload's shapes.
+
+    Per batch: z = a·Wᵀ for every layer; ∂C/∂W = ∂C/∂zᵀ·a for every layer; ∂C/∂a = ∂C/∂z·W for
+    every layer but the first.
+    """
+    import numpy as np
+
+    w = WORKLOADS[workload]
+    sizes = [784, *w["hidden"], 10]
+    batch, steps = w["batch"], -(-60000 // w["batch"])
+    rng = np.random.default_rng(0)
+    products, flops = [], 0
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        a = rng.random((batch, n_in), dtype=np.float32)
+        W = rng.random((n_out, n_in), dtype=np.float32)
+        dz = rng.random((batch, n_out), dtype=np.float32)
+        products += [lambda a=a, W=W: a @ W.T, lambda a=a, dz=dz: dz.T @ a]
+        flops += 2 * 2 * batch * n_in * n_out
+        if i > 0:
+            products.append(lambda dz=dz, W=W: dz @ W)
+            flops += 2 * batch * n_in * n_out
+    for product in products:
+        product()
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            for product in products:
+                product()
+        runs.append((time.perf_counter() - start) / repeats)
+    step = statistics.median(runs)
+    return {
+        "workload": workload,
+        "framework": "floor",
+        "median_epoch_s": step * steps,
+        "gflops_per_s": flops / step / 1e9,
+        "epoch_gflop": flops * steps / 1e9,
+    }
+
+
+# ---- the parent: run everything, print the table ------------------------------------------------
+
+
+def available(framework: str) -> bool:
+    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({framework!r}) is None)"
+    return subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+def run_in_subprocess(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def print_table(records: list[dict]) -> None:
+    by_workload: dict[str, list[dict]] = {}
+    for r in records:
+        by_workload.setdefault(r["workload"], []).append(r)
+    header = (
+        f"{'workload':8} {'framework':10} {'s/epoch':>8} {'vs glassnet':>11} "
+        f"{'peak RSS':>9} {'test acc':>8} {'infer/s':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for workload, rows in by_workload.items():
+        ours = next(
+            (
+                r["median_epoch_s"]
+                for r in rows
+                if r["framework"] == "glassnet" and "median_epoch_s" in r
+            ),
+            None,
+        )
+        for r in rows:
+            if "median_epoch_s" not in r:
+                print(f"{workload:8} {r['framework']:10} {r.get('skipped') or r.get('error')}")
+                continue
+            ratio = f"{r['median_epoch_s'] / ours:.2f}×" if ours else ""
+            if r["framework"] == "floor":
+                ratio = f"{r['gflops_per_s']:.0f} GFLOP/s"
+                if ours:
+                    ratio += f"; glassnet = {ours / r['median_epoch_s']:.2f}× floor"
+                print(f"{workload:8} {'floor':10} {r['median_epoch_s']:8.3f}  ({ratio})")
+                continue
+            rss = f"{r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""
+            acc = f"{r['test_accuracy']:.4f}" if "test_accuracy" in r else ""
+            infer = f"{r['inference_samples_per_s']:,.0f}" if "inference_samples_per_s" in r else ""
+            print(
+                f"{workload:8} {r['framework']:10} {r['median_epoch_s']:8.3f} {ratio:>11} "
+                f"{rss:>9} {acc:>8} {infer:>10}"
+            )
+        print()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=FRAMEWORKS)
+    parser.add_argument(
+        "--workloads", nargs="+", choices=sorted(WORKLOADS), default=sorted(WORKLOADS)
+    )
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after the warm-up")
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).parent / "results" / "compare.json"
+    )
+    parser.add_argument(
+        "--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--floor", metavar="WORKLOAD", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        print(json.dumps(worker(*args.worker, args.epochs)))
+        return 0
+    if args.floor:
+        print(json.dumps(gemm_floor(args.floor)))
+        return 0
+
+    frameworks = [f for f in args.frameworks if available(f)]
+    missing = sorted(set(args.frameworks) - set(frameworks))
+    print(
+        f"{platform.node()} · {platform.processor() or platform.machine()} · "
+        f"{os.cpu_count()} CPUs · Python {platform.python_version()} · "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    if missing:
+        print(f"not installed, skipped: {', '.join(missing)}")
+    records = []
+    for workload in args.workloads:
+        print(f"{workload}: {WORKLOADS[workload]['title']}", file=sys.stderr)
+        for framework in frameworks:
+            record = run_in_subprocess(
+                ["--worker", framework, workload, "--epochs", str(args.epochs)]
+            )
+            records.append({"framework": framework, "workload": workload, **record})
+            print(f"  {framework}: {record.get('median_epoch_s', record)}", file=sys.stderr)
+        records.append(run_in_subprocess(["--floor", workload]))
+    print()
+    print_table(records)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(
+        json.dumps(
+            {
+                "machine": platform.uname()._asdict(),
+                "date": time.strftime("%Y-%m-%d"),
+                "epochs": args.epochs,
+                "results": records,
+            },
+            indent=2,
+        )
+    )
+    print(f"Wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

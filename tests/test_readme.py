@@ -1,0 +1,29 @@
+"""The README's promises: its worked example runs and prints the deck's numbers; its test command
+is the one CI runs."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def python_blocks():
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def test_worked_example_block(capsys):
+    block = next(b for b in python_blocks() if "set_weights" in b)
+    namespace = {}
+    exec(block, namespace)
+    out = capsys.readouterr().out
+    assert "[[0.6177" in out and "0.8291" in out
+    model = namespace["model"]
+    np.testing.assert_allclose(model.layers[0].a, [[0.98, 0.12]], atol=0.005)
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    assert 'pip install -e ".[test]" && python -m pytest' in README
+    assert 'pip install --quiet -e ".[test]"\npython -m pytest' in ci

@@ -169,3 +169,28 @@ def test_help_everywhere(command):
         check=True,
     )
     assert result.stdout.startswith("usage: glassnet")
+
+
+def test_train_profile(tmp_path, no_mnist, capsys):
+    assert (
+        cli.main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--hidden",
+                "16",
+                "--verbose",
+                "0",
+                "--profile",
+                "-o",
+                str(tmp_path / "m.keras"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "Where the training time went:" in out
+    assert "dense_1" in out and "whole step" in out

@@ -444,3 +444,18 @@ def test_accuracy_resolves_like_keras(rng):
         == "CategoricalAccuracy"
     )
     assert type(model._make_metrics(y[:, None], (None, 1))[0]).__name__ == "BinaryAccuracy"
+
+
+def test_profiler_accounts_for_each_layer_and_restores_methods(rng):
+    x, y = small_problem(rng, n=64)
+    model = small_model()
+    profiler = callbacks.Profiler()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[profiler])
+    assert profiler.steps == 8
+    report = profiler.report().splitlines()
+    assert report[0].split()[:4] == ["layer", "forward", "backward", "update"]
+    assert [line.split()[0] for line in report[1:4]] == ["dense", "dropout", "dense_1"]
+    assert profiler.rows["dense"]["update"] > 0 and profiler.rows["dropout"]["update"] == 0
+    assert all(row["forward"] > 0 and row["backward"] > 0 for row in profiler.rows.values())
+    # Nothing stays wrapped: the next fit runs the layers' own methods.
+    assert "forward" not in vars(model.layers[0]) and "update" not in vars(model.optimizer)

@@ -11,7 +11,9 @@ unseeded layers, initializers and ``fit`` draw their own generators.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,8 @@ __all__ = [
     "floatx",
     "lookup",
     "make_rng",
+    "num_threads",
+    "parallel_map",
     "set_floatx",
     "set_random_seed",
     "unique_name",
@@ -118,6 +122,51 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """``" Did you mean 'x'?"`` for the closest candidate, or ``""`` when none is close."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def num_threads() -> int:
+    """How many threads glassnet's own elementwise work may use (``GLASSNET_NUM_THREADS``, else
+    the CPUs this process may run on)."""
+    if os.environ.get("GLASSNET_NUM_THREADS"):
+        return max(1, int(os.environ["GLASSNET_NUM_THREADS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool), made on first use
+
+
+def parallel_map(fn, items) -> None:
+    """Call ``fn`` on every item, spread over ``num_threads()`` threads (the caller's included).
+
+    For NumPy work that releases the GIL, such as elementwise updates of disjoint slices of
+    arrays. Each item is a tuple whose first element is an array: its size balances the load.
+    """
+    global _POOL
+    n = num_threads()
+    if n == 1 or len(items) == 1:
+        for item in items:
+            fn(item)
+        return
+    if _POOL is None or _POOL[0] != n - 1:
+        _POOL = (n - 1, ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="glassnet"))
+    # Greedy balance by size: the biggest items first, each to the least-loaded thread.
+    loads = [[0, []] for _ in range(n)]
+    for item in sorted(items, key=lambda it: -it[0].size):
+        lightest = min(loads, key=lambda load: load[0])
+        lightest[0] += item[0].size
+        lightest[1].append(item)
+
+    errors = xp.geterr()  # the caller's np.errstate, which is per thread
+
+    def run(batch):
+        with xp.errstate(**errors):
+            for item in batch:
+                fn(item)
+
+    futures = [_POOL[1].submit(run, batch) for _, batch in loads[1:]]
+    run(loads[0][1])
+    for future in futures:
+        future.result()
 
 
 _NAME_COUNTS: dict[str, int] = {}

@@ -23,6 +23,7 @@ __all__ = [
     "History",
     "LambdaCallback",
     "ModelCheckpoint",
+    "Profiler",
     "ProgbarLogger",
     "TerminateOnNaN",
 ]
@@ -472,3 +473,102 @@ class TerminateOnNaN(Callback):
         if loss is not None and not math.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+class Profiler(Callback):
+    """Where training time goes: per layer, the forward pass, the backward pass and the update.
+
+    While training runs, each layer's ``forward`` and ``backward`` and the optimizer's per-parameter
+    ``update`` are wrapped with a timer; when it ends they are put back, so a model trained
+    without a Profiler pays nothing. ``report()`` gives milliseconds per training step and each
+    part's share of the whole step (the rest is data handling, the loss and the metrics).
+    Update times are summed over the threads that share the update, so they can add up to
+    more than the wall-clock time of the optimizer step.
+
+    >>> profiler = Profiler()
+    >>> # model.fit(x, y, callbacks=[profiler]); print(profiler.report())
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.rows: dict[str, dict[str, float]] = {}
+
+    def on_train_begin(self, logs=None):
+        self.rows = {
+            layer.name: {"forward": 0.0, "backward": 0.0, "update": 0.0}
+            for layer in self.model.layers
+        }
+        self.steps = 0
+        self.total = 0.0
+        self._originals = []
+        for layer in self.model.layers:
+            row = self.rows[layer.name]
+            self._wrap(layer, "forward", row, "forward", busy=[])
+            backward_busy = []  # Dense.backward calls backward_from_z: time the outer call only
+            for phase in ("backward", "backward_from_z"):
+                if hasattr(layer, phase):
+                    self._wrap(layer, phase, row, "backward", busy=backward_busy)
+        owner = {id(p): layer.name for layer in self.model.layers for p in layer.params.values()}
+        optimizer = self.model.optimizer
+        update = optimizer.update
+
+        def timed_update(p, g, state):  # p may be a slice of a parameter: its base is the owner
+            start = time.perf_counter()
+            update(p, g, state)
+            name = owner[id(p if p.base is None else p.base)]
+            self.rows[name]["update"] += time.perf_counter() - start
+
+        optimizer.update = timed_update
+        self._originals.append((optimizer, "update"))
+        self.optimizer_row = {"step": 0.0}
+        self._wrap(optimizer, "apply", self.optimizer_row, "step", busy=[])
+
+    def _wrap(self, obj, name, row, key, busy):
+        original = getattr(obj, name)
+
+        def timed(*args, **kwargs):
+            if busy:
+                return original(*args, **kwargs)
+            busy.append(True)
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                row[key] += time.perf_counter() - start
+                busy.pop()
+
+        setattr(obj, name, timed)
+        self._originals.append((obj, name))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.total += time.perf_counter() - self._step_start
+        self.steps += 1
+
+    def on_train_end(self, logs=None):
+        for obj, name in self._originals:
+            delattr(obj, name)  # the instance attribute goes; the class's method shows again
+        self._originals = []
+
+    def report(self) -> str:
+        """A table of milliseconds per step, per layer and phase."""
+        if not self.steps:
+            return "No training steps were profiled."
+        ms = 1e3 / self.steps
+        lines = [f"{'layer':24} {'forward':>9} {'backward':>9} {'update':>9}   (ms per step)"]
+        for name, row in self.rows.items():
+            lines.append(
+                f"{name:24} {row['forward'] * ms:9.3f} {row['backward'] * ms:9.3f} "
+                f"{row['update'] * ms:9.3f}"
+            )
+        passes = sum(row["forward"] + row["backward"] for row in self.rows.values())
+        step, update = self.total * ms, self.optimizer_row["step"] * ms
+        rest = step - passes * ms - update
+        lines.append(
+            f"whole step {step:.3f} ms = forward and backward {passes * ms:.3f} + "
+            f"optimizer {update:.3f} (wall clock, all threads) + the rest {rest:.3f} "
+            "(batching, loss, metrics)"
+        )
+        return "\n".join(lines)

@@ -91,6 +91,7 @@ def cmd_train(args) -> int:
         print(f"Training on {name}: {len(x_train):,} training and {len(x_test):,} test images.")
         model.summary()
 
+    profiler = glassnet.callbacks.Profiler() if args.profile else None
     start = time.perf_counter()
     model.fit(
         x_train,
@@ -99,6 +100,7 @@ def cmd_train(args) -> int:
         epochs=epochs,
         verbose=args.verbose,
         validation_data=(x_test, y_test),
+        callbacks=[profiler] if profiler else None,
     )
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
@@ -109,6 +111,9 @@ def cmd_train(args) -> int:
         f"epoch{'s' if epochs != 1 else ''} in {seconds:.1f} s."
     )
     print(f"Saved the model to {output}")
+    if profiler:
+        print("\nWhere the training time went:")
+        print(profiler.report())
     return 0
 
 
@@ -296,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[0, 1, 2],
         default=1,
         help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+    )
+    train.add_argument(
+        "--profile",
+        action="store_true",
+        help="after training, show where the time went, per layer and phase",
     )
     train.set_defaults(func=cmd_train)
 

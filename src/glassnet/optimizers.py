@@ -13,9 +13,10 @@ array([0.95])
 
 from __future__ import annotations
 
+import itertools
 import math
 
-from glassnet.backend import lookup, xp
+from glassnet.backend import lookup, num_threads, parallel_map, xp
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get"]
 
@@ -29,6 +30,25 @@ def _check_positive(name, value, allow_zero=False):
     if not ok or not math.isfinite(value):
         bound = "a non-negative" if allow_zero else "a positive"
         raise ValueError(f"Received {name}={value!r}. Expected {bound} number.")
+
+
+def _clip_norm(g, max_norm):
+    norm = math.sqrt(float((g * g).sum()))
+    return g * (max_norm / norm) if norm > max_norm else g
+
+
+def _flat(a):
+    return a.reshape(-1)  # a view: parameters, gradients and state are contiguous
+
+
+_SLICE = 1 << 16  # elements; smaller arrays are updated in one piece
+
+
+def _slices(size: int) -> list[slice]:
+    """Cut ``size`` elements into one slice per thread, unless the array is small."""
+    pieces = min(num_threads(), max(1, size // _SLICE))
+    bounds = [size * i // pieces for i in range(pieces + 1)]
+    return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
 class Optimizer:
@@ -86,20 +106,38 @@ class Optimizer:
         if len(self.state) != len(pairs):
             self.build([p for p, _ in pairs])
         self.iterations += 1
+        pairs = self._clip(pairs)
+        # The update is elementwise, so it runs on every core at once: large parameters are cut
+        # into slices (views of the same memory) and NumPy releases the GIL inside its loops.
+        # Same arithmetic on every element either way, so the result is bit for bit the same.
+        work = []
+        for (p, g), state in zip(pairs, self.state):
+            for piece in _slices(p.size):
+                work.append(
+                    (
+                        _flat(p)[piece],
+                        _flat(g)[piece],
+                        {k: _flat(v)[piece] for k, v in state.items()},
+                    )
+                )
+        parallel_map(self._update_piece, work)
+
+    def _update_piece(self, item) -> None:
+        p, g, state = item
+        if self.weight_decay:
+            p -= (self.learning_rate * self.weight_decay) * p  # p ← p − η·λ·p
+        self.update(p, g, state)
+
+    def _clip(self, pairs):
         if self.global_clipnorm is not None:
             norm = math.sqrt(sum(float((g * g).sum()) for _, g in pairs))
             if norm > self.global_clipnorm:
                 pairs = [(p, g * (self.global_clipnorm / norm)) for p, g in pairs]
-        for (p, g), state in zip(pairs, self.state):
-            if self.clipvalue is not None:
-                g = xp.clip(g, -self.clipvalue, self.clipvalue)
-            if self.clipnorm is not None:
-                norm = math.sqrt(float((g * g).sum()))
-                if norm > self.clipnorm:
-                    g = g * (self.clipnorm / norm)
-            if self.weight_decay:
-                p -= (self.learning_rate * self.weight_decay) * p
-            self.update(p, g, state)
+        if self.clipvalue is not None:
+            pairs = [(p, xp.clip(g, -self.clipvalue, self.clipvalue)) for p, g in pairs]
+        if self.clipnorm is not None:
+            pairs = [(p, _clip_norm(g, self.clipnorm)) for p, g in pairs]
+        return pairs
 
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras's spelling: pairs of (gradient, variable)."""

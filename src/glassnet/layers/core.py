@@ -24,7 +24,8 @@ class Dense(Layer):
     ``kernel`` is Wᵀ, shape (n_in, n_out), and that is what ``get_weights``/``set_weights`` use.
 
     After ``forward`` the layer holds ``a_prev``, ``z`` and ``a``; after ``backward`` it holds
-    ``dC_dz`` and, in ``grads``, ``W`` = ∂C/∂W and ``b`` = ∂C/∂b.
+    ``dC_da`` (unless the deck's case-1 shortcut skipped it), ``dC_dz`` and, in ``grads``,
+    ``W`` = ∂C/∂W and ``b`` = ∂C/∂b. The glass box reads these; nothing else is kept.
 
     Args:
         units: Number of neurons (n_out), a positive integer.
@@ -107,7 +108,7 @@ class Dense(Layer):
 
     def backward(self, dC_da):
         # ∂C/∂z = σ′(z) ⊙ ∂C/∂a (the deck's recursion: ∂C/∂a arrives from the layer after this one)
-        dC_da = dC_da.reshape(self.a.shape)
+        self.dC_da = dC_da = dC_da.reshape(self.a.shape)
         return self.backward_from_z(self.activation.backward(self.z, self.a, dC_da))
 
     def backward_from_z(self, dC_dz):
@@ -167,6 +168,7 @@ class Activation(Layer):
         return self.a
 
     def backward(self, dC_da):
+        self.dC_da = dC_da
         return self.backward_from_z(self.activation.backward(self.z, self.a, dC_da))
 
     def backward_from_z(self, dC_dz):

@@ -399,6 +399,7 @@ class Sequential:
                 xb = xp.asarray(x[idx], dtype=dtype)  # (batch, …): only the batch is converted
                 yb = y[idx]
                 C, out = self._train_step(xb, yb)
+                self.last_batch = (xb, yb, C)  # for callbacks that look inside (glass box)
                 loss_tracker.update_state(C, len(xb))
                 for m in train_metrics:
                     m.update_state(yb, out)

@@ -1,0 +1,190 @@
+"""Showing a ``Trace`` in the deck's notation: as text (colour on a terminal) and as HTML.
+
+Small arrays are printed in full; large ones are summarised (shape, norm, the largest entries),
+and ``neuron=(layer, i)`` prints one neuron of one layer in full.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from glassnet import activations
+
+__all__ = ["format_array", "render_html", "render_text"]
+
+FULL = 24  # arrays with at most this many entries are shown in full
+
+
+def _size(a: np.ndarray) -> str:
+    return "×".join(str(s) for s in a.shape) if a.ndim else "scalar"
+
+
+def format_array(a: np.ndarray, full: bool = False) -> str:
+    """Small arrays in full; large ones as shape, norm, mean and the largest entries."""
+    a = np.asarray(a)
+    if a.size <= FULL or full:
+        return np.array2string(a, precision=4, suppress_small=True, max_line_width=100,
+                               threshold=10**9, separator=", ")
+    flat = np.abs(a).reshape(-1)
+    top = np.argsort(-flat, kind="stable")[:3]
+    entries = ", ".join(f"[{', '.join(map(str, np.unravel_index(k, a.shape)))}] = "
+                        f"{a.reshape(-1)[k]:.4g}" for k in top)
+    return (f"‖·‖ = {np.linalg.norm(a):.4g}, mean {a.mean():.4g}; largest: {entries}, …")
+
+
+class _Writer:
+    def __init__(self, color: bool, full: bool):
+        self.lines: list[str] = []
+        self.color, self.full = color, full
+
+    def head(self, text: str) -> None:
+        self.lines.append("")
+        self.lines.append(f"\x1b[1;36m{text}\x1b[0m" if self.color else text)
+
+    def sub(self, text: str) -> None:
+        self.lines.append(f"\x1b[1m{text}\x1b[0m" if self.color else text)
+
+    def value(self, label: str, a, note: str = "") -> None:
+        a = np.asarray(a)
+        body = format_array(a, self.full)
+        note = f"   ({note})" if note else ""
+        lines = body.splitlines()
+        self.lines.append(f"  {label} ({_size(a)}) = {lines[0]}{note if len(lines) == 1 else ''}")
+        pad = " " * (len(label) + len(_size(a)) + 8)
+        self.lines.extend(pad + line for line in lines[1:])
+        if len(lines) > 1 and note:
+            self.lines.append(pad + note.strip())
+
+    def check(self, lt, name: str) -> None:
+        if name not in lt.numeric:
+            return
+        idx, numeric = lt.numeric[name]
+        error = lt.relative_error(name)
+        mark = "✓" if error < 1e-4 else "✗"
+        grad = lt.dC_dW if name == "W" else lt.dC_db
+        if len(idx) == grad.size:
+            shown = numeric[np.argsort(idx)].reshape(grad.shape)
+            self.value(f"  finite differences of ∂C/∂{name}", shown,
+                       f"relative error {error:.1e} {mark}")
+        else:
+            self.lines.append(f"    finite differences on the {len(idx)} largest entries: "
+                              f"relative error {error:.1e} {mark}")
+
+
+def render_text(tr, color: bool = False, neuron: tuple[int, int] | None = None,
+                full: bool = False) -> str:
+    """The whole trace as text: forward, loss, backward with checks, update, new loss."""
+    w = _Writer(color, full)
+    w.sub(f"One gradient-descent step · loss {tr.loss_name} · optimizer {tr.optimizer}, "
+          f"learning rate {tr.learning_rate:g}")
+    w.value("x", tr.x, "the input")
+    w.value("y", tr.y, "the target")
+    if neuron is not None:
+        _neuron(w, tr, *neuron)
+        return "\n".join(w.lines)
+
+    w.head("FORWARD PASS — each layer computes z = W·a + b and a = σ(z), and stores them")
+    for lt in tr.layers:
+        w.sub(f"layer {lt.number} ({lt.name}: {lt.kind}"
+              f"{', ' + lt.activation if lt.activation else ''})")
+        source = "the input x" if lt.number == 1 else f"the output of layer {lt.number - 1}"
+        if lt.has_weights:
+            w.value("W", lt.W, "one row per neuron")
+            w.value("a", lt.a_prev, f"{source}, stored for the backward pass")
+            if lt.b is not None:
+                w.value("b", lt.b)
+            w.value("z = a·Wᵀ + b", lt.z)
+            w.value(f"a = {lt.activation}(z)", lt.a)
+        elif lt.z is not None:
+            w.value(f"a = {lt.activation}(z)", lt.a, f"z is {source}")
+        else:
+            w.lines.append(f"  passes {source} on ({lt.kind})")
+    w.head(f"LOSS — C = {tr.loss_name}(y, a) = {tr.C:.6g}")
+
+    w.head("BACKWARD PASS — from the output layer back, ∂C/∂z of each layer from the one after")
+    layers = tr.layers
+    for pos in range(len(layers) - 1, -1, -1):
+        lt = layers[pos]
+        if not lt.has_weights and lt.dC_dz is None:
+            continue
+        is_output = pos == len(layers) - 1
+        after = next((layers[k] for k in range(pos + 1, len(layers)) if layers[k].has_weights),
+                     None)
+        if is_output:
+            case = ("case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss"
+                    if tr.case_1 else "output layer: ∂C/∂a from the loss, then σ′")
+        else:
+            case = (f"case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer {after.number} · W of layer "
+                    f"{after.number})" if after else "case 2")
+        w.sub(f"layer {lt.number} ({lt.name}) — {case}")
+        if lt.dC_da is not None:
+            w.value("∂C/∂a", lt.dC_da, "from the loss" if is_output else
+                    "from the layer after: ∂C/∂z_next · W_next")
+            fn = activations.get(lt.activation) if lt.activation else None
+            if fn is not None and fn.prime is not None:
+                w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
+        w.value("∂C/∂z", lt.dC_dz)
+        if lt.has_weights:
+            w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW,
+                    "∂z/∂w = the stored input a of this layer")
+            w.check(lt, "W")
+            if lt.dC_db is not None:
+                w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, "∂z/∂b = 1, summed over the batch")
+                w.check(lt, "b")
+
+    rule = ("W ← W − learning_rate · ∂C/∂W" if tr.optimizer == "SGD"
+            else f"the {tr.optimizer} step (see its docstring)")
+    w.head(f"UPDATE — {rule}, learning rate {tr.learning_rate:g}")
+    for lt in tr.layers:
+        if lt.has_weights:
+            w.sub(f"layer {lt.number} ({lt.name})")
+            w.value("W before", lt.W)
+            w.value("W after ", lt.W_new)
+            if lt.b is not None:
+                w.value("b before", lt.b)
+                w.value("b after ", lt.b_new)
+    if tr.C_new is not None:
+        w.head(f"NEW LOSS — C = {tr.C_new:.6g} (was {tr.C:.6g})")
+    return "\n".join(w.lines)
+
+
+def _neuron(w: _Writer, tr, number: int, i: int) -> None:
+    """One neuron of one layer, every number in full."""
+    matches = [lt for lt in tr.layers if lt.number == number]
+    if not matches or not matches[0].has_weights:
+        weighted = [lt.number for lt in tr.layers if lt.has_weights]
+        raise ValueError(f"Received layer {number}; layers with neurons are {weighted}.")
+    lt = matches[0]
+    n = lt.W.shape[0]
+    if not 0 <= i < n:
+        raise ValueError(f"Layer {number} has neurons 0..{n - 1}; received neuron {i}.")
+    w.head(f"layer {number} ({lt.name}), neuron {i}: z = w·a + b")
+    full, w.full = w.full, True
+    w.value("w (its row of W)", lt.W[i])
+    if lt.b is not None:
+        w.value("b", lt.b[i])
+    w.value("z", lt.z[:, i])
+    w.value(f"a = {lt.activation}(z)", lt.a[:, i])
+    w.value("∂C/∂z", lt.dC_dz[:, i])
+    w.value("∂C/∂w = ∂C/∂z · a_prev", lt.dC_dW[i])
+    if lt.b is not None:
+        w.value("∂C/∂b", lt.dC_db[i])
+    w.value("w after the update", lt.W_new[i])
+    w.full = full
+
+
+def render_html(tr) -> str:
+    """The trace for Jupyter: the same sections as the text, as HTML."""
+    text = render_text(tr)
+    sections = text.split("\n\n")
+    parts = ['<div class="glassnet-trace" style="font-family: monospace">']
+    for section in sections:
+        lines = section.splitlines()
+        if not lines:
+            continue
+        parts.append(f"<h4 style='margin:0.6em 0 0.2em'>{html.escape(lines[0])}</h4>")
+        parts.append(f"<pre style='margin:0'>{html.escape(chr(10).join(lines[1:]))}</pre>")
+    parts.append("</div>")
+    return "".join(parts)

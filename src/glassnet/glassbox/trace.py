@@ -1,0 +1,270 @@
+"""Traces: every number of one training step, read from what the layers cached.
+
+``trace(model, x, y)`` runs one real step of glassnet's engine — forward (each layer stores its
+input, z and a), backward (the loss's ∂C/∂a or the case-1 ∂C/∂z at the output layer, then the
+recursion), one optimizer update — and collects what the layers kept, in the deck's notation.
+It computes nothing of its own (DESIGN.md §5): the only extra arithmetic is the finite-difference
+check placed beside each gradient, which re-runs the model's own forward pass.
+
+``trace`` works on a copy of the model, so the model itself is not changed. ``TraceRecorder`` is
+the ``fit`` callback that records the real training steps of the model being trained.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glassnet import optimizers
+from glassnet.backend import floatx, set_floatx
+from glassnet.callbacks import Callback
+from glassnet.models import Sequential
+
+__all__ = ["LayerTrace", "Trace", "TraceRecorder", "trace"]
+
+MAX_CHECKED = 64  # finite-difference checks per weight tensor (the largest gradients first)
+
+
+@dataclass
+class LayerTrace:
+    """One layer's numbers for one step. ``number`` counts from 1, as on the slides."""
+
+    number: int
+    name: str
+    kind: str
+    activation: str | None
+    a_prev: np.ndarray | None = None       # the stored input: ∂z/∂W reads it
+    W: np.ndarray | None = None            # (n_out, n_in), before the update
+    b: np.ndarray | None = None
+    z: np.ndarray | None = None
+    a: np.ndarray | None = None
+    dC_da: np.ndarray | None = None        # None where the case-1 shortcut skipped it
+    dC_dz: np.ndarray | None = None
+    dC_dW: np.ndarray | None = None
+    dC_db: np.ndarray | None = None
+    numeric: dict = field(default_factory=dict)  # "W"/"b" -> (flat indices, finite differences)
+    W_new: np.ndarray | None = None
+    b_new: np.ndarray | None = None
+
+    @property
+    def has_weights(self) -> bool:
+        return self.W is not None
+
+    def relative_error(self, name: str) -> float | None:
+        """max |backprop − finite differences| / max |value| over the checked entries."""
+        if name not in self.numeric:
+            return None
+        idx, numeric = self.numeric[name]
+        analytic = (self.dC_dW if name == "W" else self.dC_db).reshape(-1)[idx]
+        scale = max(np.abs(analytic).max(initial=0), np.abs(numeric).max(initial=0))
+        return 0.0 if scale == 0 else float(np.abs(analytic - numeric).max() / scale)
+
+
+@dataclass
+class Trace:
+    """Every number of one training step: forward, loss, backward, checks, update, new loss."""
+
+    x: np.ndarray
+    y: np.ndarray
+    loss_name: str
+    C: float
+    case_1: bool                   # the output layer's ∂C/∂z came straight from the loss
+    optimizer: str
+    learning_rate: float
+    layers: list[LayerTrace]
+    C_new: float | None = None
+
+    # ---- rendering ------------------------------------------------------------------------------
+
+    def render(self, color: bool = False, neuron: tuple[int, int] | None = None,
+               full: bool = False) -> str:
+        """The trace as text, in the deck's notation (see ``glassnet.glassbox.render``)."""
+        from glassnet.glassbox.render import render_text
+
+        return render_text(self, color=color, neuron=neuron, full=full)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def _repr_html_(self) -> str:
+        from glassnet.glassbox.render import render_html
+
+        return render_html(self)
+
+    def to_dict(self) -> dict:
+        def plain(value):
+            if isinstance(value, np.ndarray):
+                return value.tolist()
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            if isinstance(value, (np.floating, np.integer)):
+                return value.item()
+            return value
+
+        out = {k: plain(v) for k, v in vars(self).items() if k != "layers"}
+        out["layers"] = [{k: plain(v) for k, v in vars(layer).items()} for layer in self.layers]
+        return out
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+# ---- capturing ----------------------------------------------------------------------------------
+
+
+def _copy_model(model: Sequential, dtype: str) -> Sequential:
+    """The same architecture and weights, built with ``dtype`` parameters."""
+    config = model.get_config()
+    for entry in config["layers"]:
+        entry["config"].pop("dtype", None)  # so that the layers take floatx, set just below
+    previous = floatx()
+    set_floatx(dtype)
+    try:
+        clone = Sequential.from_config(config)
+        clone.set_weights(model.get_weights())
+    finally:
+        set_floatx(previous)
+    return clone
+
+
+def _snapshot(model: Sequential) -> list[dict]:
+    return [{k: p.copy() for k, p in layer.params.items()} for layer in model.layers]
+
+
+def _capture(model: Sequential, x, y, before: list[dict], C: float) -> Trace:
+    """A Trace from what the layers cached in the step just taken (weights now updated)."""
+    case_1 = model._fused_output
+    layers = []
+    for i, (layer, old) in enumerate(zip(model.layers, before), start=1):
+        activation = getattr(layer, "activation", None)
+        lt = LayerTrace(number=i, name=layer.name, kind=type(layer).__name__,
+                        activation=activation.name if activation is not None else None)
+        for attr in ("a_prev", "z", "a", "dC_dz"):
+            value = getattr(layer, attr, None)
+            setattr(lt, attr, None if value is None else np.array(value))
+        last_and_fused = case_1 and i == len(model.layers)
+        if not last_and_fused and getattr(layer, "dC_da", None) is not None:
+            lt.dC_da = np.array(layer.dC_da)
+        if "W" in layer.params:
+            lt.W, lt.W_new = old["W"], layer.params["W"].copy()
+            lt.dC_dW = layer.grads["W"].copy()
+        if "b" in layer.params:
+            lt.b, lt.b_new = old["b"], layer.params["b"].copy()
+            lt.dC_db = layer.grads["b"].copy()
+        layers.append(lt)
+    return Trace(x=np.array(x), y=np.array(y), loss_name=model.loss.name, C=C, case_1=case_1,
+                 optimizer=type(model.optimizer).__name__,
+                 learning_rate=model.optimizer.learning_rate, layers=layers)
+
+
+def _finite_differences(model: Sequential, x, y, tr: Trace, max_checked: int = MAX_CHECKED,
+                        eps: float = 1e-6) -> None:
+    """Beside each gradient, central differences of C on a float64 copy of the model."""
+    check = _copy_model(model, "float64")
+    check.compile(optimizer="sgd", loss=model.loss)
+    xs = np.asarray(x, dtype="float64")
+    ys = check.loss.check_targets(y, check.output_shape)
+    for layer, lt in zip(check.layers, tr.layers):  # the weights the step started from
+        for name, before in (("W", lt.W), ("b", lt.b)):
+            if before is not None:
+                layer.params[name][...] = before
+    for layer, lt in zip(check.layers, tr.layers):
+        for name, grad in (("W", lt.dC_dW), ("b", lt.dC_db)):
+            if grad is None:
+                continue
+            flat = layer.params[name].reshape(-1)
+            order = np.argsort(-np.abs(grad.reshape(-1)), kind="stable")[:max_checked]
+            numeric = np.empty(len(order))
+            for j, k in enumerate(order):
+                old = flat[k]
+                flat[k] = old + eps
+                c_plus = check._loss_value(ys, check.forward(xs))
+                flat[k] = old - eps
+                c_minus = check._loss_value(ys, check.forward(xs))
+                flat[k] = old
+                numeric[j] = (c_plus - c_minus) / (2 * eps)
+            lt.numeric[name] = (order, numeric)
+
+
+def trace(model: Sequential, x, y, learning_rate: float | None = None, check: bool = True,
+          training: bool = False, max_checked: int = MAX_CHECKED) -> Trace:
+    """Every number of one gradient-descent step of ``model`` on (x, y), as a ``Trace``.
+
+    Args:
+        model: A Sequential model; compiled, or give ``learning_rate`` (it is then traced with
+            mean squared error unless compiled with another loss).
+        x, y: The input batch and its targets.
+        learning_rate: Trace plain gradient descent W ← W − learning_rate·∂C/∂W (the deck's
+            rule) instead of the model's own optimizer.
+        check: Put finite differences beside the gradients (in float64, on the
+            ``max_checked`` largest entries of each weight tensor).
+        training: Run layers in training mode (dropout active).
+
+    The model itself is not changed: the step runs on a copy with the same weights.
+    """
+    if learning_rate is not None and not (isinstance(learning_rate, (int, float))
+                                          and learning_rate > 0):
+        raise ValueError(f"Received learning_rate={learning_rate!r}. Expected a positive number: "
+                         "gradient descent steps downhill by learning_rate × slope.")
+    if not model.compiled and learning_rate is None:
+        raise ValueError("trace() needs a compiled model, or a learning_rate to trace plain "
+                         "gradient descent with.")
+    copy = _copy_model(model, floatx())
+    optimizer = (optimizers.SGD(learning_rate=learning_rate) if learning_rate is not None
+                 else optimizers.get({"class_name": type(model.optimizer).__name__,
+                                      "config": model.optimizer.get_config()}))
+    copy.compile(optimizer=optimizer, loss=model.loss if model.compiled else "mse")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == len(model.input_shape) - 1:  # one sample: a batch of one
+        x = x[None]
+        y = y.reshape(1) if copy.loss.name == "sparse_categorical_crossentropy" else y[None]
+    x, y = copy._prepare(x, y)
+    x = np.asarray(x, dtype=floatx())
+
+    before = _snapshot(copy)
+    C, _ = copy._train_step(x, y) if training else _eval_step(copy, x, y)
+    result = _capture(copy, x, y, before, C)
+    result.C_new = copy._loss_value(y, copy.forward(x))
+    if check:
+        _finite_differences(copy, x, y, result, max_checked)
+    return result
+
+
+def _eval_step(model: Sequential, x, y):
+    """A training step with the layers in inference mode (dropout off): deterministic."""
+    out = model.forward(x, training=False)
+    C = model.backward(y, out)
+    model.optimizer.apply(model._param_grad_pairs())
+    return C, out
+
+
+class TraceRecorder(Callback):
+    """Records a ``Trace`` of the real training step every ``every`` steps during ``fit``.
+
+    The weights are copied just before a recorded step; everything else is read from the layers'
+    caches just after it. ``recorder.traces`` is the list of (epoch, step, Trace).
+    """
+
+    def __init__(self, every: int = 100, check: bool = False):
+        super().__init__()
+        if not isinstance(every, int) or every <= 0:
+            raise ValueError(f"Received every={every!r}. Expected a positive integer.")
+        self.every, self.check = every, check
+        self.traces: list[tuple[int, int, Trace]] = []
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._before = _snapshot(self.model) if batch % self.every == 0 else None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._before is None:
+            return
+        x, y, C = self.model.last_batch
+        self.traces.append((self._epoch, batch, _capture(self.model, x, y, self._before, C)))

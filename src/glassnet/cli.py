@@ -161,6 +161,61 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _neuron(text: str) -> tuple[int, int]:
+    try:
+        layer, index = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LAYER:NEURON such as 2:0 (layer 2, its first neuron), received {text!r}"
+        ) from None
+    return layer, index
+
+
+def cmd_explain(args) -> int:
+    from glassnet import glassbox
+
+    if args.model is None:  # the deck's worked example
+        if args.image is not None or args.label is not None:
+            raise CommandError(
+                "--image and --label need a MODEL; without one, explain shows "
+                "the deck's worked example (use --input and --target)."
+            )
+        model = glassbox.deck_network()
+        x = np.array([args.input], dtype=float) if args.input else glassbox.DECK_INPUT
+        y = np.array([args.target], dtype=float) if args.target else glassbox.DECK_TARGET
+        learning_rate = args.learning_rate or 0.5
+    else:
+        model = load_model(args.model)
+        if args.image is not None:
+            from glassnet.images import load_digit_image
+
+            side = round(int(np.prod(model.input_shape[1:])) ** 0.5)
+            x = load_digit_image(args.image, size=side).reshape(1, *model.input_shape[1:])
+        elif args.input:
+            x = np.array([args.input], dtype=float)
+        else:
+            raise CommandError(
+                "Give the input: --image FILE (a picture of a digit) or --input VALUE [VALUE ...]."
+            )
+        if not model.compiled:
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        if args.target:
+            y = np.array([args.target], dtype=float)
+        else:
+            label = args.label
+            if label is None:  # explain the network's own answer
+                label = int(np.argmax(model.predict(x, verbose=0)[0]))
+                print(f"No --label given: using the predicted class, {label}.")
+            y = np.array([label])
+        learning_rate = args.learning_rate or 0.01
+    tr = glassbox.trace(model, x, y, learning_rate=learning_rate, check=not args.no_check)
+    if args.json:
+        Path(args.json).write_text(tr.to_json(indent=1))
+        print(f"Wrote the trace to {args.json}")
+    print(tr.render(color=sys.stdout.isatty(), neuron=args.neuron, full=args.full))
+    return 0
+
+
 def cmd_info(args) -> int:
     print(f"glassnet {glassnet.__version__}")
     print(f"Python   {platform.python_version()} ({sys.executable})")
@@ -337,6 +392,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-show", dest="show", action="store_false", help="do not print the converted image"
     )
     predict.set_defaults(func=cmd_predict)
+
+    explain = sub.add_parser(
+        "explain",
+        help="every number of one forward and backward pass, in the deck's notation",
+        description="Show one gradient-descent step in the deck's notation: the forward pass "
+        "(z = W·a + b, a = σ(z)) layer by layer, the loss, the backward pass from the output "
+        "layer back with finite differences beside each gradient, the update and the new "
+        "loss. Without MODEL: the deck's worked example, the 2-2-2-2 sigmoid network with "
+        "input (1, −1).",
+    )
+    explain.add_argument("model", nargs="?", help="a .keras file (default: the deck's network)")
+    explain.add_argument("--image", help="a picture of a digit, as the input of MODEL")
+    explain.add_argument(
+        "--input",
+        type=float,
+        nargs="+",
+        metavar="VALUE",
+        help="the input values (default for the deck: 1 -1)",
+    )
+    explain.add_argument(
+        "--target",
+        type=float,
+        nargs="+",
+        metavar="VALUE",
+        help="the target output values (default for the deck: 0 1)",
+    )
+    explain.add_argument(
+        "--label", type=int, help="the target class for MODEL (default: the class it predicts)"
+    )
+    explain.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=None,
+        help="step size of the update (default: 0.5 for the deck, 0.01 else)",
+    )
+    explain.add_argument(
+        "--neuron",
+        type=_neuron,
+        metavar="LAYER:NEURON",
+        help="show one neuron in full, e.g. 1:0 (layers count from 1)",
+    )
+    explain.add_argument("--full", action="store_true", help="print large arrays in full")
+    explain.add_argument(
+        "--no-check", action="store_true", help="skip the finite-difference checks"
+    )
+    explain.add_argument("--json", metavar="FILE", help="also write the trace as JSON")
+    explain.set_defaults(func=cmd_explain)
 
     info = sub.add_parser(
         "info",

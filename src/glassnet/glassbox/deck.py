@@ -29,8 +29,10 @@ def deck_network(learning_rate: float = 0.5) -> Sequential:
     """The worked example's network, compiled for one step of plain gradient descent on MSE."""
     from glassnet.optimizers import SGD
 
-    model = Sequential([Input(shape=(2,))] + [Dense(2, activation="sigmoid") for _ in range(3)],
-                       name="deck_example")
+    model = Sequential(
+        [Input(shape=(2,))] + [Dense(2, activation="sigmoid") for _ in range(3)],
+        name="deck_example",
+    )
     model.set_weights([w for W, b in zip(DECK_W, DECK_B) for w in (W.T, b)])  # Keras: kernel = Wᵀ
     model.compile(optimizer=SGD(learning_rate=learning_rate), loss="mean_squared_error")
     return model

@@ -33,8 +33,10 @@ class GradientReport:
         lines = [f"{'layer':24} {'tensor':6} {'shape':>12} {'checked':>8} {'rel. error':>11}"]
         for number, name, tensor, shape, checked, error in self.rows:
             mark = "ok" if error <= self.tolerance else "MISMATCH"
-            lines.append(f"{f'{number} ({name})':24} {tensor:6} {'×'.join(map(str, shape)):>12} "
-                         f"{checked:>8} {error:>11.1e}  {mark}")
+            lines.append(
+                f"{f'{number} ({name})':24} {tensor:6} {'×'.join(map(str, shape)):>12} "
+                f"{checked:>8} {error:>11.1e}  {mark}"
+            )
         verdict = "all gradients agree" if self.ok else "some gradients disagree"
         lines.append(f"{verdict} (tolerance {self.tolerance:g}, float64 central differences)")
         return "\n".join(lines)
@@ -49,14 +51,23 @@ def check_gradients(model, x, y, max_checked: int = 200, tolerance: float = 1e-6
     previous = floatx()
     set_floatx("float64")
     try:
-        tr = trace(model, x, y, learning_rate=None if model.compiled else 0.01,
-                   max_checked=max_checked)
+        tr = trace(
+            model, x, y, learning_rate=None if model.compiled else 0.01, max_checked=max_checked
+        )
     finally:
         set_floatx(previous)
     rows = []
     for lt in tr.layers:
         for tensor, grad in (("W", lt.dC_dW), ("b", lt.dC_db)):
             if grad is not None:
-                rows.append((lt.number, lt.name, tensor, grad.shape,
-                             len(lt.numeric[tensor][0]), lt.relative_error(tensor)))
+                rows.append(
+                    (
+                        lt.number,
+                        lt.name,
+                        tensor,
+                        grad.shape,
+                        len(lt.numeric[tensor][0]),
+                        lt.relative_error(tensor),
+                    )
+                )
     return GradientReport(rows, tolerance)

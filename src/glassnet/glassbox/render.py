@@ -25,13 +25,16 @@ def format_array(a: np.ndarray, full: bool = False) -> str:
     """Small arrays in full; large ones as shape, norm, mean and the largest entries."""
     a = np.asarray(a)
     if a.size <= FULL or full:
-        return np.array2string(a, precision=4, suppress_small=True, max_line_width=100,
-                               threshold=10**9, separator=", ")
+        return np.array2string(
+            a, precision=4, suppress_small=True, max_line_width=100, threshold=10**9, separator=", "
+        )
     flat = np.abs(a).reshape(-1)
     top = np.argsort(-flat, kind="stable")[:3]
-    entries = ", ".join(f"[{', '.join(map(str, np.unravel_index(k, a.shape)))}] = "
-                        f"{a.reshape(-1)[k]:.4g}" for k in top)
-    return (f"‖·‖ = {np.linalg.norm(a):.4g}, mean {a.mean():.4g}; largest: {entries}, …")
+    entries = ", ".join(
+        f"[{', '.join(map(str, np.unravel_index(k, a.shape)))}] = {a.reshape(-1)[k]:.4g}"
+        for k in top
+    )
+    return f"‖·‖ = {np.linalg.norm(a):.4g}, mean {a.mean():.4g}; largest: {entries}, …"
 
 
 class _Writer:
@@ -66,19 +69,25 @@ class _Writer:
         grad = lt.dC_dW if name == "W" else lt.dC_db
         if len(idx) == grad.size:
             shown = numeric[np.argsort(idx)].reshape(grad.shape)
-            self.value(f"  finite differences of ∂C/∂{name}", shown,
-                       f"relative error {error:.1e} {mark}")
+            self.value(
+                f"  finite differences of ∂C/∂{name}", shown, f"relative error {error:.1e} {mark}"
+            )
         else:
-            self.lines.append(f"    finite differences on the {len(idx)} largest entries: "
-                              f"relative error {error:.1e} {mark}")
+            self.lines.append(
+                f"    finite differences on the {len(idx)} largest entries: "
+                f"relative error {error:.1e} {mark}"
+            )
 
 
-def render_text(tr, color: bool = False, neuron: tuple[int, int] | None = None,
-                full: bool = False) -> str:
+def render_text(
+    tr, color: bool = False, neuron: tuple[int, int] | None = None, full: bool = False
+) -> str:
     """The whole trace as text: forward, loss, backward with checks, update, new loss."""
     w = _Writer(color, full)
-    w.sub(f"One gradient-descent step · loss {tr.loss_name} · optimizer {tr.optimizer}, "
-          f"learning rate {tr.learning_rate:g}")
+    w.sub(
+        f"One gradient-descent step · loss {tr.loss_name} · optimizer {tr.optimizer}, "
+        f"learning rate {tr.learning_rate:g}"
+    )
     w.value("x", tr.x, "the input")
     w.value("y", tr.y, "the target")
     if neuron is not None:
@@ -87,8 +96,10 @@ def render_text(tr, color: bool = False, neuron: tuple[int, int] | None = None,
 
     w.head("FORWARD PASS — each layer computes z = W·a + b and a = σ(z), and stores them")
     for lt in tr.layers:
-        w.sub(f"layer {lt.number} ({lt.name}: {lt.kind}"
-              f"{', ' + lt.activation if lt.activation else ''})")
+        w.sub(
+            f"layer {lt.number} ({lt.name}: {lt.kind}"
+            f"{', ' + lt.activation if lt.activation else ''})"
+        )
         source = "the input x" if lt.number == 1 else f"the output of layer {lt.number - 1}"
         if lt.has_weights:
             w.value("W", lt.W, "one row per neuron")
@@ -110,32 +121,45 @@ def render_text(tr, color: bool = False, neuron: tuple[int, int] | None = None,
         if not lt.has_weights and lt.dC_dz is None:
             continue
         is_output = pos == len(layers) - 1
-        after = next((layers[k] for k in range(pos + 1, len(layers)) if layers[k].has_weights),
-                     None)
+        after = next(
+            (layers[k] for k in range(pos + 1, len(layers)) if layers[k].has_weights), None
+        )
         if is_output:
-            case = ("case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss"
-                    if tr.case_1 else "output layer: ∂C/∂a from the loss, then σ′")
+            case = (
+                "case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss"
+                if tr.case_1
+                else "output layer: ∂C/∂a from the loss, then σ′"
+            )
         else:
-            case = (f"case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer {after.number} · W of layer "
-                    f"{after.number})" if after else "case 2")
+            case = (
+                f"case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer {after.number} · W of layer "
+                f"{after.number})"
+                if after
+                else "case 2"
+            )
         w.sub(f"layer {lt.number} ({lt.name}) — {case}")
         if lt.dC_da is not None:
-            w.value("∂C/∂a", lt.dC_da, "from the loss" if is_output else
-                    "from the layer after: ∂C/∂z_next · W_next")
+            w.value(
+                "∂C/∂a",
+                lt.dC_da,
+                "from the loss" if is_output else "from the layer after: ∂C/∂z_next · W_next",
+            )
             fn = activations.get(lt.activation) if lt.activation else None
             if fn is not None and fn.prime is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
         w.value("∂C/∂z", lt.dC_dz)
         if lt.has_weights:
-            w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW,
-                    "∂z/∂w = the stored input a of this layer")
+            w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW, "∂z/∂w = the stored input a of this layer")
             w.check(lt, "W")
             if lt.dC_db is not None:
                 w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, "∂z/∂b = 1, summed over the batch")
                 w.check(lt, "b")
 
-    rule = ("W ← W − learning_rate · ∂C/∂W" if tr.optimizer == "SGD"
-            else f"the {tr.optimizer} step (see its docstring)")
+    rule = (
+        "W ← W − learning_rate · ∂C/∂W"
+        if tr.optimizer == "SGD"
+        else f"the {tr.optimizer} step (see its docstring)"
+    )
     w.head(f"UPDATE — {rule}, learning rate {tr.learning_rate:g}")
     for lt in tr.layers:
         if lt.has_weights:

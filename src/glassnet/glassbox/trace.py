@@ -35,12 +35,12 @@ class LayerTrace:
     name: str
     kind: str
     activation: str | None
-    a_prev: np.ndarray | None = None       # the stored input: ∂z/∂W reads it
-    W: np.ndarray | None = None            # (n_out, n_in), before the update
+    a_prev: np.ndarray | None = None  # the stored input: ∂z/∂W reads it
+    W: np.ndarray | None = None  # (n_out, n_in), before the update
     b: np.ndarray | None = None
     z: np.ndarray | None = None
     a: np.ndarray | None = None
-    dC_da: np.ndarray | None = None        # None where the case-1 shortcut skipped it
+    dC_da: np.ndarray | None = None  # None where the case-1 shortcut skipped it
     dC_dz: np.ndarray | None = None
     dC_dW: np.ndarray | None = None
     dC_db: np.ndarray | None = None
@@ -70,7 +70,7 @@ class Trace:
     y: np.ndarray
     loss_name: str
     C: float
-    case_1: bool                   # the output layer's ∂C/∂z came straight from the loss
+    case_1: bool  # the output layer's ∂C/∂z came straight from the loss
     optimizer: str
     learning_rate: float
     layers: list[LayerTrace]
@@ -78,8 +78,9 @@ class Trace:
 
     # ---- rendering ------------------------------------------------------------------------------
 
-    def render(self, color: bool = False, neuron: tuple[int, int] | None = None,
-               full: bool = False) -> str:
+    def render(
+        self, color: bool = False, neuron: tuple[int, int] | None = None, full: bool = False
+    ) -> str:
         """The trace as text, in the deck's notation (see ``glassnet.glassbox.render``)."""
         from glassnet.glassbox.render import render_text
 
@@ -141,8 +142,12 @@ def _capture(model: Sequential, x, y, before: list[dict], C: float) -> Trace:
     layers = []
     for i, (layer, old) in enumerate(zip(model.layers, before), start=1):
         activation = getattr(layer, "activation", None)
-        lt = LayerTrace(number=i, name=layer.name, kind=type(layer).__name__,
-                        activation=activation.name if activation is not None else None)
+        lt = LayerTrace(
+            number=i,
+            name=layer.name,
+            kind=type(layer).__name__,
+            activation=activation.name if activation is not None else None,
+        )
         for attr in ("a_prev", "z", "a", "dC_dz"):
             value = getattr(layer, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
@@ -156,13 +161,21 @@ def _capture(model: Sequential, x, y, before: list[dict], C: float) -> Trace:
             lt.b, lt.b_new = old["b"], layer.params["b"].copy()
             lt.dC_db = layer.grads["b"].copy()
         layers.append(lt)
-    return Trace(x=np.array(x), y=np.array(y), loss_name=model.loss.name, C=C, case_1=case_1,
-                 optimizer=type(model.optimizer).__name__,
-                 learning_rate=model.optimizer.learning_rate, layers=layers)
+    return Trace(
+        x=np.array(x),
+        y=np.array(y),
+        loss_name=model.loss.name,
+        C=C,
+        case_1=case_1,
+        optimizer=type(model.optimizer).__name__,
+        learning_rate=model.optimizer.learning_rate,
+        layers=layers,
+    )
 
 
-def _finite_differences(model: Sequential, x, y, tr: Trace, max_checked: int = MAX_CHECKED,
-                        eps: float = 1e-6) -> None:
+def _finite_differences(
+    model: Sequential, x, y, tr: Trace, max_checked: int = MAX_CHECKED, eps: float = 1e-6
+) -> None:
     """Beside each gradient, central differences of C on a float64 copy of the model."""
     check = _copy_model(model, "float64")
     check.compile(optimizer="sgd", loss=model.loss)
@@ -190,8 +203,15 @@ def _finite_differences(model: Sequential, x, y, tr: Trace, max_checked: int = M
             lt.numeric[name] = (order, numeric)
 
 
-def trace(model: Sequential, x, y, learning_rate: float | None = None, check: bool = True,
-          training: bool = False, max_checked: int = MAX_CHECKED) -> Trace:
+def trace(
+    model: Sequential,
+    x,
+    y,
+    learning_rate: float | None = None,
+    check: bool = True,
+    training: bool = False,
+    max_checked: int = MAX_CHECKED,
+) -> Trace:
     """Every number of one gradient-descent step of ``model`` on (x, y), as a ``Trace``.
 
     Args:
@@ -206,17 +226,26 @@ def trace(model: Sequential, x, y, learning_rate: float | None = None, check: bo
 
     The model itself is not changed: the step runs on a copy with the same weights.
     """
-    if learning_rate is not None and not (isinstance(learning_rate, (int, float))
-                                          and learning_rate > 0):
-        raise ValueError(f"Received learning_rate={learning_rate!r}. Expected a positive number: "
-                         "gradient descent steps downhill by learning_rate × slope.")
+    if learning_rate is not None and not (
+        isinstance(learning_rate, (int, float)) and learning_rate > 0
+    ):
+        raise ValueError(
+            f"Received learning_rate={learning_rate!r}. Expected a positive number: "
+            "gradient descent steps downhill by learning_rate × slope."
+        )
     if not model.compiled and learning_rate is None:
-        raise ValueError("trace() needs a compiled model, or a learning_rate to trace plain "
-                         "gradient descent with.")
+        raise ValueError(
+            "trace() needs a compiled model, or a learning_rate to trace plain "
+            "gradient descent with."
+        )
     copy = _copy_model(model, floatx())
-    optimizer = (optimizers.SGD(learning_rate=learning_rate) if learning_rate is not None
-                 else optimizers.get({"class_name": type(model.optimizer).__name__,
-                                      "config": model.optimizer.get_config()}))
+    optimizer = (
+        optimizers.SGD(learning_rate=learning_rate)
+        if learning_rate is not None
+        else optimizers.get(
+            {"class_name": type(model.optimizer).__name__, "config": model.optimizer.get_config()}
+        )
+    )
     copy.compile(optimizer=optimizer, loss=model.loss if model.compiled else "mse")
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == len(model.input_shape) - 1:  # one sample: a batch of one

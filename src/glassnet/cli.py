@@ -93,7 +93,7 @@ def cmd_train(args) -> int:
 
     profiler = glassnet.callbacks.Profiler() if args.profile else None
     start = time.perf_counter()
-    model.fit(
+    history = model.fit(
         x_train,
         y_train,
         batch_size=args.batch_size,
@@ -114,7 +114,23 @@ def cmd_train(args) -> int:
     if profiler:
         print("\nWhere the training time went:")
         print(profiler.report())
+    if args.plots:
+        _write_training_plots(Path(args.plots), model, history, x_test, y_test)
     return 0
+
+
+def _write_training_plots(folder: Path, model, history, x_test, y_test) -> None:
+    from glassnet import plots
+
+    figures = {
+        "learning-curves.png": lambda: plots.learning_curves(history),
+        "confusion-matrix.png": lambda: plots.confusion_matrix(model, x_test, y_test),
+        "misclassified.png": lambda: plots.misclassified(model, x_test, y_test),
+        "first-layer-weights.png": lambda: plots.first_layer_weights(model),
+        "activations.png": lambda: plots.activation_histograms(model, x_test[:1000]),
+    }
+    for name, make in figures.items():
+        print(f"Wrote {plots.save(make(), folder / name)}")
 
 
 def _dataset_for_model(model, requested: str | None) -> str:
@@ -213,6 +229,34 @@ def cmd_explain(args) -> int:
         Path(args.json).write_text(tr.to_json(indent=1))
         print(f"Wrote the trace to {args.json}")
     print(tr.render(color=sys.stdout.isatty(), neuron=args.neuron, full=args.full))
+    return 0
+
+
+def cmd_descent(args) -> int:
+    from glassnet.glassbox import descent
+
+    curve = descent.get_curve(args.curve)
+    start = args.start if args.start is not None else (-1.0 if args.curve != "network" else 3.0)
+    rates = [args.learning_rate]
+    if args.compare:  # too small, the one asked for, too large
+        too_large = 2.2 / curve.curvature if curve.curvature else args.learning_rate * 12
+        rates = [args.learning_rate / 20, args.learning_rate, too_large]
+    runs = [descent.descend(curve, start, lr, max_steps=args.steps) for lr in rates]
+    print(f"Gradient descent on {curve.formula}, from w = {start:g}: w ← w − learning_rate × slope")
+    for run in runs:
+        print(f"\nlearning rate {run.learning_rate:g}")
+        print(run.table())
+        print(run.summary())
+    if args.png or args.gif or args.contour:
+        from glassnet import plots
+
+        if args.png:
+            print(f"Wrote {plots.save(plots.descent_picture(runs), args.png)}")
+        if args.gif:
+            print(f"Wrote {plots.animate_descent(runs[len(runs) // 2], args.gif)}")
+        if args.contour:
+            figure = plots.optimizer_paths(descent.paths_2d(), descent.ravine)
+            print(f"Wrote {plots.save(figure, args.contour)}")
     return 0
 
 
@@ -358,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
     )
     train.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="write pictures of the training and the trained network into DIR",
+    )
+    train.add_argument(
         "--profile",
         action="store_true",
         help="after training, show where the time went, per layer and phase",
@@ -439,6 +488,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--json", metavar="FILE", help="also write the trace as JSON")
     explain.set_defaults(func=cmd_explain)
+
+    desc = sub.add_parser(
+        "descent",
+        help="the deck's gradient-descent picture: a ball rolling down a loss curve",
+        description="Walk down a loss curve with w ← w − learning_rate × slope and show every "
+        "step (w, slope, step, loss) until the minimum, or until it diverges. --compare adds a "
+        "learning rate too small (it crawls) and one too large (it diverges).",
+    )
+    desc.add_argument(
+        "--curve",
+        choices=["quadratic", "bumpy", "network"],
+        default="quadratic",
+        help="the loss: a quadratic, a curve with two valleys, or the real loss "
+        "of the deck's network along one weight (default: quadratic)",
+    )
+    desc.add_argument("--start", type=float, default=None, help="the starting w")
+    desc.add_argument(
+        "--learning-rate", type=_positive_float, default=0.1, help="step size (default: 0.1)"
+    )
+    desc.add_argument("--steps", type=_positive_int, default=100, help="at most this many steps")
+    desc.add_argument(
+        "--compare", action="store_true", help="also run a too small and a too large learning rate"
+    )
+    desc.add_argument("--png", metavar="FILE", help="draw the walk(s) as a PNG")
+    desc.add_argument("--gif", metavar="FILE", help="animate the walk as a GIF")
+    desc.add_argument(
+        "--contour",
+        metavar="FILE",
+        help="draw SGD, momentum and Adam on a two-weight loss surface (PNG)",
+    )
+    desc.set_defaults(func=cmd_descent)
 
     info = sub.add_parser(
         "info",

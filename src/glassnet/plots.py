@@ -1,0 +1,276 @@
+"""Pictures of networks and their training; the only module that imports matplotlib.
+
+Each function returns a matplotlib ``Figure`` (which Jupyter shows by itself); ``save(fig, path)``
+writes it as a PNG. With no display, matplotlib's Agg backend is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "activation_histograms",
+    "animate_descent",
+    "confusion_matrix",
+    "descent_picture",
+    "first_layer_weights",
+    "learning_curves",
+    "misclassified",
+    "optimizer_paths",
+    "save",
+]
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        import os
+
+        if not os.environ.get("DISPLAY"):
+            matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path, dpi: int = 100) -> Path:
+    """Write ``fig`` to ``path`` (PNG), creating the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+
+def learning_curves(history):
+    """Loss and every metric per epoch, training beside validation."""
+    plt = _pyplot()
+    logs = history.history if hasattr(history, "history") else history
+    names = [k for k in logs if not k.startswith("val_")]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    epochs = np.arange(1, len(logs[names[0]]) + 1)
+    for ax, name in zip(axes[0], names):
+        ax.plot(epochs, logs[name], "o-", label="training")
+        if f"val_{name}" in logs:
+            ax.plot(epochs, logs[f"val_{name}"], "s--", label="validation")
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _predicted(model, x):
+    return np.argmax(model.predict(x, verbose=0, batch_size=1000), axis=-1)
+
+
+def confusion_matrix(model, x, y, class_names=None):
+    """Rows: the true class; columns: the predicted one; the diagonal is what it got right."""
+    plt = _pyplot()
+    y = np.asarray(y).reshape(len(y), -1).argmax(axis=1) if np.ndim(y) > 1 else np.asarray(y)
+    pred = _predicted(model, x)
+    k = int(max(y.max(), pred.max())) + 1
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (y, pred), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    image = ax.imshow(counts, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            ax.text(
+                j,
+                i,
+                counts[i, j],
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if counts[i, j] > counts.max() / 2 else "black",
+            )
+    labels = class_names or [str(i) for i in range(k)]
+    ax.set_xticks(range(k), labels, rotation=45 if class_names else 0)
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix — accuracy {np.trace(counts) / counts.sum():.2%}")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def misclassified(model, x, y, images=None, n: int = 25):
+    """The first ``n`` test images the model gets wrong, with the true and predicted labels."""
+    plt = _pyplot()
+    y = np.asarray(y).reshape(len(y), -1).argmax(axis=1) if np.ndim(y) > 1 else np.asarray(y)
+    pred = _predicted(model, x)
+    wrong = np.flatnonzero(pred != y)[:n]
+    images = np.asarray(x if images is None else images)
+    side = round(np.sqrt(images[0].size))
+    cols = 5
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), wrong):
+        ax.imshow(images[i].reshape(side, side), cmap="gray_r")
+        ax.set_title(f"true {y[i]}, said {pred[i]}", fontsize=8, color="firebrick")
+    fig.suptitle(
+        f"{len(np.flatnonzero(pred != y))} of {len(y)} misclassified; the first {len(wrong)}"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def first_layer_weights(model, n: int = 16):
+    """Each of the first ``n`` neurons of layer 1 as an image: its row of W, the pattern it
+    responds to (red: positive weights, blue: negative)."""
+    plt = _pyplot()
+    W = next(layer.params["W"] for layer in model.layers if "W" in layer.params)
+    side = round(np.sqrt(W.shape[1]))
+    if side * side != W.shape[1]:
+        raise ValueError(f"Layer 1 has {W.shape[1]} inputs, not a square image.")
+    n = min(n, W.shape[0])
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.5), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, ax in enumerate(axes.ravel()[:n]):
+        limit = np.abs(W[i]).max() or 1.0
+        ax.imshow(W[i].reshape(side, side), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"neuron {i}", fontsize=8)
+    fig.suptitle("Layer 1 weights: one row of W per neuron, as an image")
+    fig.tight_layout()
+    return fig
+
+
+def activation_histograms(model, x):
+    """For each layer with an activation, the distribution of its outputs a on ``x``."""
+    plt = _pyplot()
+    model.predict(x, verbose=0, batch_size=len(x))  # the layers keep this batch's z and a
+    layers = [layer for layer in model.layers if getattr(layer, "a", None) is not None]
+    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3.2), squeeze=False)
+    for ax, layer in zip(axes[0], layers):
+        a = np.asarray(layer.a).ravel()
+        ax.hist(a, bins=50, color="tab:blue", alpha=0.8)
+        ax.set_title(f"layer {model.layers.index(layer) + 1} ({layer.activation.name})")
+        ax.set_xlabel("a")
+        zero = (a == 0).mean()
+        if zero > 0.05:
+            ax.text(0.97, 0.9, f"{zero:.0%} exactly 0", transform=ax.transAxes, ha="right")
+    fig.suptitle(f"Activations on {len(x)} inputs")
+    fig.tight_layout()
+    return fig
+
+
+# ---- gradient descent --------------------------------------------------------------------------
+
+
+def _curve_axis(ax, run, label=None, color="tab:red"):
+    ws = np.array([s.w for s in run.steps])
+    finite = ws[np.isfinite(ws)]
+    lo, hi = (
+        min(finite.min(), run.curve.minimum or finite.min()),
+        max(finite.max(), run.curve.minimum or 0),
+    )
+    pad = 0.15 * (hi - lo) + 0.5
+    if run.verdict == "diverged":
+        lo, hi = np.percentile(finite, [0, 60])[0] - pad, np.percentile(finite, [0, 60])[1] + pad
+    grid = np.linspace(lo - pad, hi + pad, 400)
+    ax.plot(grid, [run.curve.C(w) for w in grid], color="0.3", lw=1.5)
+    shown = [s for s in run.steps if lo - pad <= s.w <= hi + pad]
+    ax.plot(
+        [s.w for s in shown],
+        [s.C for s in shown],
+        "o-",
+        color=color,
+        ms=4,
+        lw=1,
+        label=label or f"learning rate {run.learning_rate:g}",
+    )
+    ax.plot(shown[0].w, shown[0].C, "o", color="black", ms=7, label="start")
+    ax.set_xlabel("w")
+    ax.set_ylabel("C(w)")
+    ax.set_title(
+        f"{run.verdict}: learning rate {run.learning_rate:g}, {run.steps[-1].t} steps", fontsize=10
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def descent_picture(runs):
+    """One panel per run: the loss curve and the walk down it, step by step."""
+    plt = _pyplot()
+    runs = runs if isinstance(runs, (list, tuple)) else [runs]
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        _curve_axis(ax, run)
+    fig.suptitle(f"Gradient descent on {runs[0].curve.formula}: w ← w − learning rate × slope")
+    fig.tight_layout()
+    return fig
+
+
+def animate_descent(run, path, fps: int = 4) -> Path:
+    """An animated GIF of the walk: one frame per step, the current slope drawn as a tangent."""
+    plt = _pyplot()
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    steps = run.steps[:60]
+
+    def frame(i):
+        ax.clear()
+        partial = type(run)(run.curve, run.learning_rate, steps[: i + 1], run.verdict)
+        _curve_axis(ax, partial)
+        s = steps[i]
+        span = np.linspace(s.w - 0.6, s.w + 0.6, 2)
+        ax.plot(
+            span,
+            s.C + s.slope * (span - s.w),
+            color="tab:orange",
+            lw=2,
+            label=f"slope {s.slope:.3g}",
+        )
+        ax.set_title(f"step {s.t}: w = {s.w:.4g}, C = {s.C:.4g}", fontsize=10)
+
+    animation = FuncAnimation(fig, frame, frames=len(steps))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    animation.save(path, writer=PillowWriter(fps=fps))
+    plt.close(fig)
+    return path
+
+
+def optimizer_paths(paths, surface):
+    """Contours of a two-weight loss ``surface(w)`` and each optimizer's path across it."""
+    plt = _pyplot()
+    points = np.concatenate(list(paths.values()))
+    lo, hi = points.min(axis=0) - 0.8, points.max(axis=0) + 0.8
+    w1, w2 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.contour(
+        w1, w2, surface(np.stack([w1, w2], axis=-1)), levels=25, cmap="Greys", linewidths=0.7
+    )
+    for (name, path), color in zip(paths.items(), ("tab:red", "tab:blue", "tab:green")):
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            "o-",
+            ms=2.5,
+            lw=1.2,
+            color=color,
+            label=f"{name} ({len(path) - 1} steps)",
+        )
+    ax.plot(*points[0], "ko", ms=7, label="start")
+    ax.set_xlabel("w₁")
+    ax.set_ylabel("w₂")
+    ax.set_title("The same start, three optimizers: C(w₁, w₂) = w₁²/2 + 5·w₂²")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -172,19 +172,23 @@ def activation_histograms(model, x):
 # ---- gradient descent --------------------------------------------------------------------------
 
 
-def _curve_axis(ax, run, label=None, color="tab:red"):
+def _walk_limits(run) -> tuple[float, float]:
+    """The w range to draw: the walk and the minimum; for a divergent walk, its start."""
     ws = np.array([s.w for s in run.steps])
     finite = ws[np.isfinite(ws)]
-    lo, hi = (
-        min(finite.min(), run.curve.minimum or finite.min()),
-        max(finite.max(), run.curve.minimum or 0),
-    )
-    pad = 0.15 * (hi - lo) + 0.5
     if run.verdict == "diverged":
-        lo, hi = np.percentile(finite, [0, 60])[0] - pad, np.percentile(finite, [0, 60])[1] + pad
-    grid = np.linspace(lo - pad, hi + pad, 400)
+        finite = finite[: max(3, len(finite) // 3)]
+    lo = min(finite.min(), run.curve.minimum if run.curve.minimum is not None else finite.min())
+    hi = max(finite.max(), run.curve.minimum if run.curve.minimum is not None else finite.max())
+    pad = 0.15 * (hi - lo) + 0.5
+    return lo - pad, hi + pad
+
+
+def _curve_axis(ax, run, limits=None, color="tab:red"):
+    lo, hi = limits or _walk_limits(run)
+    grid = np.linspace(lo, hi, 400)
     ax.plot(grid, [run.curve.C(w) for w in grid], color="0.3", lw=1.5)
-    shown = [s for s in run.steps if lo - pad <= s.w <= hi + pad]
+    shown = [s for s in run.steps if lo <= s.w <= hi]
     ax.plot(
         [s.w for s in shown],
         [s.C for s in shown],
@@ -192,7 +196,7 @@ def _curve_axis(ax, run, label=None, color="tab:red"):
         color=color,
         ms=4,
         lw=1,
-        label=label or f"learning rate {run.learning_rate:g}",
+        label=f"learning rate {run.learning_rate:g}",
     )
     ax.plot(shown[0].w, shown[0].C, "o", color="black", ms=7, label="start")
     ax.set_xlabel("w")
@@ -227,7 +231,7 @@ def animate_descent(run, path, fps: int = 4) -> Path:
     def frame(i):
         ax.clear()
         partial = type(run)(run.curve, run.learning_rate, steps[: i + 1], run.verdict)
-        _curve_axis(ax, partial)
+        _curve_axis(ax, partial, limits=_walk_limits(run))  # the same axes in every frame
         s = steps[i]
         span = np.linspace(s.w - 0.6, s.w + 0.6, 2)
         ax.plot(

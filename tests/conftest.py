@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import glassnet
-from glassnet import backend
+from glassnet import backend, cli
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +57,35 @@ def mnist_arrays():
     (x, y), (xt, yt) = _fetch._read_folder(folder / mnist.SPEC.name)
     prep = lambda a: a.reshape(len(a), -1).astype("float32") / 255  # noqa: E731
     return prep(x), y, prep(xt), yt
+
+
+@pytest.fixture
+def no_mnist(monkeypatch, tmp_path):
+    """A machine where MNIST is nowhere and cannot be downloaded."""
+    monkeypatch.delenv("GLASSNET_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+
+@pytest.fixture
+def digits_model(tmp_path, no_mnist):
+    """A small model trained by `glassnet train` on the bundled 8×8 digits, saved as .keras."""
+    path = tmp_path / "digits.keras"
+    assert (
+        cli.main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--seed",
+                "1",
+                "--hidden",
+                "64",
+                "--verbose",
+                "0",
+                "-o",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    return path

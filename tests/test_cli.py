@@ -11,37 +11,6 @@ from glassnet import cli
 from glassnet.images import mnist_style
 
 
-@pytest.fixture
-def no_mnist(monkeypatch, tmp_path):
-    """A machine where MNIST is nowhere and cannot be downloaded."""
-    monkeypatch.delenv("GLASSNET_DATA", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-
-
-@pytest.fixture
-def digits_model(tmp_path, no_mnist):
-    path = tmp_path / "digits.keras"
-    assert (
-        cli.main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--seed",
-                "1",
-                "--hidden",
-                "64",
-                "--verbose",
-                "0",
-                "-o",
-                str(path),
-            ]
-        )
-        == 0
-    )
-    return path
-
-
 def test_train_falls_back_to_bundled_digits_when_mnist_is_unavailable(no_mnist, tmp_path, capsys):
     path = tmp_path / "fallback.keras"
     assert cli.main(["train", "--seed", "0", "--verbose", "0", "-o", str(path)]) == 0

@@ -156,27 +156,8 @@ def test_large_layers_are_summarised(rng):
     assert "finite differences on the 64 largest entries" in text
 
 
-def test_explain_a_saved_model_on_an_image(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("GLASSNET_DATA", raising=False)
-    path = tmp_path / "digits.keras"
-    assert (
-        cli.main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--hidden",
-                "16",
-                "--epochs",
-                "3",
-                "--verbose",
-                "0",
-                "-o",
-                str(path),
-            ]
-        )
-        == 0
-    )
+def test_explain_a_saved_model_on_an_image(digits_model, tmp_path, capsys):
+    path = digits_model
     from tests.test_cli import draw_digit
 
     image = draw_digit(tmp_path / "one.png")

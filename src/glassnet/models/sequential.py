@@ -70,8 +70,8 @@ class Sequential:
     >>> model = Sequential([Input(shape=(2,)), Dense(3, activation="relu"), Dense(1)])
     >>> model.count_params()
     13
-    >>> [layer.name for layer in model.layers]  # doctest: +SKIP
-    ['dense', 'dense_1']
+    >>> model.output_shape
+    (None, 1)
     """
 
     def __init__(self, layers=None, name=None, trainable=True):

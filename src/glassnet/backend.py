@@ -11,6 +11,7 @@ unseeded layers, initializers and ``fit`` draw their own generators.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -124,15 +125,17 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+@functools.cache
 def num_threads() -> int:
     """How many threads glassnet's own elementwise work may use (``GLASSNET_NUM_THREADS``, else
-    the CPUs this process may run on)."""
+    the CPUs this process may run on); read once, at first use."""
     if os.environ.get("GLASSNET_NUM_THREADS"):
         return max(1, int(os.environ["GLASSNET_NUM_THREADS"]))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool), made on first use
+_PARALLEL_MIN = 1 << 18  # elements: below this, handing work to another thread costs more
 
 
 def parallel_map(fn, items) -> None:
@@ -143,7 +146,7 @@ def parallel_map(fn, items) -> None:
     """
     global _POOL
     n = num_threads()
-    if n == 1 or len(items) == 1:
+    if n == 1 or len(items) == 1 or sum(item[0].size for item in items) < _PARALLEL_MIN:
         for item in items:
             fn(item)
         return

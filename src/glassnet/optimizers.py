@@ -92,10 +92,12 @@ class Optimizer:
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self.state: list[dict] = []  # one dict of state arrays per parameter, in order
+        self._work_key = None
 
     def build(self, params) -> None:
         """Allocate the state for each parameter (called on the first step)."""
         self.state = [self.init_state(p) for p in params]
+        self._work_key = None  # the pieces of work are views of the old state
 
     def init_state(self, p) -> dict:
         return {}
@@ -107,20 +109,25 @@ class Optimizer:
             self.build([p for p, _ in pairs])
         self.iterations += 1
         pairs = self._clip(pairs)
-        # The update is elementwise, so it runs on every core at once: large parameters are cut
-        # into slices (views of the same memory) and NumPy releases the GIL inside its loops.
-        # Same arithmetic on every element either way, so the result is bit for bit the same.
-        work = []
-        for (p, g), state in zip(pairs, self.state):
-            for piece in _slices(p.size):
-                work.append(
-                    (
-                        _flat(p)[piece],
-                        _flat(g)[piece],
-                        {k: _flat(v)[piece] for k, v in state.items()},
-                    )
-                )
-        parallel_map(self._update_piece, work)
+        parallel_map(self._update_piece, self._work(pairs))
+
+    def _work(self, pairs) -> list:
+        """The update cut into pieces that can run at once on every core.
+
+        Large parameters are cut into slices (views of the same memory); NumPy releases the GIL
+        inside its loops. Same arithmetic on every element either way, so the result is bit for
+        bit the same. The pieces are views, so they are made once and reused while the same
+        arrays come back (new gradient arrays, as clipping makes, get new pieces).
+        """
+        key = [(id(p), id(g)) for p, g in pairs]  # cached views keep these arrays alive
+        if self._work_key != key:
+            work = []
+            for (p, g), state in zip(pairs, self.state):
+                for piece in _slices(p.size):
+                    views = {k: _flat(v)[piece] for k, v in state.items()}
+                    work.append((_flat(p)[piece], _flat(g)[piece], views))
+            self._work_key, self._work_items = key, work
+        return self._work_items
 
     def _update_piece(self, item) -> None:
         p, g, state = item

@@ -12,6 +12,14 @@ The submodules mirror Keras: ``activations``, ``callbacks``, ``config``, ``datas
 
 __version__ = "0.1.0"
 
+import os
+
+# OpenBLAS keeps its worker threads spinning for up to 2²⁸ cycles after each matrix product. On a
+# few cores they then fight glassnet's own threads (the optimizer update runs on every core) for
+# the CPU. A short spin lets them sleep instead. It only takes effect if NumPy is not loaded yet,
+# and a value the user set wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from glassnet import (
     activations,
     backend,

@@ -163,3 +163,16 @@ def test_train_profile(tmp_path, no_mnist, capsys):
     out = capsys.readouterr().out
     assert "Where the training time went:" in out
     assert "dense_1" in out and "whole step" in out
+
+
+def test_interrupted_training_keeps_the_model(tmp_path, no_mnist, monkeypatch, capsys):
+    from glassnet.models import Sequential, load_model
+
+    def interrupt(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Sequential, "fit", interrupt)
+    path = tmp_path / "partial.keras"
+    assert cli.main(["train", "--dataset", "digits", "--hidden", "8", "-o", str(path)]) == 130
+    assert f"Interrupted: saved the model as trained so far to {path}" in capsys.readouterr().err
+    assert load_model(path).count_params() == 64 * 8 + 8 + 8 * 10 + 10

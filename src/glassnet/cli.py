@@ -92,19 +92,24 @@ def cmd_train(args) -> int:
         model.summary()
 
     profiler = glassnet.callbacks.Profiler() if args.profile else None
+    output = Path(args.output or f"{name}-mlp.keras")
     start = time.perf_counter()
-    history = model.fit(
-        x_train,
-        y_train,
-        batch_size=args.batch_size,
-        epochs=epochs,
-        verbose=args.verbose,
-        validation_data=(x_test, y_test),
-        callbacks=[profiler] if profiler else None,
-    )
+    try:
+        history = model.fit(
+            x_train,
+            y_train,
+            batch_size=args.batch_size,
+            epochs=epochs,
+            verbose=args.verbose,
+            validation_data=(x_test, y_test),
+            callbacks=[profiler] if profiler else None,
+        )
+    except KeyboardInterrupt:  # keep what was learned so far
+        model.save(output)
+        print(f"\nInterrupted: saved the model as trained so far to {output}", file=sys.stderr)
+        raise
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    output = Path(args.output or f"{name}-mlp.keras")
     model.save(output)
     print(
         f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {epochs} "

@@ -12,6 +12,7 @@ import csv
 import math
 import os
 import sys
+import threading
 import time
 import warnings
 
@@ -485,8 +486,7 @@ class Profiler(Callback):
     Update times are summed over the threads that share the update, so they can add up to
     more than the wall-clock time of the optimizer step.
 
-    >>> profiler = Profiler()
-    >>> # model.fit(x, y, callbacks=[profiler]); print(profiler.report())
+    Use it as ``model.fit(x, y, callbacks=[profiler])``, then ``print(profiler.report())``.
     """
 
     def __init__(self):
@@ -512,11 +512,14 @@ class Profiler(Callback):
         optimizer = self.model.optimizer
         update = optimizer.update
 
+        lock = threading.Lock()  # the update runs on several threads at once
+
         def timed_update(p, g, state):  # p may be a slice of a parameter: its base is the owner
             start = time.perf_counter()
             update(p, g, state)
-            name = owner[id(p if p.base is None else p.base)]
-            self.rows[name]["update"] += time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            with lock:
+                self.rows[owner[id(p if p.base is None else p.base)]]["update"] += seconds
 
         optimizer.update = timed_update
         self._originals.append((optimizer, "update"))

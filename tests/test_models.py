@@ -174,9 +174,11 @@ def test_weights_and_trainable(rng):
     model.set_weights([np.zeros_like(w) for w in weights])
     assert all((w == 0).all() for w in model.get_weights())
     assert len(model.trainable_weights) == 4
+    x, y = small_problem(rng)
+    model.fit(x, y, verbose=0)  # train once with every layer trainable, then freeze one
+    model.set_weights([np.zeros_like(w) for w in weights])
     model.layers[0].trainable = False
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    x, y = small_problem(rng)
     model.fit(x, y, verbose=0)
     assert (model.layers[0].get_weights()[0] == 0).all()  # frozen
     assert len(model.trainable_weights) == 2

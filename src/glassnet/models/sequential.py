@@ -186,6 +186,7 @@ class Sequential:
             if isinstance(metric, str):  # fail now, not at fit time, for an unknown name
                 metrics_module.get(metric, y_true=xp.zeros(1), y_pred=xp.zeros((1, 2)))
         self._metric_names = list(metrics or [])
+        self._pairs = None  # which layers are trainable may have changed: Keras recompiles too
         self.compiled = True
 
     @property

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import glassnet
 from glassnet.layers import Dense, Input
 from glassnet.models import Sequential
 from glassnet.optimizers import SGD
@@ -89,7 +88,3 @@ def test_softmax_cross_entropy_output_gradient_is_a_minus_y(float64):
     out = model.predict(x, verbose=0)
     model.train_on_batch(x, y)
     np.testing.assert_allclose(model.layers[0].dC_dz, out - y)
-
-
-def test_deck_is_the_public_api():
-    assert glassnet.layers.Dense is Dense

@@ -88,6 +88,12 @@ def _as_labels(y):
     return (y.reshape(-1) if y.ndim > 1 else y).astype(xp.intp)
 
 
+def _categorical_dC_da(y, a):
+    # C = −Σ y·log(a / Σa): ∂C/∂a_i = (−y_i / a_i + Σ_j y_j / Σ_j a_j) / batch
+    a = xp.clip(a, epsilon(), None)
+    return (-y / a + y.sum(axis=-1, keepdims=True) / a.sum(axis=-1, keepdims=True)) / len(a)
+
+
 def _one_hot(labels, num_classes, dtype):
     y = xp.zeros((labels.shape[0], num_classes), dtype=dtype)
     y[xp.arange(labels.shape[0]), labels] = 1
@@ -237,9 +243,7 @@ class CategoricalCrossentropy(Loss):
         return categorical_crossentropy(y, z, from_logits=True)
 
     def dC_da(self, y, a):
-        # C = −Σ y·log(a / Σa): ∂C/∂a_i = (−y_i / a_i + Σ_j y_j / Σ_j a_j) / batch
-        a = xp.clip(a, epsilon(), None)
-        return (-y / a + y.sum(axis=-1, keepdims=True) / a.sum(axis=-1, keepdims=True)) / len(a)
+        return _categorical_dC_da(y, a)
 
     def dC_dz(self, y, a):
         return (a - y) / len(a)  # (batch, k); rows of y sum to 1
@@ -276,7 +280,7 @@ class SparseCategoricalCrossentropy(Loss):
 
     def dC_da(self, y, a):
         one_hot = _one_hot(_as_labels(y), a.shape[-1], a.dtype)
-        return CategoricalCrossentropy.dC_da(self, one_hot, a)
+        return _categorical_dC_da(one_hot, a)
 
     def dC_dz(self, y, a):
         dC_dz = a / len(a)  # (batch, k)

@@ -156,8 +156,9 @@ class Optimizer:
     # ---- saving -------------------------------------------------------------------------------
 
     def variables(self) -> list:
-        """The state arrays, in a fixed order (for saving and restoring training)."""
-        return [arr for state in self.state for arr in state.values()]
+        """The state arrays, in a fixed order (for saving and restoring training); ``scratch``
+        buffers hold nothing between steps and are left out."""
+        return [arr for state in self.state for k, arr in state.items() if k != "scratch"]
 
     def get_config(self) -> dict:
         return {
@@ -250,9 +251,6 @@ class RMSprop(Optimizer):
             step = s
         p -= step  # p ← p − step
 
-    def variables(self):
-        return [arr for state in self.state for k, arr in state.items() if k != "scratch"]
-
     def get_config(self):
         return {
             **super().get_config(),
@@ -303,9 +301,6 @@ class Adam(Optimizer):
         xp.divide(m, step, out=step)
         step *= alpha
         p -= step
-
-    def variables(self):
-        return [arr for state in self.state for k, arr in state.items() if k != "scratch"]
 
     def get_config(self):
         return {

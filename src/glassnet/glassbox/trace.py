@@ -255,20 +255,12 @@ def trace(
     x = np.asarray(x, dtype=floatx())
 
     before = _snapshot(copy)
-    C, _ = copy._train_step(x, y) if training else _eval_step(copy, x, y)
+    C, _ = copy._train_step(x, y, training=training)
     result = _capture(copy, x, y, before, C)
     result.C_new = copy._loss_value(y, copy.forward(x))
     if check:
         _finite_differences(copy, x, y, result, max_checked)
     return result
-
-
-def _eval_step(model: Sequential, x, y):
-    """A training step with the layers in inference mode (dropout off): deterministic."""
-    out = model.forward(x, training=False)
-    C = model.backward(y, out)
-    model.optimizer.apply(model._param_grad_pairs())
-    return C, out
 
 
 class TraceRecorder(Callback):

@@ -79,6 +79,7 @@ class Sequential:
         self.trainable = trainable
         self.input_layer: InputLayer | None = None
         self._layers: list[Layer] = []
+        self._pairs = None  # (W, ∂C/∂W) pairs the optimizer updates, made on first use
         self.built = False
         self.optimizer = None
         self.loss = None
@@ -239,7 +240,7 @@ class Sequential:
         return float(self.loss.C(y, out))
 
     def _param_grad_pairs(self):
-        if getattr(self, "_pairs", None) is None:
+        if self._pairs is None:
             self._pairs = [
                 (layer.params[k], layer.grads[k])
                 for layer in self._layers
@@ -248,8 +249,9 @@ class Sequential:
             ]
         return self._pairs
 
-    def _train_step(self, xb, yb):
-        out = self.forward(xb, training=True)
+    def _train_step(self, xb, yb, training=True):
+        """Forward, backward, one optimizer update; ``training=False`` keeps dropout off."""
+        out = self.forward(xb, training=training)
         C = self.backward(yb, out)
         self.optimizer.apply(self._param_grad_pairs())
         return C, out

@@ -48,6 +48,14 @@ def test_sigmoid_and_softmax_do_not_overflow():
         np.testing.assert_array_equal(activations.softmax(z), [[0.0, 0.0, 1.0]])
 
 
+def test_sigmoid_keeps_its_relative_precision_in_the_tails():
+    z = np.linspace(-80, 30, 221)
+    exact = 1 / (1 + np.exp(-z))  # float64
+    got = activations.sigmoid(z.astype(np.float32))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, exact, rtol=1e-6)  # no cancellation: σ(−20) ≈ 2.06e−9, not 0
+
+
 def test_softmax_rows_sum_to_one(rng):
     a = activations.softmax(rng.normal(size=(6, 10)))
     np.testing.assert_allclose(a.sum(axis=1), 1.0)

@@ -413,6 +413,15 @@ def test_nan_in_input(rng):
         small_model().fit(x, y, verbose=0)
 
 
+def test_huge_but_finite_input_is_accepted(rng):
+    x, y = small_problem(rng)
+    x = x.astype(np.float32)
+    x[:, 0] = 3e38  # finite, though their sum overflows
+    model = small_model()
+    with np.errstate(over="ignore", invalid="ignore"):  # the network itself may overflow
+        assert model.predict(x, verbose=0).shape == (len(x), 2)
+
+
 def test_labels_out_of_range_in_fit(rng):
     x, y = small_problem(rng)
     y[0] = 7

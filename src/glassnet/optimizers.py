@@ -191,18 +191,24 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def init_state(self, p):
-        return {"m": xp.zeros_like(p)} if self.momentum else {}
+        state = {"scratch": xp.empty_like(p)}
+        if self.momentum:
+            state["m"] = xp.zeros_like(p)
+        return state
 
     def update(self, p, g, state):
-        lr, mu = self.learning_rate, self.momentum
+        lr, mu, step = self.learning_rate, self.momentum, state["scratch"]
+        xp.multiply(g, lr, out=step)  # step = η·g
         if not mu:
-            p -= lr * g  # p ← p − η·g
+            p -= step  # p ← p − η·g
             return
         m = state["m"]
         m *= mu  # m ← μ·m − η·g
-        m -= lr * g
+        m -= step
         if self.nesterov:
-            p += mu * m - lr * g  # p ← p + μ·m − η·g
+            p -= step  # p ← p + μ·m − η·g
+            xp.multiply(m, mu, out=step)
+            p += step
         else:
             p += m  # p ← p + m
 

@@ -46,12 +46,16 @@ def _as_array(data, what: str):
         raise ValueError(f"{what} must be an array of samples; received a scalar.")
     if len(arr) == 0:
         raise ValueError(f"Received an empty dataset: {what} has shape {arr.shape}, 0 samples.")
-    # max and min propagate NaN and ±inf: two passes, no temporary the size of the data.
-    if arr.dtype.kind == "f" and not (xp.isfinite(arr.max()) and xp.isfinite(arr.min())):
+    # A sum propagates NaN and ±inf: one pass, no temporary the size of the data. A sum can
+    # also overflow on finite data, so only then are the samples counted one by one.
+    with xp.errstate(over="ignore"):
+        total = arr.sum() if arr.dtype.kind == "f" else 0
+    if not xp.isfinite(total):
         bad = int((~xp.isfinite(arr)).reshape(len(arr), -1).any(axis=1).sum())
-        raise ValueError(
-            f"{what} contains NaN or infinity in {bad} sample(s); clean or impute them first."
-        )
+        if bad:
+            raise ValueError(
+                f"{what} contains NaN or infinity in {bad} sample(s); clean or impute them first."
+            )
     return arr
 
 

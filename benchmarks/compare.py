@@ -2,14 +2,21 @@
 
     python benchmarks/compare.py                       # every framework that is installed
     python benchmarks/compare.py --frameworks glassnet --workloads W1 W2 --epochs 3
+    python benchmarks/compare.py --rounds 3            # everything three times, interleaved
 
 Each (framework, workload) pair runs in a fresh process of its own, so that peak memory (RSS) and
 thread pools do not leak from one to the next. Every run trains on the same MNIST arrays (from
 GLASSNET_DATA, or wherever glassnet finds them) with the same architecture, batch size, optimizer
 and number of epochs, and reports the median seconds per epoch after one warm-up epoch, the peak
 RSS, the test accuracy and, for W1, inference samples per second (predicting the 10,000 test
-images in batches of 1,000). The "floor" row is the time the epoch's matrix products alone take
-in NumPy at the same shapes: no framework can train faster than that on this machine.
+images in batches of 1,000, and in one batch of 10,000). The "floor" row is the time the epoch's
+matrix products alone take in NumPy at the same shapes: no framework can train faster than that
+on this machine.
+
+On a shared machine one run of a pair can be 20 % slower than the next. With ``--rounds N`` the
+whole set runs N times, interleaved; each figure is the median over the rounds, and the time
+relative to glassnet is taken within each round (the two ran minutes apart) and given as the
+median and range over the rounds.
 
 Results are printed as a table and written as JSON (benchmarks/results/compare.json by default).
 """
@@ -70,6 +77,7 @@ WORKLOADS = {
 }
 FRAMEWORKS = ["glassnet", "torch", "keras", "sklearn"]
 INFERENCE_BATCH = 1000
+INFERENCE_BATCHES = (1000, 10000)  # batches of 1,000, and the whole test set at once
 
 
 def load_mnist():
@@ -113,7 +121,7 @@ def run_glassnet(w, x, y, xt, yt, epochs):
         model.fit(x, y, batch_size=w["batch"], epochs=1, verbose=0)
         times.append(time.perf_counter() - start)
     accuracy = model.evaluate(xt, yt, batch_size=INFERENCE_BATCH, verbose=0)[1]
-    predict = lambda: model.predict(xt, batch_size=INFERENCE_BATCH, verbose=0)  # noqa: E731
+    predict = lambda batch: model.predict(xt, batch_size=batch, verbose=0)  # noqa: E731
     return times, accuracy, predict, glassnet.__version__
 
 
@@ -152,14 +160,11 @@ def run_torch(w, x, y, xt, yt, epochs):
             optimizer.step()
         times.append(time.perf_counter() - start)
 
-    def predict():
+    def predict(batch=INFERENCE_BATCH):
         model.eval()
         with torch.inference_mode():
             return torch.cat(
-                [
-                    torch.softmax(model(XT[i : i + INFERENCE_BATCH]), dim=1)
-                    for i in range(0, len(XT), INFERENCE_BATCH)
-                ]
+                [torch.softmax(model(XT[i : i + batch]), dim=1) for i in range(0, len(XT), batch)]
             ).numpy()
 
     accuracy = float((predict().argmax(axis=1) == yt).mean())
@@ -188,7 +193,7 @@ def run_keras(w, x, y, xt, yt, epochs):
         model.fit(x, y, batch_size=w["batch"], epochs=1, verbose=0)
         times.append(time.perf_counter() - start)
     accuracy = model.evaluate(xt, yt, batch_size=INFERENCE_BATCH, verbose=0)[1]
-    predict = lambda: model.predict(xt, batch_size=INFERENCE_BATCH, verbose=0)  # noqa: E731
+    predict = lambda batch: model.predict(xt, batch_size=batch, verbose=0)  # noqa: E731
     version = f"{keras.__version__} ({keras.backend.backend()} backend)"
     return times, accuracy, predict, version
 
@@ -227,7 +232,7 @@ def run_sklearn(w, x, y, xt, yt, epochs):
             model.fit(x, y)
             times.append(time.perf_counter() - start)
     accuracy = float((model.predict(xt) == yt).mean())
-    return times, accuracy, lambda: model.predict_proba(xt), sklearn.__version__
+    return times, accuracy, lambda batch: model.predict_proba(xt), sklearn.__version__
 
 
 RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras": run_keras, "sklearn": run_sklearn}
@@ -247,16 +252,17 @@ def worker(framework: str, workload: str, epochs: int) -> dict:
         "warmup_seconds": times[0],
         "median_epoch_s": statistics.median(times[1:]),
         "test_accuracy": float(accuracy),
+        "peak_rss_mb": peak_rss_mb(),  # training and evaluation; inference below comes after
     }
     if workload == "W1":
-        predict()  # warm-up
-        runs = []
-        for _ in range(5):
-            start = time.perf_counter()
-            predict()
-            runs.append(time.perf_counter() - start)
-        record["inference_samples_per_s"] = len(xt) / statistics.median(runs)
-    record["peak_rss_mb"] = peak_rss_mb()
+        for batch in INFERENCE_BATCHES:
+            predict(batch)  # warm-up
+            runs = []
+            for _ in range(5):
+                start = time.perf_counter()
+                predict(batch)
+                runs.append(time.perf_counter() - start)
+            record[f"inference_samples_per_s_b{batch}"] = len(xt) / statistics.median(runs)
     return record
 
 
@@ -319,44 +325,89 @@ def run_in_subprocess(args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def print_table(records: list[dict]) -> None:
-    by_workload: dict[str, list[dict]] = {}
+def summarise(records: list[dict]) -> list[dict]:
+    """One row per (workload, framework): the median over the rounds of each figure, and the
+    time relative to glassnet taken within each round, where both ran minutes apart under the
+    same load on the machine; its median and range over the rounds."""
+    runs: dict[tuple, list[dict]] = {}
     for r in records:
-        by_workload.setdefault(r["workload"], []).append(r)
+        runs.setdefault((r["workload"], r["framework"]), []).append(r)
+    ours = {
+        (r["workload"], r["round"]): r["median_epoch_s"]
+        for r in records
+        if r["framework"] == "glassnet" and "median_epoch_s" in r
+    }
+    rows = []
+    for (workload, framework), group in runs.items():
+        done = [r for r in group if "median_epoch_s" in r]
+        row = {"workload": workload, "framework": framework, "rounds": len(done)}
+        if not done:
+            rows.append({**row, "note": group[0].get("skipped") or group[0].get("error")})
+            continue
+        for key in (
+            "median_epoch_s",
+            "peak_rss_mb",
+            "test_accuracy",
+            "gflops_per_s",
+            *(f"inference_samples_per_s_b{b}" for b in INFERENCE_BATCHES),
+        ):
+            values = [r[key] for r in done if key in r]
+            if values:
+                row[key] = statistics.median(values)
+        ratios = [
+            r["median_epoch_s"] / ours[workload, r["round"]]
+            for r in done
+            if (workload, r["round"]) in ours
+        ]
+        if ratios:
+            row["vs_glassnet"] = statistics.median(ratios)
+            row["vs_glassnet_range"] = [min(ratios), max(ratios)]
+        rows.append(row)
+    return rows
+
+
+def _ratio(row: dict, invert: bool = False) -> str:
+    """ "1.52×", or "1.52× (1.31–1.80)" when there were several rounds."""
+    f = (lambda v: 1 / v) if invert else (lambda v: v)
+    lo, hi = sorted(f(v) for v in row["vs_glassnet_range"])
+    text = f"{f(row['vs_glassnet']):.2f}×"
+    return text if row["rounds"] == 1 else f"{text} ({lo:.2f}–{hi:.2f})"
+
+
+def print_table(rows: list[dict]) -> None:
+    b_small, b_all = INFERENCE_BATCHES
     header = (
-        f"{'workload':8} {'framework':10} {'s/epoch':>8} {'vs glassnet':>11} "
-        f"{'peak RSS':>9} {'test acc':>8} {'infer/s':>10}"
+        f"{'workload':8} {'framework':10} {'s/epoch':>8} {'vs glassnet':>20} {'peak RSS':>9} "
+        f"{'test acc':>8} {f'infer/s b{b_small}':>13} {f'infer/s b{b_all}':>14}"
     )
     print(header)
     print("-" * len(header))
-    for workload, rows in by_workload.items():
-        ours = next(
-            (
-                r["median_epoch_s"]
-                for r in rows
-                if r["framework"] == "glassnet" and "median_epoch_s" in r
-            ),
-            None,
+    workload = None
+    for row in rows:
+        if workload is not None and row["workload"] != workload:
+            print()
+        workload = row["workload"]
+        if "note" in row:
+            print(f"{workload:8} {row['framework']:10} {row['note']}")
+            continue
+        if row["framework"] == "floor":
+            ratio = f"{row['gflops_per_s']:.0f} GFLOP/s"
+            if "vs_glassnet" in row:
+                ratio += f"; glassnet = {_ratio(row, invert=True)} floor"
+            print(f"{workload:8} {'floor':10} {row['median_epoch_s']:8.3f}  ({ratio})")
+            continue
+        ratio = _ratio(row) if "vs_glassnet" in row else ""
+        rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
+        acc = f"{row['test_accuracy']:.4f}" if "test_accuracy" in row else ""
+        infer = [
+            f"{row[key]:,.0f}" if key in row else ""
+            for key in (f"inference_samples_per_s_b{b}" for b in INFERENCE_BATCHES)
+        ]
+        print(
+            f"{workload:8} {row['framework']:10} {row['median_epoch_s']:8.3f} {ratio:>20} "
+            f"{rss:>9} {acc:>8} {infer[0]:>13} {infer[1]:>14}"
         )
-        for r in rows:
-            if "median_epoch_s" not in r:
-                print(f"{workload:8} {r['framework']:10} {r.get('skipped') or r.get('error')}")
-                continue
-            ratio = f"{r['median_epoch_s'] / ours:.2f}×" if ours else ""
-            if r["framework"] == "floor":
-                ratio = f"{r['gflops_per_s']:.0f} GFLOP/s"
-                if ours:
-                    ratio += f"; glassnet = {ours / r['median_epoch_s']:.2f}× floor"
-                print(f"{workload:8} {'floor':10} {r['median_epoch_s']:8.3f}  ({ratio})")
-                continue
-            rss = f"{r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""
-            acc = f"{r['test_accuracy']:.4f}" if "test_accuracy" in r else ""
-            infer = f"{r['inference_samples_per_s']:,.0f}" if "inference_samples_per_s" in r else ""
-            print(
-                f"{workload:8} {r['framework']:10} {r['median_epoch_s']:8.3f} {ratio:>11} "
-                f"{rss:>9} {acc:>8} {infer:>10}"
-            )
-        print()
+    print()
 
 
 def main(argv=None) -> int:
@@ -366,6 +417,12 @@ def main(argv=None) -> int:
         "--workloads", nargs="+", choices=sorted(WORKLOADS), default=sorted(WORKLOADS)
     )
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs after the warm-up")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every pair this many times, interleaved; report medians over the rounds",
+    )
     parser.add_argument(
         "--output", type=Path, default=Path(__file__).parent / "results" / "compare.json"
     )
@@ -392,17 +449,28 @@ def main(argv=None) -> int:
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
     records = []
-    for workload in args.workloads:
-        print(f"{workload}: {WORKLOADS[workload]['title']}", file=sys.stderr)
-        for framework in frameworks:
-            record = run_in_subprocess(
-                ["--worker", framework, workload, "--epochs", str(args.epochs)]
-            )
-            records.append({"framework": framework, "workload": workload, **record})
-            print(f"  {framework}: {record.get('median_epoch_s', record)}", file=sys.stderr)
-        records.append(run_in_subprocess(["--floor", workload]))
+    for round_ in range(args.rounds):
+        # Each round runs every pair once; the order of the frameworks turns by one each round,
+        # so that none is always the first to meet a quiet (or busy) machine.
+        turn = round_ % len(frameworks)
+        order = frameworks[turn:] + frameworks[:turn]
+        for workload in args.workloads:
+            print(f"round {round_ + 1}/{args.rounds} {workload}: ", end="", file=sys.stderr)
+            for framework in order:
+                record = run_in_subprocess(
+                    ["--worker", framework, workload, "--epochs", str(args.epochs)]
+                )
+                records.append(
+                    {"framework": framework, "workload": workload, "round": round_, **record}
+                )
+                print(f"{framework} {record.get('median_epoch_s', '-')} ", end="", file=sys.stderr)
+            floor = run_in_subprocess(["--floor", workload])
+            records.append({"framework": "floor", "workload": workload, "round": round_, **floor})
+            print(file=sys.stderr, flush=True)
+    rows = summarise(records)
+    rows.sort(key=lambda r: (r["workload"], [*frameworks, "floor"].index(r["framework"])))
     print()
-    print_table(records)
+    print_table(rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
         json.dumps(
@@ -410,7 +478,9 @@ def main(argv=None) -> int:
                 "machine": platform.uname()._asdict(),
                 "date": time.strftime("%Y-%m-%d"),
                 "epochs": args.epochs,
-                "results": records,
+                "rounds": args.rounds,
+                "summary": rows,
+                "runs": records,
             },
             indent=2,
         )

@@ -79,9 +79,9 @@ def _linear_prime(z, a=None):
 
 
 def _sigmoid(z):
-    # σ(z) = 1 / (1 + e^(−z)). For z below about −88 (float32) e^(−z) overflows to inf and
-    # σ(z) = 1/inf = 0, the right limit, so the overflow is not an error. No cancellation:
-    # σ(−20) = 2.06e−9 comes out exact, where the form (1 + tanh(z/2))/2 gives 0 in float32.
+    # σ(z) = 1 / (1 + e^(−z)). Below z ≈ −88 (float32) e^(−z) overflows to inf, and
+    # σ(z) = 1/inf = 0 is the right limit, so the overflow is no error. Nothing cancels:
+    # σ(−20) = 2.06e−9 to full float32 precision, where (1 + tanh(z/2))/2 gives 0.
     with xp.errstate(over="ignore"):
         return 1.0 / (1.0 + xp.exp(-z))
 

@@ -327,8 +327,8 @@ def run_in_subprocess(args: list[str]) -> dict:
 
 def summarise(records: list[dict]) -> list[dict]:
     """One row per (workload, framework): the median over the rounds of each figure, and the
-    time relative to glassnet taken within each round, where both ran minutes apart under the
-    same load on the machine; its median and range over the rounds."""
+    ratio of its time to glassnet's (glassnet's to the floor's, for the floor) taken within each
+    round, where both ran minutes apart under the same load; its median and range."""
     runs: dict[tuple, list[dict]] = {}
     for r in records:
         runs.setdefault((r["workload"], r["framework"]), []).append(r)
@@ -354,23 +354,25 @@ def summarise(records: list[dict]) -> list[dict]:
             values = [r[key] for r in done if key in r]
             if values:
                 row[key] = statistics.median(values)
+        # A peer's time as a multiple of glassnet's; for the floor, glassnet's as a multiple of it.
         ratios = [
             r["median_epoch_s"] / ours[workload, r["round"]]
+            if framework != "floor"
+            else ours[workload, r["round"]] / r["median_epoch_s"]
             for r in done
             if (workload, r["round"]) in ours
         ]
         if ratios:
-            row["vs_glassnet"] = statistics.median(ratios)
-            row["vs_glassnet_range"] = [min(ratios), max(ratios)]
+            row["ratio"] = statistics.median(ratios)
+            row["ratio_range"] = [min(ratios), max(ratios)]
         rows.append(row)
     return rows
 
 
-def _ratio(row: dict, invert: bool = False) -> str:
-    """ "1.52×", or "1.52× (1.31–1.80)" when there were several rounds."""
-    f = (lambda v: 1 / v) if invert else (lambda v: v)
-    lo, hi = sorted(f(v) for v in row["vs_glassnet_range"])
-    text = f"{f(row['vs_glassnet']):.2f}×"
+def _ratio(row: dict) -> str:
+    """The ratio as 1.52×, or as 1.52× (1.31–1.80) when there were several rounds."""
+    lo, hi = row["ratio_range"]
+    text = f"{row['ratio']:.2f}×"
     return text if row["rounds"] == 1 else f"{text} ({lo:.2f}–{hi:.2f})"
 
 
@@ -392,11 +394,11 @@ def print_table(rows: list[dict]) -> None:
             continue
         if row["framework"] == "floor":
             ratio = f"{row['gflops_per_s']:.0f} GFLOP/s"
-            if "vs_glassnet" in row:
-                ratio += f"; glassnet = {_ratio(row, invert=True)} floor"
+            if "ratio" in row:
+                ratio += f"; glassnet = {_ratio(row)} floor"
             print(f"{workload:8} {'floor':10} {row['median_epoch_s']:8.3f}  ({ratio})")
             continue
-        ratio = _ratio(row) if "vs_glassnet" in row else ""
+        ratio = _ratio(row) if "ratio" in row else ""
         rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
         acc = f"{row['test_accuracy']:.4f}" if "test_accuracy" in row else ""
         infer = [

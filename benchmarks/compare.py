@@ -433,6 +433,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--floor", metavar="WORKLOAD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for name in ("epochs", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
 
     if args.worker:
         print(json.dumps(worker(*args.worker, args.epochs)))
@@ -465,7 +468,9 @@ def main(argv=None) -> int:
                 records.append(
                     {"framework": framework, "workload": workload, "round": round_, **record}
                 )
-                print(f"{framework} {record.get('median_epoch_s', '-')} ", end="", file=sys.stderr)
+                seconds = record.get("median_epoch_s")
+                shown = f"{seconds:.2f} s" if seconds else record.get("skipped") or "failed"
+                print(f"{framework} {shown}; ", end="", file=sys.stderr)
             floor = run_in_subprocess(["--floor", workload])
             records.append({"framework": "floor", "workload": workload, "round": round_, **floor})
             print(file=sys.stderr, flush=True)

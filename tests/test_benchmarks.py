@@ -108,3 +108,10 @@ def test_one_real_run_writes_the_table_and_json(tmp_path, mnist_arrays):
     assert rows["sklearn"]["ratio"] > 0
     assert rows["floor"]["ratio"] > 1  # glassnet's epoch as a multiple of the matrix products
     assert [run["round"] for run in saved["runs"]] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--rounds"])
+def test_counts_below_one_are_refused(compare, flag, capsys):
+    with pytest.raises(SystemExit):
+        compare.main([flag, "0"])
+    assert f"error: {flag} must be at least 1" in capsys.readouterr().err

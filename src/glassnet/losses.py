@@ -85,7 +85,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
 
 def _as_labels(y):
     y = xp.asarray(y)
-    return (y.reshape(-1) if y.ndim > 1 else y).astype(xp.intp)
+    return (y.reshape(-1) if y.ndim > 1 else y).astype(xp.intp, copy=False)
 
 
 def _categorical_dC_da(y, a):

@@ -1,7 +1,10 @@
 """Sequential: whole-model gradient checks, the Keras API, callbacks, progress, bad input."""
 
 import io
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -470,3 +473,40 @@ def test_profiler_accounts_for_each_layer_and_restores_methods(rng):
     assert all(row["forward"] > 0 and row["backward"] > 0 for row in profiler.rows.values())
     # Nothing stays wrapped: the next fit runs the layers' own methods.
     assert "forward" not in vars(model.layers[0]) and "update" not in vars(model.optimizer)
+
+
+@pytest.mark.parametrize("spinning", [False, True])
+def test_profiler_says_when_blas_threads_spin(rng, monkeypatch, spinning):
+    monkeypatch.setattr(glassnet.backend, "BLAS_THREADS_SPIN", spinning)
+    x, y = small_problem(rng, n=32)
+    profiler = callbacks.Profiler()
+    small_model().fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[profiler])
+    hint = "NumPy was imported before glassnet, so OpenBLAS's idle threads spin"
+    assert (hint in profiler.report()) is spinning
+
+
+@pytest.mark.parametrize(
+    ("imports", "env", "spin", "threads"),
+    [
+        ("import glassnet", {}, False, "cpus"),
+        ("import numpy, glassnet", {}, True, 1),  # OpenBLAS loaded before glassnet could ask
+        ("import numpy, glassnet", {"OPENBLAS_THREAD_TIMEOUT": "4"}, False, "cpus"),
+        ("import numpy, glassnet", {"GLASSNET_NUM_THREADS": "3"}, True, 3),  # the user decides
+    ],
+)
+def test_own_threads_follow_the_import_order(imports, env, spin, threads):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_THREAD_TIMEOUT", "GLASSNET_NUM_THREADS")
+    }
+    code = f"{imports}; b = glassnet.backend; print(b.BLAS_THREADS_SPIN, b.num_threads())"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert out == [str(spin), str(cpus if threads == "cpus" else threads)]

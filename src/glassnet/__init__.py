@@ -13,14 +13,18 @@ The submodules mirror Keras: ``activations``, ``callbacks``, ``config``, ``datas
 __version__ = "0.1.0"
 
 import os
+import sys
 
 # OpenBLAS keeps its worker threads spinning for up to 2²⁸ cycles after each matrix product. On a
 # few cores they then fight glassnet's own threads (the optimizer update runs on every core) for
 # the CPU. A short spin lets them sleep instead. It only takes effect if NumPy is not loaded yet,
-# and a value the user set wins.
+# and a value the user set wins. If NumPy came first, its BLAS threads will spin, and glassnet
+# keeps its own work to one thread rather than fight them (see backend.num_threads).
+_blas_loaded_first = "numpy" in sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in os.environ
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from glassnet import (
+# The imports come after those lines on purpose: NumPy, loaded by them, must see the setting.
+from glassnet import (  # noqa: E402
     activations,
     backend,
     callbacks,
@@ -34,8 +38,10 @@ from glassnet import (
     optimizers,
     utils,
 )
-from glassnet.layers import Input
-from glassnet.models import Sequential
+from glassnet.layers import Input  # noqa: E402
+from glassnet.models import Sequential  # noqa: E402
+
+backend.BLAS_THREADS_SPIN = _blas_loaded_first
 
 __all__ = [
     "Input",

@@ -16,6 +16,8 @@ import threading
 import time
 import warnings
 
+from glassnet import backend
+
 __all__ = [
     "CSVLogger",
     "Callback",
@@ -574,4 +576,10 @@ class Profiler(Callback):
             f"optimizer {update:.3f} (wall clock, all threads) + the rest {rest:.3f} "
             "(batching, loss, metrics)"
         )
+        if backend.BLAS_THREADS_SPIN:
+            lines.append(
+                "NumPy was imported before glassnet, so OpenBLAS's idle threads spin after each "
+                "matrix product and the optimizer runs on one thread. Import glassnet first, or "
+                "set OPENBLAS_THREAD_TIMEOUT=4 before Python starts (W1: about 10 % faster)."
+            )
         return "\n".join(lines)

@@ -77,7 +77,7 @@ WORKLOADS = {
 }
 FRAMEWORKS = ["glassnet", "torch", "keras", "sklearn"]
 INFERENCE_BATCH = 1000
-INFERENCE_BATCHES = (1000, 10000)  # batches of 1,000, and the whole test set at once
+INFERENCE_BATCHES = (INFERENCE_BATCH, 10000)  # and the whole test set in one batch
 
 
 def load_mnist():

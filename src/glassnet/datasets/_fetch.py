@@ -111,14 +111,6 @@ def _read_npz(path: Path):
         raise ValueError(f"{path} is not a readable Keras dataset file: {exc}") from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _progress(name: str, done: int, total: int | None, stream) -> None:
     if not stream.isatty():
         return

@@ -25,9 +25,9 @@ def deck_network():
 
 def test_worked_example_forward_pass(float64):
     model = deck_network()
-    model.predict(np.array([[1.0, -1.0]]), verbose=0)
-    z = [layer.z[0] for layer in model.layers]
-    a = [layer.a[0] for layer in model.layers]
+    captured = model.capture(np.array([[1.0, -1.0]]))
+    z = [cache.z[0] for cache in captured.caches]
+    a = [cache.a[0] for cache in captured.caches]
     np.testing.assert_allclose(z[0], [4, -2])
     np.testing.assert_allclose(a[0], [0.98, 0.12], atol=0.005)
     np.testing.assert_allclose(z[1], [1.84, -2.08], atol=0.01)

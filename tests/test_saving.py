@@ -2,8 +2,13 @@
 
 import io
 import json
+import os
+import stat
+import subprocess
+import sys
 import zipfile
 
+import h5py
 import numpy as np
 import pytest
 
@@ -48,11 +53,24 @@ def test_file_is_keras_3_layout(rng, tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     with zipfile.ZipFile(path) as zf:
-        assert set(zf.namelist()) == {"config.json", "metadata.json", "model.weights.npz"}
+        assert set(zf.namelist()) == {"config.json", "metadata.json", "model.weights.h5"}
         config = json.loads(zf.read("config.json"))
-        weights = np.load(io.BytesIO(zf.read("model.weights.npz")))
-        assert weights["layers/dense/vars/0"].shape == (6, 5)  # Keras's kernel orientation
+        metadata = json.loads(zf.read("metadata.json"))
+        with h5py.File(io.BytesIO(zf.read("model.weights.h5"))) as f:
+            # Keras's paths: class names in snake case, counted within the container
+            assert f["layers/dense/vars/0"].shape == (6, 5)  # Keras's kernel orientation: Wᵀ
+            assert f["layers/dense/vars"].attrs["name"] == model.layers[0].name
+            assert f["layers/dense_1/vars/1"].shape == (3,)
+            assert len(f["layers/dropout/vars"]) == 0
+            # iterations, learning rate, then RMSprop's velocity for each parameter (kernels ᵀ)
+            assert int(f["optimizer/vars/0"][()]) == model.optimizer.iterations
+            assert float(f["optimizer/vars/1"][()]) == pytest.approx(0.001)
+            assert f["optimizer/vars/2"].shape == (6, 5)
+            assert len(f["optimizer/vars"]) == 2 + 4
     assert config["class_name"] == "Sequential"
+    assert config["config"]["build_input_shape"] == [None, 6]
+    assert metadata["glassnet_version"] == glassnet.__version__
+    assert metadata["seed"] == 0 and metadata["floatx"] == "float32" and metadata["blas"]
     layers = config["config"]["layers"]
     assert [entry["class_name"] for entry in layers] == ["InputLayer", "Dense", "Dropout", "Dense"]
     assert layers[1]["config"]["units"] == 5 and layers[1]["config"]["activation"] == "relu"
@@ -75,7 +93,7 @@ def test_resumed_training_equals_uninterrupted_training(rng, tmp_path):
 
 def test_weights_only(rng, tmp_path):
     model, x, _ = trained_model(rng)
-    model.save_weights(tmp_path / "w.weights.npz")
+    model.save_weights(tmp_path / "w.weights.h5")
     fresh = Sequential(
         [
             Input(shape=(6,)),
@@ -84,9 +102,9 @@ def test_weights_only(rng, tmp_path):
             Dense(3, activation="softmax"),
         ]
     )
-    fresh.load_weights(tmp_path / "w.weights.npz")
+    fresh.load_weights(tmp_path / "w.weights.h5")
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
-    with pytest.raises(ValueError, match="must end in `.weights.npz`"):
+    with pytest.raises(ValueError, match="Please add the `.weights.h5` extension"):
         model.save_weights(tmp_path / "w.h5")
 
 
@@ -106,6 +124,54 @@ def test_crash_mid_save_keeps_the_previous_file(rng, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left behind
 
 
+def test_a_new_file_gets_the_umask_permissions_and_a_replaced_one_keeps_its_own(rng, tmp_path):
+    model, _, _ = trained_model(rng)
+    path = tmp_path / "model.keras"
+    old = os.umask(0o022)
+    try:
+        model.save(path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by a colleague, a web server
+    path.chmod(0o640)
+    model.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_saving_through_a_symlink_replaces_the_file_it_points_to(rng, tmp_path):
+    model, x, _ = trained_model(rng)
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "model.keras"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.keras"
+    link.symlink_to(target)
+    model.save(link)
+    assert link.is_symlink()
+    np.testing.assert_array_equal(load_model(target).predict(x, verbose=0),
+                                  model.predict(x, verbose=0))  # fmt: skip
+
+
+def test_a_long_file_name_saves(rng, tmp_path):
+    model, _, _ = trained_model(rng)
+    path = tmp_path / ("m" * 248 + ".keras")  # 254 characters: the limit is 255
+    model.save(path)
+    assert load_model(path).count_params() == model.count_params()
+
+
+def test_a_killed_save_leaves_a_temporary_that_the_next_save_removes(rng, tmp_path):
+    model, _, _ = trained_model(rng)
+    code = (
+        "import os, sys, glassnet.models.saving as s\n"
+        "def write(f):\n    f.write(b'x' * 1000); f.flush(); os.kill(os.getpid(), 9)\n"
+        "s.write_atomically(sys.argv[1], write)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras")])
+    assert run.returncode == -9
+    assert len(list(tmp_path.glob(".glassnet-*.tmp"))) == 1
+    model.save(tmp_path / "model.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
 def test_wrong_extension(rng, tmp_path):
     model, _, _ = trained_model(rng)
     with pytest.raises(
@@ -122,7 +188,7 @@ def test_truncated_file(rng, tmp_path):
     model.save(path)
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(
-        ValueError, match=f"{path} is not a .keras model file: it is not a zip archive"
+        ValueError, match=f"{path} is not a .keras model file: it is not a readable zip archive"
     ):
         load_model(path)
 
@@ -155,10 +221,44 @@ def test_corrupt_config(rng, tmp_path):
         load_model(path)
 
 
+def legacy_file(model, path):
+    """A file as glassnet 0.1 wrote it: weights in model.weights.npz, keyed by layer name."""
+    arrays = {
+        f"layers/{layer.name}/vars/{i}": w
+        for layer in model.layers
+        for i, w in enumerate(layer.get_weights())
+    }
+    arrays["optimizer/vars/0"] = np.asarray(model.optimizer.iterations)
+    for i, v in enumerate(model.optimizer.variables(), start=1):  # 0.1 kept W's state as W
+        arrays[f"optimizer/vars/{i}"] = v
+    config = model.keras_config()
+    config["compile_config"] = {
+        "optimizer": {"class_name": "RMSprop", "config": model.optimizer.get_config()},
+        "loss": {"class_name": "SparseCategoricalCrossentropy", "config": {}},
+        "metrics": ["accuracy"],
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+        zf.writestr("metadata.json", json.dumps({"glassnet_version": "0.1.0"}))
+        zf.writestr("model.weights.npz", buffer.getvalue())
+
+
+def test_glassnet_0_1_files_still_load(rng, tmp_path):
+    model, x, y = trained_model(rng)
+    legacy_file(model, tmp_path / "old.keras")
+    restored = load_model(tmp_path / "old.keras")
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert restored.optimizer.iterations == model.optimizer.iterations
+    for a, b in zip(restored.optimizer.variables(), model.optimizer.variables()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_pickled_weights_are_refused(rng, tmp_path):
     model, _, _ = trained_model(rng)
     path = tmp_path / "model.keras"
-    model.save(path)
+    legacy_file(model, path)
     buffer = io.BytesIO()
     np.savez(buffer, **{"layers/dense/vars/0": np.array([object()], dtype=object)})
     rewrite(path, "model.weights.npz", buffer.getvalue())
@@ -166,20 +266,30 @@ def test_pickled_weights_are_refused(rng, tmp_path):
         load_model(path)
 
 
+def rewrite_h5(path, change):
+    """Apply ``change(h5 file)`` to the weights inside the .keras file at ``path``."""
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read("model.weights.h5")
+    buffer = io.BytesIO(data)
+    with h5py.File(buffer, "r+") as f:
+        change(f)
+    rewrite(path, "model.weights.h5", buffer.getvalue())
+
+
 def test_weights_of_the_wrong_shape(rng, tmp_path):
     model, _, _ = trained_model(rng)
     path = tmp_path / "model.keras"
     model.save(path)
-    with zipfile.ZipFile(path) as zf:
-        arrays = dict(np.load(io.BytesIO(zf.read("model.weights.npz"))))
-    arrays["layers/dense/vars/0"] = np.zeros((2, 2))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    rewrite(path, "model.weights.npz", buffer.getvalue())
+
+    def change(f):
+        del f["layers/dense/vars/0"]
+        f["layers/dense/vars"].create_dataset("0", data=np.zeros((8, 8), "float32"))
+
+    rewrite_h5(path, change)
     with pytest.raises(
         ValueError,
-        match=r"Layer 'dense' weight W has shape \(6, 5\); received "
-        r"an array of shape \(2, 2\)",
+        match=r"Layer 'dense(_\d+)?' weight W has shape \(6, 5\); received "
+        r"an array of shape \(8, 8\)",
     ):
         load_model(path)
 

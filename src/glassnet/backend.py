@@ -10,8 +10,11 @@ unseeded layers, initializers and ``fit`` draw their own generators.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import functools
+import math
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +40,8 @@ __all__ = [
     "make_rng",
     "num_threads",
     "parallel_map",
+    "parameter_budget",
+    "reserve_parameters",
     "set_floatx",
     "set_random_seed",
     "unique_name",
@@ -197,3 +202,36 @@ def clear_session() -> None:
     global _GLOBAL_SEED_SEQUENCE
     _NAME_COUNTS.clear()
     _GLOBAL_SEED_SEQUENCE = None
+
+
+_PARAMETER_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "glassnet_parameter_budget", default=None
+)
+
+
+@contextlib.contextmanager
+def parameter_budget(limit: int):
+    """Within this block, layers may create at most ``limit`` parameters in all.
+
+    Loading a file builds the model its config describes; the budget is what the file's weights
+    hold, so a config that asks for 2·10⁷ units fails before allocating anything.
+    """
+    token = _PARAMETER_BUDGET.set([limit])
+    try:
+        yield
+    finally:
+        _PARAMETER_BUDGET.reset(token)
+
+
+def reserve_parameters(shape) -> None:
+    """Count a parameter of ``shape`` against the budget in force, if any (before allocating)."""
+    budget = _PARAMETER_BUDGET.get()
+    if budget is None:
+        return
+    size = math.prod(int(d) for d in shape)
+    if size > budget[0]:
+        raise ValueError(
+            "the config asks for more parameters than the weights hold (a weight of shape "
+            f"{tuple(shape)} does not fit in what is left, {budget[0]:,} values)."
+        )
+    budget[0] -= size

@@ -12,6 +12,7 @@ array([0., 0.], dtype=float32)
 
 from __future__ import annotations
 
+import inspect
 import math
 
 from glassnet.backend import floatx, lookup, make_rng, xp
@@ -56,7 +57,14 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config: dict) -> Initializer:
-        return cls(**config)
+        # Newer Keras versions add keys (input_axes, output_axes) left at None: no meaning here.
+        known = inspect.signature(cls).parameters
+        unknown = {k: v for k, v in config.items() if k not in known}
+        if any(v is not None for v in unknown.values()):
+            raise ValueError(
+                f"Initializer {cls.__name__} does not take {sorted(unknown)} (received {unknown})."
+            )
+        return cls(**{k: v for k, v in config.items() if k in known})
 
 
 class Zeros(Initializer):

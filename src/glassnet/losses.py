@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from glassnet import activations
 from glassnet.backend import epsilon, floatx, lookup, xp
+from glassnet.layers.base import format_shape
 
 __all__ = [
     "BinaryCrossentropy",
@@ -74,30 +75,41 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     """−log a[label] for integer labels; shape (batch,)."""
-    labels = _as_labels(y_true)
+    labels = _as_labels(y_true)  # (rows,)
+    k = y_pred.shape[-1]
     if from_logits:
         log_a = _log_softmax(y_pred)
     else:
         a = y_pred / y_pred.sum(axis=-1, keepdims=True)
         log_a = xp.log(xp.clip(a, epsilon(), 1 - epsilon()))
-    return -log_a[xp.arange(len(labels)), labels]
+    picked = log_a.reshape(-1, k)[xp.arange(len(labels)), labels]  # (rows,)
+    return -picked.reshape(y_pred.shape[:-1])
 
 
 def _as_labels(y):
-    y = xp.asarray(y)
-    return (y.reshape(-1) if y.ndim > 1 else y).astype(xp.intp, copy=False)
+    return xp.asarray(y).reshape(-1).astype(xp.intp, copy=False)
+
+
+def rows(a) -> int:
+    """How many per-sample losses C averages: every position but the class axis.
+
+    (batch, k) outputs give batch rows; (batch, steps, k) outputs give batch · steps, as Keras
+    averages a loss over every axis but the last.
+    """
+    return a.size // a.shape[-1] if a.ndim > 1 else a.size
 
 
 def _categorical_dC_da(y, a):
-    # C = −Σ y·log(a / Σa): ∂C/∂a_i = (−y_i / a_i + Σ_j y_j / Σ_j a_j) / batch
+    # C = −Σ y·log(a / Σa): ∂C/∂a_i = (−y_i / a_i + Σ_j y_j / Σ_j a_j) / rows
     a = xp.clip(a, epsilon(), None)
-    return (-y / a + y.sum(axis=-1, keepdims=True) / a.sum(axis=-1, keepdims=True)) / len(a)
+    return (-y / a + y.sum(axis=-1, keepdims=True) / a.sum(axis=-1, keepdims=True)) / rows(a)
 
 
-def _one_hot(labels, num_classes, dtype):
-    y = xp.zeros((labels.shape[0], num_classes), dtype=dtype)
+def _one_hot(labels, shape, dtype):
+    """One-hot rows for flat ``labels``, shaped ``shape`` (the outputs' shape)."""
+    y = xp.zeros((labels.shape[0], shape[-1]), dtype=dtype)
     y[xp.arange(labels.shape[0]), labels] = 1
-    return y
+    return y.reshape(shape)
 
 
 # ---- the classes: C as the batch mean, and its derivative ----------------------------------------
@@ -155,7 +167,7 @@ class Loss:
             raise TypeError(f"Targets must be numbers; received an array of dtype {y.dtype}.")
         if y.dtype.kind == "f" and not xp.isfinite(y).all():
             raise ValueError("The targets y contain NaN or infinity; every label must be finite.")
-        if y.shape == tuple(output_shape[:-1]) and output_shape[-1] == 1:
+        if output_shape[-1] == 1 and y.shape[1:] == tuple(output_shape[1:-1]):
             y = y.reshape(*y.shape, 1)  # (n,) targets for a single output unit
         if y.shape[1:] != tuple(output_shape[1:]):
             raise ValueError(
@@ -212,7 +224,7 @@ class BinaryCrossentropy(Loss):
 
     def dC_da(self, y, a):
         a = xp.clip(a, epsilon(), 1 - epsilon())
-        return (a - y) / (a * (1 - a)) / a.size
+        return (a - y) / (a * (1 - a)) / a.size  # the mean runs over rows and outputs
 
     def dC_dz(self, y, a):
         return (a - y) / a.size
@@ -246,7 +258,7 @@ class CategoricalCrossentropy(Loss):
         return _categorical_dC_da(y, a)
 
     def dC_dz(self, y, a):
-        return (a - y) / len(a)  # (batch, k); rows of y sum to 1
+        return (a - y) / rows(a)  # (…, k); each row of y sums to 1
 
     def check_targets(self, y, output_shape):
         y_array = xp.asarray(y)
@@ -279,12 +291,14 @@ class SparseCategoricalCrossentropy(Loss):
         return sparse_categorical_crossentropy(y, z, from_logits=True)
 
     def dC_da(self, y, a):
-        one_hot = _one_hot(_as_labels(y), a.shape[-1], a.dtype)
+        one_hot = _one_hot(_as_labels(y), a.shape, a.dtype)
         return _categorical_dC_da(one_hot, a)
 
     def dC_dz(self, y, a):
-        dC_dz = a / len(a)  # (batch, k)
-        dC_dz[xp.arange(len(a)), _as_labels(y)] -= 1 / len(a)
+        n = rows(a)
+        dC_dz = a / n  # (…, k)
+        flat = dC_dz.reshape(n, a.shape[-1])  # a view: (rows, k)
+        flat[xp.arange(n), _as_labels(y)] -= 1 / n
         return dC_dz
 
     def check_targets(self, y, output_shape):
@@ -296,9 +310,12 @@ class SparseCategoricalCrossentropy(Loss):
                 f"received one-hot targets of shape {y.shape}. Use "
                 "loss='categorical_crossentropy', or pass y.argmax(axis=1)."
             )
-        if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] != 1):
+        label_shape = tuple(output_shape[1:-1])  # (n,) labels for (n, k) outputs, and so on
+        if y.shape[1:] not in (label_shape, (*label_shape, 1)):
+            wanted = format_shape(("n", *label_shape))
             raise ValueError(
-                f"sparse_categorical_crossentropy needs labels of shape (n,); received {y.shape}."
+                f"sparse_categorical_crossentropy needs integer labels of shape {wanted} for "
+                f"outputs of shape {format_shape(('n', *output_shape[1:]))}; received {y.shape}."
             )
         labels = y.reshape(-1)
         if labels.dtype.kind == "f":
@@ -315,7 +332,7 @@ class SparseCategoricalCrossentropy(Loss):
                 f"Received class labels {bad.astype(int).tolist()} outside 0..{k - 1}: the model "
                 f"has {k} outputs. Check the labels, or give the last layer more units."
             )
-        return labels.astype(xp.intp)
+        return labels.astype(xp.intp).reshape(y.shape[0], *label_shape)
 
 
 _REGISTRY = {
@@ -328,6 +345,8 @@ _REGISTRY = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 _CLASSES = {cls.__name__.lower(): cls for cls in set(_REGISTRY.values())}
+NAMES = tuple(sorted(name for name in _REGISTRY if len(name) > 3))
+"""The loss names ``compile`` accepts (besides the short ``mse`` and ``mae``)."""
 
 
 def get(identifier) -> Loss:

@@ -155,10 +155,27 @@ class Optimizer:
 
     # ---- saving -------------------------------------------------------------------------------
 
+    # The state Keras keeps per parameter, in Keras's names' order, and whether Keras lists them
+    # parameter by parameter (Adam: m₁, v₁, m₂, v₂, …) or slot by slot (RMSprop: v₁, v₂, …, s₁, …).
+    _interleaved = True
+
+    def slots(self) -> tuple[str, ...]:
+        return ()
+
     def variables(self) -> list:
-        """The state arrays, in a fixed order (for saving and restoring training); ``scratch``
-        buffers hold nothing between steps and are left out."""
-        return [arr for state in self.state for k, arr in state.items() if k != "scratch"]
+        """The state arrays in Keras's order (after ``iterations`` and ``learning_rate``), so a
+        ``.keras`` file resumes training with the same state in either program."""
+        return [self.state[i][k] for i, k in self._variable_order()]
+
+    def variable_owners(self) -> list[int]:
+        """For each of ``variables()``, the index of the parameter it belongs to."""
+        return [i for i, _ in self._variable_order()]
+
+    def _variable_order(self) -> list[tuple[int, str]]:
+        names, n = self.slots(), len(self.state)
+        if self._interleaved:
+            return [(i, k) for i in range(n) for k in names]
+        return [(i, k) for k in names for i in range(n)]
 
     def get_config(self) -> dict:
         return {
@@ -195,6 +212,9 @@ class SGD(Optimizer):
         if self.momentum:
             state["m"] = xp.zeros_like(p)
         return state
+
+    def slots(self):
+        return ("m",) if self.momentum else ()  # Keras: "momentum"
 
     def update(self, p, g, state):
         lr, mu, step = self.learning_rate, self.momentum, state["scratch"]
@@ -239,6 +259,11 @@ class RMSprop(Optimizer):
         if self.momentum:
             state["s"] = xp.zeros_like(p)
         return state
+
+    _interleaved = False
+
+    def slots(self):
+        return ("v", "s") if self.momentum else ("v",)  # Keras: "velocity", "momentum"
 
     def update(self, p, g, state):
         v, step = state["v"], state["scratch"]
@@ -290,6 +315,9 @@ class Adam(Optimizer):
 
     def init_state(self, p):
         return {"m": xp.zeros_like(p), "v": xp.zeros_like(p), "scratch": xp.empty_like(p)}
+
+    def slots(self):
+        return ("m", "v")  # Keras: "momentum", "velocity"
 
     def update(self, p, g, state):
         m, v, step = state["m"], state["v"], state["scratch"]

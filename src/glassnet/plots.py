@@ -153,13 +153,17 @@ def first_layer_weights(model, n: int = 16):
 def activation_histograms(model, x):
     """For each layer with an activation, the distribution of its outputs a on ``x``."""
     plt = _pyplot()
-    model.predict(x, verbose=0, batch_size=len(x))  # the layers keep this batch's z and a
-    layers = [layer for layer in model.layers if getattr(layer, "a", None) is not None]
-    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3.2), squeeze=False)
-    for ax, layer in zip(axes[0], layers):
-        a = np.asarray(layer.a).ravel()
+    captured = model.capture(x)  # every layer's z and a for this batch, in caches of their own
+    shown = [
+        (number, node.layer, cache)
+        for number, (node, cache) in enumerate(zip(captured.nodes, captured.caches), 1)
+        if getattr(cache, "a", None) is not None and hasattr(node.layer, "activation")
+    ]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2), squeeze=False)
+    for ax, (number, layer, cache) in zip(axes[0], shown):
+        a = np.asarray(cache.a).ravel()
         ax.hist(a, bins=50, color="tab:blue", alpha=0.8)
-        ax.set_title(f"layer {model.layers.index(layer) + 1} ({layer.activation.name})")
+        ax.set_title(f"layer {number} ({layer.activation.name})")
         ax.set_xlabel("a")
         zero = (a == 0).mean()
         if zero > 0.05:

@@ -43,15 +43,15 @@ def _network_curve() -> Curve:
 
     model = deck_network()
     W = model.layers[0].params["W"]
-    y = model.loss.check_targets(DECK_TARGET, model.output_shape)
+    y = model.check_data(DECK_INPUT, DECK_TARGET)[1][0]
 
     def C(w):
         W[0, 0] = w
-        return model._loss_value(y, model.forward(DECK_INPUT.astype(W.dtype)))
+        return model.loss_value(y, model.forward(DECK_INPUT.astype(W.dtype)))
 
     def slope(w):
         W[0, 0] = w
-        model.backward(y, model.forward(DECK_INPUT.astype(W.dtype)))
+        model.backpropagate(y, model.forward(DECK_INPUT.astype(W.dtype)))
         return float(model.layers[0].grads["W"][0, 0])
 
     return Curve(

@@ -20,7 +20,8 @@ import numpy as np
 from glassnet import optimizers
 from glassnet.backend import floatx, set_floatx
 from glassnet.callbacks import Callback
-from glassnet.models import Sequential
+from glassnet.layers import InputLayer
+from glassnet.models import Model
 
 __all__ = ["LayerTrace", "Trace", "TraceRecorder", "trace"]
 
@@ -117,7 +118,7 @@ class Trace:
 # ---- capturing ----------------------------------------------------------------------------------
 
 
-def _copy_model(model: Sequential, dtype: str) -> Sequential:
+def _copy_model(model: Model, dtype: str) -> Model:
     """The same architecture and weights, built with ``dtype`` parameters."""
     config = model.get_config()
     for entry in config["layers"]:
@@ -125,22 +126,32 @@ def _copy_model(model: Sequential, dtype: str) -> Sequential:
     previous = floatx()
     set_floatx(dtype)
     try:
-        clone = Sequential.from_config(config)
+        clone = type(model).from_config(config)
         clone.set_weights(model.get_weights())
     finally:
         set_floatx(previous)
     return clone
 
 
-def _snapshot(model: Sequential) -> list[dict]:
-    return [{k: p.copy() for k, p in layer.params.items()} for layer in model.layers]
+def _layer_nodes(model: Model) -> list:
+    """The calls of layers the trace shows, "layer 1, 2, …": every node but the inputs."""
+    return [node for node in model.nodes if not isinstance(node.layer, InputLayer)]
 
 
-def _capture(model: Sequential, x, y, before: list[dict], C: float) -> Trace:
+def _snapshot(model: Model) -> dict[int, dict]:
+    return {
+        id(node.layer): {k: p.copy() for k, p in node.layer.params.items()}
+        for node in _layer_nodes(model)
+    }
+
+
+def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
     """A Trace from what the layers cached in the step just taken (weights now updated)."""
-    case_1 = model._fused_output
+    case_1_nodes = {id(t.node) for i, t in enumerate(model.outputs) if model.case_1(i)}
     layers = []
-    for i, (layer, old) in enumerate(zip(model.layers, before), start=1):
+    for i, node in enumerate(_layer_nodes(model), start=1):
+        layer, cache = node.layer, model.cache_of(node)
+        old = before[id(layer)]
         activation = getattr(layer, "activation", None)
         lt = LayerTrace(
             number=i,
@@ -149,11 +160,10 @@ def _capture(model: Sequential, x, y, before: list[dict], C: float) -> Trace:
             activation=activation.name if activation is not None else None,
         )
         for attr in ("a_prev", "z", "a", "dC_dz"):
-            value = getattr(layer, attr, None)
+            value = getattr(cache, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
-        last_and_fused = case_1 and i == len(model.layers)
-        if not last_and_fused and getattr(layer, "dC_da", None) is not None:
-            lt.dC_da = np.array(layer.dC_da)
+        if id(node) not in case_1_nodes and getattr(cache, "dC_da", None) is not None:
+            lt.dC_da = np.array(cache.dC_da)
         if "W" in layer.params:
             lt.W, lt.W_new = old["W"], layer.params["W"].copy()
             lt.dC_dW = layer.grads["W"].copy()
@@ -164,9 +174,9 @@ def _capture(model: Sequential, x, y, before: list[dict], C: float) -> Trace:
     return Trace(
         x=np.array(x),
         y=np.array(y),
-        loss_name=model.loss.name,
+        loss_name=model.losses[0].name,
         C=C,
-        case_1=case_1,
+        case_1=bool(case_1_nodes),
         optimizer=type(model.optimizer).__name__,
         learning_rate=model.optimizer.learning_rate,
         layers=layers,
@@ -174,37 +184,38 @@ def _capture(model: Sequential, x, y, before: list[dict], C: float) -> Trace:
 
 
 def _finite_differences(
-    model: Sequential, x, y, tr: Trace, max_checked: int = MAX_CHECKED, eps: float = 1e-6
+    model: Model, x, y, tr: Trace, max_checked: int = MAX_CHECKED, eps: float = 1e-6
 ) -> None:
     """Beside each gradient, central differences of C on a float64 copy of the model."""
     check = _copy_model(model, "float64")
-    check.compile(optimizer="sgd", loss=model.loss)
+    check.compile(optimizer="sgd", loss=model.losses[0])
     xs = np.asarray(x, dtype="float64")
-    ys = check.loss.check_targets(y, check.output_shape)
-    for layer, lt in zip(check.layers, tr.layers):  # the weights the step started from
+    ys = check.check_data(xs, y)[1][0]
+    nodes = _layer_nodes(check)
+    for node, lt in zip(nodes, tr.layers):  # the weights the step started from
         for name, before in (("W", lt.W), ("b", lt.b)):
             if before is not None:
-                layer.params[name][...] = before
-    for layer, lt in zip(check.layers, tr.layers):
+                node.layer.params[name][...] = before
+    for node, lt in zip(nodes, tr.layers):
         for name, grad in (("W", lt.dC_dW), ("b", lt.dC_db)):
             if grad is None:
                 continue
-            flat = layer.params[name].reshape(-1)
+            flat = node.layer.params[name].reshape(-1)
             order = np.argsort(-np.abs(grad.reshape(-1)), kind="stable")[:max_checked]
             numeric = np.empty(len(order))
             for j, k in enumerate(order):
                 old = flat[k]
                 flat[k] = old + eps
-                c_plus = check._loss_value(ys, check.forward(xs))
+                c_plus = check.loss_value(ys, check.forward(xs))
                 flat[k] = old - eps
-                c_minus = check._loss_value(ys, check.forward(xs))
+                c_minus = check.loss_value(ys, check.forward(xs))
                 flat[k] = old
                 numeric[j] = (c_plus - c_minus) / (2 * eps)
             lt.numeric[name] = (order, numeric)
 
 
 def trace(
-    model: Sequential,
+    model: Model,
     x,
     y,
     learning_rate: float | None = None,
@@ -215,8 +226,9 @@ def trace(
     """Every number of one gradient-descent step of ``model`` on (x, y), as a ``Trace``.
 
     Args:
-        model: A Sequential model; compiled, or give ``learning_rate`` (it is then traced with
-            mean squared error unless compiled with another loss).
+        model: A model with one input and one output (Sequential or functional); compiled, or
+            give ``learning_rate`` (it is then traced with mean squared error unless compiled
+            with another loss).
         x, y: The input batch and its targets.
         learning_rate: Trace plain gradient descent W ← W − learning_rate·∂C/∂W (the deck's
             rule) instead of the model's own optimizer.
@@ -224,7 +236,9 @@ def trace(
             ``max_checked`` largest entries of each weight tensor).
         training: Run layers in training mode (dropout active).
 
-    The model itself is not changed: the step runs on a copy with the same weights.
+    The model itself is not changed: the step runs on a copy with the same weights. Each call
+    of a layer is one "layer" of the trace; a layer called twice appears twice, with ∂C/∂W the
+    sum over its calls.
     """
     if learning_rate is not None and not (
         isinstance(learning_rate, (int, float)) and learning_rate > 0
@@ -238,6 +252,11 @@ def trace(
             "trace() needs a compiled model, or a learning_rate to trace plain "
             "gradient descent with."
         )
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"trace() shows models with one input and one output; {model.name!r} has "
+            f"{len(model.inputs)} and {len(model.outputs)}."
+        )
     copy = _copy_model(model, floatx())
     optimizer = (
         optimizers.SGD(learning_rate=learning_rate)
@@ -246,18 +265,18 @@ def trace(
             {"class_name": type(model.optimizer).__name__, "config": model.optimizer.get_config()}
         )
     )
-    copy.compile(optimizer=optimizer, loss=model.loss if model.compiled else "mse")
+    copy.compile(optimizer=optimizer, loss=model.losses[0] if model.compiled else "mse")
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim == len(model.input_shape) - 1:  # one sample: a batch of one
+    if x.ndim == len(model.inputs[0].shape) - 1:  # one sample: a batch of one
         x = x[None]
-        y = y.reshape(1) if copy.loss.name == "sparse_categorical_crossentropy" else y[None]
-    x, y = copy._prepare(x, y)
-    x = np.asarray(x, dtype=floatx())
+        y = y.reshape(1) if copy.losses[0].name == "sparse_categorical_crossentropy" else y[None]
+    xs, ys = copy.check_data(x, y)
+    x, y = np.asarray(xs[0], dtype=floatx()), ys[0]
 
     before = _snapshot(copy)
-    C, _ = copy._train_step(x, y, training=training)
+    C, _ = copy.train_step(x, y, training=training)
     result = _capture(copy, x, y, before, C)
-    result.C_new = copy._loss_value(y, copy.forward(x))
+    result.C_new = copy.loss_value(y, copy.forward(x))
     if check:
         _finite_differences(copy, x, y, result, max_checked)
     return result

@@ -1,24 +1,71 @@
-"""Layers, as ``keras.layers``: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``Flatten``."""
+"""Layers, as ``keras.layers``.
+
+``Input``, ``Dense``, ``Activation``, ``Dropout``, ``Flatten``, and the merge layers ``Add``,
+``Subtract``, ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``.
+"""
 
 from __future__ import annotations
 
-from glassnet.backend import lookup
-from glassnet.layers.base import Input, InputLayer, Layer
+from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
 from glassnet.layers.core import Activation, Dense, Dropout, Flatten
+from glassnet.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+)
 
 __all__ = [
     "Activation",
+    "Add",
+    "Average",
+    "Cache",
+    "Concatenate",
     "Dense",
     "Dropout",
     "Flatten",
     "Input",
     "InputLayer",
+    "KerasTensor",
     "Layer",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Node",
+    "Subtract",
     "deserialize",
+    "register",
     "serialize",
 ]
 
-_CLASSES = {cls.__name__.lower(): cls for cls in (Activation, Dense, Dropout, Flatten, InputLayer)}
+LAYER_CLASSES: dict[str, type] = {}
+"""Every layer class a config may name, by class name: the built-in ones and those registered."""
+
+
+def register(cls: type) -> type:
+    """Make a layer class (or a model class) loadable from a config by its class name."""
+    LAYER_CLASSES[cls.__name__] = cls
+    return cls
+
+
+for _cls in (
+    Activation,
+    Add,
+    Average,
+    Concatenate,
+    Dense,
+    Dropout,
+    Flatten,
+    InputLayer,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+):
+    register(_cls)
 
 
 def serialize(layer: Layer) -> dict:
@@ -30,18 +77,29 @@ def serialize(layer: Layer) -> dict:
         "registered_name": None,
     }
     if layer.built and not isinstance(layer, InputLayer):
-        entry["build_config"] = {"input_shape": list(layer.input_shape)}
+        shape = layer.input_shape
+        entry["build_config"] = {
+            "input_shape": [list(s) for s in shape] if isinstance(shape, list) else list(shape)
+        }
     return entry
 
 
-def deserialize(entry: dict) -> Layer:
+def deserialize(entry: dict, custom_objects: dict | None = None) -> Layer:
     """The layer described by ``serialize``'s dict (or Keras's, for the layers glassnet has)."""
-    if not isinstance(entry, dict) or "class_name" not in entry:
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise ValueError(f"Expected a layer config dict with a 'class_name'; received {entry!r}.")
-    cls = lookup("layer class", entry["class_name"], _CLASSES)
-    config = dict(entry.get("config") or {})
-    layer = cls.from_config(config)
+    name = entry["class_name"]
+    classes = {**LAYER_CLASSES, **(custom_objects or {})}
+    if name not in classes:
+        known = ", ".join(sorted(LAYER_CLASSES))
+        raise ValueError(f"Unknown layer {name!r} in the config; glassnet has: {known}.")
+    config = entry.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"The config of layer {name!r} must be a dict; received {config!r}.")
+    layer = classes[name].from_config(dict(config))
     build = entry.get("build_config")
-    if build and not layer.built:
-        layer.build(tuple(build["input_shape"]))
+    if build and not layer.built and build.get("input_shape") is not None:
+        shape = build["input_shape"]
+        nested = bool(shape) and isinstance(shape[0], (list, tuple))
+        layer.build([tuple(s) for s in shape] if nested else tuple(shape))
     return layer

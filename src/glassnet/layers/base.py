@@ -1,23 +1,38 @@
-"""The ``Layer`` base class and the ``Input`` placeholder.
+"""The ``Layer`` base class, symbolic tensors for the functional API, and ``Input``.
 
 A layer owns its parameters (``params``: the deck's W and b) and their gradients (``grads``: the
-same keys, ∂C/∂W and ∂C/∂b). ``forward(a_prev, training)`` computes its output and keeps what the
-backward pass will need (the deck: "the forward pass stores the outputs"); ``backward(dC_da)``,
-directly under it in every subclass, turns ∂C/∂(its output) into ∂C/∂(its input) and fills
-``grads``. Keras users see the parameters through ``get_weights``/``set_weights`` in Keras's
-orientation.
+same keys, ∂C/∂W and ∂C/∂b). ``forward(a_prev, training, cache)`` computes its output and keeps
+what the backward pass will need (the deck: "the forward pass stores the outputs") in ``cache``;
+``backward(dC_da, cache)``, directly under it in every subclass, turns ∂C/∂(its output) into
+∂C/∂(its input) and fills ``grads``.
+
+Where the values are kept: a layer used once in a model keeps them on itself (``layer.z``,
+``layer.a``: what the glass box reads after a training step). A layer called twice (shared by two
+branches) gets one ``Cache`` per call, and a prediction always uses fresh caches, so predicting
+from one thread never disturbs a training step in another.
+
+Calling a layer on a ``KerasTensor`` (what ``Input`` returns) computes no numbers: it records a
+``Node`` — this layer, applied to these tensors — and returns the symbolic output. A ``Model``
+made from such tensors runs its nodes in order.
+
+Keras users see the parameters through ``get_weights``/``set_weights`` and the ``.keras`` file in
+Keras's layout; each layer owns that mapping (``keras_variables``/``set_keras_variables``).
 """
 
 from __future__ import annotations
 
+import inspect
+import numbers
 import re
+from types import SimpleNamespace
 
-from glassnet.backend import floatx, unique_name, xp
+from glassnet.backend import floatx, reserve_parameters, unique_name, xp
 
-__all__ = ["Input", "InputLayer", "Layer"]
+__all__ = ["Cache", "Input", "InputLayer", "KerasTensor", "Layer", "Node"]
 
 
-def _snake_case(name: str) -> str:
+def snake_case(name: str) -> str:
+    """``"InputLayer"`` → ``"input_layer"``, as Keras names layers and their file groups."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
@@ -30,8 +45,82 @@ def format_shape(shape) -> str:
     )
 
 
+def check_shape(shape, what="shape") -> tuple:
+    """A sample shape as a tuple of positive Python ints (NumPy integers accepted), or None."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(
+            f"Received {what}={shape!r}. Expected a tuple of positive integers, e.g. (784,)."
+        ) from None
+    ok = all(
+        d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
+        for d in dims
+    )
+    if not ok:
+        raise ValueError(f"Received {what}={shape!r}. Expected a tuple of positive integers.")
+    return tuple(None if d is None else int(d) for d in dims)
+
+
+class Cache(SimpleNamespace):
+    """What one call of a layer stored in its forward pass (``a_prev``, ``z``, ``a``, …)."""
+
+
+class KerasTensor:
+    """A symbolic tensor: the shape of a value a model will compute, and the node computing it.
+
+    Args:
+        shape: Batch shape, the batch axis first (``None`` when free).
+        node: The ``Node`` that outputs it.
+    """
+
+    def __init__(self, shape, node: Node | None = None, dtype=None):
+        self.shape = tuple(shape)
+        self.node = node
+        self.dtype = dtype or floatx()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def name(self) -> str:
+        return self.node.layer.name if self.node else "keras_tensor"
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={format_shape(self.shape)}, name={self.name}>"
+
+
+class Node:
+    """One call of ``layer`` on ``inputs`` (symbolic tensors), giving ``output``.
+
+    ``many`` is True when the layer was called on a list (merge layers): its forward pass then
+    takes a list of arrays and its backward pass returns one gradient per input.
+    """
+
+    def __init__(self, layer: Layer, inputs: list[KerasTensor], many: bool, output_shape):
+        self.layer = layer
+        self.inputs = inputs
+        self.many = many
+        self.output = KerasTensor(output_shape, node=self)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.layer.name}({', '.join(t.name for t in self.inputs)})>"
+
+
+def _symbolic(inputs) -> bool:
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    return any(isinstance(t, KerasTensor) for t in items)
+
+
 class Layer:
     """Base class of all layers.
+
+    A subclass creates its parameters in ``build`` (with ``add_weight``), and writes ``forward``
+    with ``backward`` directly under it. Both take ``cache``, the object to store in and read
+    from: ``c = self.cache_for(cache)`` gives the layer itself when none is given.
 
     Args:
         name: Unique name; Keras-style automatic names (``dense``, ``dense_1``, …) by default.
@@ -44,20 +133,31 @@ class Layer:
     _keras_transposed: tuple[str, ...] = ()
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+        if "input_dim" in kwargs:  # Keras 2's spelling of input_shape=(n,)
+            input_shape = (kwargs.pop("input_dim"),)
         if kwargs:
             raise TypeError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
             )
-        self.name = name or unique_name(_snake_case(type(self).__name__))
-        self.trainable = trainable
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Received name={name!r}. Expected a string.")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
         self.dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+        if self.dtype not in (None, "float16", "float32", "float64"):
+            raise ValueError(
+                f"Received dtype={dtype!r} for layer {self.name!r}. glassnet computes in floats: "
+                "expected 'float32' (the default), 'float64' or 'float16'."
+            )
         self.params: dict[str, xp.ndarray] = {}
         self.grads: dict[str, xp.ndarray] = {}
         self.built = False
         self.input_shape: tuple | None = None
         self.output_shape: tuple | None = None
-        self.requested_input_shape = None if input_shape is None else tuple(input_shape)
-        # The model turns this off for its first layer: nobody needs ∂C/∂x of the data.
+        self.requested_input_shape = (
+            None if input_shape is None else check_shape(input_shape, "input_shape")
+        )
+        # A model turns this off where nobody needs ∂C/∂x of the data (its first layers).
         self.needs_input_gradient = True
 
     # ---- building -------------------------------------------------------------------------
@@ -75,54 +175,142 @@ class Layer:
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
+    def add_weight(self, name: str, shape, initializer="zeros", keras_transposed=False):
+        """Create parameter ``name`` of ``shape`` (and its gradient buffer), as Keras's
+        ``add_weight``. With ``keras_transposed`` Keras keeps the transpose (a Dense kernel is
+        Wᵀ): the initializer then draws in Keras's shape, so fan-in and fan-out are Keras's."""
+        from glassnet import initializers  # initializers sit above layers in the module order
+
+        shape = tuple(int(d) for d in shape)
+        reserve_parameters(shape)
+        init = initializers.get(initializer)
+        if keras_transposed:
+            value = xp.ascontiguousarray(init(shape[::-1], dtype=self.compute_dtype).T)
+        else:
+            value = xp.ascontiguousarray(init(shape, dtype=self.compute_dtype))
+        self.params[name] = value
+        self.grads[name] = xp.zeros_like(value)
+        return value
+
     # ---- the two passes -------------------------------------------------------------------
 
-    def forward(self, a_prev, training: bool = False):
-        """Output of the layer for the batch ``a_prev``; caches what ``backward`` needs."""
-        raise NotImplementedError
+    def cache_for(self, cache):
+        """Where this call stores its values: ``cache``, or the layer itself by default."""
+        return self if cache is None else cache
 
-    def backward(self, dC_da):
-        """∂C/∂(input) from ∂C/∂(output), reading only what ``forward`` cached; fills ``grads``."""
-        raise NotImplementedError
+    def forward(self, a_prev, training: bool = False, cache=None):
+        """Output of the layer for the batch ``a_prev``; stores what ``backward`` needs."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define forward(a_prev, training, cache) and, right "
+            "under it, backward(dC_da, cache): see glassnet.layers.Layer."
+        )
 
-    def __call__(self, x, training: bool = False):
-        x = xp.asarray(x, dtype=self.compute_dtype)
+    def backward(self, dC_da, cache=None):
+        """∂C/∂(input) from ∂C/∂(output), reading only what ``forward`` stored; fills ``grads``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no backward(dC_da, cache); glassnet computes "
+            "gradients layer by layer, so every layer that is trained through needs one."
+        )
+
+    def call(self, *args, **kwargs):
+        raise NotImplementedError  # only to recognise Keras-style subclasses, see __call__
+
+    def __call__(self, inputs, training: bool = False):
+        if _symbolic(inputs):
+            return self._call_symbolic(inputs)
+        if type(self).forward is Layer.forward and type(self).call is not Layer.call:
+            raise NotImplementedError(
+                f"{type(self).__name__} defines call(), which Keras differentiates "
+                "automatically; glassnet has no automatic differentiation. Define "
+                "forward(a_prev, training, cache) and backward(dC_da, cache) instead: "
+                "see 'Your own layer' in glassnet's README."
+            )
+        many = isinstance(inputs, (list, tuple)) and self._takes_list
+        if many:
+            xs = [xp.asarray(x, dtype=self.compute_dtype) for x in inputs]
+            shape = [(None, *x.shape[1:]) for x in xs]
+        else:
+            xs = xp.asarray(inputs, dtype=self.compute_dtype)
+            shape = (None, *xs.shape[1:])
         if not self.built:
-            self.build((None, *x.shape[1:]))
-        return self.forward(x, training=training)
+            self.build(shape)
+        return self.forward(xs, training=training)
+
+    _takes_list = False  # merge layers take a list of inputs
+
+    def _call_symbolic(self, inputs) -> KerasTensor:
+        many = isinstance(inputs, (list, tuple))
+        tensors = list(inputs) if many else [inputs]
+        if not all(isinstance(t, KerasTensor) for t in tensors):
+            raise TypeError(
+                f"Layer {self.name!r} was called on a mix of symbolic tensors and arrays; "
+                "in the functional API every input must come from Input(...) or a layer."
+            )
+        if many and not self._takes_list:
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) takes one input; received a list "
+                f"of {len(tensors)}. Merge them first, e.g. with Concatenate()([a, b])."
+            )
+        shape = [t.shape for t in tensors] if many else tensors[0].shape
+        if not self.built:
+            self.build(shape)
+        else:
+            self._check_built_for(shape)
+        return Node(self, tensors, many, self.compute_output_shape(shape)).output
+
+    def _check_built_for(self, shape) -> None:
+        built = self.input_shape
+        if isinstance(shape, list):
+            return
+        if built is not None and tuple(built[1:]) != tuple(shape[1:]):
+            raise ValueError(
+                f"Layer {self.name!r} was built for inputs {format_shape(built)} and cannot be "
+                f"called on inputs {format_shape(shape)}."
+            )
 
     # ---- weights, in Keras's orientation --------------------------------------------------
 
-    def get_weights(self) -> list:
-        """Copies of the parameters as Keras lays them out (a Dense kernel is (n_in, n_out))."""
-        return [
-            (p.T if name in self._keras_transposed else p).copy() for name, p in self.params.items()
-        ]
+    def keras_variables(self) -> list:
+        """The parameters as Keras stores them, in Keras's order (a Dense kernel is Wᵀ).
 
-    def set_weights(self, weights) -> None:
-        """Set the parameters from arrays in Keras's orientation (as ``get_weights`` returns)."""
-        weights = list(weights)
-        if len(weights) != len(self.params):
+        The arrays are views: the file writer copies them; ``get_weights`` copies them too.
+        """
+        return [p.T if name in self._keras_transposed else p for name, p in self.params.items()]
+
+    def set_keras_variables(self, values, source: str = "") -> None:
+        """Fill the parameters from arrays in Keras's layout, each checked before any is set."""
+        values = list(values)
+        if len(values) != len(self.params):
             raise ValueError(
-                f"Layer {self.name!r} expects {len(self.params)} weights "
-                f"({', '.join(self._keras_shapes())}), but received {len(weights)}."
+                f"{source}Layer {self.name!r} expects {len(self.params)} weights "
+                f"({', '.join(self._keras_shapes()) or 'none'}), but received {len(values)}."
             )
-        for (name, p), w in zip(self.params.items(), weights):
-            w = xp.asarray(w, dtype=p.dtype)
+        checked = []
+        for (name, p), w in zip(self.params.items(), values):
+            w = _as_float_array(w, f"{source}weight {name} of layer {self.name!r}")
             keras_shape = p.T.shape if name in self._keras_transposed else p.shape
             if w.shape != keras_shape:
                 raise ValueError(
-                    f"Layer {self.name!r} weight {name} has shape {keras_shape}; "
+                    f"{source}Layer {self.name!r} weight {name} has shape {keras_shape}; "
                     f"received an array of shape {w.shape}."
                 )
+            checked.append((name, p, w))
+        for name, p, w in checked:
             # Copy into the existing buffer: the optimizer's state keeps pointing at it.
             p[...] = w.T if name in self._keras_transposed else w
 
+    def get_weights(self) -> list:
+        """Copies of the parameters as Keras lays them out (a Dense kernel is (n_in, n_out))."""
+        return [w.copy() for w in self.keras_variables()]
+
+    def set_weights(self, weights) -> None:
+        """Set the parameters from arrays in Keras's orientation (as ``get_weights`` returns)."""
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"set_weights expects a list of arrays; received {weights!r}.")
+        self.set_keras_variables(weights)
+
     def _keras_shapes(self) -> list[str]:
-        return [
-            str(p.T.shape if name in self._keras_transposed else p.shape)
-            for name, p in self.params.items()
-        ]
+        return [str(w.shape) for w in self.keras_variables()]
 
     @property
     def weights(self) -> list:
@@ -146,10 +334,28 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:
-        return cls(**config)
+        # Newer Keras versions write keys glassnet has no use for while they hold None
+        # (quantization_config, …); any other unknown key still reaches __init__ and fails there.
+        known = {
+            name
+            for klass in cls.__mro__
+            if "__init__" in vars(klass)
+            for name in inspect.signature(klass.__init__).parameters
+        }
+        return cls(**{k: v for k, v in config.items() if k in known or v is not None})
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _as_float_array(w, what: str):
+    """``w`` as a real float array: strings, objects and complex numbers are refused."""
+    if hasattr(w, "numpy") and not isinstance(w, xp.ndarray):
+        w = w.numpy()
+    arr = xp.asarray(w)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"The {what} must be real numbers; received an array of dtype {arr.dtype}.")
+    return arr
 
 
 class InputLayer(Layer):
@@ -158,25 +364,32 @@ class InputLayer(Layer):
     def __init__(
         self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, **kwargs
     ):
-        kwargs.pop("sparse", None)  # Keras writes sparse=False into configs; dense is all we do
-        kwargs.pop("ragged", None)
+        for keras_flag in ("sparse", "ragged", "optional"):  # Keras writes these into configs
+            if kwargs.pop(keras_flag, False):
+                raise NotImplementedError(f"Input({keras_flag}=True) is not supported by glassnet.")
+        kwargs.pop("input_tensor", None)
         super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
         if batch_shape is not None:
-            shape, batch_size = tuple(batch_shape[1:]), batch_shape[0]
+            batch_shape = tuple(batch_shape)
+            if not batch_shape:
+                raise ValueError("Received batch_shape=(). Expected (batch, *sample_shape).")
+            shape, batch_size = batch_shape[1:], batch_shape[0]
         if shape is None:
             raise ValueError(
                 "Input needs a shape: received shape=None. Example: Input(shape=(784,))."
             )
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if not all(isinstance(s, int) and s > 0 for s in shape if s is not None):
-            raise ValueError(f"Received shape={shape}. Expected a tuple of positive integers.")
+        shape = check_shape(shape)
+        if batch_size is not None:
+            batch_size = check_shape((batch_size,), "batch_size")[0]
         self.batch_shape = (batch_size, *shape)
         self.build(self.batch_shape)
+        node = Node(self, [], many=False, output_shape=self.batch_shape)
+        self.output = node.output  # the symbolic tensor ``Input`` returns
 
-    def forward(self, a_prev, training=False):
+    def forward(self, a_prev, training=False, cache=None):
         return a_prev
 
-    def backward(self, dC_da):
+    def backward(self, dC_da, cache=None):
         return dC_da
 
     def get_config(self) -> dict:
@@ -184,12 +397,21 @@ class InputLayer(Layer):
             "batch_shape": list(self.batch_shape),
             "dtype": self.compute_dtype,
             "sparse": False,
+            "ragged": False,
             "name": self.name,
+            "optional": False,
         }
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) -> InputLayer:
-    """The input of a model, as ``keras.Input``: ``Sequential([Input(shape=(784,)), …])``."""
-    return InputLayer(
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) -> KerasTensor:
+    """A model input, as ``keras.Input``: a symbolic tensor to call layers on.
+
+    ``Input(shape=(784,))`` also starts a ``Sequential`` list, as in Keras.
+
+    >>> Input(shape=(784,)).shape
+    (None, 784)
+    """
+    layer = InputLayer(
         shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape
     )
+    return layer.output

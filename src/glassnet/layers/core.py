@@ -6,6 +6,8 @@ b (n_out,), z and a (batch, n_out).
 
 from __future__ import annotations
 
+import numbers
+
 from glassnet import activations, initializers
 from glassnet.backend import make_rng, xp
 from glassnet.layers.base import Layer, format_shape
@@ -58,7 +60,7 @@ class Dense(Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(
                 "Received an invalid value for `units`, expected a positive integer. "
                 f"Received: units={units!r}"
@@ -73,7 +75,7 @@ class Dense(Layer):
             if value is not None:
                 raise NotImplementedError(f"Dense({arg}=...) is not supported by glassnet yet.")
         super().__init__(**kwargs)
-        self.units = units
+        self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -81,48 +83,53 @@ class Dense(Layer):
 
     def build(self, input_shape):
         n_in = input_shape[-1]
-        dtype = self.compute_dtype
-        kernel = self.kernel_initializer((n_in, self.units), dtype=dtype)  # Keras: (n_in, n_out)
-        self.params["W"] = xp.ascontiguousarray(kernel.T)  # deck: (n_out, n_in)
-        self.grads["W"] = xp.zeros_like(self.params["W"])
+        if n_in is None:
+            raise ValueError(
+                f"Dense layer {self.name!r} needs to know its number of inputs; received inputs "
+                f"of shape {format_shape(input_shape)} with no size on the last axis."
+            )
+        # The deck's W is (n_out, n_in); Keras's kernel, drawn by the initializer, is Wᵀ.
+        self.add_weight("W", (self.units, n_in), self.kernel_initializer, keras_transposed=True)
         if self.use_bias:
-            self.params["b"] = self.bias_initializer((self.units,), dtype=dtype)  # (n_out,)
-            self.grads["b"] = xp.zeros_like(self.params["b"])
+            self.add_weight("b", (self.units,), self.bias_initializer)  # (n_out,)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
 
-    def forward(self, a_prev, training=False):
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
         W = self.params["W"]
         if a_prev.shape[-1] != W.shape[1]:
             raise ValueError(self._shape_error(a_prev.shape))
-        self._leading_shape = a_prev.shape[:-1]  # Dense works on the last axis
-        self.a_prev = a_prev.reshape(-1, W.shape[1])  # (batch, n_in)
-        z = self.a_prev @ W.T  # (batch, n_in)·(n_in, n_out) = (batch, n_out)
+        c.leading_shape = a_prev.shape[:-1]  # Dense works on the last axis: (batch, …)
+        c.a_prev = a_prev = a_prev.reshape(-1, W.shape[1])  # (rows, n_in)
+        z = a_prev @ W.T  # (rows, n_in)·(n_in, n_out) = (rows, n_out)
         if self.use_bias:
-            z += self.params["b"]  # (batch, n_out) + (n_out,), broadcast
-        self.z = z
-        self.a = self.activation(z)  # (batch, n_out)
-        return self.a.reshape(*a_prev.shape[:-1], self.units)
+            z += self.params["b"]  # (rows, n_out) + (n_out,), broadcast
+        c.z = z
+        c.a = self.activation(z)  # (rows, n_out)
+        return c.a.reshape(*c.leading_shape, self.units)
 
-    def backward(self, dC_da):
+    def backward(self, dC_da, cache=None):
         # ∂C/∂z = σ′(z) ⊙ ∂C/∂a (the deck's recursion: ∂C/∂a arrives from the layer after this one)
-        self.dC_da = dC_da = dC_da.reshape(self.a.shape)
-        return self.backward_from_z(self.activation.backward(self.z, self.a, dC_da))
+        c = self.cache_for(cache)
+        c.dC_da = dC_da = dC_da.reshape(c.a.shape)
+        return self.backward_from_z(self.activation.backward(c.z, c.a, dC_da), cache)
 
-    def backward_from_z(self, dC_dz):
+    def backward_from_z(self, dC_dz, cache=None):
         """The rest of the backward pass, from ∂C/∂z (the entry point of the deck's case 1)."""
+        c = self.cache_for(cache)
         W = self.params["W"]
-        self.dC_dz = dC_dz  # (batch, n_out)
+        c.dC_dz = dC_dz = dC_dz.reshape(c.z.shape)  # (rows, n_out)
         # ∂C/∂W = ∂C/∂z · ∂z/∂W, and ∂z/∂W is the stored input a_prev ("∂z/∂w = x").
-        xp.matmul(dC_dz.T, self.a_prev, out=self.grads["W"])  # (n_out, batch)·(batch, n_in)
+        xp.matmul(dC_dz.T, c.a_prev, out=self.grads["W"])  # (n_out, rows)·(rows, n_in)
         if self.use_bias:
-            dC_dz.sum(axis=0, out=self.grads["b"])  # ∂z/∂b = 1: sum over the batch, (n_out,)
+            dC_dz.sum(axis=0, out=self.grads["b"])  # ∂z/∂b = 1: sum over the rows, (n_out,)
         if not self.needs_input_gradient:
             return None
-        dC_da_prev = dC_dz @ W  # (batch, n_out)·(n_out, n_in) = (batch, n_in)
-        return dC_da_prev.reshape(*self._leading_shape, W.shape[1])
+        dC_da_prev = dC_dz @ W  # (rows, n_out)·(n_out, n_in) = (rows, n_in)
+        return dC_da_prev.reshape(*c.leading_shape, W.shape[1])
 
     def _shape_error(self, received) -> str:
         n_out, n_in = self.params["W"].shape
@@ -162,17 +169,20 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def forward(self, a_prev, training=False):
-        self.z = a_prev
-        self.a = self.activation(a_prev)
-        return self.a
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        c.z = a_prev  # z is this layer's input
+        c.a = self.activation(a_prev)
+        return c.a
 
-    def backward(self, dC_da):
-        self.dC_da = dC_da
-        return self.backward_from_z(self.activation.backward(self.z, self.a, dC_da))
+    def backward(self, dC_da, cache=None):
+        c = self.cache_for(cache)
+        c.dC_da = dC_da
+        return self.backward_from_z(self.activation.backward(c.z, c.a, dC_da), cache)
 
-    def backward_from_z(self, dC_dz):
-        self.dC_dz = dC_dz
+    def backward_from_z(self, dC_dz, cache=None):
+        c = self.cache_for(cache)
+        c.dC_dz = dC_dz = dC_dz.reshape(c.z.shape)
         return dC_dz  # z is this layer's input
 
     def get_config(self):
@@ -187,7 +197,11 @@ class Dropout(Layer):
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, numbers.Real)
+            or not 0 <= rate < 1  # also False for NaN
+        ):
             raise ValueError(
                 "Invalid value received for argument `rate`. Expected a float value between "
                 f"0 and 1 (1 excluded). Received: rate={rate!r}"
@@ -201,20 +215,22 @@ class Dropout(Layer):
         self._rng = make_rng(seed)
         self.mask = None
 
-    def forward(self, a_prev, training=False):
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
         if not training or self.rate == 0:
-            self.mask = None
+            c.mask = None
             return a_prev
         # Uniform 32-bit integers straight from the bit generator (twice as fast as floats):
         # keeping those ≥ rate·2³² keeps each input with probability 1 − rate, to within 2⁻³².
         n = a_prev.size
         bits = self._rng.bit_generator.random_raw((n + 1) // 2).view(xp.uint32)[:n]
         keep = (bits >= self._threshold).reshape(a_prev.shape)
-        self.mask = keep * a_prev.dtype.type(1 / (1 - self.rate))  # (batch, n): 0 or 1/(1 − rate)
-        return a_prev * self.mask
+        c.mask = keep * a_prev.dtype.type(1 / (1 - self.rate))  # 0 or 1/(1 − rate), like a_prev
+        return a_prev * c.mask
 
-    def backward(self, dC_da):
-        return dC_da if self.mask is None else dC_da * self.mask
+    def backward(self, dC_da, cache=None):
+        mask = self.cache_for(cache).mask
+        return dC_da if mask is None else dC_da * mask
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": None}
@@ -232,12 +248,12 @@ class Flatten(Layer):
             size = None if s is None or size is None else size * s
         return (input_shape[0], size)
 
-    def forward(self, a_prev, training=False):
-        self.input_batch_shape = a_prev.shape
+    def forward(self, a_prev, training=False, cache=None):
+        self.cache_for(cache).input_batch_shape = a_prev.shape
         return a_prev.reshape(a_prev.shape[0], -1)
 
-    def backward(self, dC_da):
-        return dC_da.reshape(self.input_batch_shape)
+    def backward(self, dC_da, cache=None):
+        return dC_da.reshape(self.cache_for(cache).input_batch_shape)
 
     def get_config(self):
         return {**super().get_config(), "data_format": "channels_last"}

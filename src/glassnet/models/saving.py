@@ -1,16 +1,24 @@
-"""Saving and loading models: files are data, never code (DESIGN.md §9).
+"""Saving and loading models in Keras 3's ``.keras`` format, both ways (DESIGN.md §9).
 
-A ``.keras`` file is a zip in Keras 3's layout:
+A ``.keras`` file is a zip holding
 
-- ``config.json``: the architecture and the compile settings, in Keras's config format;
-- ``metadata.json``: who wrote it and when;
-- ``model.weights.npz``: every weight array in Keras's orientation under Keras's names
-  (``layers/dense/vars/0`` is the first Dense kernel), and the optimizer state under
-  ``optimizer/vars/…`` so that training can resume exactly.
+- ``config.json``: the architecture and compile settings, in Keras's config format;
+- ``metadata.json``: who wrote it, and what is needed to reproduce it;
+- ``model.weights.h5``: every variable under Keras's path. A model's layers form a container in
+  which each layer is named by its class in snake case, counted as Keras counts
+  (``layers/dense/vars/0``, ``layers/dense_1/vars/0``, …); the optimizer's state is
+  ``optimizer/vars/0`` (iterations), ``/1`` (the learning rate), then its slots in Keras's order.
+  Each layer decides how its deck-oriented parameters become Keras's variables
+  (``Layer.keras_variables``: a Dense kernel is Wᵀ).
 
-Files are written atomically — to a temporary file beside the target, then renamed over it — so a
-crash mid-save leaves the previous file intact. Loading reads JSON and ``.npz`` with pickling
-disabled: nothing in the file is ever executed.
+Files are written to a temporary file beside the target and renamed over it, so a crash leaves the
+previous file whole; the new file gets the permissions any new file gets (or the old file's).
+
+Reading treats the file as hostile: its size and every member's are bounded before reading, member
+names must be plain and unique, JSON is parsed with bounded size, the HDF5 tree may hold only
+groups and plain float datasets (no links, no external or virtual storage), the config may build
+no more parameters than the weights hold, and every variable must match its layer by path, name
+and shape. Nothing in a file is ever executed: no pickle, no code.
 """
 
 from __future__ import annotations
@@ -19,63 +27,180 @@ import datetime
 import io
 import json
 import os
-import tempfile
+import platform
+import secrets
+import stat
 import zipfile
+import zlib
 from pathlib import Path
 
+import h5py
+
 from glassnet import losses, optimizers
-from glassnet.backend import __version__, xp
-from glassnet.models.sequential import Sequential
+from glassnet.backend import __version__, floatx, parameter_budget, xp
+from glassnet.layers import LAYER_CLASSES
+from glassnet.layers.base import snake_case
+from glassnet.models.model import Model
 
 __all__ = ["load_model", "load_weights", "save_model", "save_weights"]
 
 CONFIG = "config.json"
 METADATA = "metadata.json"
-WEIGHTS = "model.weights.npz"
+WEIGHTS = "model.weights.h5"
+LEGACY_WEIGHTS = "model.weights.npz"  # glassnet 0.1's files
+
+MAX_FILE = 4 << 30  # bytes: a .keras file (or .weights.h5) larger than this is refused
+MAX_JSON = 64 << 20  # bytes: config.json and metadata.json
+MAX_MEMBERS = 64
+MAX_H5_OBJECTS = 100_000
+KERAS_FORMAT = "3.15.1"  # the Keras version whose files glassnet's match, written as Keras does
+
+
+class _Corrupt(ValueError):
+    """A file that is not what it claims: the message names the file and what is wrong."""
+
+
+# ---- walking a model as Keras does ----------------------------------------------------------
+
+
+def _container(model: Model, prefix: str):
+    """(path, layer) for every layer of ``model`` under ``prefix``, named as Keras names them."""
+    counts: dict[str, int] = {}
+    for layer in model.layers:
+        name = snake_case(type(layer).__name__ if not isinstance(layer, Model) else _kind(layer))
+        n = counts.get(name, -1) + 1
+        counts[name] = n
+        path = f"{prefix}layers/{name}" if n == 0 else f"{prefix}layers/{name}_{n}"
+        if isinstance(layer, Model):
+            yield from _container(layer, f"{path}/")
+        yield path, layer
+
+
+def _kind(model: Model) -> str:
+    return model._keras_class[1]
 
 
 # ---- writing --------------------------------------------------------------------------------
 
 
-def _write_atomically(path: Path, write, overwrite: bool) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``."""
+def _temporary_name(directory: Path) -> Path:
+    return directory / f".glassnet-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Temporary files left by saves that were killed (their process is gone)."""
+    for tmp in directory.glob(".glassnet-*-*.tmp"):
+        try:
+            pid = int(tmp.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+def _new_file_mode(existing: Path) -> int:
+    """The old file's permissions when replacing one, else those a new file gets (umask)."""
+    try:
+        return stat.S_IMODE(existing.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_atomically(path, write, overwrite: bool = True) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    Through a symlink the file it points to is replaced, not the link. A save that is killed
+    leaves a temporary file that the next save in the same folder removes.
+    """
+    path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise IsADirectoryError(f"Cannot save to {path}: it is a directory.")
+    target = Path(os.path.realpath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target.parent)
+    tmp = _temporary_name(target.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.chmod(tmp, _new_file_mode(target))
+        os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def _weight_arrays(model: Sequential, with_optimizer: bool) -> dict:
-    arrays = {}
-    for layer in model.layers:
-        for i, w in enumerate(layer.get_weights()):
-            arrays[f"layers/{layer.name}/vars/{i}"] = w
-    if with_optimizer and model.optimizer is not None and model.optimizer.state:
-        state = [xp.asarray(model.optimizer.iterations), *model.optimizer.variables()]
-        for i, arr in enumerate(state):
-            arrays[f"optimizer/vars/{i}"] = arr
-    return arrays
+def _transposed_parameters(model: Model) -> list[bool]:
+    """For each parameter the optimizer updates, whether Keras stores its transpose: the
+    optimizer's state for it (m, v, …) is then transposed in the file as well."""
+    return [
+        name in layer._keras_transposed
+        for layer in model.leaf_layers()
+        if layer.trainable and model.trainable
+        for name in layer.params
+    ]
 
 
-def _npz_bytes(arrays: dict) -> bytes:
+def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
+    """``model.weights.h5`` in Keras's layout, as bytes."""
     buffer = io.BytesIO()
-    xp.savez(buffer, **arrays)
+    with h5py.File(buffer, "w") as f:
+        for path, layer in _container(model, ""):
+            group = f.create_group(f"{path}/vars")
+            group.attrs["name"] = layer.name
+            if not isinstance(layer, Model):
+                for i, value in enumerate(layer.keras_variables()):
+                    group.create_dataset(str(i), data=xp.ascontiguousarray(value))
+        opt = model.optimizer if with_optimizer else None
+        if opt is not None:
+            group = f.create_group("optimizer/vars")
+            group.attrs["name"] = opt.name
+            group.create_dataset("0", data=xp.int64(opt.iterations))
+            group.create_dataset("1", data=xp.float32(opt.learning_rate))
+            if opt.state:
+                transposed = _transposed_parameters(model)
+                for i, (value, owner) in enumerate(
+                    zip(opt.variables(), opt.variable_owners()), start=2
+                ):
+                    group.create_dataset(str(i), data=value.T if transposed[owner] else value)
+        f.create_group("vars").attrs["name"] = model.name
     return buffer.getvalue()
 
 
-def _compile_config(model: Sequential) -> dict | None:
+def _compile_config(model: Model) -> dict | None:
     if not model.compiled:
         return None
     opt = model.optimizer
+
+    def loss_entry(loss):
+        if isinstance(loss, str):
+            return loss
+        if isinstance(loss, (list, tuple)):
+            return [loss_entry(each) for each in loss]
+        if isinstance(loss, dict):
+            return {k: loss_entry(v) for k, v in loss.items()}
+        loss = losses.get(loss)
+        return {
+            "module": "keras.losses",
+            "class_name": type(loss).__name__,
+            "config": loss.get_config(),
+            "registered_name": None,
+        }
+
+    def metric_entry(spec):
+        if isinstance(spec, (list, tuple)):
+            return [metric_entry(m) for m in spec]
+        if isinstance(spec, dict):
+            return {k: metric_entry(v) for k, v in spec.items()}
+        return spec if isinstance(spec, str) or spec is None else spec.name
+
+    args = model._compile_args
     return {
         "optimizer": {
             "module": "keras.optimizers",
@@ -83,14 +208,9 @@ def _compile_config(model: Sequential) -> dict | None:
             "config": opt.get_config(),
             "registered_name": None,
         },
-        "loss": {
-            "module": "keras.losses",
-            "class_name": type(model.loss).__name__,
-            "config": model.loss.get_config(),
-            "registered_name": None,
-        },
-        "loss_weights": None,
-        "metrics": [m if isinstance(m, str) else m.name for m in model._metric_names],
+        "loss": loss_entry(args["loss"]),
+        "loss_weights": args["loss_weights"],
+        "metrics": metric_entry(args["metrics"]),
         "weighted_metrics": None,
         "run_eagerly": False,
         "steps_per_execution": 1,
@@ -98,176 +218,357 @@ def _compile_config(model: Sequential) -> dict | None:
     }
 
 
-def save_model(model: Sequential, filepath, overwrite=True) -> None:
-    """Write ``model`` to a ``.keras`` zip file, atomically."""
-    path = Path(filepath)
-    if path.suffix != ".keras":
+def _metadata(model: Model) -> dict:
+    import numpy  # for its version and BLAS, recorded so that a result can be reproduced
+
+    blas = numpy.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    return {
+        "keras_version": KERAS_FORMAT,
+        "glassnet_version": __version__,
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        "numpy_version": numpy.__version__,
+        "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
+        "python_version": platform.python_version(),
+        "floatx": floatx(),
+        "seed": _global_seed(),
+    }
+
+
+def _global_seed():
+    from glassnet import backend
+
+    seq = backend._GLOBAL_SEED_SEQUENCE
+    return None if seq is None else int(seq.entropy)
+
+
+def _check_suffix(filepath, suffix: str, example: str) -> Path:
+    path = Path(os.fspath(filepath))
+    if not path.name.endswith(suffix):
         raise ValueError(
-            "Invalid filepath extension for saving. Please add the `.keras` extension, e.g. "
-            f"model.save('{path.with_suffix('.keras').name}'). Received: filepath={filepath}"
+            f"Invalid filepath extension for saving. Please add the `{suffix}` extension, e.g. "
+            f"{example}. Received: filepath={filepath}"
         )
+    return path
+
+
+def save_model(model: Model, filepath, overwrite=True) -> None:
+    """Write ``model`` to a ``.keras`` zip file in Keras 3's layout, atomically."""
+    path = _check_suffix(filepath, ".keras", "model.save('model.keras')")
     if not model.built:
         raise ValueError(
             "Cannot save a model that has not been built: fit it, or give it an "
             "Input(shape=...), first."
         )
-    config = {
-        "module": "keras",
-        "class_name": "Sequential",
-        "config": model.get_config(),
-        "registered_name": None,
-        "build_config": {"input_shape": list(model.input_shape)},
-        "compile_config": _compile_config(model),
-    }
-    metadata = {
-        "keras_version": None,
-        "glassnet_version": __version__,
-        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-    }
-    weights = _npz_bytes(_weight_arrays(model, with_optimizer=True))
+    config = model.keras_config()
+    config["compile_config"] = _compile_config(model)
+    weights = _h5_bytes(model, with_optimizer=True)
+    metadata = _metadata(model)
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(METADATA, json.dumps(metadata))
             zf.writestr(CONFIG, json.dumps(config))
-            zf.writestr(WEIGHTS, weights)
+            zf.writestr(WEIGHTS, weights, compress_type=zipfile.ZIP_STORED)
 
-    _write_atomically(path, write, overwrite)
-
-
-def save_weights(model: Sequential, filepath, overwrite=True) -> None:
-    """Write the model's weights alone to a ``.weights.npz`` file, atomically."""
-    path = Path(filepath)
-    if not path.name.endswith(".weights.npz"):
-        raise ValueError(
-            "The filename must end in `.weights.npz` (glassnet writes NumPy archives; "
-            f"Keras's `.weights.h5` is not supported yet). Received: filepath={filepath}"
-        )
-    data = _npz_bytes(_weight_arrays(model, with_optimizer=False))
-    _write_atomically(path, lambda f: f.write(data), overwrite)
+    write_atomically(path, write, overwrite)
 
 
-# ---- reading --------------------------------------------------------------------------------
+def save_weights(model: Model, filepath, overwrite=True) -> None:
+    """Write the model's weights alone to a ``.weights.h5`` file, as Keras's ``save_weights``."""
+    path = _check_suffix(filepath, ".weights.h5", "model.save_weights('model.weights.h5')")
+    data = _h5_bytes(model, with_optimizer=False)
+    write_atomically(path, lambda f: f.write(data), overwrite)
 
 
-def _open_archive(path: Path) -> zipfile.ZipFile:
-    if not path.exists():
-        raise FileNotFoundError(f"No model file at {path}.")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"{path} is not a .keras model file: it is not a zip archive (is it truncated, or "
-            "a different format?)."
-        )
-    return zipfile.ZipFile(path)
+# ---- reading: every file is hostile until checked -----------------------------------------------
 
 
-def _read_member(zf: zipfile.ZipFile, path: Path, name: str) -> bytes:
+def _open_regular(path: Path, what: str):
+    """Open ``path`` for reading if it is a regular file of bounded size (no FIFO, no device)."""
     try:
-        return zf.read(name)
-    except KeyError:
-        raise ValueError(f"{path} is not a complete .keras model file: it has no {name}.") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ValueError(f"{path} is corrupt: {name} cannot be read ({exc}).") from None
+        info = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No {what} at {path}.") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(f"{path} is a directory, not a {what}.")
+    if not stat.S_ISREG(info.st_mode):
+        raise _Corrupt(f"{path} is not a regular file (a pipe or a device?); cannot load it.")
+    if info.st_size > MAX_FILE:
+        raise _Corrupt(f"{path} is {info.st_size:,} bytes; glassnet reads at most {MAX_FILE:,}.")
+    return open(path, "rb")
 
 
-def _read_json(zf, path, name) -> dict:
+def _read_zip(path: Path) -> dict[str, bytes]:
+    """The members of a ``.keras`` zip, each checked and bounded before and while reading."""
+    with _open_regular(path, "model file") as f:
+        try:
+            zf = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise _Corrupt(
+                f"{path} is not a .keras model file: it is not a readable zip archive ({exc})."
+            ) from None
+        with zf:
+            infos = zf.infolist()
+            names = [info.filename for info in infos]
+            if len(infos) > MAX_MEMBERS:
+                raise _Corrupt(f"{path} holds {len(infos)} members; a .keras file holds a few.")
+            for name in names:
+                if names.count(name) > 1:
+                    raise _Corrupt(f"{path} holds {name!r} twice; which one is meant is unclear.")
+                if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+                    raise _Corrupt(f"{path} holds a member with an unsafe name: {name!r}.")
+            members = {}
+            for info in infos:
+                if info.filename not in (CONFIG, METADATA, WEIGHTS, LEGACY_WEIGHTS):
+                    continue  # assets/ and the like: nothing glassnet reads
+                limit = MAX_JSON if info.filename.endswith(".json") else MAX_FILE
+                if info.file_size > limit:
+                    raise _Corrupt(
+                        f"{path}: {info.filename} would inflate to {info.file_size:,} bytes "
+                        f"(at most {limit:,} are read)."
+                    )
+                try:
+                    with zf.open(info) as member:
+                        data = member.read(limit + 1)
+                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
+                        NotImplementedError, ValueError) as exc:  # fmt: skip
+                    message = f"{path} is corrupt: {info.filename} cannot be read ({exc})."
+                    raise _Corrupt(message) from None
+                if len(data) > limit:
+                    raise _Corrupt(f"{path}: {info.filename} inflates past {limit:,} bytes.")
+                members[info.filename] = data
+    for required in (CONFIG,):
+        if required not in members:
+            raise _Corrupt(f"{path} is not a complete .keras model file: it has no {required}.")
+    if WEIGHTS not in members and LEGACY_WEIGHTS not in members:
+        raise _Corrupt(f"{path} is not a complete .keras model file: it has no {WEIGHTS}.")
+    return members
+
+
+def _parse_json(data: bytes, path: Path, name: str) -> dict:
     try:
-        return json.loads(_read_member(zf, path, name))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is corrupt: {name} is not valid JSON ({exc}).") from None
+        value = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
+        raise _Corrupt(f"{path} is corrupt: {name} is not valid JSON ({exc}).") from None
+    if not isinstance(value, dict):
+        raise _Corrupt(f"{path} is corrupt: {name} must hold a JSON object.")
+    return value
 
 
-def _read_npz(data: bytes, path: Path, name: str) -> dict:
+def _read_h5(data: bytes, path: Path) -> tuple[dict, dict]:
+    """Every dataset of a Keras weights file by path, and the layer name each ``vars`` group
+    records, after checking that the tree holds only groups and plain datasets."""
+    arrays: dict[str, xp.ndarray] = {}
+    names: dict[str, str] = {}
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            pending, seen = [("", f)], 0
+            while pending:
+                prefix, group = pending.pop()
+                for name in group:
+                    seen += 1
+                    if seen > MAX_H5_OBJECTS:
+                        raise _Corrupt(f"{path}: the weights file holds too many objects.")
+                    link = group.get(name, getlink=True)
+                    if not isinstance(link, h5py.HardLink):
+                        raise _Corrupt(
+                            f"{path}: the weights file holds a link ({prefix}{name}); links are "
+                            "refused."
+                        )
+                    obj = group[name]
+                    if isinstance(obj, h5py.Dataset):
+                        arrays[f"{prefix}{name}"] = _read_dataset(obj, f"{prefix}{name}", path)
+                        continue
+                    if name == "vars":
+                        names[prefix.rstrip("/")] = str(obj.attrs.get("name", ""))
+                    pending.append((f"{prefix}{name}/", obj))
+    except _Corrupt:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise _Corrupt(f"{path} is corrupt: its weights cannot be read ({exc}).") from None
+    return arrays, names
+
+
+def _read_dataset(ds, name: str, path: Path):
+    if ds.is_virtual or ds.external:
+        raise _Corrupt(f"{path}: weight {name} is stored outside the file; refused.")
+    if ds.dtype.kind not in "fiu" or ds.dtype.itemsize > 8:
+        raise _Corrupt(f"{path}: weight {name} has dtype {ds.dtype}; expected floats.")
+    if ds.size * ds.dtype.itemsize > MAX_FILE:
+        raise _Corrupt(f"{path}: weight {name} claims {ds.shape}, more than the file can hold.")
+    value = ds[()]
+    return xp.asarray(value)
+
+
+def _read_npz(data: bytes, path: Path) -> dict[str, xp.ndarray]:
+    """glassnet 0.1's weights (``model.weights.npz``), without unpickling anything."""
     try:
         with xp.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"{path} is corrupt: {name} cannot be read ({exc}).") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise _Corrupt(f"{path} is corrupt: {LEGACY_WEIGHTS} cannot be read ({exc}).") from None
 
 
-def _set_layer_weights(model: Sequential, arrays: dict, path: Path) -> None:
-    """Match saved layers to the model's layers with weights by position, as Keras does."""
-    saved: dict[str, list] = {}
-    for key in arrays:  # in the order they were written
-        if key.startswith("layers/"):
-            saved.setdefault(key.split("/")[1], []).append(arrays[key])
-    layers = [layer for layer in model.layers if layer.params]
-    if len(saved) != len(layers):
-        raise ValueError(
-            f"{path} holds weights for {len(saved)} layers ({', '.join(saved) or 'none'}); "
-            f"the model has {len(layers)} layers with weights."
-        )
-    for layer, weights in zip(layers, saved.values()):
-        try:
-            layer.set_weights(weights)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+def _stored_size(arrays: dict) -> int:
+    return sum(int(a.size) for k, a in arrays.items() if k.startswith("layers/"))
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> Sequential:
-    """Read a model written by ``model.save``: architecture, weights, and (if saved) compile
-    settings and optimizer state."""
-    path = Path(filepath)
-    with _open_archive(path) as zf:
-        config = _read_json(zf, path, CONFIG)
-        arrays = _read_npz(_read_member(zf, path, WEIGHTS), path, WEIGHTS)
-    if config.get("class_name") != "Sequential":
-        raise ValueError(
-            f"{path} holds a {config.get('class_name')!r} model; glassnet can load "
-            "Sequential models only."
-        )
+def _model_from_config(config: dict, path: Path, budget: int, custom_objects=None) -> Model:
+    class_name = config.get("class_name")
+    classes = {**LAYER_CLASSES, **(custom_objects or {})}
+    cls = classes.get(class_name) if isinstance(class_name, str) else None
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, Model)):
+        known = ", ".join(sorted(k for k, v in LAYER_CLASSES.items() if issubclass(v, Model)))
+        raise _Corrupt(f"{path} holds a model of class {class_name!r}; glassnet loads: {known}.")
+    inner = config.get("config")
+    if not isinstance(inner, dict):
+        raise _Corrupt(f"{path} has a config.json without the model's config.")
     try:
-        model = Sequential.from_config(config["config"])
-        if not model.built and config.get("build_config"):
-            model.build(tuple(config["build_config"]["input_shape"]))
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path} has a config.json glassnet cannot read: {exc!r}.") from None
-    _set_layer_weights(model, arrays, path)
-
-    compile_config = config.get("compile_config")
-    if compile and compile_config:
-        model.compile(
-            optimizer=optimizers.get(compile_config["optimizer"]),
-            loss=losses.get(compile_config["loss"]),
-            metrics=compile_config.get("metrics") or None,
-        )
-        _restore_optimizer(model, arrays, path)
-    return model
+        with parameter_budget(budget):
+            return cls.from_config(inner, custom_objects=custom_objects)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise _Corrupt(f"{path} has a config.json glassnet cannot read: {exc!r}.") from None
+    except (ValueError, NotImplementedError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
-def _restore_optimizer(model: Sequential, arrays: dict, path: Path) -> None:
-    keys = sorted(
-        (k for k in arrays if k.startswith("optimizer/vars/")),
-        key=lambda k: int(k.rsplit("/", 1)[1]),
-    )
+def _set_layer_weights(model: Model, arrays: dict, names: dict, path: Path, legacy: bool):
+    """Give each layer the variables stored at its path, checking name and shape first.
+
+    ``names`` holds the layer name each ``vars`` group records; pass ``{}`` where the model's
+    names need not match (``load_weights`` into a model built anew)."""
+    expected_paths = set()
+    plan = []
+    for layer_path, layer in _container(model, ""):
+        if isinstance(layer, Model):
+            continue
+        key = f"layers/{layer.name}" if legacy else layer_path
+        expected_paths.add(key)
+        stored_name = names.get(key)
+        if stored_name and stored_name != layer.name:
+            raise _Corrupt(
+                f"{path}: the weights at {key} belong to layer {stored_name!r}, but the config "
+                f"puts layer {layer.name!r} there. Were layers reordered?"
+            )
+        count = len(layer.params)
+        values = [arrays.get(f"{key}/vars/{i}") for i in range(count)]
+        if any(v is None for v in values):
+            raise _Corrupt(
+                f"{path}: layer {layer.name!r} needs {count} weight arrays at {key}/vars; "
+                f"{sum(v is not None for v in values)} are there."
+            )
+        if f"{key}/vars/{count}" in arrays:
+            raise _Corrupt(f"{path}: {key}/vars holds more arrays than layer {layer.name!r} has.")
+        plan.append((layer, values))
+    stray = {
+        k.rsplit("/vars/", 1)[0]
+        for k in arrays
+        if k.startswith("layers/") and k.rsplit("/vars/", 1)[0] not in expected_paths
+    }
+    if stray:
+        raise _Corrupt(f"{path} holds weights for layers its config lacks: {sorted(stray)[:3]}.")
+    for layer, values in plan:
+        layer.set_keras_variables(values, source=f"{path}: ")
+
+
+def _restore_optimizer(model: Model, arrays: dict, path: Path, legacy: bool) -> None:
+    keys = [k for k in arrays if k.startswith("optimizer/vars/")]
     if not keys:
         return
     optimizer = model.optimizer
-    optimizer.build([p for p, _ in model._param_grad_pairs()])
+    first = 1 if legacy else 2  # glassnet 0.1 wrote no learning rate
+    if len(keys) > first:  # slots were saved: the optimizer had stepped
+        optimizer.build([p for p, _ in model.trainable_pairs()])
     variables = optimizer.variables()
-    if len(keys) != len(variables) + 1:
-        raise ValueError(
-            f"{path}: the optimizer state has {len(keys) - 1} arrays; "
+    if len(keys) != len(variables) + first:
+        raise _Corrupt(
+            f"{path}: the optimizer state has {len(keys) - first} arrays; "
             f"{type(optimizer).__name__} needs {len(variables)}."
         )
-    optimizer.iterations = int(arrays[keys[0]])
-    for var, key in zip(variables, keys[1:]):
-        if var.shape != arrays[key].shape:
-            raise ValueError(
-                f"{path}: optimizer state {key} has shape {arrays[key].shape}; "
+    transposed = _transposed_parameters(model)
+    values = []
+    for i, (var, owner) in enumerate(zip(variables, optimizer.variable_owners()), start=first):
+        value = arrays[f"optimizer/vars/{i}"]
+        value = value.T if transposed[owner] and not legacy else value
+        values.append(value)
+        if var.shape != value.shape:
+            raise _Corrupt(
+                f"{path}: optimizer state optimizer/vars/{i} has shape {value.shape}; "
                 f"expected {var.shape}."
             )
-        var[...] = arrays[key]
+    iterations = arrays["optimizer/vars/0"]
+    if iterations.shape != () or not 0 <= float(iterations) < 2**62:
+        raise _Corrupt(f"{path}: the optimizer's iteration count is not a count.")
+    if not legacy:
+        lr = float(arrays["optimizer/vars/1"])
+        if not (lr >= 0 and xp.isfinite(lr)):
+            raise _Corrupt(f"{path}: the stored learning rate {lr} is not a learning rate.")
+        optimizer.learning_rate = lr
+    optimizer.iterations = int(iterations)
+    for var, value in zip(variables, values):
+        var[...] = value
 
 
-def load_weights(model: Sequential, filepath) -> None:
-    """Load weights from a ``.weights.npz`` file, or from the weights inside a ``.keras`` file."""
-    path = Path(filepath)
-    if path.suffix == ".keras":
-        with _open_archive(path) as zf:
-            arrays = _read_npz(_read_member(zf, path, WEIGHTS), path, WEIGHTS)
+def _weights_of(members: dict, path: Path) -> tuple[dict, dict, bool]:
+    """(arrays by path, layer names by path, whether the file is glassnet 0.1's)."""
+    if WEIGHTS in members:
+        return (*_read_h5(members[WEIGHTS], path), False)
+    return _read_npz(members[LEGACY_WEIGHTS], path), {}, True
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> Model:
+    """Read a ``.keras`` file written by glassnet or by Keras 3: architecture, weights, and
+    (if saved) compile settings and optimizer state. Every part is checked before it is used."""
+    path = Path(os.fspath(filepath))
+    if not path.name.endswith(".keras"):
+        raise ValueError(
+            f"File format not supported: filepath={filepath}. glassnet reads `.keras` files "
+            "(Keras 3's format)."
+        )
+    try:
+        members = _read_zip(path)
+        config = _parse_json(members[CONFIG], path, CONFIG)
+        arrays, names, legacy = _weights_of(members, path)
+        model = _model_from_config(config, path, _stored_size(arrays), custom_objects)
+        _set_layer_weights(model, arrays, {}, path, legacy)  # matched by path, as Keras does
+        compile_config = config.get("compile_config")
+        if compile and compile_config:
+            _compile_from_config(model, compile_config, path)
+            _restore_optimizer(model, arrays, path, legacy)
+    except RecursionError:
+        raise _Corrupt(f"{path}: its config nests too deeply to be a model.") from None
+    return model
+
+
+def _compile_from_config(model: Model, compile_config, path: Path) -> None:
+    if not isinstance(compile_config, dict) or not isinstance(
+        compile_config.get("optimizer"), (dict, str)
+    ):
+        raise _Corrupt(f"{path}: its compile settings are not in Keras's form.")
+    try:
+        model.compile(
+            optimizer=optimizers.get(compile_config["optimizer"]),
+            loss=compile_config.get("loss"),
+            loss_weights=compile_config.get("loss_weights"),
+            metrics=compile_config.get("metrics") or None,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise _Corrupt(f"{path}: its compile settings cannot be read: {exc!r}.") from None
+    except (ValueError, NotImplementedError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def load_weights(model: Model, filepath) -> None:
+    """Load weights from a ``.weights.h5`` file (Keras's layout) or from a ``.keras`` file."""
+    path = Path(os.fspath(filepath))
+    if path.name.endswith(".keras"):
+        arrays, names, legacy = _weights_of(_read_zip(path), path)
+    elif path.name.endswith(".weights.h5"):
+        with _open_regular(path, "weights file") as f:
+            (arrays, names), legacy = _read_h5(f.read(), path), False
     else:
-        if not path.exists():
-            raise FileNotFoundError(f"No weights file at {path}.")
-        arrays = _read_npz(path.read_bytes(), path, path.name)
-    _set_layer_weights(model, arrays, path)
+        raise ValueError(
+            f"Received filepath={filepath}. Expected a `.weights.h5` file (as save_weights "
+            "writes) or a `.keras` file."
+        )
+    _set_layer_weights(model, arrays, {}, path, legacy)  # matched by path, as Keras does

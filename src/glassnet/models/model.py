@@ -1,0 +1,1307 @@
+"""``Model``: a network of layers, trained by the deck's forward and backward passes.
+
+A model is a directed acyclic graph of *nodes* — calls of layers on tensors — from its inputs to
+its outputs (``Sequential`` is the chain). The forward pass runs the nodes in order, each layer
+storing what its backward step needs. The backward pass starts at the outputs (the deck's case 1:
+for softmax with cross-entropy ∂C/∂z = (a − y) / rows comes straight from the loss) and recurses
+through the nodes in reverse (case 2). Where a tensor feeds two layers it receives the sum of what
+both send back — the deck's ∂C/∂z = σ′(z)·(w3·∂C/∂z′ + w4·∂C/∂z″). Then the optimizer steps every
+parameter. ``fit`` is the one training loop; everything optional in it is a callback.
+
+The step protocol, which the glass box, saving, plots, the CLI and the web page use:
+
+- ``forward(x, training)``: the training forward pass (values kept in the layers);
+- ``backpropagate(y, out)``: C, with every layer's gradients filled;
+- ``loss_value(y, out)``: C alone;
+- ``train_step(x, y)``: forward, backpropagate, one optimizer update;
+- ``capture(x)``: every layer's values for ``x`` in caches of their own, safe to call from any
+  thread while another one trains.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import threading
+from dataclasses import dataclass
+
+from glassnet import losses as losses_module
+from glassnet import metrics as metrics_module
+from glassnet import optimizers as optimizers_module
+from glassnet.backend import did_you_mean, floatx, make_rng, unique_name, xp
+from glassnet.callbacks import CallbackList, History, ProgbarLogger
+from glassnet.layers import (
+    LAYER_CLASSES,
+    Cache,
+    InputLayer,
+    KerasTensor,
+    Layer,
+    Node,
+    register,
+    serialize,
+)
+from glassnet.layers.base import format_shape
+
+__all__ = ["Capture", "Model"]
+
+
+# ---- checks on what users pass ----------------------------------------------------------------
+
+
+def _check_batch_size(batch_size):
+    if batch_size is None:
+        return 32
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, numbers.Integral)
+        or batch_size <= 0
+    ):
+        raise ValueError(f"Received batch_size={batch_size!r}. Expected a positive integer.")
+    return int(batch_size)
+
+
+def _check_verbose(verbose):
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"Received verbose={verbose!r}. Expected 'auto', 0, 1 or 2.")
+    return int(verbose)
+
+
+def _as_array(data, what: str):
+    if data is None:
+        raise ValueError(f"Received {what}=None. Expected an array of samples.")
+    try:
+        arr = xp.asarray(data)
+    except ValueError:
+        raise ValueError(
+            f"{what} could not be made into one array: its samples have different shapes "
+            "(a ragged list?). Give every sample the same shape, e.g. with "
+            "glassnet.utils.pad_sequences for sequences."
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold numbers; received an array of dtype {arr.dtype}.")
+    if arr.ndim == 0:
+        raise ValueError(f"{what} must be an array of samples; received a scalar.")
+    if len(arr) == 0:
+        raise ValueError(f"Received an empty dataset: {what} has shape {arr.shape}, 0 samples.")
+    # A sum propagates NaN and ±inf: one pass, no temporary the size of the data. A sum can
+    # also overflow on finite data, so only then are the samples counted one by one.
+    with xp.errstate(over="ignore"):
+        total = arr.sum() if arr.dtype.kind == "f" else 0
+    if not xp.isfinite(total):
+        bad = int((~xp.isfinite(arr)).reshape(len(arr), -1).any(axis=1).sum())
+        if bad:
+            raise ValueError(
+                f"{what} contains NaN or infinity in {bad} sample(s); clean or impute them first."
+            )
+    return arr
+
+
+def _readable_size(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.2f} {unit}"
+        n_bytes /= 1024
+    return ""  # unreachable
+
+
+def _per_output(value, names: list[str], what: str) -> list:
+    """One entry per output from a single value, a list in output order, or a dict by name."""
+    if isinstance(value, dict):
+        unknown = set(value) - set(names)
+        if unknown:
+            raise ValueError(
+                f"{what} names outputs {sorted(unknown)}, but the model's outputs are {names}."
+            )
+        return [value.get(name) for name in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise ValueError(
+                f"The model has {len(names)} outputs ({', '.join(names)}); received {len(value)} "
+                f"entries for {what}."
+            )
+        return list(value)
+    return [value] * len(names)
+
+
+@dataclass
+class Capture:
+    """What one forward pass computed at every call of a layer, inputs left out: ``caches[i]``
+    holds the ``a_prev``, ``z``, ``a``, … that node i stored, ``outputs[i]`` its output."""
+
+    nodes: list[Node]
+    caches: list[Cache]
+    outputs: list
+
+    def of(self, layer_name: str) -> Cache:
+        """The cache of the first call of the layer called ``layer_name``."""
+        for node, cache in zip(self.nodes, self.caches):
+            if node.layer.name == layer_name:
+                return cache
+        raise KeyError(layer_name)
+
+
+class Model(Layer):
+    """A model from inputs to outputs, as ``keras.Model`` with the functional API.
+
+    >>> from glassnet.layers import Add, Dense, Input
+    >>> x = Input(shape=(4,))
+    >>> h = Dense(3, activation="relu")(x)
+    >>> out = Dense(2, activation="softmax")(Add()([h, Dense(3)(x)]))
+    >>> model = Model(inputs=x, outputs=out)
+    >>> model.count_params(), model.output_shape
+    (38, (None, 2))
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if inputs is None and outputs is None and type(self).call is not Layer.call:
+            raise NotImplementedError(
+                f"{type(self).__name__} subclasses Model and defines call(): glassnet cannot "
+                "differentiate call() automatically. Build the same network with the functional "
+                "API instead — x = Input(shape=...); y = Dense(...)(x); Model(inputs=x, outputs=y)"
+                " — or as a Sequential."
+            )
+        super().__init__(name=name or unique_name(self._default_name()), trainable=trainable)
+        self.needs_input_gradient = False  # until another model uses this one as a layer
+        self.optimizer = None
+        self.loss = None
+        self.losses: list = []
+        self.loss_weights: list[float] = []
+        self.compiled = False
+        self._metric_specs: list[list] = []
+        self.stop_training = False
+        self.history: History | None = None
+        self.last_batch = None  # (x, y, C) of the latest training step, for callbacks
+        self._rng = make_rng()
+        self._pairs = None  # (W, ∂C/∂W) pairs the optimizer updates, made on first use
+        self._training_lock = threading.Lock()
+        self.inputs: list[KerasTensor] = []
+        self.outputs: list[KerasTensor] = []
+        self._nodes: list[Node] = []
+        self._output_structure = "single"
+        if inputs is not None or outputs is not None:
+            self._init_graph(inputs, outputs)
+
+    def _default_name(self) -> str:
+        return "functional" if type(self) is Model else self.__class__.__name__.lower()
+
+    # ---- the graph ----------------------------------------------------------------------------
+
+    def _init_graph(self, inputs, outputs) -> None:
+        """Collect the nodes between ``inputs`` and ``outputs`` in an order that runs."""
+        if isinstance(inputs, dict):
+            inputs = list(inputs.values())
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if isinstance(outputs, dict):
+            self._output_structure = "dict"
+            outputs = list(outputs.values())
+        elif isinstance(outputs, (list, tuple)):
+            self._output_structure = "list"
+        self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        for what, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for t in tensors:
+                if not isinstance(t, KerasTensor):
+                    raise TypeError(
+                        f"Model {what} must be symbolic tensors from Input(...) and layer calls; "
+                        f"received {t!r}. Example: x = Input(shape=(784,)); "
+                        "y = Dense(10)(x); Model(inputs=x, outputs=y)."
+                    )
+        for t in self.inputs:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(
+                    f"Model inputs must come straight from Input(...); {t.name!r} is the output "
+                    f"of a {type(t.node.layer).__name__} layer."
+                )
+        order, visiting, done = [], set(), set()
+        input_nodes = {id(t.node) for t in self.inputs}
+
+        def visit(node):  # depth first: a node after every node it reads from
+            if id(node) in done:
+                return
+            if id(node) in visiting:  # pragma: no cover - symbolic calls cannot make a cycle
+                raise ValueError("The layers form a cycle; a model must be acyclic.")
+            visiting.add(id(node))
+            if isinstance(node.layer, InputLayer) and id(node) not in input_nodes:
+                raise ValueError(
+                    f"The graph is disconnected: it reads from input {node.layer.name!r}, which "
+                    f"is not among the model's inputs ({', '.join(t.name for t in self.inputs)})."
+                )
+            for t in node.inputs:
+                visit(t.node)
+            visiting.discard(id(node))
+            done.add(id(node))
+            order.append(node)
+
+        for t in self.outputs:
+            visit(t.node)
+        for t in self.inputs:
+            if id(t.node) not in done:
+                order.insert(0, t.node)  # an input no output depends on still takes data
+        names = [layer.name for layer in self._unique_layers(order)]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(
+                f"All layers in a model need unique names; {sorted(duplicates)} appear twice."
+            )
+        self._nodes = order
+        self._consumers: dict[int, int] = {}
+        for node in order:
+            for t in node.inputs:
+                self._consumers[id(t)] = self._consumers.get(id(t), 0) + 1
+        calls: dict[int, int] = {}
+        for node in order:
+            calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
+        # A layer called once keeps its values on itself; a shared layer gets a cache per call.
+        self._training_caches = {
+            id(node): None if calls[id(node.layer)] == 1 else Cache() for node in order
+        }
+        self._shared = {id(node.layer) for node in order if calls[id(node.layer)] > 1}
+        self.input_shape = (
+            self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
+        )
+        self.output_shape = (
+            self.outputs[0].shape if len(self.outputs) == 1 else [t.shape for t in self.outputs]
+        )
+        self.built = True
+        self._pairs = None
+
+    @staticmethod
+    def _unique_layers(nodes) -> list[Layer]:
+        seen, layers = set(), []
+        for node in nodes:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                layers.append(node.layer)
+        return layers
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers in the order they run, input layers included (as Keras lists them)."""
+        return self._unique_layers(self._nodes)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The calls of layers in the order the forward pass runs them."""
+        return list(self._nodes)
+
+    def leaf_layers(self) -> list[Layer]:
+        """Every layer that holds numbers, nested models opened up."""
+        out = []
+        for layer in self.layers:
+            out.extend(layer.leaf_layers() if isinstance(layer, Model) else [layer])
+        return out
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.node.layer.name for t in self.outputs]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.node.layer.name for t in self.inputs]
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"Received index={index}, but the model has only {len(layers)} layers."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        names = [layer.name for layer in layers]
+        raise ValueError(
+            f"No such layer: {name!r}.{did_you_mean(str(name), names)} "
+            f"Existing layers are: {names}."
+        )
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise ValueError(
+                "This model has not yet been built. Build the model first by calling `build()` "
+                "or by calling `fit()` with some data, or specify an `Input` to the model."
+            )
+
+    # ---- the forward pass ---------------------------------------------------------------------
+
+    def _run(self, xs: list, training: bool, caches: dict) -> dict:
+        """Run every node on the input arrays ``xs``; returns the value of every tensor."""
+        values = {id(t): x for t, x in zip(self.inputs, xs)}
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = [values[id(t)] for t in node.inputs]
+            values[id(node.output)] = node.layer.forward(
+                args if node.many else args[0], training=training, cache=caches[id(node)]
+            )
+        return values
+
+    def _as_inputs(self, x) -> list:
+        if isinstance(x, dict):
+            return [x[name] for name in self.input_names]
+        return list(x) if isinstance(x, (list, tuple)) else [x]
+
+    def _structure(self, outs: list):
+        if self._output_structure == "single" and len(outs) == 1:
+            return outs[0]
+        if self._output_structure == "dict":
+            return dict(zip(self.output_names, outs))
+        return outs
+
+    def forward(self, x, training: bool = False, cache=None):
+        """The forward pass: every layer computes its output and stores what backward needs.
+
+        With no ``cache`` the values stay in the layers (a shared layer's in one cache per call):
+        the training pass. A model used as a layer inside another gets a cache of its own.
+        """
+        caches = self._caches_for(cache)
+        values = self._run(self._as_inputs(x), training, caches)
+        outs = [values[id(t)] for t in self.outputs]
+        return outs[0] if len(outs) == 1 else outs
+
+    def _caches_for(self, cache) -> dict:
+        if cache is None:
+            return self._training_caches
+        if not hasattr(cache, "nodes"):
+            cache.nodes = {id(node): Cache() for node in self._nodes}
+        return cache.nodes
+
+    def capture(self, x, training: bool = False) -> Capture:
+        """Every node's values for the batch ``x``, in fresh caches (inference by default).
+
+        Nothing is stored in the layers, so this is safe while another thread trains the model.
+        """
+        xs = [xp.asarray(a, dtype=floatx()) for a in self.check_data(x)[0]]
+        caches = {id(node): Cache() for node in self._nodes}
+        values = self._run(xs, training, caches)
+        nodes = [node for node in self._nodes if not isinstance(node.layer, InputLayer)]
+        return Capture(
+            nodes=nodes,
+            caches=[caches[id(node)] for node in nodes],
+            outputs=[values[id(node.output)] for node in nodes],
+        )
+
+    # ---- the backward pass --------------------------------------------------------------------
+
+    def _set_gradient_flags(self) -> None:
+        """Who needs ∂C/∂(input): every layer, but those fed only by the data itself."""
+        model_inputs = {id(t) for t in self.inputs}
+        needs: dict[int, bool] = {}
+        for node in self._nodes:
+            fed_by_data = all(id(t) in model_inputs for t in node.inputs)
+            need = self.needs_input_gradient or not fed_by_data
+            needs[id(node.layer)] = needs.get(id(node.layer), False) or need
+        for node in self._nodes:
+            node.layer.needs_input_gradient = needs[id(node.layer)]
+
+    def _backward_graph(self, dC_douts: dict, dC_dz_at: dict, caches: dict) -> dict:
+        """The deck's recursion on the graph, from the outputs back to the inputs.
+
+        ``dC_douts`` maps an output tensor to ∂C/∂(it); ``dC_dz_at`` maps an output node to its
+        ∂C/∂z (case 1). Each node turns ∂C/∂(its output) into ∂C/∂(its inputs); a tensor read by
+        several nodes receives the sum. A shared layer's parameter gradients are summed over its
+        calls. Returns ∂C/∂(tensor) for the model's inputs.
+        """
+        self._set_gradient_flags()
+        grads = dict(dC_douts)
+        shared_sums: dict[int, dict] = {}
+        model_inputs = {id(t) for t in self.inputs}
+        for node in reversed(self._nodes):
+            layer = node.layer
+            if isinstance(layer, InputLayer):
+                continue
+            dC_da = grads.pop(id(node.output), None)
+            if dC_da is None and id(node) not in dC_dz_at:
+                continue  # nothing downstream of this node reaches the loss
+            cache = caches[id(node)]
+            if id(node) in dC_dz_at:  # case 1: the loss gave ∂C/∂z directly
+                dC_dz = dC_dz_at[id(node)]
+                if dC_da is not None:  # pragma: no cover - case 1 is used only without readers
+                    raise AssertionError("case 1 at a node whose output is also read")
+                dC_din = layer.backward_from_z(dC_dz, cache)
+            else:
+                dC_din = layer.backward(dC_da, cache)
+            if id(layer) in self._shared:  # sum ∂C/∂W over the calls of a shared layer
+                previous = shared_sums.get(id(layer))
+                if previous is not None:
+                    for k, g in layer.grads.items():
+                        g += previous[k]
+                shared_sums[id(layer)] = {k: g.copy() for k, g in layer.grads.items()}
+            if dC_din is None:
+                continue
+            parts = dC_din if node.many else [dC_din]
+            for t, part in zip(node.inputs, parts):
+                if id(t) in model_inputs and not self.needs_input_gradient:
+                    continue
+                # The deck's sum: a tensor read by two layers gets what both send back.
+                grads[id(t)] = part if id(t) not in grads else grads[id(t)] + part
+        return {id(t): grads.get(id(t)) for t in self.inputs}
+
+    def backward(self, dC_da, cache=None):
+        """As a layer inside another model: ∂C/∂(inputs) from ∂C/∂(outputs)."""
+        parts = dC_da if len(self.outputs) > 1 else [dC_da]
+        caches = self._caches_for(cache)
+        grads = self._backward_graph({id(t): g for t, g in zip(self.outputs, parts)}, {}, caches)
+        ins = [grads[id(t)] for t in self.inputs]
+        return ins[0] if len(ins) == 1 else ins
+
+    def case_1(self, index: int = 0) -> bool:
+        """Whether output ``index`` uses the deck's case 1: its softmax (or sigmoid) layer meets
+        the matching cross-entropy, so the loss gives ∂C/∂z = (a − y)/rows directly."""
+        loss, tensor = self.losses[index], self.outputs[index]
+        layer = tensor.node.layer
+        return (
+            loss is not None
+            and not loss.from_logits
+            and loss.output_activation is not None
+            and getattr(layer, "activation", None) is loss.output_activation
+            and hasattr(layer, "backward_from_z")
+            and id(layer) not in self._shared
+            and self._consumers.get(id(tensor), 0) == 0
+        )
+
+    def _loss_terms(self, ys: list, outs: list, caches: dict) -> list[float]:
+        """C of each output (unweighted), from z where case 1 applies (stable for any logits)."""
+        terms = []
+        for i, (loss, y, out) in enumerate(zip(self.losses, ys, outs)):
+            if loss is None:
+                terms.append(0.0)
+            elif self.case_1(i):
+                z = self.cache_of(self.outputs[i].node, caches).z  # (rows, k)
+                terms.append(float(loss.C_from_z(y, z.reshape(out.shape))))
+            else:
+                terms.append(float(loss.C(y, out)))
+        return terms
+
+    def cache_of(self, node: Node, caches: dict | None = None):
+        """Where ``node`` stored its values in the training pass (or in ``caches``)."""
+        cache = (self._training_caches if caches is None else caches)[id(node)]
+        return node.layer if cache is None else cache
+
+    def loss_value(self, y, out) -> float:
+        """C = Σ weight·C_output for targets ``y`` after the training ``forward`` gave ``out``."""
+        return self._loss_total(self._as_targets(y), self._as_outputs(out), self._training_caches)
+
+    def _loss_total(self, ys: list, outs: list, caches: dict) -> float:
+        terms = self._loss_terms(ys, outs, caches)
+        return float(sum(w * c for w, c in zip(self.loss_weights, terms)))
+
+    def backpropagate(self, y, out) -> float:
+        """The backward pass for targets ``y``: returns C and leaves every layer's gradients set.
+
+        At each output: case 1 (∂C/∂z from the loss) where it applies, else ∂C/∂a = the loss's
+        derivative; then the recursion through every earlier node.
+        """
+        ys, outs = self._as_targets(y), self._as_outputs(out)
+        dC_douts, dC_dz_at = {}, {}
+        for i, (loss, weight, y_i, out_i) in enumerate(
+            zip(self.losses, self.loss_weights, ys, outs)
+        ):
+            if loss is None:
+                continue
+            tensor = self.outputs[i]
+            if self.case_1(i):
+                g = loss.dC_dz(y_i, out_i)  # out_i is the output layer's a
+                dC_dz_at[id(tensor.node)] = g if weight == 1 else g * weight
+            else:
+                g = loss.gradient(y_i, out_i)
+                dC_douts[id(tensor)] = g if weight == 1 else g * weight
+        C = self._loss_total(ys, outs, self._training_caches)
+        self._backward_graph(dC_douts, dC_dz_at, self._training_caches)
+        return C
+
+    def _as_outputs(self, out) -> list:
+        return list(out) if len(self.outputs) > 1 else [out]
+
+    def _as_targets(self, y) -> list:
+        if len(self.outputs) == 1:
+            return [y[0] if isinstance(y, list) and len(y) == 1 else y]
+        return list(y)
+
+    def trainable_pairs(self) -> list:
+        """(parameter, gradient) pairs that the optimizer updates, in Keras's variable order."""
+        if self._pairs is None:
+            self._pairs = [
+                (layer.params[k], layer.grads[k])
+                for layer in self.leaf_layers()
+                if layer.trainable and self.trainable
+                for k in layer.params
+            ]
+        return self._pairs
+
+    def train_step(self, x, y, training: bool = True):
+        """One step of gradient descent: forward, backpropagate, update every parameter.
+
+        Returns (C, out). ``training=False`` keeps dropout off (the glass box uses it).
+        """
+        out = self.forward(x, training=training)
+        C = self.backpropagate(y, out)
+        self.optimizer.apply(self.trainable_pairs())
+        return C, out
+
+    # ---- building and compiling ----------------------------------------------------------------
+
+    def build(self, input_shape=None) -> None:
+        if not self.built:
+            raise ValueError(
+                "A functional model is built from its inputs and outputs: "
+                "Model(inputs=x, outputs=y)."
+            )
+
+    @property
+    def compute_dtype(self) -> str:
+        return floatx()
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
+        """Choose the optimizer, the loss(es) and the metrics, by name or as objects.
+
+        With several outputs, ``loss``, ``loss_weights`` and ``metrics`` may be lists in output
+        order or dicts by output name; a single loss applies to every output.
+        """
+        if weighted_metrics is not None:
+            raise NotImplementedError("weighted_metrics is not supported by glassnet yet.")
+        if loss is None:
+            raise ValueError(
+                "compile() needs a loss, e.g. loss='categorical_crossentropy'. Valid names: "
+                f"{', '.join(sorted(losses_module.NAMES))}."
+            )
+        self.optimizer = optimizers_module.get(optimizer)
+        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        if isinstance(loss, dict) and "class_name" in loss:  # one loss, as Keras's config
+            loss = losses_module.get(loss)
+        self._compile_args["loss"] = loss
+        self.loss = loss if isinstance(loss, (list, dict)) else losses_module.get(loss)
+        self._metric_specs = []
+        self.compiled = True
+        if self.built:
+            self._resolve_compile()
+        self._pairs = None  # which layers are trainable may have changed: Keras recompiles too
+
+    def _resolve_compile(self) -> None:
+        """Per-output losses, weights and metrics, once the outputs are known."""
+        args, names = self._compile_args, self.output_names
+        self.losses = [
+            None if spec is None else losses_module.get(spec)
+            for spec in _per_output(args["loss"], names, "loss")
+        ]
+        weights = args["loss_weights"]
+        self.loss_weights = [
+            1.0 if w is None else float(w)
+            for w in _per_output(1.0 if weights is None else weights, names, "loss_weights")
+        ]
+        metrics = args["metrics"]
+        if metrics is None or isinstance(metrics, (str, metrics_module.Metric)):
+            metrics = [] if metrics is None else [metrics]
+        if isinstance(metrics, dict) or (
+            len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) for m in metrics)
+        ):
+            per = _per_output(metrics, names, "metrics")
+        elif isinstance(metrics, (list, tuple)):
+            per = [list(metrics)] * len(names)
+        else:
+            raise TypeError(f"Expected metrics to be a list; received {metrics!r}.")
+        self._metric_specs = [
+            [] if m is None else ([m] if isinstance(m, (str, metrics_module.Metric)) else list(m))
+            for m in per
+        ]
+        for specs in self._metric_specs:  # fail now, not at fit time, for an unknown name
+            for m in specs:
+                if isinstance(m, str):
+                    metrics_module.get(m, y_true=xp.zeros(1), y_pred=xp.zeros((1, 2)))
+
+    @property
+    def metrics_names(self) -> list[str]:
+        names = ["loss"]
+        if len(self.outputs) > 1:
+            names += [f"{n}_loss" for n in self.output_names]
+        for out_name, specs in zip(self.output_names, self._metric_specs):
+            for m in specs:
+                name = m if isinstance(m, str) else m.name
+                names.append(name if len(self.outputs) == 1 else f"{out_name}_{name}")
+        return names
+
+    def _make_metrics(self, ys) -> list[list]:
+        made = []
+        for specs, y, t in zip(self._metric_specs, ys, self.outputs):
+            y_pred = xp.empty((1, *t.shape[1:]))
+            made.append([metrics_module.get(m, y_true=y, y_pred=y_pred) for m in specs])
+        return made
+
+    # ---- data checks ------------------------------------------------------------------------
+
+    def check_data(self, x, y=None, what: str = "x"):
+        """Check x (and y) against the model and each other; lists of arrays, one per input
+        (output). Builds a model that was waiting for its input shape."""
+        xs = self._input_list(x, what)
+        if not self.built:
+            self.build((None, *xs[0].shape[1:]))
+        for i, (arr, t) in enumerate(zip(xs, self.inputs)):
+            self._check_input_shape(arr, t, f"{what}[{i}]" if len(xs) > 1 else what)
+        n = len(xs[0])
+        if any(len(arr) != n for arr in xs):
+            raise ValueError(
+                f"All inputs must hold the same number of samples; received {[len(a) for a in xs]}."
+            )
+        if y is None:
+            return xs, None
+        ys = self._target_list(y)
+        checked = []
+        for arr, loss, t in zip(ys, self.losses, self.outputs):
+            if len(arr) != n:
+                raise ValueError(
+                    f"x and y must hold the same number of samples; received x with {n} and "
+                    f"y with {len(arr)}."
+                )
+            checked.append(arr if loss is None else loss.check_targets(arr, t.shape))
+        return xs, checked
+
+    def _input_list(self, x, what) -> list:
+        if x is None:
+            raise ValueError(f"Received {what}=None. Expected an array of samples.")
+        if isinstance(x, dict):
+            missing = [name for name in self.input_names if name not in x]
+            if missing:
+                raise ValueError(
+                    f"{what} is a dict without the model input(s) {missing}; its keys are "
+                    f"{sorted(map(str, x))}."
+                )
+            x = [x[name] for name in self.input_names]
+        elif isinstance(x, (list, tuple)) and len(self.inputs) > 1:
+            if len(x) != len(self.inputs):
+                raise ValueError(
+                    f"The model has {len(self.inputs)} inputs ({', '.join(self.input_names)}); "
+                    f"received a list of {len(x)} arrays."
+                )
+        else:
+            x = [x]
+        return [_as_array(arr, what) for arr in x]
+
+    def _target_list(self, y) -> list:
+        n_out = len(self.outputs)
+        if isinstance(y, dict):
+            y = _per_output(y, self.output_names, "y")
+        elif n_out > 1:
+            if not isinstance(y, (list, tuple)) or len(y) != n_out:
+                raise ValueError(
+                    f"The model has {n_out} outputs ({', '.join(self.output_names)}); y must be a "
+                    f"list of {n_out} arrays or a dict by output name."
+                )
+        else:
+            y = [y]
+        out = []
+        for arr in y:
+            if arr is None:
+                raise ValueError("Received y=None. Expected the targets, one per sample.")
+            try:
+                arr = xp.asarray(arr)
+            except ValueError:
+                raise ValueError(
+                    "y could not be made into one array: its entries have different shapes."
+                ) from None
+            if arr.ndim == 0:
+                raise ValueError(
+                    "y must be an array of targets, one per sample; received a scalar."
+                )
+            out.append(arr)
+        return out
+
+    def _check_input_shape(self, x, tensor, what) -> None:
+        expected = tensor.shape
+        if x.shape[1:] == tuple(expected[1:]) or (
+            len(x.shape) == len(expected)
+            and all(e is None or e == s for e, s in zip(expected[1:], x.shape[1:]))
+        ):
+            return
+        hint = ""
+        if len(expected) == 2 and x.ndim > 2 and math.prod(x.shape[1:]) == expected[1]:
+            hint = (
+                f" Flatten each sample first: x.reshape(len(x), {expected[1]}), "
+                "or start the model with a Flatten layer."
+            )
+        detail = ""
+        first = next((n.layer for n in self._nodes if tensor in n.inputs), None)
+        if hasattr(first, "_shape_error") and len(expected) == x.ndim:
+            detail = " " + first._shape_error(x.shape)
+        raise ValueError(
+            f"Input {what} has shape {x.shape}, but the model expects "
+            f"{format_shape(expected)}.{hint}{detail}"
+        )
+
+    def _require_compiled(self, method):
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call compile() before {method}(): e.g. model.compile("
+                "optimizer='rmsprop', loss='categorical_crossentropy', metrics=['accuracy'])."
+            )
+
+    @staticmethod
+    def _batches(n, batch_size, order=None):
+        for start in range(0, n, batch_size):
+            yield (
+                slice(start, start + batch_size)
+                if order is None
+                else order[start : start + batch_size]
+            )
+
+    def _make_callbacks(self, callbacks, verbose, params, history=False):
+        callbacks = list(callbacks or [])
+        if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
+            callbacks.insert(0, ProgbarLogger(verbose=verbose))
+        if history:
+            self.history = History()
+            callbacks.append(self.history)
+        return CallbackList(callbacks, model=self, params=params)
+
+    # ---- training ---------------------------------------------------------------------------
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ) -> History:
+        """Train for ``epochs`` passes over (x, y); return a ``History``.
+
+        Each step: forward on a batch (storing outputs), backward from the loss (case 1 at the
+        output layer, then the recursion), one optimizer update of every W and b.
+        """
+        self._require_compiled("fit")
+        if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
+            raise NotImplementedError(
+                "class_weight, sample_weight and steps_per_epoch are not supported yet."
+            )
+        batch_size = _check_batch_size(batch_size)
+        for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"Received {name}={value!r}. Expected a non-negative integer.")
+        verbose = _check_verbose(verbose)
+        if (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, numbers.Real)
+            or not 0 <= validation_split < 1
+        ):
+            raise ValueError(
+                f"Received validation_split={validation_split!r}. Expected a float in [0, 1)."
+            )
+        if not self._training_lock.acquire(blocking=False):
+            raise RuntimeError(
+                f"Model {self.name!r} is already training in another thread; one fit at a time. "
+                "(Predicting while it trains is fine.)"
+            )
+        try:
+            return self._fit(
+                x,
+                y,
+                batch_size,
+                epochs,
+                verbose,
+                callbacks,
+                validation_split,
+                validation_data,
+                shuffle,
+                initial_epoch,
+                validation_batch_size,
+                validation_freq,
+            )
+        finally:
+            self._training_lock.release()
+
+    def _split_validation(self, xs, ys, validation_split, validation_data):
+        """(xs, ys, x_val, y_val): given validation data, or the last fraction of x."""
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val).")
+            x_val, y_val = self.check_data(validation_data[0], validation_data[1], "x_val")
+            return xs, ys, x_val, y_val
+        if not validation_split:
+            return xs, ys, None, None
+        n = len(xs[0])
+        n_val = int(n * validation_split)
+        if n_val == 0 or n_val == n:
+            raise ValueError(
+                f"validation_split={validation_split} of {n} samples leaves "
+                "an empty training or validation set."
+            )
+        return (
+            [a[:-n_val] for a in xs],
+            [a[:-n_val] for a in ys],
+            [a[-n_val:] for a in xs],
+            [a[-n_val:] for a in ys],
+        )
+
+    def _fit(
+        self,
+        x,
+        y,
+        batch_size,
+        epochs,
+        verbose,
+        callbacks,
+        validation_split,
+        validation_data,
+        shuffle,
+        initial_epoch,
+        validation_batch_size,
+        validation_freq,
+    ):
+        xs, ys = self.check_data(x, y)
+        xs, ys, x_val, y_val = self._split_validation(xs, ys, validation_split, validation_data)
+
+        # ---- callbacks and metrics ----
+        n = len(xs[0])
+        steps = math.ceil(n / batch_size)
+        cbs = self._make_callbacks(
+            callbacks,
+            verbose,
+            history=True,
+            params={"verbose": verbose, "epochs": epochs, "steps": steps},
+        )
+        train_metrics = self._make_metrics(ys)
+        trackers = self._loss_trackers()
+        batch_logs_wanted = cbs.wants("on_train_batch_end")
+        self.stop_training = False
+        dtype = floatx()
+        logs = {}
+
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            for t in trackers:
+                t.reset_state()
+            for m in (m for ms in train_metrics for m in ms):
+                m.reset_state()
+            order = self._rng.permutation(n) if shuffle else None
+
+            # ---- one pass over the training data, a batch at a time ----
+            for step, idx in enumerate(self._batches(n, batch_size, order)):
+                cbs.on_train_batch_begin(step)
+                xb = [xp.asarray(a[idx], dtype=dtype) for a in xs]  # only the batch converted
+                yb = [a[idx] for a in ys]
+                out = self.forward(xb if len(xb) > 1 else xb[0], training=True)
+                C = self.backpropagate(yb, out)
+                self.optimizer.apply(self.trainable_pairs())
+                self.last_batch = (xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb, C)
+                self._track(trackers, train_metrics, yb, self._as_outputs(out), C, len(xb[0]))
+                if batch_logs_wanted:
+                    cbs.on_train_batch_end(step, self._logs(trackers, train_metrics))
+                if self.stop_training:
+                    break
+
+            # ---- end of the epoch: validation, logs, callbacks ----
+            logs = self._logs(trackers, train_metrics)
+            if x_val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_arrays(x_val, y_val, validation_batch_size or batch_size)
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return self.history
+
+    def _loss_trackers(self) -> list:
+        trackers = [metrics_module.Mean(name="loss")]
+        if len(self.outputs) > 1:
+            trackers += [metrics_module.Mean(name=f"{n}_loss") for n in self.output_names]
+        return trackers
+
+    def _track(self, trackers, metrics, ys, outs, C, n, caches=None) -> None:
+        trackers[0].update_state(C, n)
+        if len(trackers) > 1:
+            terms = self._loss_terms(ys, outs, self._training_caches if caches is None else caches)
+            for t, c in zip(trackers[1:], terms):
+                t.update_state(c, n)
+        for ms, y, out in zip(metrics, ys, outs):
+            for m in ms:
+                m.update_state(y, out)
+
+    def _logs(self, trackers, metrics) -> dict:
+        logs = {t.name: t.result() for t in trackers}
+        for out_name, ms in zip(self.output_names, metrics):
+            for m in ms:
+                logs[m.name if len(self.outputs) == 1 else f"{out_name}_{m.name}"] = m.result()
+        return logs
+
+    def _evaluate_arrays(self, xs, ys, batch_size, cbs=None) -> dict:
+        """Loss and metrics over (x, y), batch by batch, in inference mode (caches of its own)."""
+        metrics = self._make_metrics(ys)
+        trackers = self._loss_trackers()
+        dtype = floatx()
+        caches = {id(node): Cache() for node in self._nodes}
+        for step, idx in enumerate(self._batches(len(xs[0]), batch_size)):
+            if cbs is not None:
+                cbs.on_test_batch_begin(step, {})
+            xb = [xp.asarray(a[idx], dtype=dtype) for a in xs]
+            yb = [a[idx] for a in ys]
+            values = self._run(xb, False, caches)
+            outs = [values[id(t)] for t in self.outputs]
+            C = self._loss_total(yb, outs, caches)
+            self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches)
+            if cbs is not None:
+                cbs.on_test_batch_end(step, self._logs(trackers, metrics))
+        return self._logs(trackers, metrics)
+
+    # ---- evaluation and prediction ----------------------------------------------------------
+
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
+        """The loss (and metrics) on (x, y): a float, a list ``[loss, *metrics]``, or a dict."""
+        self._require_compiled("evaluate")
+        batch_size = _check_batch_size(batch_size)
+        verbose = _check_verbose(verbose)
+        xs, ys = self.check_data(x, y)
+        cbs = self._make_callbacks(
+            callbacks,
+            verbose,
+            params={"verbose": verbose, "epochs": 1, "steps": math.ceil(len(xs[0]) / batch_size)},
+        )
+        cbs.on_test_begin({})
+        logs = self._evaluate_arrays(xs, ys, batch_size, cbs)
+        cbs.on_test_end(logs)
+        return self._format_result(logs, return_dict)
+
+    @staticmethod
+    def _format_result(logs, return_dict):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Model outputs for x, computed in batches; an array of shape (n, *output_shape).
+
+        Predictions keep their values in caches of their own, so ``predict`` may run in one
+        thread while ``fit`` trains the same model in another.
+        """
+        batch_size = _check_batch_size(batch_size)
+        verbose = _check_verbose(verbose)
+        xs, _ = self.check_data(x)
+        n = len(xs[0])
+        cbs = self._make_callbacks(
+            callbacks,
+            verbose,
+            params={"verbose": verbose, "epochs": 1, "steps": math.ceil(n / batch_size)},
+        )
+        dtype = floatx()
+        outs = [xp.empty((n, *t.shape[1:]), dtype=dtype) for t in self.outputs]
+        caches = {id(node): Cache() for node in self._nodes}
+        cbs.on_predict_begin({})
+        for step, idx in enumerate(self._batches(n, batch_size)):
+            cbs.on_predict_batch_begin(step, {})
+            values = self._run([xp.asarray(a[idx], dtype=dtype) for a in xs], False, caches)
+            batch_outs = [values[id(t)] for t in self.outputs]
+            for out, value in zip(outs, batch_outs):
+                out[idx] = value
+            cbs.on_predict_batch_end(step, {"outputs": self._structure(batch_outs)})
+        cbs.on_predict_end({})
+        return self._structure(outs)
+
+    def __call__(self, x, training=False):
+        if isinstance(x, KerasTensor) or (
+            isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)
+        ):
+            return self._call_symbolic(x)
+        xs, _ = self.check_data(x)
+        caches = {id(node): Cache() for node in self._nodes}
+        values = self._run([xp.asarray(a, dtype=floatx()) for a in xs], training, caches)
+        return self._structure([values[id(t)] for t in self.outputs])
+
+    @property
+    def _takes_list(self) -> bool:
+        return len(self.inputs) > 1
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns that batch's loss (and metrics)."""
+        self._require_compiled("train_on_batch")
+        if sample_weight is not None or class_weight is not None:
+            raise NotImplementedError("sample_weight and class_weight are not supported yet.")
+        xs, ys = self.check_data(x, y)
+        with self._training_lock:
+            xb = [xp.asarray(a, dtype=floatx()) for a in xs]
+            C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys)
+        metrics = self._make_metrics(ys)
+        trackers = self._loss_trackers()
+        self._track(trackers, metrics, ys, self._as_outputs(out), C, len(xb[0]))
+        return self._format_result(self._logs(trackers, metrics), return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """The loss (and metrics) of one batch, without training."""
+        self._require_compiled("test_on_batch")
+        xs, ys = self.check_data(x, y)
+        return self._format_result(self._evaluate_arrays(xs, ys, len(xs[0])), return_dict)
+
+    def predict_on_batch(self, x):
+        """Model outputs for one batch."""
+        return self(x, training=False)
+
+    # ---- weights ------------------------------------------------------------------------------
+
+    def get_weights(self) -> list:
+        """All parameters, layer by layer, in Keras's orientation."""
+        return [w for layer in self.leaf_layers() for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        """Set all parameters from a list like ``get_weights`` returns."""
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"set_weights expects a list of arrays; received {weights!r}.")
+        weights = list(weights)
+        layers = self.leaf_layers()
+        expected = sum(len(layer.params) for layer in layers)
+        if len(weights) != expected:
+            raise ValueError(f"The model has {expected} weight arrays; received {len(weights)}.")
+        i = 0
+        for layer in layers:
+            layer.set_weights(weights[i : i + len(layer.params)])
+            i += len(layer.params)
+
+    @property
+    def weights(self) -> list:
+        return self.get_weights()
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w for layer in self.leaf_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self.get_weights()
+        return [w for layer in self.leaf_layers() for w in layer.non_trainable_weights]
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                "This model has not yet been built: call build() or fit() first, "
+                "or start it with an Input(shape=...)."
+            )
+        return sum(layer.count_params() for layer in self.leaf_layers())
+
+    # ---- summary ------------------------------------------------------------------------------
+
+    def _sequential_like(self) -> bool:
+        return (
+            all(len(node.inputs) <= 1 for node in self._nodes)
+            and all(count <= 1 for count in self._consumers.values())
+            and len(self.outputs) == 1
+            and not self._shared
+        )
+
+    def _summary_rows(self) -> list[tuple]:
+        rows, listed = [], {id(layer) for layer in self.layers}
+        for node in self._nodes:
+            layer = node.layer
+            if id(layer) not in listed:
+                continue  # Sequential lists no input layer
+            connected = ", ".join(
+                f"{t.node.layer.name}[{self._node_index(t.node)}][0]" for t in node.inputs
+            )
+            shape = node.output.shape
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    format_shape(shape),
+                    f"{layer.count_params():,}",
+                    connected or "-",
+                )
+            )
+        return rows
+
+    def _node_index(self, node: Node) -> int:
+        return [n for n in self._nodes if n.layer is node.layer].index(node)
+
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ) -> None:
+        """Print Keras's table: each layer, its output shape and parameter count, then totals;
+        for a model with branches, also what each layer is connected to."""
+        print_fn = print_fn or print
+        if not self.built:
+            print_fn(f'Model: "{self.name}"')
+            print_fn(
+                "This model has not yet been built. Build the model first by calling "
+                "`build()` or by calling the model on a batch of data."
+            )
+            return
+        connected = not self._sequential_like()
+        rows = self._summary_rows()
+        if not connected:
+            rows = [row[:3] for row in rows]
+        widths = (33, 24, 15)
+        if connected:
+            widths = (30, 22, 11, max(26, 2 + max(len(row[3]) for row in rows)))
+        header = ("Layer (type)", "Output Shape", "Param #", "Connected to")[: len(widths)]
+
+        def line(left, mid, right, fill):
+            return left + mid.join(fill * w for w in widths) + right
+
+        def row(cells, bar):
+            parts = []
+            for k, (cell, w) in enumerate(zip(cells, widths)):
+                parts.append(f" {cell:>{w - 2}} " if k == 2 else f" {cell:<{w - 2}} ")
+            return bar + bar.join(parts) + bar
+
+        lines = [
+            f'Model: "{self.name}"',
+            line("┏", "┳", "┓", "━"),
+            row(header, "┃"),
+            line("┡", "╇", "┩", "━"),
+        ]
+        for i, cells in enumerate(rows):
+            lines.append(row(cells, "│"))
+            lines.append(
+                line("├", "┼", "┤", "─") if i < len(rows) - 1 else line("└", "┴", "┘", "─")
+            )
+        total = self.count_params()
+        trainable = sum(
+            layer.count_params()
+            for layer in self.leaf_layers()
+            if layer.trainable and self.trainable
+        )
+        itemsize = xp.dtype(floatx()).itemsize
+        for label, count in (
+            ("Total", total),
+            ("Trainable", trainable),
+            ("Non-trainable", total - trainable),
+        ):
+            lines.append(f" {label} params: {count:,} ({_readable_size(count * itemsize)})")
+        for text in lines:
+            print_fn(text)
+
+    # ---- configuration and saving -------------------------------------------------------------
+
+    def _tensor_config(self, t: KerasTensor) -> dict:
+        return {
+            "class_name": "__keras_tensor__",
+            "config": {
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "keras_history": [t.node.layer.name, self._node_index(t.node), 0],
+            },
+        }
+
+    def get_config(self) -> dict:
+        """Keras's functional config: every layer with the nodes that call it."""
+        layers = []
+        for layer in self.layers:
+            entry = serialize_model_or_layer(layer)
+            entry["name"] = layer.name
+            entry["inbound_nodes"] = []
+            for node in self._nodes:
+                if node.layer is not layer or isinstance(layer, InputLayer):
+                    continue
+                tensors = [self._tensor_config(t) for t in node.inputs]
+                entry["inbound_nodes"].append(
+                    {"args": [tensors] if node.many else tensors, "kwargs": {}}
+                )
+            layers.append(entry)
+
+        def ends(tensors):
+            triples = [[t.node.layer.name, self._node_index(t.node), 0] for t in tensors]
+            return triples[0] if len(triples) == 1 else triples
+
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": layers,
+            "input_layers": ends(self.inputs),
+            "output_layers": ends(self.outputs),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """Rebuild a functional model from Keras's config: layers first, then their calls."""
+        from glassnet.models.functional import functional_from_config
+
+        return functional_from_config(cls, config, custom_objects)
+
+    def save(self, filepath, overwrite=True) -> None:
+        """Save architecture, weights, optimizer state and compile settings to a ``.keras`` file."""
+        from glassnet.models import saving  # saving reads and writes models: import it at use
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True) -> None:
+        """Save the weights alone, to a ``.weights.h5`` file in Keras's layout."""
+        from glassnet.models import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights saved by ``save_weights`` (or the weights inside a ``.keras`` file)."""
+        from glassnet.models import saving
+
+        saving.load_weights(self, filepath)
+
+    # (module, class name, registered name) at the top of Keras's config.json
+    _keras_class = ("keras.src.models.functional", "Functional", "Functional")
+
+    def keras_config(self) -> dict:
+        """This model as Keras writes it at the top of ``config.json`` (no compile settings)."""
+        module, class_name, registered = self._keras_class
+        return {
+            "module": module,
+            "class_name": class_name,
+            "config": self.get_config(),
+            "registered_name": registered,
+            "build_config": {"input_shape": self._build_input_shape()},
+        }
+
+    def _build_input_shape(self):
+        return None  # Keras writes null for functional models: the inputs say it all
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}, {len(self.layers)} layers>"
+
+
+def serialize_model_or_layer(layer: Layer) -> dict:
+    """A layer's config entry; a model inside a model is written as Keras writes one."""
+    return layer.keras_config() if isinstance(layer, Model) else serialize(layer)
+
+
+register(Model)
+LAYER_CLASSES["Functional"] = Model  # what Keras calls a model made with the functional API

@@ -530,7 +530,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> M
         config = _parse_json(members[CONFIG], path, CONFIG)
         arrays, names, legacy = _weights_of(members, path)
         model = _model_from_config(config, path, _stored_size(arrays), custom_objects)
-        _set_layer_weights(model, arrays, {}, path, legacy)  # matched by path, as Keras does
+        _set_layer_weights(model, arrays, names, path, legacy)
         compile_config = config.get("compile_config")
         if compile and compile_config:
             _compile_from_config(model, compile_config, path)
@@ -562,10 +562,10 @@ def load_weights(model: Model, filepath) -> None:
     """Load weights from a ``.weights.h5`` file (Keras's layout) or from a ``.keras`` file."""
     path = Path(os.fspath(filepath))
     if path.name.endswith(".keras"):
-        arrays, names, legacy = _weights_of(_read_zip(path), path)
+        arrays, _, legacy = _weights_of(_read_zip(path), path)
     elif path.name.endswith(".weights.h5"):
         with _open_regular(path, "weights file") as f:
-            (arrays, names), legacy = _read_h5(f.read(), path), False
+            (arrays, _), legacy = _read_h5(f.read(), path), False
     else:
         raise ValueError(
             f"Received filepath={filepath}. Expected a `.weights.h5` file (as save_weights "

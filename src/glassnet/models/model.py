@@ -179,6 +179,7 @@ class Model(Layer):
         self.inputs: list[KerasTensor] = []
         self.outputs: list[KerasTensor] = []
         self._nodes: list[Node] = []
+        self._layer_order: list[Layer] = []
         self._output_structure = "single"
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
@@ -215,6 +216,7 @@ class Model(Layer):
                 )
         order, visiting, done = [], set(), set()
         input_nodes = {id(t.node) for t in self.inputs}
+        first_seen: dict[int, int] = {}  # layer -> when the search first met it (Keras's order)
 
         def visit(node):  # depth first: a node after every node it reads from
             if id(node) in done:
@@ -222,6 +224,7 @@ class Model(Layer):
             if id(node) in visiting:  # pragma: no cover - symbolic calls cannot make a cycle
                 raise ValueError("The layers form a cycle; a model must be acyclic.")
             visiting.add(id(node))
+            first_seen.setdefault(id(node.layer), len(first_seen))
             if isinstance(node.layer, InputLayer) and id(node) not in input_nodes:
                 raise ValueError(
                     f"The graph is disconnected: it reads from input {node.layer.name!r}, which "
@@ -238,7 +241,9 @@ class Model(Layer):
         for t in self.inputs:
             if id(t.node) not in done:
                 order.insert(0, t.node)  # an input no output depends on still takes data
-        names = [layer.name for layer in self._unique_layers(order)]
+                first_seen[id(t.node.layer)] = -1
+        self._layer_order = self._keras_layer_order(order, first_seen)
+        names = [layer.name for layer in self._layer_order]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(
@@ -267,6 +272,24 @@ class Model(Layer):
         self._pairs = None
 
     @staticmethod
+    def _keras_layer_order(order: list[Node], first_seen: dict[int, int]) -> list[Layer]:
+        """The layers as Keras lists them — and so names them in its weight files: deepest
+        first (a node's depth is the longest path from it to an output), then in the order the
+        search from the outputs first met them."""
+        producer = {id(node.output): node for node in order}
+        node_depth: dict[int, int] = {}
+        layer_depth: dict[int, int] = {}
+        for node in reversed(order):
+            depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+            layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+            for t in node.inputs:
+                parent = producer.get(id(t))
+                if parent is not None:
+                    node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+        layers = Model._unique_layers(order)
+        return sorted(layers, key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
+
+    @staticmethod
     def _unique_layers(nodes) -> list[Layer]:
         seen, layers = set(), []
         for node in nodes:
@@ -277,8 +300,8 @@ class Model(Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """The layers in the order they run, input layers included (as Keras lists them)."""
-        return self._unique_layers(self._nodes)
+        """The layers, input layers included, in Keras's order (deepest first)."""
+        return list(self._layer_order)
 
     @property
     def nodes(self) -> list[Node]:

@@ -222,8 +222,8 @@ class Layer:
             raise NotImplementedError(
                 f"{type(self).__name__} defines call(), which Keras differentiates "
                 "automatically; glassnet has no automatic differentiation. Define "
-                "forward(a_prev, training, cache) and backward(dC_da, cache) instead: "
-                "see 'Your own layer' in glassnet's README."
+                "forward(a_prev, training, cache) and, right under it, backward(dC_da, cache) "
+                "instead: see help(glassnet.layers.Layer)."
             )
         many = isinstance(inputs, (list, tuple)) and self._takes_list
         if many:

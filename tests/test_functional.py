@@ -1,0 +1,273 @@
+"""The functional API: graphs of layers, trained by the deck's recursion on a graph.
+
+Every gradient of every graph here is checked against central differences in float64: branches
+that meet again (the deck's sum ∂C/∂z = σ′(z)·(w3·∂C/∂z′ + w4·∂C/∂z″)), a layer shared by two
+branches, each merge layer, a model used as a layer, two inputs and two outputs with loss weights.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+
+import glassnet
+from glassnet import glassbox
+from glassnet.layers import (
+    Activation,
+    Add,
+    Average,
+    Concatenate,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    Layer,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+)
+from glassnet.models import Model, Sequential
+from tests.gradcheck import numerical_gradient, relative_error
+
+
+def check_model_gradients(model, x, y, tolerance=1e-6):
+    """Backpropagation against central differences for every parameter of ``model``."""
+    xs, ys = model.check_data(x, y)
+    feed = xs if len(xs) > 1 else xs[0]
+    model.backpropagate(ys, model.forward(feed, training=True))
+    pairs = model.trainable_pairs()
+    analytic = [g.copy() for _, g in pairs]
+
+    def C():
+        return model.loss_value(ys, model.forward(feed))
+
+    for (p, _), g in zip(pairs, analytic):
+        assert relative_error(g, numerical_gradient(C, p)) < tolerance
+
+
+MERGES = [Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate]
+
+
+@pytest.mark.parametrize("merge", MERGES, ids=lambda cls: cls.__name__)
+def test_each_merge_layer_backpropagates_to_both_branches(float64, rng, merge):
+    x = Input(shape=(3,))
+    left, right = Dense(4, activation="tanh")(x), Dense(4, activation="sigmoid")(x)
+    out = Dense(2, activation="softmax")(merge()([left, right]))
+    model = Model(x, out)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    check_model_gradients(model, rng.normal(size=(5, 3)), np.eye(2)[rng.integers(0, 2, 5)])
+
+
+def test_a_tensor_read_by_two_layers_gets_the_sum_of_both_gradients(float64, rng):
+    # The deck's picture: one hidden neuron feeding two; its ∂C/∂z sums what both send back.
+    x = Input(shape=(2,))
+    h = Dense(3, activation="sigmoid")(x)
+    out = Add()([Dense(2)(h), Dense(2, activation="tanh")(h)])
+    model = Model(x, out)
+    model.compile(optimizer="sgd", loss="mse")
+    check_model_gradients(model, rng.normal(size=(4, 2)), rng.normal(size=(4, 2)))
+
+
+def test_a_shared_layer_sums_its_gradients_over_its_calls(float64, rng):
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    shared = Dense(4, activation="tanh")
+    out = Dense(1, activation="sigmoid")(Concatenate()([shared(a), shared(b), shared(a)]))
+    model = Model([a, b], out)
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    x = [rng.normal(size=(6, 3)), rng.normal(size=(6, 3))]
+    check_model_gradients(model, x, rng.integers(0, 2, (6, 1)).astype(float))
+    assert sum(node.layer is shared for node in model.nodes) == 3
+
+
+def test_a_model_used_as_a_layer(float64, rng):
+    inner = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(3)], name="inner")
+    x = Input(shape=(4,))
+    out = Dense(2, activation="softmax")(Concatenate()([inner(x), x]))
+    model = Model(x, out)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    check_model_gradients(model, rng.normal(size=(5, 4)) + 0.3, rng.integers(0, 2, 5))
+    assert len(model.get_weights()) == 6  # the inner model's four, then the head's two
+
+
+def test_two_outputs_with_loss_weights(float64, rng):
+    x = Input(shape=(3,))
+    h = Dense(4, activation="tanh")(x)
+    cls, value = Dense(3, activation="softmax", name="cls")(h), Dense(1, name="value")(h)
+    model = Model(x, {"cls": cls, "value": value})
+    model.compile(
+        optimizer="sgd",
+        loss={"cls": "sparse_categorical_crossentropy", "value": "mse"},
+        loss_weights={"cls": 1.0, "value": 0.25},
+        metrics={"cls": ["accuracy"]},
+    )
+    xs, y = rng.normal(size=(8, 3)), {"cls": rng.integers(0, 3, 8), "value": rng.normal(size=8)}
+    check_model_gradients(model, xs, y)
+    history = model.fit(xs, y, epochs=2, verbose=0)
+    assert set(history.history) == {"loss", "cls_loss", "value_loss", "cls_accuracy"}
+    loss, cls_loss, value_loss = (history.history[k][-1] for k in ("loss", "cls_loss",
+                                                                    "value_loss"))  # fmt: skip
+    assert loss == pytest.approx(cls_loss + 0.25 * value_loss, rel=1e-6)
+    pred = model.predict(xs, verbose=0)
+    assert set(pred) == {"cls", "value"} and pred["value"].shape == (8, 1)
+
+
+def test_trace_and_check_gradients_work_on_a_graph(rng):
+    x = Input(shape=(3,))
+    h = Dense(4, activation="sigmoid")(x)
+    out = Dense(2, activation="softmax")(Add()([Dense(4)(h), Dense(4, activation="tanh")(h)]))
+    model = Model(x, out)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x, y = rng.normal(size=(3, 3)), np.eye(2)[[0, 1, 1]]
+    report = glassbox.check_gradients(model, x, y)
+    assert report.ok and len(report.rows) == 8
+    tr = glassbox.trace(model, x, y)
+    assert [lt.kind for lt in tr.layers] == ["Dense", "Dense", "Dense", "Add", "Dense"]
+    assert tr.case_1 and "layer 5" in tr.render()
+
+
+def test_summary_shows_what_each_layer_is_connected_to():
+    a, b = Input(shape=(3,), name="a"), Input(shape=(3,), name="b")
+    out = Dense(1, name="out")(Add(name="sum")([Dense(2, name="d")(a), Dense(2, name="e")(b)]))
+    lines = []
+    Model([a, b], out, name="two").summary(print_fn=lines.append)
+    table = "\n".join(lines)
+    assert "Connected to" in table
+    assert "sum (Add)" in table and "d[0][0], e[0][0]" in table
+    assert " Total params: 19 (76.00 B)" in lines
+
+
+def test_keras_layer_order_is_deepest_first():
+    a, b = Input(shape=(2,), name="a"), Input(shape=(2,), name="b")
+    out = Dense(1, name="out")(Add(name="add")([Dense(2, name="deep")(Dense(2, name="first")(a)),
+                                                Dense(2, name="short")(b)]))  # fmt: skip
+    names = [layer.name for layer in Model([a, b], out).layers]
+    assert names == ["a", "first", "b", "deep", "short", "add", "out"]
+
+
+def test_graph_errors_say_what_is_wrong():
+    a, b = Input(shape=(3,), name="a"), Input(shape=(3,), name="b")
+    out = Dense(2)(Add()([a, b]))
+    with pytest.raises(ValueError, match="disconnected: it reads from input 'b'"):
+        Model(a, out)
+    with pytest.raises(TypeError, match="Model inputs must be symbolic tensors"):
+        Model(np.zeros((1, 3)), out)
+    with pytest.raises(ValueError, match="Add needs inputs of one shape"):
+        Add()([a, Input(shape=(4,))])
+    with pytest.raises(ValueError, match="takes one input; received a list of 2"):
+        Dense(2)([a, b])
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        Add()([a])
+    with pytest.raises(ValueError, match="exactly 2 inputs"):
+        Subtract()([a, b, a])
+    with pytest.raises(ValueError, match="except for the concatenation axis"):
+        Concatenate(axis=1)([Input(shape=(2, 3)), Input(shape=(2, 4))])
+
+
+def test_a_subclassed_model_points_to_the_functional_api():
+    class MyModel(Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(NotImplementedError, match="Build the same network with the functional"):
+        MyModel()
+
+
+def test_a_keras_style_layer_with_call_gets_the_glassnet_way():
+    class Twice(Layer):
+        def call(self, x):
+            return 2 * x
+
+    with pytest.raises(
+        NotImplementedError,
+        match=r"Define forward\(a_prev, training, cache\) and, right under it, backward",
+    ):
+        Twice()(np.ones((1, 2)))
+
+
+# ---- samples with an extra axis: (batch, steps, features) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "head,loss",
+    [
+        ("softmax layer", "categorical_crossentropy"),
+        ("softmax", "categorical_crossentropy"),
+        ("softmax", "sparse_categorical_crossentropy"),
+        ("sigmoid", "binary_crossentropy"),
+        (None, "mse"),
+    ],
+)
+def test_steps_axis_gradients(float64, rng, head, loss):
+    # Keras averages a loss over batch and steps: ∂C/∂z divides by batch · steps rows.
+    last = [Dense(4), Activation("softmax")] if head == "softmax layer" else [Dense(4, head)]
+    model = Sequential([Input((5, 3)), Dense(6, activation="tanh"), *last])
+    model.compile(optimizer="sgd", loss=loss)
+    labels = rng.integers(0, 4, (7, 5))
+    y = {
+        "categorical_crossentropy": np.eye(4)[labels],
+        "sparse_categorical_crossentropy": labels,
+        "binary_crossentropy": rng.integers(0, 2, (7, 5, 4)).astype(float),
+        "mse": rng.normal(size=(7, 5, 4)),
+    }[loss]
+    check_model_gradients(model, rng.normal(size=(7, 5, 3)), y)
+    assert glassbox.check_gradients(model, rng.normal(size=(2, 5, 3)), y[:2]).ok
+
+
+# ---- predicting while another thread trains ---------------------------------------------------
+
+
+def test_predict_in_one_thread_while_another_fits(rng):
+    glassnet.utils.set_random_seed(3)
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = (x[:, :3].sum(axis=1) > 0).astype(int)
+
+    def trained(with_predictions):
+        glassnet.utils.set_random_seed(3)
+        model = Sequential([Input((8,)), Dense(16, activation="relu"), Dropout(0.1),
+                            Dense(2, activation="softmax")])  # fmt: skip
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        stop, seen, errors = threading.Event(), [], []
+
+        def predict_all_the_time():
+            while not stop.is_set():
+                try:
+                    for batch in (1, 7, 64):  # sizes unlike the training batch
+                        seen.append(model.predict(x[:batch], batch_size=batch, verbose=0).shape)
+                except Exception as exc:  # pragma: no cover - the failure this test looks for
+                    errors.append(exc)
+
+        worker = threading.Thread(target=predict_all_the_time) if with_predictions else None
+        if worker:
+            worker.start()
+        try:
+            model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+        finally:
+            stop.set()
+            if worker:
+                worker.join()
+        assert not errors
+        return model.get_weights(), len(seen)
+
+    alone, _ = trained(False)
+    together, predictions = trained(True)
+    assert predictions > 10
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)  # training did not notice the predictions
+
+
+def test_two_fits_at_once_are_refused(rng):
+    model = Sequential([Input((2,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model._training_lock.acquire()  # as if another thread were inside fit
+    try:
+        with pytest.raises(RuntimeError, match="already training in another thread"):
+            model.fit(np.zeros((4, 2)), np.zeros(4), verbose=0)
+    finally:
+        model._training_lock.release()
+
+
+def test_flatten_then_dense_in_a_graph(rng):
+    x = Input(shape=(2, 3))
+    model = Model(x, Dense(2)(Flatten()(x)))
+    assert model.predict(rng.normal(size=(4, 2, 3)), verbose=0).shape == (4, 2)

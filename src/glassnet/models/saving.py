@@ -392,7 +392,8 @@ def _read_h5(data: bytes, path: Path) -> tuple[dict, dict]:
 def _read_dataset(ds, name: str, path: Path):
     if ds.is_virtual or ds.external:
         raise _Corrupt(f"{path}: weight {name} is stored outside the file; refused.")
-    if ds.dtype.kind not in "fiu" or ds.dtype.itemsize > 8:
+    allowed = "fiu" if name == "optimizer/vars/0" else "f"  # only the step count is an integer
+    if ds.dtype.kind not in allowed or ds.dtype.itemsize > 8:
         raise _Corrupt(f"{path}: weight {name} has dtype {ds.dtype}; expected floats.")
     if ds.size * ds.dtype.itemsize > MAX_FILE:
         raise _Corrupt(f"{path}: weight {name} claims {ds.shape}, more than the file can hold.")

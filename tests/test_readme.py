@@ -26,3 +26,17 @@ def test_ci_runs_the_readme_test_command():
     ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
     assert 'pip install -e ".[test]" && python -m pytest' in README
     assert 'pip install --quiet -e ".[test]"\npython -m pytest' in ci
+
+
+def test_functional_api_block(capsys):
+    block = next(b for b in python_blocks() if "outputs={" in b)
+    namespace = {}
+    exec(block, namespace)
+    out = capsys.readouterr().out
+    assert "Connected to" in out
+    assert set(namespace["model"].history.history) == {
+        "loss",
+        "digit_loss",
+        "size_loss",
+        "digit_accuracy",
+    }

@@ -39,12 +39,13 @@ from glassnet import (  # noqa: E402
     utils,
 )
 from glassnet.layers import Input  # noqa: E402
-from glassnet.models import Sequential  # noqa: E402
+from glassnet.models import Model, Sequential  # noqa: E402
 
 backend.BLAS_THREADS_SPIN = _blas_loaded_first
 
 __all__ = [
     "Input",
+    "Model",
     "Sequential",
     "__version__",
     "activations",

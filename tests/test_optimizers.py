@@ -162,10 +162,15 @@ def test_unknown_name():
         optimizers.get("adma")
 
 
-@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), "fast"])
-def test_learning_rate_must_be_positive(lr):
-    with pytest.raises(ValueError, match=f"Received learning_rate={lr!r}. Expected a positive"):
+@pytest.mark.parametrize("lr", [-0.1, float("nan"), "fast", float("inf")])
+def test_learning_rate_must_be_a_non_negative_number(lr):
+    # 0 is accepted, as Keras accepts it (a frozen run); the CLI asks for a positive one.
+    with pytest.raises(ValueError, match=f"Received learning_rate={lr!r}. Expected a non-neg"):
         optimizers.SGD(learning_rate=lr)
+
+
+def test_numpy_scalars_are_numbers_too():
+    assert optimizers.Adam(learning_rate=np.float32(0.5)).learning_rate == 0.5
 
 
 def test_clipnorm(rng):

@@ -9,8 +9,10 @@ The hooks and their names are Keras's: ``on_train_begin``, ``on_epoch_begin``,
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
+import shutil
 import sys
 import threading
 import time
@@ -19,15 +21,18 @@ import warnings
 from glassnet import backend
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "CallbackList",
     "EarlyStopping",
     "History",
     "LambdaCallback",
+    "LearningRateScheduler",
     "ModelCheckpoint",
     "Profiler",
     "ProgbarLogger",
+    "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]
 
@@ -421,6 +426,176 @@ class ModelCheckpoint(Callback):
             self.model.save_weights(path)
         else:
             self.model.save(path)
+
+
+class LearningRateScheduler(Callback):
+    """At the start of each epoch, set η to ``schedule(epoch, η)`` (or ``schedule(epoch)``).
+
+    The η in effect is logged as ``learning_rate``, as Keras logs it.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"Received schedule={schedule!r}. Expected a function of the epoch.")
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        current = float(self.model.optimizer.learning_rate)
+        try:
+            lr = self.schedule(epoch, current)
+        except TypeError:  # a schedule of the epoch alone
+            lr = self.schedule(epoch)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
+            raise ValueError(
+                f'The output of the "schedule" function should be a float. Got: {lr!r}'
+            )
+        self.model.optimizer.learning_rate = float(lr)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply η by ``factor`` when ``monitor`` has not improved for ``patience`` epochs.
+
+    After a reduction it waits ``cooldown`` epochs before counting again, and η never goes
+    below ``min_lr``. Keras's defaults: monitor="val_loss", factor=0.1, patience=10,
+    min_delta=1e-4.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+        **kwargs,
+    ):
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to ReduceLROnPlateau: {kwargs}")
+        if not 0 <= factor < 1:
+            raise ValueError(
+                f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}."
+            )
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"Received mode={mode!r}. Expected 'auto', 'min' or 'max'.")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
+        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+
+    def _better(self, value) -> bool:
+        if self.mode == "max":
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.wait = self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        value = logs.get(self.monitor)
+        if value is None:
+            warnings.warn(
+                f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                f"available. Available metrics are: {','.join(sorted(logs))}.",
+                stacklevel=2,
+            )
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._better(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(self.model.optimizer.learning_rate)
+                if old > self.min_lr:
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                              f"to {new}.")  # fmt: skip
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class BackupAndRestore(Callback):
+    """Back up training at the end of every epoch; a run that was killed resumes from there.
+
+    Each backup is the model with its optimizer state (a ``.keras`` file) and the state of every
+    random generator training draws from (the batch order, each dropout layer), recorded in
+    ``training_metadata.json``, written last and atomically. Started again with the same
+    ``backup_dir``, ``fit`` restores all of it and continues with the next epoch, so a run killed
+    at any moment ends with the same weights as one never interrupted. When training ends the
+    backup is deleted (``delete_checkpoint``).
+    """
+
+    METADATA = "training_metadata.json"
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
+                 delete_checkpoint=True):  # fmt: skip
+        super().__init__()
+        if save_freq != "epoch":
+            raise NotImplementedError("BackupAndRestore supports save_freq='epoch' only.")
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        self.backup_dir = os.fspath(backup_dir)
+        self.delete_checkpoint = delete_checkpoint
+
+    def _generators(self):
+        """Every generator fit draws from, by a stable name."""
+        found = {"model": self.model._rng}
+        for layer in self.model.leaf_layers():
+            if hasattr(layer, "_rng"):
+                found[f"layer:{layer.name}"] = layer._rng
+        return found
+
+    def on_train_begin(self, logs=None):
+        path = os.path.join(self.backup_dir, self.METADATA)
+        if not os.path.exists(path):
+            return
+        with open(path) as f:
+            metadata = json.load(f)
+        self.model.load_weights(os.path.join(self.backup_dir, metadata["model"]), optimizer=True)
+        for name, rng in self._generators().items():
+            if name in metadata["generators"]:
+                rng.bit_generator.state = metadata["generators"][name]
+        self.model.resume_from_epoch = int(metadata["epoch"]) + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{epoch + 1}.keras"
+        self.model.save(os.path.join(self.backup_dir, name))
+        metadata = {
+            "epoch": epoch,
+            "model": name,
+            "generators": {k: rng.bit_generator.state for k, rng in self._generators().items()},
+        }
+        path = os.path.join(self.backup_dir, self.METADATA)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(metadata, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # the backup now points at the new model file
+        for old in os.listdir(self.backup_dir):
+            if old.startswith("epoch-") and old.endswith(".keras") and old != name:
+                os.remove(os.path.join(self.backup_dir, old))
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
 
 
 class CSVLogger(Callback):

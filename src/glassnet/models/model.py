@@ -173,6 +173,7 @@ class Model(Layer):
         self.stop_training = False
         self.history: History | None = None
         self.last_batch = None  # (x, y, C) of the latest training step, for callbacks
+        self.resume_from_epoch = None  # set by BackupAndRestore when a backup was restored
         self._rng = make_rng()
         self._pairs = None  # (W, ∂C/∂W) pairs the optimizer updates, made on first use
         self._training_lock = threading.Lock()
@@ -912,9 +913,11 @@ class Model(Layer):
         dtype = floatx()
         logs = {}
 
-        cbs.on_train_begin()
+        cbs.on_train_begin({})
+        if self.resume_from_epoch is not None:  # a backup was restored: go on from there
+            initial_epoch, self.resume_from_epoch = self.resume_from_epoch, None
         for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
+            cbs.on_epoch_begin(epoch, {})
             for t in trackers:
                 t.reset_state()
             for m in (m for ms in train_metrics for m in ms):
@@ -923,7 +926,7 @@ class Model(Layer):
 
             # ---- one pass over the training data, a batch at a time ----
             for step, idx in enumerate(self._batches(n, batch_size, order)):
-                cbs.on_train_batch_begin(step)
+                cbs.on_train_batch_begin(step, {})
                 xb = [xp.asarray(a[idx], dtype=dtype) for a in xs]  # only the batch converted
                 yb = [a[idx] for a in ys]
                 out = self.forward(xb if len(xb) > 1 else xb[0], training=True)
@@ -1294,11 +1297,17 @@ class Model(Layer):
 
         saving.save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath) -> None:
-        """Load weights saved by ``save_weights`` (or the weights inside a ``.keras`` file)."""
+    def load_weights(self, filepath, skip_mismatch=False, optimizer=False) -> None:
+        """Load weights saved by ``save_weights`` (or the weights inside a ``.keras`` file).
+
+        ``optimizer=True`` (glassnet's) also restores the optimizer's state from a ``.keras``
+        file, so that training goes on exactly where it stopped.
+        """
         from glassnet.models import saving
 
-        saving.load_weights(self, filepath)
+        if skip_mismatch:
+            raise NotImplementedError("load_weights(skip_mismatch=True) is not supported.")
+        saving.load_weights(self, filepath, optimizer=optimizer)
 
     # (module, class name, registered name) at the top of Keras's config.json
     _keras_class = ("keras.src.models.functional", "Functional", "Functional")

@@ -162,11 +162,12 @@ def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
             group = f.create_group("optimizer/vars")
             group.attrs["name"] = opt.name
             group.create_dataset("0", data=xp.int64(opt.iterations))
-            group.create_dataset("1", data=xp.float32(opt.learning_rate))
+            if opt.schedule is None:  # Keras keeps η as a variable unless a schedule sets it
+                group.create_dataset("1", data=xp.float32(opt.learning_rate))
             if opt.state:
                 transposed = _transposed_parameters(model)
                 for i, (value, owner) in enumerate(
-                    zip(opt.variables(), opt.variable_owners()), start=2
+                    zip(opt.variables(), opt.variable_owners()), start=len(group)
                 ):
                     group.create_dataset(str(i), data=value.T if transposed[owner] else value)
         f.create_group("vars").attrs["name"] = model.name
@@ -477,7 +478,9 @@ def _restore_optimizer(model: Model, arrays: dict, path: Path, legacy: bool) -> 
     if not keys:
         return
     optimizer = model.optimizer
-    first = 1 if legacy else 2  # glassnet 0.1 wrote no learning rate
+    # iterations, then η unless a schedule sets it (glassnet 0.1 wrote no η either)
+    has_lr = not legacy and optimizer.schedule is None
+    first = 2 if has_lr else 1
     if len(keys) > first:  # slots were saved: the optimizer had stepped
         optimizer.build([p for p, _ in model.trainable_pairs()])
     variables = optimizer.variables()
@@ -500,11 +503,14 @@ def _restore_optimizer(model: Model, arrays: dict, path: Path, legacy: bool) -> 
     iterations = arrays["optimizer/vars/0"]
     if iterations.shape != () or not 0 <= float(iterations) < 2**62:
         raise _Corrupt(f"{path}: the optimizer's iteration count is not a count.")
-    if not legacy:
+    if has_lr:
         lr = float(arrays["optimizer/vars/1"])
         if not (lr >= 0 and xp.isfinite(lr)):
             raise _Corrupt(f"{path}: the stored learning rate {lr} is not a learning rate.")
-        optimizer.learning_rate = lr
+        # η is stored in float32, as Keras keeps it: where that is the compiled η, keep the
+        # compiled one exactly, so that a resumed run computes bit for bit as an unbroken one.
+        if xp.float32(lr) != xp.float32(optimizer.learning_rate):
+            optimizer.learning_rate = lr
     optimizer.iterations = int(iterations)
     for var, value in zip(variables, values):
         var[...] = value
@@ -559,11 +565,16 @@ def _compile_from_config(model: Model, compile_config, path: Path) -> None:
         raise type(exc)(f"{path}: {exc}") from None
 
 
-def load_weights(model: Model, filepath) -> None:
-    """Load weights from a ``.weights.h5`` file (Keras's layout) or from a ``.keras`` file."""
+def load_weights(model: Model, filepath, optimizer: bool = False) -> None:
+    """Load weights from a ``.weights.h5`` file (Keras's layout) or from a ``.keras`` file;
+    with ``optimizer``, also the optimizer's state from a ``.keras`` file."""
     path = Path(os.fspath(filepath))
     if path.name.endswith(".keras"):
         arrays, _, legacy = _weights_of(_read_zip(path), path)
+        if optimizer:
+            _set_layer_weights(model, arrays, {}, path, legacy)
+            _restore_optimizer(model, arrays, path, legacy)
+            return
     elif path.name.endswith(".weights.h5"):
         with _open_regular(path, "weights file") as f:
             (arrays, _), legacy = _read_h5(f.read(), path), False

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 
 from glassnet.backend import lookup, num_threads, parallel_map, xp
+from glassnet.optimizers import schedules
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get", "schedules"]
 
 
 def _check_positive(name, value, allow_zero=False):
     ok = (
-        isinstance(value, (int, float))
+        isinstance(value, numbers.Real)
         and not isinstance(value, bool)
         and (value >= 0 if allow_zero else value > 0)
     )
@@ -77,7 +79,6 @@ class Optimizer:
             raise TypeError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
             )
-        _check_positive("learning_rate", learning_rate)
         for arg, value in (
             ("weight_decay", weight_decay),
             ("clipnorm", clipnorm),
@@ -86,13 +87,38 @@ class Optimizer:
         ):
             if value is not None:
                 _check_positive(arg, value, allow_zero=arg == "weight_decay")
-        self.learning_rate = float(learning_rate)
+        if isinstance(learning_rate, dict):  # a schedule, as Keras's config writes it
+            learning_rate = schedules.deserialize(learning_rate)
+        self.schedule = learning_rate if callable(learning_rate) else None
+        if self.schedule is None:
+            _check_positive("learning_rate", learning_rate, allow_zero=True)  # 0 as Keras allows
+        elif not isinstance(learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(
+                f"Received learning_rate={learning_rate!r}. Expected a number or a "
+                "glassnet.optimizers.schedules.LearningRateSchedule."
+            )
+        self._learning_rate = float(self.schedule(0) if self.schedule else learning_rate)
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self.state: list[dict] = []  # one dict of state arrays per parameter, in order
         self._work_key = None
+
+    @property
+    def learning_rate(self) -> float:
+        """η for the next step (the schedule's value at this step, when there is one)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if self.schedule is not None:
+            raise TypeError(
+                "This optimizer's learning rate follows a schedule "
+                f"({type(self.schedule).__name__}); it cannot be set by hand."
+            )
+        _check_positive("learning_rate", value, allow_zero=True)
+        self._learning_rate = float(value)
 
     def build(self, params) -> None:
         """Allocate the state for each parameter (called on the first step)."""
@@ -107,6 +133,8 @@ class Optimizer:
         pairs = list(params_and_grads)
         if len(self.state) != len(pairs):
             self.build([p for p, _ in pairs])
+        if self.schedule is not None:  # η at this step, counted from 0 as Keras counts
+            self._learning_rate = float(self.schedule(self.iterations))
         self.iterations += 1
         pairs = self._clip(pairs)
         parallel_map(self._update_piece, self._work(pairs))
@@ -180,7 +208,9 @@ class Optimizer:
     def get_config(self) -> dict:
         return {
             "name": self.name,
-            "learning_rate": self.learning_rate,
+            "learning_rate": (
+                schedules.serialize(self.schedule) if self.schedule else self.learning_rate
+            ),
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,

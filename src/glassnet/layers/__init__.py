@@ -92,7 +92,7 @@ def deserialize(entry: dict, custom_objects: dict | None = None) -> Layer:
     classes = {**LAYER_CLASSES, **(custom_objects or {})}
     if name not in classes:
         known = ", ".join(sorted(LAYER_CLASSES))
-        raise ValueError(f"Unknown layer {name!r} in the config; glassnet has: {known}.")
+        raise ValueError(f"unknown layer {name!r} in config.json; glassnet has: {known}.")
     config = entry.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"The config of layer {name!r} must be a dict; received {config!r}.")

@@ -125,6 +125,11 @@ def _per_output(value, names: list[str], what: str) -> list:
     return [value] * len(names)
 
 
+_FLAGS_SET_BY = None
+"""(model, its needs_input_gradient) that last set the layers' needs_input_gradient flags: a layer
+shared by two models gets them again from whichever model trains it."""
+
+
 @dataclass
 class Capture:
     """What one forward pass computed at every call of a layer, inputs left out: ``caches[i]``
@@ -182,6 +187,8 @@ class Model(Layer):
         self._nodes: list[Node] = []
         self._layer_order: list[Layer] = []
         self._output_structure = "single"
+        self._plan: list = []  # the forward pass's steps, see _init_graph
+        self._case_1_flags = None
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
 
@@ -263,6 +270,15 @@ class Model(Layer):
             id(node): None if calls[id(node.layer)] == 1 else Cache() for node in order
         }
         self._shared = {id(node.layer) for node in order if calls[id(node.layer)] > 1}
+        # What each step of the forward pass reads and writes, worked out once per graph.
+        self._plan = [
+            (node, node.layer, node.many, [id(t) for t in node.inputs], id(node.output))
+            for node in order
+            if not isinstance(node.layer, InputLayer)
+        ]
+        self._case_1_flags = None  # per output, once the losses are known
+        global _FLAGS_SET_BY
+        _FLAGS_SET_BY = None  # a new graph: its layers' flags must be set again
         self.input_shape = (
             self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
         )
@@ -353,12 +369,11 @@ class Model(Layer):
     def _run(self, xs: list, training: bool, caches: dict) -> dict:
         """Run every node on the input arrays ``xs``; returns the value of every tensor."""
         values = {id(t): x for t, x in zip(self.inputs, xs)}
-        for node in self._nodes:
-            if isinstance(node.layer, InputLayer):
-                continue
-            args = [values[id(t)] for t in node.inputs]
-            values[id(node.output)] = node.layer.forward(
-                args if node.many else args[0], training=training, cache=caches[id(node)]
+        for node, layer, many, reads, writes in self._plan:
+            values[writes] = layer.forward(
+                [values[k] for k in reads] if many else values[reads[0]],
+                training=training,
+                cache=caches[id(node)],
             )
         return values
 
@@ -411,6 +426,10 @@ class Model(Layer):
 
     def _set_gradient_flags(self) -> None:
         """Who needs ∂C/∂(input): every layer, but those fed only by the data itself."""
+        global _FLAGS_SET_BY
+        if (id(self), self.needs_input_gradient) == _FLAGS_SET_BY:
+            return  # this model set them last, for the same place: nothing changed
+        _FLAGS_SET_BY = (id(self), self.needs_input_gradient)
         model_inputs = {id(t) for t in self.inputs}
         needs: dict[int, bool] = {}
         for node in self._nodes:
@@ -474,6 +493,11 @@ class Model(Layer):
     def case_1(self, index: int = 0) -> bool:
         """Whether output ``index`` uses the deck's case 1: its softmax (or sigmoid) layer meets
         the matching cross-entropy, so the loss gives ∂C/∂z = (a − y)/rows directly."""
+        if self._case_1_flags is None:
+            self._case_1_flags = [self._uses_case_1(i) for i in range(len(self.outputs))]
+        return self._case_1_flags[index]
+
+    def _uses_case_1(self, index: int) -> bool:
         loss, tensor = self.losses[index], self.outputs[index]
         layer = tensor.node.layer
         return (
@@ -616,6 +640,7 @@ class Model(Layer):
 
     def _resolve_compile(self) -> None:
         """Per-output losses, weights and metrics, once the outputs are known."""
+        self._case_1_flags = None
         args, names = self._compile_args, self.output_names
         self.losses = [
             None if spec is None else losses_module.get(spec)

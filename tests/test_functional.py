@@ -271,3 +271,36 @@ def test_flatten_then_dense_in_a_graph(rng):
     x = Input(shape=(2, 3))
     model = Model(x, Dense(2)(Flatten()(x)))
     assert model.predict(rng.normal(size=(4, 2, 3)), verbose=0).shape == (4, 2)
+
+
+def test_trace_shows_a_graph_with_two_inputs_and_two_outputs(rng):
+    a, b = Input(shape=(3,), name="a"), Input(shape=(2,), name="b")
+    h = Dense(4, activation="sigmoid", name="h")(a)
+    joined = Concatenate()([Dense(3, activation="tanh")(h), Dense(3)(h), b])
+    cls, value = Dense(2, activation="softmax")(joined), Dense(1)(h)
+    model = Model([a, b], [cls, value])
+    model.compile(optimizer="sgd", loss=["categorical_crossentropy", "mse"], loss_weights=[1, 0.5])
+    x = [rng.normal(size=(3, 3)), rng.normal(size=(3, 2))]
+    y = [np.eye(2)[[0, 1, 1]], rng.normal(size=(3, 1))]
+    assert glassbox.check_gradients(model, x, y).ok
+    text = glassbox.trace(model, x, y).render()
+    assert "x[1]" in text and "y[1]" in text
+    assert "categorical_crossentropy + 0.5·mean_squared_error" in text
+    assert "feeds layers 2, 3, 6" in text  # h is read by both branches and the second output
+    assert "the input a" not in text and "the input x[0]" in text
+
+
+def test_the_trace_follows_the_graph_not_the_numbering(rng):
+    # upper → add → out: upper's ∂C/∂a comes from layer 5 (out) through the Add, not layer 3.
+    x = Input(shape=(2,))
+    h = Dense(1, activation="sigmoid")(x)
+    upper, lower = Dense(2, activation="sigmoid")(h), Dense(2, activation="sigmoid")(h)
+    model = Model(x, Dense(2, activation="sigmoid")(Add()([upper, lower])))
+    model.compile(optimizer="sgd", loss="mse")
+    text = glassbox.trace(model, np.array([[1.0, -1.0]]), np.array([[0.0, 1.0]])).render()
+    for number in (2, 3):
+        assert (
+            f"layer {number} (dense_{number - 1}) — case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer 5"
+            in text
+        )
+    assert "its output feeds layers 2, 3" in text

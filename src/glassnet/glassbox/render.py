@@ -79,6 +79,18 @@ class _Writer:
             )
 
 
+def _next_with_weights(lt, layers):
+    """The layer whose ∂C/∂z and W give this one's ∂C/∂a: follow the single reader through
+    layers without weights (Dropout, Add, …); None where the output branches."""
+    readers = lt.read_by
+    while len(readers) == 1:
+        reader = layers[readers[0] - 1]
+        if reader.has_weights:
+            return reader
+        readers = reader.read_by
+    return None
+
+
 def render_text(
     tr, color: bool = False, neuron: tuple[int, int] | None = None, full: bool = False
 ) -> str:
@@ -88,8 +100,12 @@ def render_text(
         f"One gradient-descent step · loss {tr.loss_name} · optimizer {tr.optimizer}, "
         f"learning rate {tr.learning_rate:g}"
     )
-    w.value("x", tr.x, "the input")
-    w.value("y", tr.y, "the target")
+    for label, value, note in (("x", tr.x, "the input"), ("y", tr.y, "the target")):
+        if isinstance(value, list):  # several inputs or outputs
+            for k, part in enumerate(value):
+                w.value(f"{label}[{k}]", part, f"{note} {k + 1}")
+        else:
+            w.value(label, value, note)
     if neuron is not None:
         _neuron(w, tr, *neuron)
         return "\n".join(w.lines)
@@ -100,7 +116,7 @@ def render_text(
             f"layer {lt.number} ({lt.name}: {lt.kind}"
             f"{', ' + lt.activation if lt.activation else ''})"
         )
-        source = "the input x" if lt.number == 1 else f"the output of layer {lt.number - 1}"
+        source = lt.source
         if lt.has_weights:
             w.value("W", lt.W, "one row per neuron")
             w.value("a", lt.a_prev, f"{source}, stored for the backward pass")
@@ -120,15 +136,19 @@ def render_text(
         lt = layers[pos]
         if not lt.has_weights and lt.dC_dz is None:
             continue
-        is_output = pos == len(layers) - 1
-        after = next(
-            (layers[k] for k in range(pos + 1, len(layers)) if layers[k].has_weights), None
-        )
+        is_output = lt.is_output
+        after = _next_with_weights(lt, layers)
         if is_output:
             case = (
                 "case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss"
-                if tr.case_1
+                if lt.case_1
                 else "output layer: ∂C/∂a from the loss, then σ′"
+            )
+        elif len(lt.read_by) > 1:
+            readers = ", ".join(str(k) for k in lt.read_by)
+            case = (
+                f"case 2 with a sum: its output feeds layers {readers}, so ∂C/∂a is the sum of "
+                "what each sends back (the deck's σ′(z)·(w3·∂C/∂z′ + w4·∂C/∂z″))"
             )
         else:
             case = (
@@ -139,11 +159,13 @@ def render_text(
             )
         w.sub(f"layer {lt.number} ({lt.name}) — {case}")
         if lt.dC_da is not None:
-            w.value(
-                "∂C/∂a",
-                lt.dC_da,
-                "from the loss" if is_output else "from the layer after: ∂C/∂z_next · W_next",
-            )
+            if is_output:
+                origin = "from the loss"
+            elif len(lt.read_by) > 1:
+                origin = "Σ over the layers it feeds of ∂C/∂z_next · W_next"
+            else:
+                origin = "from the layer after: ∂C/∂z_next · W_next"
+            w.value("∂C/∂a", lt.dC_da, origin)
             fn = activations.get(lt.activation) if lt.activation else None
             if fn is not None and fn.prime is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))

@@ -48,6 +48,10 @@ class LayerTrace:
     numeric: dict = field(default_factory=dict)  # "W"/"b" -> (flat indices, finite differences)
     W_new: np.ndarray | None = None
     b_new: np.ndarray | None = None
+    source: str = "the input x"  # what the layer reads, in words
+    read_by: list = field(default_factory=list)  # numbers of the layers that read its output
+    is_output: bool = False  # a model output: its ∂C/∂a (or ∂C/∂z) comes from the loss
+    case_1: bool = False  # ∂C/∂z came straight from the loss
 
     @property
     def has_weights(self) -> bool:
@@ -133,6 +137,11 @@ def _copy_model(model: Model, dtype: str) -> Model:
     return clone
 
 
+def _losses(model: Model):
+    """The model's losses as compile takes them: one, or a list in output order."""
+    return model.losses[0] if len(model.losses) == 1 else list(model.losses)
+
+
 def _layer_nodes(model: Model) -> list:
     """The calls of layers the trace shows, "layer 1, 2, …": every node but the inputs."""
     return [node for node in model.nodes if not isinstance(node.layer, InputLayer)]
@@ -148,8 +157,13 @@ def _snapshot(model: Model) -> dict[int, dict]:
 def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
     """A Trace from what the layers cached in the step just taken (weights now updated)."""
     case_1_nodes = {id(t.node) for i, t in enumerate(model.outputs) if model.case_1(i)}
+    nodes = _layer_nodes(model)
+    number = {id(node.output): i for i, node in enumerate(nodes, start=1)}
+    single = len(model.inputs) == 1
+    names = {id(t): "x" if single else f"x[{k}]" for k, t in enumerate(model.inputs)}
+    outputs = {id(t) for t in model.outputs}
     layers = []
-    for i, node in enumerate(_layer_nodes(model), start=1):
+    for i, node in enumerate(nodes, start=1):
         layer, cache = node.layer, model.cache_of(node)
         old = before[id(layer)]
         activation = getattr(layer, "activation", None)
@@ -162,6 +176,15 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         for attr in ("a_prev", "z", "a", "dC_dz"):
             value = getattr(cache, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
+        reads = [
+            f"the input {names[id(t)]}"
+            if id(t) in names
+            else f"the output of layer {number[id(t)]}"
+            for t in node.inputs
+        ]
+        lt.source = " and ".join(reads)
+        lt.read_by = [k for k, other in enumerate(nodes, start=1) if node.output in other.inputs]
+        lt.is_output, lt.case_1 = id(node.output) in outputs, id(node) in case_1_nodes
         if id(node) not in case_1_nodes and getattr(cache, "dC_da", None) is not None:
             lt.dC_da = np.array(cache.dC_da)
         if "W" in layer.params:
@@ -172,9 +195,13 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
             lt.dC_db = layer.grads["b"].copy()
         layers.append(lt)
     return Trace(
-        x=np.array(x),
-        y=np.array(y),
-        loss_name=model.losses[0].name,
+        x=[np.array(a) for a in x] if isinstance(x, list) else np.array(x),
+        y=[np.array(a) for a in y] if isinstance(y, list) else np.array(y),
+        loss_name=" + ".join(
+            (f"{w:g}·" if w != 1 else "") + loss.name
+            for loss, w in zip(model.losses, model.loss_weights)
+            if loss is not None
+        ),
         C=C,
         case_1=bool(case_1_nodes),
         optimizer=type(model.optimizer).__name__,
@@ -188,9 +215,12 @@ def _finite_differences(
 ) -> None:
     """Beside each gradient, central differences of C on a float64 copy of the model."""
     check = _copy_model(model, "float64")
-    check.compile(optimizer="sgd", loss=model.losses[0])
-    xs = np.asarray(x, dtype="float64")
-    ys = check.check_data(xs, y)[1][0]
+    check.compile(optimizer="sgd", loss=_losses(model), loss_weights=model.loss_weights)
+    if isinstance(x, list):
+        xs = [np.asarray(a, dtype="float64") for a in x]
+    else:
+        xs = np.asarray(x, dtype="float64")
+    ys = check.check_data(xs, y)[1]
     nodes = _layer_nodes(check)
     for node, lt in zip(nodes, tr.layers):  # the weights the step started from
         for name, before in (("W", lt.W), ("b", lt.b)):
@@ -252,11 +282,6 @@ def trace(
             "trace() needs a compiled model, or a learning_rate to trace plain "
             "gradient descent with."
         )
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError(
-            f"trace() shows models with one input and one output; {model.name!r} has "
-            f"{len(model.inputs)} and {len(model.outputs)}."
-        )
     copy = _copy_model(model, floatx())
     optimizer = (
         optimizers.SGD(learning_rate=learning_rate)
@@ -265,13 +290,20 @@ def trace(
             {"class_name": type(model.optimizer).__name__, "config": model.optimizer.get_config()}
         )
     )
-    copy.compile(optimizer=optimizer, loss=model.losses[0] if model.compiled else "mse")
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim == len(model.inputs[0].shape) - 1:  # one sample: a batch of one
-        x = x[None]
-        y = y.reshape(1) if copy.losses[0].name == "sparse_categorical_crossentropy" else y[None]
+    if model.compiled:
+        copy.compile(optimizer=optimizer, loss=_losses(model), loss_weights=model.loss_weights)
+    else:
+        copy.compile(optimizer=optimizer, loss="mse")
+    if len(model.inputs) == 1:
+        x = np.asarray(x)
+        if x.ndim == len(model.inputs[0].shape) - 1:  # one sample: a batch of one
+            x, y = x[None], np.asarray(y)
+            sparse = copy.losses[0].name == "sparse_categorical_crossentropy"
+            y = y.reshape(1) if sparse else y[None]
     xs, ys = copy.check_data(x, y)
-    x, y = np.asarray(xs[0], dtype=floatx()), ys[0]
+    xs = [np.asarray(a, dtype=floatx()) for a in xs]
+    x = xs[0] if len(xs) == 1 else xs
+    y = ys[0] if len(ys) == 1 else ys
 
     before = _snapshot(copy)
     C, _ = copy.train_step(x, y, training=training)

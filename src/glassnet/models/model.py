@@ -115,7 +115,7 @@ def _per_output(value, names: list[str], what: str) -> list:
                 f"{what} names outputs {sorted(unknown)}, but the model's outputs are {names}."
             )
         return [value.get(name) for name in names]
-    if isinstance(value, (list, tuple)) and len(names) > 1:
+    if isinstance(value, (list, tuple)) and (len(names) > 1 or what in ("loss", "loss_weights")):
         if len(value) != len(names):
             raise ValueError(
                 f"The model has {len(names)} outputs ({', '.join(names)}); received {len(value)} "

@@ -54,7 +54,7 @@ def mnist_arrays():
         )
     from glassnet.datasets import _fetch, mnist
 
-    (x, y), (xt, yt) = _fetch._read_folder(folder / mnist.SPEC.name)
+    (x, y), (xt, yt) = _fetch._read_folder(folder / mnist.SPEC.name, mnist.SPEC)
     prep = lambda a: a.reshape(len(a), -1).astype("float32") / 255  # noqa: E731
     return prep(x), y, prep(xt), yt
 

@@ -85,8 +85,8 @@ def test_wrong_dimensions(tmp_path):
 def test_images_and_labels_must_agree(tmp_path):
     tiny_dataset(tmp_path / "mnist")
     write_gz(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(2)))
-    with pytest.raises(ValueError, match="t10k has 3 images but 2 labels"):
-        _fetch._read_folder(tmp_path / "mnist")
+    with pytest.raises(ValueError, match=r"t10k files\): 3 images but 2 labels"):
+        _fetch._read_folder(tmp_path / "mnist", mnist.SPEC)
 
 
 # ---- where data is found --------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_download_verifies_and_caches(server, tmp_path):
     dest = tmp_path / "dest"
     stream = io.StringIO()
     folder = _fetch.fetch(spec, mirrors=[f"{base}/good/"], destination=dest, stream=stream)
-    (x, y), _ = _fetch._read_folder(folder)
+    (x, y), _ = _fetch._read_folder(folder, mnist.SPEC)
     np.testing.assert_array_equal(y, arrays["train-labels-idx1-ubyte.gz"])
     assert sorted(p.name for p in dest.iterdir()) == sorted(_fetch.FILES)  # no partial files
     assert f"Downloading {base}/good/train-images-idx3-ubyte.gz" in stream.getvalue()

@@ -9,31 +9,86 @@ Pillow reads the file; it is imported here only, when an image is loaded.
 
 from __future__ import annotations
 
+import stat
+import struct
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_digit_image", "mnist_style", "render_ascii"]
+__all__ = ["MAX_PIXELS", "load_digit_image", "mnist_style", "render_ascii"]
+
+
+MAX_PIXELS = 50_000_000  # a 50-megapixel photo is the largest image taken
+MAX_FILE_BYTES = 100 << 20
+WORKING_SIDE = 2048  # larger images are reduced to about this before any float conversion
+
+
+def _check_file(path: Path) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such image file: {path}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is not a regular file (a folder, a pipe, a device?).")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{path} is {info.st_size / 1e6:.0f} MB; glassnet reads images up to "
+            f"{MAX_FILE_BYTES / 1e6:.0f} MB."
+        )
+
+
+def _as_grey(img) -> np.ndarray:
+    """Any Pillow image as greyscale floats 0–1, scaled by its real range where it is not
+    8-bit (16-bit, 32-bit and float images would otherwise be clipped to white)."""
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("the image has pixels that are NaN or infinite.")
+        low, high = values.min(), values.max()
+        return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)  # transparent areas become paper
+    return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
 
 
 def _open_greyscale(path: Path) -> np.ndarray:
+    """The image at ``path`` (its first frame) as greyscale floats 0–1, of bounded size."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if not path.is_file():
-        raise FileNotFoundError(f"No such image file: {path}")
+    _check_file(path)
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:  # reads the header only
+            pixels = img.width * img.height
+            if pixels > MAX_PIXELS:
+                raise ValueError(
+                    f"{path} is {img.width}×{img.height} pixels ({pixels / 1e6:.0f} megapixels);"
+                    f" glassnet reads images up to {MAX_PIXELS / 1e6:.0f} megapixels. Crop or "
+                    "scale it down first."
+                )
+            img.seek(0)  # an animation: its first frame
+            if img.mode in ("RGB", "L", "CMYK", "YCbCr") and max(img.size) > WORKING_SIDE:
+                img.draft(img.mode, (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode smaller
+            factor = max(img.size) // WORKING_SIDE
+            img = img.reduce(factor) if factor > 1 else img
             img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "P"):
-                img = img.convert("RGBA")
-                white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, img)  # transparent areas become paper
-            grey = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
+            return _as_grey(img)
+    except Image.DecompressionBombError:
+        raise ValueError(
+            f"{path} declares more pixels than is safe to decode (a decompression bomb?); "
+            f"glassnet reads images up to {MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, struct.error) as exc:
         raise ValueError(
             f"Cannot read {path} as an image ({exc}). Give a PNG, JPEG, BMP, GIF or TIFF file."
         ) from None
-    return grey
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"Cannot read {path} as a digit: {exc}") from None
 
 
 def mnist_style(grey: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:

@@ -272,7 +272,13 @@ class CategoricalCrossentropy(Loss):
                 "loss='sparse_categorical_crossentropy', or one-hot encode them with "
                 f"glassnet.utils.to_categorical(y, {k})."
             )
-        return super().check_targets(y_array, output_shape)
+        y = super().check_targets(y_array, output_shape)
+        if y.size and (y.min() < 0 or y.max() > 1):  # else C can go negative and training diverges
+            raise ValueError(
+                "categorical_crossentropy needs targets between 0 and 1 (one-hot rows, or "
+                f"probabilities); received values from {y.min()} to {y.max()}."
+            )
+        return y
 
 
 class SparseCategoricalCrossentropy(Loss):

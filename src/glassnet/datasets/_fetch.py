@@ -19,9 +19,10 @@ parsed with every IDX field checked instead.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
-import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class DatasetSpec:
     keras_npz: str | None = None  # Keras's single-file cache, if it has one
     keras_folder: str | None = None  # Keras's per-file cache folder, if any
     class_names: tuple = field(default=tuple(str(i) for i in range(10)))
+    image_shape: tuple = (28, 28)
 
 
 def cache_dir() -> Path:
@@ -90,25 +92,51 @@ def _complete(path: Path) -> bool:
     return all((path / name).is_file() for name in FILES)
 
 
-def _read_folder(folder: Path):
+def check_split(spec: DatasetSpec, images, labels, source: str) -> None:
+    """Images and labels as the dataset has them, or a ``ValueError`` naming ``source``.
+
+    uint8 images of the dataset's size (28×28), at least one; as many uint8 labels, each a class
+    the dataset has — so a stray label of 200 cannot quietly make a 201-class model.
+    """
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != spec.image_shape:
+        raise ValueError(
+            f"{source}: the images are {images.dtype} of shape {images.shape}; {spec.title} "
+            f"images are uint8 of shape (n, {spec.image_shape[0]}, {spec.image_shape[1]})."
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise ValueError(
+            f"{source}: the labels are {labels.dtype} of shape {labels.shape}; {spec.title} "
+            "labels are uint8 of shape (n,)."
+        )
+    if len(images) == 0 or len(images) != len(labels):
+        raise ValueError(f"{source}: {len(images)} images but {len(labels)} labels.")
+    k = len(spec.class_names)
+    if labels.max() >= k:
+        bad = np.unique(labels[labels >= k])[:5].tolist()
+        raise ValueError(
+            f"{source}: labels {bad} are not classes of {spec.title}, which has {k} (0–{k - 1})."
+        )
+
+
+def _read_folder(folder: Path, spec: DatasetSpec):
     x_train = read_idx(folder / FILES[0], expected_ndim=3)
     y_train = read_idx(folder / FILES[1], expected_ndim=1)
     x_test = read_idx(folder / FILES[2], expected_ndim=3)
     y_test = read_idx(folder / FILES[3], expected_ndim=1)
-    for images, labels, which in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
-        if len(images) != len(labels):
-            raise ValueError(
-                f"{folder}: {which} has {len(images)} images but {len(labels)} labels."
-            )
+    check_split(spec, x_train, y_train, f"{folder} (train files)")
+    check_split(spec, x_test, y_test, f"{folder} (t10k files)")
     return (x_train, y_train), (x_test, y_test)
 
 
-def _read_npz(path: Path):
+def _read_npz(path: Path, spec: DatasetSpec):
     try:
         with np.load(path, allow_pickle=False) as f:
-            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
-    except (OSError, ValueError, KeyError) as exc:
+            train, test = (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+    except (OSError, ValueError, KeyError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable Keras dataset file: {exc}") from None
+    check_split(spec, *train, f"{path} (x_train, y_train)")
+    check_split(spec, *test, f"{path} (x_test, y_test)")
+    return train, test
 
 
 def _progress(name: str, done: int, total: int | None, stream) -> None:
@@ -126,18 +154,52 @@ def _progress(name: str, done: int, total: int | None, stream) -> None:
     stream.flush()
 
 
-def _download(url: str, target: Path, sha256: str, stream, timeout: float) -> None:
-    """Download ``url`` to ``target`` if its SHA-256 matches; nothing is left behind if not."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+MAX_DOWNLOAD = 64 << 20  # bytes: the largest file (Fashion-MNIST's train images) is 26 MB
+DEADLINE = 600.0  # seconds for one file, however slowly it trickles in
+
+
+def _part_name(target: Path) -> Path:
+    return target.parent / f".{target.name}.{os.getpid()}.part"
+
+
+def _remove_stale_parts(folder: Path) -> None:
+    """Half-downloaded files left by a process that was killed (it is gone now)."""
+    for part in folder.glob(".*.*.part"):
+        try:
+            os.kill(int(part.name.rsplit(".", 2)[1]), 0)
+        except ProcessLookupError:
+            part.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            continue
+
+
+def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadline=None):
+    """Download ``url`` to ``target`` if its SHA-256 matches; nothing is left behind if not.
+
+    At most ``max_bytes`` are accepted and the whole file must arrive within ``deadline``
+    seconds; each wait for data is bounded by ``timeout``.
+    """
+    max_bytes = MAX_DOWNLOAD if max_bytes is None else max_bytes
+    deadline = DEADLINE if deadline is None else deadline
+    tmp = _part_name(target)
+    start = time.monotonic()
     try:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
+            if total and total > max_bytes:
+                raise ValueError(f"{url} announces {total:,} bytes; at most {max_bytes:,} taken.")
             done = 0
-            while chunk := resp.read(1 << 16):
+            while chunk := resp.read1(1 << 16):  # returns what has arrived: the clock is read
+                done += len(chunk)
+                if done > max_bytes:
+                    raise ValueError(f"{url} sent more than {max_bytes:,} bytes; stopped.")
+                if time.monotonic() - start > deadline:
+                    raise TimeoutError(
+                        f"{url} is too slow: {done:,} bytes in {deadline:g} s; gave up."
+                    )
                 out.write(chunk)
                 digest.update(chunk)
-                done += len(chunk)
                 _progress(target.name, done, total, stream)
         if stream.isatty():
             stream.write("\n")
@@ -148,7 +210,7 @@ def _download(url: str, target: Path, sha256: str, stream, timeout: float) -> No
             )
         os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -170,6 +232,7 @@ def fetch(
     stream = stream or sys.stderr
     folder = destination or cache_dir() / "datasets" / spec.name
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(folder)
     if mirrors is None and os.environ.get("GLASSNET_MIRRORS"):
         mirrors = [
             m.strip().format(dataset=spec.name)
@@ -187,7 +250,7 @@ def fetch(
             try:
                 _download(url, target, spec.sha256[name], stream, timeout)
                 break
-            except (OSError, ValueError, urllib.error.URLError) as exc:
+            except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException) as exc:
                 errors.append(f"{url}: {exc}")
         else:
             raise DatasetUnavailableError(
@@ -200,12 +263,12 @@ def load(spec: DatasetSpec, download: bool = True):
     """``((x_train, y_train), (x_test, y_test))`` from the first place that has the dataset."""
     for _, path in candidate_folders(spec):
         if _complete(path):
-            return _read_npz(path) if path.suffix == ".npz" else _read_folder(path)
+            return _read_npz(path, spec) if path.suffix == ".npz" else _read_folder(path, spec)
     looked = "\n  ".join(f"{what}: {path}" for what, path in candidate_folders(spec))
     if not download:
         raise DatasetUnavailableError(f"{spec.title} was not found. Looked in:\n  {looked}")
     try:
-        return _read_folder(fetch(spec))
+        return _read_folder(fetch(spec), spec)
     except DatasetUnavailableError as exc:
         raise DatasetUnavailableError(
             f"{spec.title} was not found locally and could not be downloaded.\n"

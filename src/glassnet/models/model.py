@@ -841,6 +841,10 @@ class Model(Layer):
         output layer, then the recursion), one optimizer update of every W and b.
         """
         self._require_compiled("fit")
+        if y is None:
+            raise ValueError(
+                "Received y=None. Expected the targets, one per sample of x: model.fit(x, y, ...)."
+            )
         if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
             raise NotImplementedError(
                 "class_weight, sample_weight and steps_per_epoch are not supported yet."

@@ -10,6 +10,7 @@ import gzip
 import http.server
 import io
 import os
+import re
 import struct
 import threading
 import time
@@ -211,7 +212,7 @@ def test_numpy_scalars_are_numbers():
 
 
 API_CASES = [
-    (lambda m, x, y: m.fit(x, None, verbose=0), ValueError, "Received y=None. Expected the targets"),
+    (lambda m, x, y: m.fit(x, None, verbose=0), ValueError, "Received y=None. Expected the"),
     (lambda m, x, y: m.fit([[1, 2, 3, 4], [1, 2]], y[:2], verbose=0), ValueError,
      "could not be made into one array: its samples have different shapes"),
     (lambda m, x, y: m.fit(x, y, validation_split="0.2", verbose=0), ValueError,
@@ -280,7 +281,7 @@ def image_cases(tmp_path):
         "16-bit PNG": saved(tmp_path, "16.png", lambda p: Image.fromarray(
             ink.astype(np.uint16) * 257).save(p)),
         "16-bit PNG, a narrow range": saved(tmp_path, "16n.png", lambda p: Image.fromarray(
-            (ink.astype(np.uint16) * 4 + 30000)).save(p)),
+            ink.astype(np.uint16) * 4 + 30000).save(p)),
         "32-bit integer TIFF": saved(tmp_path, "32.tif", lambda p: Image.fromarray(
             ink.astype(np.int32) * 1000).save(p)),
         "float TIFF": saved(tmp_path, "f.tif", lambda p: Image.fromarray(
@@ -298,8 +299,9 @@ def image_cases(tmp_path):
 
 
 def test_every_image_mode_sees_the_same_digit(tmp_path):
-    from glassnet.images import load_digit_image
     from PIL import Image
+
+    from glassnet.images import load_digit_image
 
     reference_path = tmp_path / "8bit.png"
     Image.fromarray(seven()).save(reference_path)
@@ -335,8 +337,9 @@ def png_header(width, height) -> bytes:
     ],
 )
 def test_hostile_images_get_one_clear_message(tmp_path, case, message):
-    from glassnet.images import load_digit_image
     from PIL import Image
+
+    from glassnet.images import load_digit_image
 
     path = tmp_path / "image.png"
     if isinstance(case, tuple):
@@ -355,3 +358,73 @@ def test_hostile_images_get_one_clear_message(tmp_path, case, message):
         path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match=message):
         load_digit_image(path)
+
+
+# ---- the CLI ------------------------------------------------------------------------------------
+
+
+def run_cli(args, capsys):
+    from glassnet import cli
+
+    try:
+        code = cli.main(args)
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+CLI_CASES = {
+    "a billion units": (["train", "--hidden", "1000000000"], "needs about .* GB of memory"),
+    "output a folder": (["train", "--output", "{tmp}"], "--output must end in .keras"),
+    "output a folder named .keras": (["train", "--output", "{tmp}/dir.keras"], "is a directory"),
+    "output not .keras": (["train", "--output", "{tmp}/model.h5"], "--output must end in .keras"),
+    "output where nothing can be written": (["train", "--output", "/proc/model.keras"],
+                                            "Cannot write /proc/model.keras"),
+    "start 1e308": (["descent", "--start", "1e308"], "expected a number between -1e6 and 1e6"),
+    "start nan": (["descent", "--start", "nan"], "expected a number between -1e6 and 1e6"),
+    "evaluate a pipe": (["evaluate", "{tmp}/pipe.keras"], "not a regular file"),
+    "evaluate /dev/zero": (["evaluate", "{tmp}/zero.keras"], "not a regular file"),
+    "predict a bomb": (["predict", "{tmp}/model.keras", "{tmp}/bomb.png"],
+                       "more pixels than is safe to decode"),
+    "predict a folder": (["predict", "{tmp}/model.keras", "{tmp}"], "is not a regular file"),
+}  # fmt: skip
+
+
+@pytest.fixture
+def cli_files(tmp_path):
+    (tmp_path / "dir.keras").mkdir()
+    os.mkfifo(tmp_path / "pipe.keras")
+    (tmp_path / "zero.keras").symlink_to("/dev/zero")
+    (tmp_path / "bomb.png").write_bytes(png_header(20000, 20000))
+    model = Sequential([Input(shape=(784,)), Dense(10, activation="softmax")])
+    model.save(tmp_path / "model.keras")
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_the_cli_refuses_in_one_line_before_any_work(cli_files, capsys, case):
+    args, message = CLI_CASES[case]
+    start = time.perf_counter()
+    code, text = run_cli([a.format(tmp=cli_files) for a in args], capsys)
+    assert code not in (0, None), text
+    assert re.search(message, text), text
+    assert "Traceback" not in text
+    assert time.perf_counter() - start < 10  # refused before training, not after
+
+
+def test_a_diverging_run_exits_nonzero_and_keeps_the_old_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "none"))  # the bundled 8×8 digits
+    good = tmp_path / "good.keras"
+    good.write_bytes(b"a good model")
+    code, text = run_cli(["train", "--dataset", "digits", "--epochs", "1", "--verbose", "0",
+                          "--learning-rate", "1e300", "--output", str(good)], capsys)  # fmt: skip
+    assert code == 1 and "Training diverged" in text and "is untouched" in text
+    assert good.read_bytes() == b"a good model"
+
+
+def test_descent_says_the_file_it_wrote(tmp_path, capsys):
+    code, text = run_cli(["descent", "--contour", str(tmp_path / "out" / "picture")], capsys)
+    assert code == 0
+    assert f"Wrote {tmp_path / 'out' / 'picture.png'}" in text
+    assert (tmp_path / "out" / "picture.png").is_file()

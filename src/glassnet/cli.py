@@ -13,9 +13,11 @@ to see one).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,13 +71,64 @@ def _prepare_images(images: np.ndarray) -> np.ndarray:
 # ---- commands ---------------------------------------------------------------------------------
 
 
+def _check_output(path: Path) -> None:
+    """Fail now, not after training, if the model could not be saved to ``path``."""
+    if not path.name.endswith(".keras"):
+        raise CommandError(f"--output must end in .keras (Keras's format); received {path}.")
+    if path.is_dir():
+        raise CommandError(f"--output {path} is a directory; give a file name ending in .keras.")
+    folder = path.resolve().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    try:  # the only sure test (permissions, read-only mounts, /proc): write a file there
+        fd, probe = tempfile.mkstemp(prefix=".glassnet-check-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CommandError(
+            f"Cannot write {path}: {existing} does not take new files ({exc.strerror})."
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CommandError(f"Cannot write {path}: the file exists and is read-only.")
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory free for a new process to use (Linux's MemAvailable), if known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_size(sizes: list[int], optimizer: str) -> None:
+    """Refuse a network whose training state (W, ∂C/∂W, the optimizer's m, v, …) cannot fit."""
+    params = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
+    copies = {"sgd": 3, "rmsprop": 4, "adam": 5, "adamw": 5}[optimizer]
+    needed = params * 4 * copies  # float32
+    available = _available_memory()
+    if available is not None and needed > available:
+        shape = "-".join(map(str, sizes))
+        raise CommandError(
+            f"A {shape} network has {params:,} parameters: training it with {optimizer} needs "
+            f"about {needed / 1e9:,.1f} GB of memory, and {available / 1e9:.1f} GB are free. "
+            "Give --hidden smaller layers."
+        )
+
+
 def cmd_train(args) -> int:
     if args.seed is not None:
         utils.set_random_seed(args.seed)
+    output = Path(args.output or f"{args.dataset or 'mnist'}-mlp.keras")
+    _check_output(output)
     name, ((x_train, y_train), (x_test, y_test)) = _load_dataset(args.dataset)
+    output = Path(args.output or f"{name}-mlp.keras")
     epochs = args.epochs or DEFAULT_EPOCHS[name]
     x_train, x_test = _prepare_images(x_train), _prepare_images(x_test)
-    n_classes = int(y_train.max()) + 1
+    n_classes = int(y_train.max()) + 1  # the loaders check every label is a class
+    _check_size([x_train.shape[1], *args.hidden, n_classes], args.optimizer)
 
     model = Sequential([Input(shape=(x_train.shape[1],))])
     for units in args.hidden:
@@ -92,7 +145,7 @@ def cmd_train(args) -> int:
         model.summary()
 
     profiler = glassnet.callbacks.Profiler() if args.profile else None
-    output = Path(args.output or f"{name}-mlp.keras")
+    diverged = glassnet.callbacks.TerminateOnNaN()
     start = time.perf_counter()
     try:
         history = model.fit(
@@ -102,7 +155,7 @@ def cmd_train(args) -> int:
             epochs=epochs,
             verbose=args.verbose,
             validation_data=(x_test, y_test),
-            callbacks=[profiler] if profiler else None,
+            callbacks=[diverged, *([profiler] if profiler else [])],
         )
     except KeyboardInterrupt:  # keep what was learned so far
         model.save(output)
@@ -110,6 +163,12 @@ def cmd_train(args) -> int:
         raise
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    if not np.isfinite(loss) or not all(np.isfinite(w).all() for w in model.get_weights()):
+        kept = f" ({output} is untouched)" if output.exists() else ""
+        raise CommandError(
+            f"Training diverged: the loss became {loss} (NaN or infinite), so the model was not "
+            f"saved{kept}. Try a smaller --learning-rate."
+        )
     model.save(output)
     print(
         f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {epochs} "
@@ -312,6 +371,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _moderate_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+    if not abs(value) <= 1e6:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a number between -1e6 and 1e6, received {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -508,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the loss: a quadratic, a curve with two valleys, or the real loss "
         "of the deck's network along one weight (default: quadratic)",
     )
-    desc.add_argument("--start", type=float, default=None, help="the starting w")
+    desc.add_argument("--start", type=_moderate_float, default=None, help="the starting w")
     desc.add_argument(
         "--learning-rate", type=_positive_float, default=0.1, help="step size (default: 0.1)"
     )

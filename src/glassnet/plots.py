@@ -36,9 +36,16 @@ def _pyplot():
     return plt
 
 
-def save(fig, path, dpi: int = 100) -> Path:
-    """Write ``fig`` to ``path`` (PNG), creating the folder; returns the path."""
+def _with_suffix(path, suffix: str) -> Path:
+    """``path``, with ``suffix`` added if it has none (as matplotlib would add it)."""
     path = Path(path)
+    return path if path.suffix else path.with_name(path.name + suffix)
+
+
+def save(fig, path, dpi: int = 100) -> Path:
+    """Write ``fig`` to ``path`` (PNG unless its suffix names another format), creating the
+    folder; returns the path written."""
+    path = _with_suffix(path, ".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     _pyplot().close(fig)
@@ -226,6 +233,7 @@ def descent_picture(runs):
 
 def animate_descent(run, path, fps: int = 4) -> Path:
     """An animated GIF of the walk: one frame per step, the current slope drawn as a tangent."""
+    path = _with_suffix(path, ".gif")
     plt = _pyplot()
     from matplotlib.animation import FuncAnimation, PillowWriter
 

@@ -304,3 +304,15 @@ def test_the_trace_follows_the_graph_not_the_numbering(rng):
             in text
         )
     assert "its output feeds layers 2, 3" in text
+
+
+def test_a_very_deep_model_builds_and_runs():
+    x = Input(shape=(2,))
+    t = x
+    for _ in range(3000):  # deeper than Python's recursion limit
+        t = Activation("linear")(t)
+    model = Model(x, t)
+    assert len(model.layers) == 3001
+    np.testing.assert_array_equal(model.predict(np.ones((1, 2)), verbose=0), [[1.0, 1.0]])
+    with pytest.raises(TypeError, match="Unrecognized keyword arguments passed to Model"):
+        Model(x, t, nmae="typo")

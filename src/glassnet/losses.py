@@ -82,6 +82,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     else:
         a = y_pred / y_pred.sum(axis=-1, keepdims=True)
         log_a = xp.log(xp.clip(a, epsilon(), 1 - epsilon()))
+    if y_pred.ndim == 2:
+        return -log_a[xp.arange(len(labels)), labels]  # (batch,)
     picked = log_a.reshape(-1, k)[xp.arange(len(labels)), labels]  # (rows,)
     return -picked.reshape(y_pred.shape[:-1])
 

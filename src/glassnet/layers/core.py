@@ -103,25 +103,27 @@ class Dense(Layer):
         if a_prev.shape[-1] != W.shape[1]:
             raise ValueError(self._shape_error(a_prev.shape))
         c.leading_shape = a_prev.shape[:-1]  # Dense works on the last axis: (batch, …)
-        c.a_prev = a_prev = a_prev.reshape(-1, W.shape[1])  # (rows, n_in)
+        if a_prev.ndim != 2:
+            a_prev = a_prev.reshape(-1, W.shape[1])  # (rows, n_in): every position a row
+        c.a_prev = a_prev
         z = a_prev @ W.T  # (rows, n_in)·(n_in, n_out) = (rows, n_out)
         if self.use_bias:
             z += self.params["b"]  # (rows, n_out) + (n_out,), broadcast
         c.z = z
         c.a = self.activation(z)  # (rows, n_out)
-        return c.a.reshape(*c.leading_shape, self.units)
+        return c.a if len(c.leading_shape) == 1 else c.a.reshape(*c.leading_shape, self.units)
 
     def backward(self, dC_da, cache=None):
         # ∂C/∂z = σ′(z) ⊙ ∂C/∂a (the deck's recursion: ∂C/∂a arrives from the layer after this one)
         c = self.cache_for(cache)
-        c.dC_da = dC_da = dC_da.reshape(c.a.shape)
+        c.dC_da = dC_da = dC_da if dC_da.ndim == 2 else dC_da.reshape(c.a.shape)
         return self.backward_from_z(self.activation.backward(c.z, c.a, dC_da), cache)
 
     def backward_from_z(self, dC_dz, cache=None):
         """The rest of the backward pass, from ∂C/∂z (the entry point of the deck's case 1)."""
         c = self.cache_for(cache)
         W = self.params["W"]
-        c.dC_dz = dC_dz = dC_dz.reshape(c.z.shape)  # (rows, n_out)
+        c.dC_dz = dC_dz = dC_dz if dC_dz.ndim == 2 else dC_dz.reshape(c.z.shape)  # (rows, n_out)
         # ∂C/∂W = ∂C/∂z · ∂z/∂W, and ∂z/∂W is the stored input a_prev ("∂z/∂w = x").
         xp.matmul(dC_dz.T, c.a_prev, out=self.grads["W"])  # (n_out, rows)·(rows, n_in)
         if self.use_bias:
@@ -129,6 +131,8 @@ class Dense(Layer):
         if not self.needs_input_gradient:
             return None
         dC_da_prev = dC_dz @ W  # (rows, n_out)·(n_out, n_in) = (rows, n_in)
+        if len(c.leading_shape) == 1:
+            return dC_da_prev
         return dC_da_prev.reshape(*c.leading_shape, W.shape[1])
 
     def _shape_error(self, received) -> str:

@@ -160,6 +160,8 @@ class Model(Layer):
     """
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         if inputs is None and outputs is None and type(self).call is not Layer.call:
             raise NotImplementedError(
                 f"{type(self).__name__} subclasses Model and defines call(): glassnet cannot "
@@ -226,9 +228,7 @@ class Model(Layer):
         input_nodes = {id(t.node) for t in self.inputs}
         first_seen: dict[int, int] = {}  # layer -> when the search first met it (Keras's order)
 
-        def visit(node):  # depth first: a node after every node it reads from
-            if id(node) in done:
-                return
+        def enter(node):
             if id(node) in visiting:  # pragma: no cover - symbolic calls cannot make a cycle
                 raise ValueError("The layers form a cycle; a model must be acyclic.")
             visiting.add(id(node))
@@ -238,11 +238,25 @@ class Model(Layer):
                     f"The graph is disconnected: it reads from input {node.layer.name!r}, which "
                     f"is not among the model's inputs ({', '.join(t.name for t in self.inputs)})."
                 )
-            for t in node.inputs:
-                visit(t.node)
-            visiting.discard(id(node))
-            done.add(id(node))
-            order.append(node)
+
+        def visit(root):  # depth first, a node after every node it reads from; no recursion,
+            if id(root) in done:  # so a model may be thousands of layers deep
+                return
+            enter(root)
+            stack = [[root, 0]]  # (node, how many of its inputs were visited)
+            while stack:
+                node, i = stack[-1]
+                if i < len(node.inputs):
+                    stack[-1][1] += 1
+                    child = node.inputs[i].node
+                    if id(child) not in done:
+                        enter(child)
+                        stack.append([child, 0])
+                    continue
+                stack.pop()
+                visiting.discard(id(node))
+                done.add(id(node))
+                order.append(node)
 
         for t in self.outputs:
             visit(t.node)
@@ -276,6 +290,7 @@ class Model(Layer):
             for node in order
             if not isinstance(node.layer, InputLayer)
         ]
+        self._input_keys = [id(t) for t in self.inputs]
         self._case_1_flags = None  # per output, once the losses are known
         global _FLAGS_SET_BY
         _FLAGS_SET_BY = None  # a new graph: its layers' flags must be set again
@@ -450,21 +465,16 @@ class Model(Layer):
         self._set_gradient_flags()
         grads = dict(dC_douts)
         shared_sums: dict[int, dict] = {}
-        model_inputs = {id(t) for t in self.inputs}
-        for node in reversed(self._nodes):
-            layer = node.layer
-            if isinstance(layer, InputLayer):
-                continue
-            dC_da = grads.pop(id(node.output), None)
-            if dC_da is None and id(node) not in dC_dz_at:
-                continue  # nothing downstream of this node reaches the loss
+        skip = () if self.needs_input_gradient else self._input_keys  # nobody needs ∂C/∂x
+        for node, layer, many, reads, writes in reversed(self._plan):
             cache = caches[id(node)]
-            if id(node) in dC_dz_at:  # case 1: the loss gave ∂C/∂z directly
-                dC_dz = dC_dz_at[id(node)]
-                if dC_da is not None:  # pragma: no cover - case 1 is used only without readers
-                    raise AssertionError("case 1 at a node whose output is also read")
+            dC_dz = dC_dz_at.get(id(node)) if dC_dz_at else None
+            if dC_dz is not None:  # case 1: the loss gave ∂C/∂z directly
                 dC_din = layer.backward_from_z(dC_dz, cache)
             else:
+                dC_da = grads.pop(writes, None)
+                if dC_da is None:
+                    continue  # nothing downstream of this node reaches the loss
                 dC_din = layer.backward(dC_da, cache)
             if id(layer) in self._shared:  # sum ∂C/∂W over the calls of a shared layer
                 previous = shared_sums.get(id(layer))
@@ -474,13 +484,12 @@ class Model(Layer):
                 shared_sums[id(layer)] = {k: g.copy() for k, g in layer.grads.items()}
             if dC_din is None:
                 continue
-            parts = dC_din if node.many else [dC_din]
-            for t, part in zip(node.inputs, parts):
-                if id(t) in model_inputs and not self.needs_input_gradient:
+            for key, part in zip(reads, dC_din) if many else ((reads[0], dC_din),):
+                if key in skip:
                     continue
                 # The deck's sum: a tensor read by two layers gets what both send back.
-                grads[id(t)] = part if id(t) not in grads else grads[id(t)] + part
-        return {id(t): grads.get(id(t)) for t in self.inputs}
+                grads[key] = part if key not in grads else grads[key] + part
+        return {key: grads.get(key) for key in self._input_keys}
 
     def backward(self, dC_da, cache=None):
         """As a layer inside another model: ∂C/∂(inputs) from ∂C/∂(outputs)."""

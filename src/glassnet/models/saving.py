@@ -415,6 +415,12 @@ def _stored_size(arrays: dict) -> int:
     return sum(int(a.size) for k, a in arrays.items() if k.startswith("layers/"))
 
 
+def _with_path(exc: Exception, path: Path) -> Exception:
+    """The same complaint, naming the file (as a plain ValueError or NotImplementedError)."""
+    kind = NotImplementedError if isinstance(exc, NotImplementedError) else ValueError
+    return kind(f"{path}: {exc}")
+
+
 def _model_from_config(config: dict, path: Path, budget: int, custom_objects=None) -> Model:
     class_name = config.get("class_name")
     classes = {**LAYER_CLASSES, **(custom_objects or {})}
@@ -431,7 +437,7 @@ def _model_from_config(config: dict, path: Path, budget: int, custom_objects=Non
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise _Corrupt(f"{path} has a config.json glassnet cannot read: {exc!r}.") from None
     except (ValueError, NotImplementedError) as exc:
-        raise type(exc)(f"{path}: {exc}") from None
+        raise _with_path(exc, path) from None
 
 
 def _set_layer_weights(model: Model, arrays: dict, names: dict, path: Path, legacy: bool):
@@ -562,7 +568,7 @@ def _compile_from_config(model: Model, compile_config, path: Path) -> None:
     except (KeyError, TypeError, AttributeError) as exc:
         raise _Corrupt(f"{path}: its compile settings cannot be read: {exc!r}.") from None
     except (ValueError, NotImplementedError) as exc:
-        raise type(exc)(f"{path}: {exc}") from None
+        raise _with_path(exc, path) from None
 
 
 def load_weights(model: Model, filepath, optimizer: bool = False) -> None:

@@ -40,3 +40,11 @@ def test_functional_api_block(capsys):
         "size_loss",
         "digit_accuracy",
     }
+
+
+def test_your_own_layer_and_loss_block(capsys):
+    block = next(b for b in python_blocks() if "class Scale(Layer)" in b)
+    exec(block, {})
+    report = capsys.readouterr().out
+    assert "all gradients agree" in report and "MISMATCH" not in report
+    assert "scale" in report  # the user's own layer was checked, not skipped

@@ -58,16 +58,10 @@ def check_gradients(model, x, y, max_checked: int = 200, tolerance: float = 1e-6
         set_floatx(previous)
     rows = []
     for lt in tr.layers:
-        for tensor, grad in (("W", lt.dC_dW), ("b", lt.dC_db)):
-            if grad is not None:
-                rows.append(
-                    (
-                        lt.number,
-                        lt.name,
-                        tensor,
-                        grad.shape,
-                        len(lt.numeric[tensor][0]),
-                        lt.relative_error(tensor),
-                    )
-                )
+        for tensor in lt.parameter_names():
+            grad = lt.gradient(tensor)
+            checked = len(lt.numeric[tensor][0])
+            rows.append(
+                (lt.number, lt.name, tensor, grad.shape, checked, lt.relative_error(tensor))
+            )
     return GradientReport(rows, tolerance)

@@ -66,7 +66,7 @@ class _Writer:
         idx, numeric = lt.numeric[name]
         error = lt.relative_error(name)
         mark = "✓" if error < 1e-4 else "✗"
-        grad = lt.dC_dW if name == "W" else lt.dC_db
+        grad = lt.gradient(name)
         if len(idx) == grad.size:
             shown = numeric[np.argsort(idx)].reshape(grad.shape)
             self.value(
@@ -134,7 +134,7 @@ def render_text(
     layers = tr.layers
     for pos in range(len(layers) - 1, -1, -1):
         lt = layers[pos]
-        if not lt.has_weights and lt.dC_dz is None:
+        if not lt.has_weights and lt.dC_dz is None and not lt.other:
             continue
         is_output = lt.is_output
         after = _next_with_weights(lt, layers)
@@ -169,7 +169,11 @@ def render_text(
             fn = activations.get(lt.activation) if lt.activation else None
             if fn is not None and fn.prime is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
-        w.value("∂C/∂z", lt.dC_dz)
+        if lt.dC_dz is not None:
+            w.value("∂C/∂z", lt.dC_dz)
+        for name, values in lt.other.items():  # a user's own parameters
+            w.value(f"∂C/∂{name}", values["grad"], "from the layer's own backward pass")
+            w.check(lt, name)
         if lt.has_weights:
             w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW, "∂z/∂w = the stored input a of this layer")
             w.check(lt, "W")
@@ -191,6 +195,11 @@ def render_text(
             if lt.b is not None:
                 w.value("b before", lt.b)
                 w.value("b after ", lt.b_new)
+        if lt.other:
+            w.sub(f"layer {lt.number} ({lt.name})")
+            for name, values in lt.other.items():
+                w.value(f"{name} before", values["before"])
+                w.value(f"{name} after ", values["after"])
     if tr.C_new is not None:
         w.head(f"NEW LOSS — C = {tr.C_new:.6g} (was {tr.C:.6g})")
     return "\n".join(w.lines)

@@ -52,6 +52,20 @@ class LayerTrace:
     read_by: list = field(default_factory=list)  # numbers of the layers that read its output
     is_output: bool = False  # a model output: its ∂C/∂a (or ∂C/∂z) comes from the loss
     case_1: bool = False  # ∂C/∂z came straight from the loss
+    # Parameters other than W and b (a user's own layer): name -> {"before", "after", "grad"}
+    other: dict = field(default_factory=dict)
+
+    def parameter_names(self) -> list[str]:
+        names = [n for n, v in (("W", self.W), ("b", self.b)) if v is not None]
+        return names + list(self.other)
+
+    def gradient(self, name: str) -> np.ndarray:
+        """∂C/∂(parameter ``name``) as the backward pass computed it."""
+        return {"W": self.dC_dW, "b": self.dC_db}.get(name, self.other.get(name, {}).get("grad"))
+
+    def before(self, name: str) -> np.ndarray:
+        """Parameter ``name`` as the step found it."""
+        return {"W": self.W, "b": self.b}.get(name, self.other.get(name, {}).get("before"))
 
     @property
     def has_weights(self) -> bool:
@@ -62,7 +76,7 @@ class LayerTrace:
         if name not in self.numeric:
             return None
         idx, numeric = self.numeric[name]
-        analytic = (self.dC_dW if name == "W" else self.dC_db).reshape(-1)[idx]
+        analytic = self.gradient(name).reshape(-1)[idx]
         scale = max(np.abs(analytic).max(initial=0), np.abs(numeric).max(initial=0))
         return 0.0 if scale == 0 else float(np.abs(analytic - numeric).max() / scale)
 
@@ -201,6 +215,10 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         if "b" in layer.params:
             lt.b, lt.b_new = old["b"], layer.params["b"].copy()
             lt.dC_db = layer.grads["b"].copy()
+        for name in layer.params:
+            if name not in ("W", "b"):
+                after, grad = layer.params[name].copy(), layer.grads[name].copy()
+                lt.other[name] = {"before": old[name], "after": after, "grad": grad}
         layers.append(lt)
     return Trace(
         x=[np.array(a) for a in x] if isinstance(x, list) else np.array(x),
@@ -231,13 +249,11 @@ def _finite_differences(
     ys = check.check_data(xs, y)[1]
     nodes = _layer_nodes(check)
     for node, lt in zip(nodes, tr.layers):  # the weights the step started from
-        for name, before in (("W", lt.W), ("b", lt.b)):
-            if before is not None:
-                node.layer.params[name][...] = before
+        for name in lt.parameter_names():
+            node.layer.params[name][...] = lt.before(name)
     for node, lt in zip(nodes, tr.layers):
-        for name, grad in (("W", lt.dC_dW), ("b", lt.dC_db)):
-            if grad is None:
-                continue
+        for name in lt.parameter_names():
+            grad = lt.gradient(name)
             flat = node.layer.params[name].reshape(-1)
             order = np.argsort(-np.abs(grad.reshape(-1)), kind="stable")[:max_checked]
             numeric = np.empty(len(order))

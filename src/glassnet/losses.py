@@ -34,6 +34,7 @@ __all__ = [
     "mean_absolute_error",
     "mean_squared_error",
     "sparse_categorical_crossentropy",
+    "weights_like",
 ]
 
 
@@ -101,6 +102,30 @@ def rows(a) -> int:
     return a.size // a.shape[-1] if a.ndim > 1 else a.size
 
 
+def weights_like(sample_weight, values):
+    """Per-sample weights broadcast to the per-sample losses: (batch,) weights for (batch,) or
+    (batch, steps) values; (batch, 1) weights as (batch,)."""
+    w = xp.asarray(sample_weight, dtype=values.dtype if values.dtype.kind == "f" else float)
+    if w.ndim == values.ndim + 1 and w.shape[-1] == 1:
+        w = w.reshape(w.shape[:-1])
+    while w.ndim < values.ndim:
+        w = w[..., None]
+    try:
+        return xp.broadcast_to(w, values.shape)
+    except ValueError:
+        raise ValueError(
+            f"sample_weight of shape {xp.shape(sample_weight)} does not fit per-sample losses "
+            f"of shape {values.shape}: give one weight per sample."
+        ) from None
+
+
+def _weighted_mean(values, sample_weight):
+    """mean(w · l): Keras's "sum_over_batch_size", Σ wᵢ·lᵢ / n (n counts every value)."""
+    if sample_weight is None:
+        return values.mean()
+    return (values * weights_like(sample_weight, values)).mean()
+
+
 def _categorical_dC_da(y, a):
     # C = −Σ y·log(a / Σa): ∂C/∂a_i = (−y_i / a_i + Σ_j y_j / Σ_j a_j) / rows
     a = xp.clip(a, epsilon(), None)
@@ -128,10 +153,27 @@ class Loss:
     output_activation: activations.ActivationFunction | None = None
     name = "loss"
 
-    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size"):
-        if reduction != "sum_over_batch_size":
+    REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+    def __init__(
+        self,
+        from_logits=False,
+        name=None,
+        reduction="sum_over_batch_size",
+        dtype=None,
+        label_smoothing=0.0,
+        axis=-1,
+    ):
+        if label_smoothing or axis != -1:
             raise NotImplementedError(
-                f"Received reduction={reduction!r}; glassnet supports 'sum_over_batch_size' only."
+                f"{type(self).__name__}(label_smoothing={label_smoothing}, axis={axis}) is not "
+                "supported by glassnet yet: the classes run along the last axis, unsmoothed."
+            )
+        if reduction not in self.REDUCTIONS:
+            raise ValueError(
+                f"Received reduction={reduction!r}. Expected one of "
+                "'sum_over_batch_size' (the mean, Keras's default), 'sum', "
+                "'mean_with_sample_weight' or 'none'."
             )
         self.from_logits = from_logits
         self.name = name or type(self).name
@@ -140,14 +182,26 @@ class Loss:
     def per_sample(self, y, out):
         raise NotImplementedError
 
-    def __call__(self, y_true, y_pred) -> float:
-        """C for a batch, as ``keras.losses.Loss.__call__``."""
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The loss of a batch, reduced as ``reduction`` says, as ``keras.losses.Loss``:
+        Σ wᵢ·lᵢ / n by default; Σ wᵢ·lᵢ for "sum"; Σ wᵢ·lᵢ / Σ wᵢ for "mean_with_sample_weight";
+        every wᵢ·lᵢ for "none"."""
         y_pred = xp.asarray(y_pred, dtype=float)
-        return float(self.C(self.check_targets(y_true, y_pred.shape), y_pred))
+        values = self.per_sample(self.check_targets(y_true, y_pred.shape), y_pred)
+        w = None if sample_weight is None else weights_like(sample_weight, values)
+        weighted = values if w is None else values * w
+        if self.reduction in ("none", None):
+            return weighted
+        total = float(weighted.sum())
+        if self.reduction == "sum":
+            return total
+        divisor = w.sum() if self.reduction == "mean_with_sample_weight" and w is not None else (
+            values.size)  # fmt: skip
+        return total / divisor if divisor else 0.0
 
-    def C(self, y, out):
-        """The batch mean of the per-sample loss of the model output ``out``."""
-        return self.per_sample(y, out).mean()
+    def C(self, y, out, sample_weight=None):
+        """The batch mean of the (weighted) per-sample loss of the model output ``out``."""
+        return _weighted_mean(self.per_sample(y, out), sample_weight)
 
     def gradient(self, y, out):
         """∂C/∂out for the model output ``out`` (logits when ``from_logits``)."""
@@ -158,9 +212,9 @@ class Loss:
     def dC_da(self, y, a):
         raise NotImplementedError
 
-    def C_from_z(self, y, z):
+    def C_from_z(self, y, z, sample_weight=None):
         """C computed from the output layer's z, stably (used with the case-1 shortcut)."""
-        return self.per_sample_from_logits(y, z).mean()
+        return _weighted_mean(self.per_sample_from_logits(y, z), sample_weight)
 
     def check_targets(self, y, output_shape):
         """``y`` as the array this loss computes with; a clear error if it cannot fit."""

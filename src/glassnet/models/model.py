@@ -519,17 +519,19 @@ class Model(Layer):
             and self._consumers.get(id(tensor), 0) == 0
         )
 
-    def _loss_terms(self, ys: list, outs: list, caches: dict) -> list[float]:
-        """C of each output (unweighted), from z where case 1 applies (stable for any logits)."""
+    def _loss_terms(self, ys: list, outs: list, caches: dict, sws=None) -> list[float]:
+        """C of each output (before loss_weights; with sample weights ``sws`` if given), from z
+        where case 1 applies (stable for any logits)."""
         terms = []
         for i, (loss, y, out) in enumerate(zip(self.losses, ys, outs)):
+            w = None if sws is None else sws[i]
             if loss is None:
                 terms.append(0.0)
             elif self.case_1(i):
                 z = self.cache_of(self.outputs[i].node, caches).z  # (rows, k)
-                terms.append(float(loss.C_from_z(y, z.reshape(out.shape))))
+                terms.append(float(loss.C_from_z(y, z.reshape(out.shape), w)))
             else:
-                terms.append(float(loss.C(y, out)))
+                terms.append(float(loss.C(y, out, w)))
         return terms
 
     def cache_of(self, node: Node, caches: dict | None = None):
@@ -537,21 +539,26 @@ class Model(Layer):
         cache = (self._training_caches if caches is None else caches)[id(node)]
         return node.layer if cache is None else cache
 
-    def loss_value(self, y, out) -> float:
+    def loss_value(self, y, out, sample_weight=None) -> float:
         """C = Σ weight·C_output for targets ``y`` after the training ``forward`` gave ``out``."""
-        return self._loss_total(self._as_targets(y), self._as_outputs(out), self._training_caches)
+        sws = self._as_weights(sample_weight)
+        return self._loss_total(
+            self._as_targets(y), self._as_outputs(out), self._training_caches, sws
+        )
 
-    def _loss_total(self, ys: list, outs: list, caches: dict) -> float:
-        terms = self._loss_terms(ys, outs, caches)
+    def _loss_total(self, ys: list, outs: list, caches: dict, sws=None) -> float:
+        terms = self._loss_terms(ys, outs, caches, sws)
         return float(sum(w * c for w, c in zip(self.loss_weights, terms)))
 
-    def backpropagate(self, y, out) -> float:
+    def backpropagate(self, y, out, sample_weight=None) -> float:
         """The backward pass for targets ``y``: returns C and leaves every layer's gradients set.
 
         At each output: case 1 (∂C/∂z from the loss) where it applies, else ∂C/∂a = the loss's
-        derivative; then the recursion through every earlier node.
+        derivative; then the recursion through every earlier node. With ``sample_weight``,
+        C = mean(wᵢ·Cᵢ), so each sample's row of ∂C/∂a (or ∂C/∂z) is scaled by its wᵢ.
         """
         ys, outs = self._as_targets(y), self._as_outputs(out)
+        sws = self._as_weights(sample_weight)
         dC_douts, dC_dz_at = {}, {}
         for i, (loss, weight, y_i, out_i) in enumerate(
             zip(self.losses, self.loss_weights, ys, outs)
@@ -559,15 +566,30 @@ class Model(Layer):
             if loss is None:
                 continue
             tensor = self.outputs[i]
-            if self.case_1(i):
-                g = loss.dC_dz(y_i, out_i)  # out_i is the output layer's a
-                dC_dz_at[id(tensor.node)] = g if weight == 1 else g * weight
+            g = loss.dC_dz(y_i, out_i) if self.case_1(i) else loss.gradient(y_i, out_i)
+            if sws is not None and sws[i] is not None:  # one weight per row of ∂C/∂a
+                g = g * losses_module.weights_like(sws[i], out_i[..., 0])[..., None]
+            if weight != 1:
+                g = g * weight
+            if self.case_1(i):  # out_i is the output layer's a
+                dC_dz_at[id(tensor.node)] = g
             else:
-                g = loss.gradient(y_i, out_i)
-                dC_douts[id(tensor)] = g if weight == 1 else g * weight
-        C = self._loss_total(ys, outs, self._training_caches)
+                dC_douts[id(tensor)] = g
+        C = self._loss_total(ys, outs, self._training_caches, sws)
         self._backward_graph(dC_douts, dC_dz_at, self._training_caches)
         return C
+
+    def _as_weights(self, sample_weight):
+        """Sample weights per output, or None: one array (one output), a list or a dict."""
+        if sample_weight is None:
+            return None
+        if isinstance(sample_weight, dict):
+            return _per_output(sample_weight, self.output_names, "sample_weight")
+        if isinstance(sample_weight, (list, tuple)) and len(self.outputs) > 1:
+            return list(sample_weight)
+        if isinstance(sample_weight, list) and len(sample_weight) == 1:
+            return sample_weight
+        return [sample_weight] * len(self.outputs)
 
     def _as_outputs(self, out) -> list:
         return list(out) if len(self.outputs) > 1 else [out]
@@ -588,13 +610,13 @@ class Model(Layer):
             ]
         return self._pairs
 
-    def train_step(self, x, y, training: bool = True):
+    def train_step(self, x, y, training: bool = True, sample_weight=None):
         """One step of gradient descent: forward, backpropagate, update every parameter.
 
         Returns (C, out). ``training=False`` keeps dropout off (the glass box uses it).
         """
         out = self.forward(x, training=training)
-        C = self.backpropagate(y, out)
+        C = self.backpropagate(y, out, sample_weight)
         self.optimizer.apply(self.trainable_pairs())
         return C, out
 
@@ -854,10 +876,8 @@ class Model(Layer):
             raise ValueError(
                 "Received y=None. Expected the targets, one per sample of x: model.fit(x, y, ...)."
             )
-        if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
-            raise NotImplementedError(
-                "class_weight, sample_weight and steps_per_epoch are not supported yet."
-            )
+        if steps_per_epoch is not None:
+            raise NotImplementedError("steps_per_epoch is not supported by glassnet yet.")
         batch_size = _check_batch_size(batch_size)
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -880,29 +900,36 @@ class Model(Layer):
             return self._fit(
                 x,
                 y,
-                batch_size,
-                epochs,
-                verbose,
-                callbacks,
-                validation_split,
-                validation_data,
-                shuffle,
-                initial_epoch,
-                validation_batch_size,
-                validation_freq,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=callbacks,
+                validation=(
+                    validation_split,
+                    validation_data,
+                    validation_batch_size,
+                    validation_freq,
+                ),
+                shuffle=shuffle,
+                initial_epoch=initial_epoch,
+                weights=(sample_weight, class_weight),
             )
         finally:
             self._training_lock.release()
 
-    def _split_validation(self, xs, ys, validation_split, validation_data):
-        """(xs, ys, x_val, y_val): given validation data, or the last fraction of x."""
+    def _split_validation(self, xs, ys, sws, validation_split, validation_data):
+        """(xs, ys, sws, x_val, y_val, sw_val): given validation data (with or without sample
+        weights), or the last fraction of x."""
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a tuple (x_val, y_val).")
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, weights)."
+                )
             x_val, y_val = self.check_data(validation_data[0], validation_data[1], "x_val")
-            return xs, ys, x_val, y_val
+            given = validation_data[2] if len(validation_data) == 3 else None
+            return xs, ys, sws, x_val, y_val, self._weights_for_data(given, None, y_val)
         if not validation_split:
-            return xs, ys, None, None
+            return xs, ys, sws, None, None, None
         n = len(xs[0])
         n_val = int(n * validation_split)
         if n_val == 0 or n_val == n:
@@ -910,30 +937,66 @@ class Model(Layer):
                 f"validation_split={validation_split} of {n} samples leaves "
                 "an empty training or validation set."
             )
-        return (
-            [a[:-n_val] for a in xs],
-            [a[:-n_val] for a in ys],
-            [a[-n_val:] for a in xs],
-            [a[-n_val:] for a in ys],
-        )
+        head, tail = slice(None, -n_val), slice(-n_val, None)
 
-    def _fit(
-        self,
-        x,
-        y,
-        batch_size,
-        epochs,
-        verbose,
-        callbacks,
-        validation_split,
-        validation_data,
-        shuffle,
-        initial_epoch,
-        validation_batch_size,
-        validation_freq,
-    ):
+        def cut(arrays, part):
+            return None if arrays is None else [a[part] for a in arrays]
+
+        return (cut(xs, head), cut(ys, head), cut(sws, head),
+                cut(xs, tail), cut(ys, tail), cut(sws, tail))  # fmt: skip
+
+    def _weights_for_data(self, sample_weight, class_weight, ys) -> list | None:
+        """Per-output sample weights for the whole data, checked: ``sample_weight`` (one array
+        per output, or one for all), or ``class_weight`` turned into a weight per sample."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(
+                "You cannot use `class_weight` and `sample_weight` at the same time: fold the "
+                "class weights into the sample weights."
+            )
+        if class_weight is not None:
+            return [self._class_weights(class_weight, ys)]
+        sws = self._as_weights(sample_weight)
+        if sws is None:
+            return None
+        checked = []
+        for w, y in zip(sws, ys):
+            w = xp.asarray(w, dtype=xp.float64)
+            if w.ndim == 0 or len(w) != len(y) or w.ndim > y.ndim:
+                raise ValueError(
+                    f"sample_weight must hold one weight per sample, shape ({len(y)},); "
+                    f"received shape {w.shape}."
+                )
+            if not xp.isfinite(w).all():
+                raise ValueError("sample_weight contains NaN or infinity.")
+            checked.append(w)
+        return checked
+
+    def _class_weights(self, class_weight, ys):
+        if len(self.outputs) > 1:
+            raise ValueError("`class_weight` is only supported for models with a single output.")
+        if not isinstance(class_weight, dict):
+            raise TypeError(
+                f"class_weight must be a dict {{class: weight}}; received {class_weight!r}."
+            )
+        y = ys[0]
+        k = self.outputs[0].shape[-1]
+        if y.ndim == len(self.outputs[0].shape) and k > 1:  # one-hot rows
+            labels = y.argmax(axis=-1)
+        else:  # integer labels, or 0/1 targets of one unit
+            labels = xp.rint(y).astype(xp.intp).reshape(len(y), -1)[:, 0]
+        table = xp.ones(max(int(labels.max()) + 1, k, *(int(c) + 1 for c in class_weight)))
+        for c, weight in class_weight.items():
+            table[int(c)] = float(weight)
+        return table[labels]
+
+    def _fit(self, x, y, *, batch_size, epochs, verbose, callbacks, validation, shuffle,
+             initial_epoch, weights):  # fmt: skip
+        validation_split, validation_data, validation_batch_size, validation_freq = validation
         xs, ys = self.check_data(x, y)
-        xs, ys, x_val, y_val = self._split_validation(xs, ys, validation_split, validation_data)
+        sws = self._weights_for_data(*weights, ys)
+        xs, ys, sws, x_val, y_val, sw_val = self._split_validation(
+            xs, ys, sws, validation_split, validation_data
+        )
 
         # ---- callbacks and metrics ----
         n = len(xs[0])
@@ -967,11 +1030,13 @@ class Model(Layer):
                 cbs.on_train_batch_begin(step, {})
                 xb = [xp.asarray(a[idx], dtype=dtype) for a in xs]  # only the batch converted
                 yb = [a[idx] for a in ys]
+                swb = None if sws is None else [w[idx] for w in sws]
                 out = self.forward(xb if len(xb) > 1 else xb[0], training=True)
-                C = self.backpropagate(yb, out)
+                C = self.backpropagate(yb, out, swb)
                 self.optimizer.apply(self.trainable_pairs())
                 self.last_batch = (xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb, C)
-                self._track(trackers, train_metrics, yb, self._as_outputs(out), C, len(xb[0]))
+                self._track(trackers, train_metrics, yb, self._as_outputs(out), C, len(xb[0]),
+                            sws=swb)  # fmt: skip
                 if batch_logs_wanted:
                     cbs.on_train_batch_end(step, self._logs(trackers, train_metrics))
                 if self.stop_training:
@@ -980,7 +1045,9 @@ class Model(Layer):
             # ---- end of the epoch: validation, logs, callbacks ----
             logs = self._logs(trackers, train_metrics)
             if x_val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_arrays(x_val, y_val, validation_batch_size or batch_size)
+                val_logs = self._evaluate_arrays(
+                    x_val, y_val, validation_batch_size or batch_size, sws=sw_val
+                )
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -994,10 +1061,13 @@ class Model(Layer):
             trackers += [metrics_module.Mean(name=f"{n}_loss") for n in self.output_names]
         return trackers
 
-    def _track(self, trackers, metrics, ys, outs, C, n, caches=None) -> None:
+    def _track(self, trackers, metrics, ys, outs, C, n, caches=None, sws=None) -> None:
+        """Add one batch to the loss trackers (each batch weighs its size, as in Keras) and to
+        the metrics (which, as Keras's ``metrics``, see no sample weights)."""
         trackers[0].update_state(C, n)
         if len(trackers) > 1:
-            terms = self._loss_terms(ys, outs, self._training_caches if caches is None else caches)
+            caches = self._training_caches if caches is None else caches
+            terms = self._loss_terms(ys, outs, caches, sws)
             for t, c in zip(trackers[1:], terms):
                 t.update_state(c, n)
         for ms, y, out in zip(metrics, ys, outs):
@@ -1011,7 +1081,7 @@ class Model(Layer):
                 logs[m.name if len(self.outputs) == 1 else f"{out_name}_{m.name}"] = m.result()
         return logs
 
-    def _evaluate_arrays(self, xs, ys, batch_size, cbs=None) -> dict:
+    def _evaluate_arrays(self, xs, ys, batch_size, cbs=None, sws=None) -> dict:
         """Loss and metrics over (x, y), batch by batch, in inference mode (caches of its own)."""
         metrics = self._make_metrics(ys)
         trackers = self._loss_trackers()
@@ -1022,10 +1092,11 @@ class Model(Layer):
                 cbs.on_test_batch_begin(step, {})
             xb = [xp.asarray(a[idx], dtype=dtype) for a in xs]
             yb = [a[idx] for a in ys]
+            swb = None if sws is None else [w[idx] for w in sws]
             values = self._run(xb, False, caches)
             outs = [values[id(t)] for t in self.outputs]
-            C = self._loss_total(yb, outs, caches)
-            self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches)
+            C = self._loss_total(yb, outs, caches, swb)
+            self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches, swb)
             if cbs is not None:
                 cbs.on_test_batch_end(step, self._logs(trackers, metrics))
         return self._logs(trackers, metrics)
@@ -1053,8 +1124,9 @@ class Model(Layer):
             verbose,
             params={"verbose": verbose, "epochs": 1, "steps": math.ceil(len(xs[0]) / batch_size)},
         )
+        sws = self._weights_for_data(sample_weight, None, ys)
         cbs.on_test_begin({})
-        logs = self._evaluate_arrays(xs, ys, batch_size, cbs)
+        logs = self._evaluate_arrays(xs, ys, batch_size, cbs, sws)
         cbs.on_test_end(logs)
         return self._format_result(logs, return_dict)
 
@@ -1114,22 +1186,22 @@ class Model(Layer):
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns that batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        if sample_weight is not None or class_weight is not None:
-            raise NotImplementedError("sample_weight and class_weight are not supported yet.")
         xs, ys = self.check_data(x, y)
+        sws = self._weights_for_data(sample_weight, class_weight, ys)
         with self._training_lock:
             xb = [xp.asarray(a, dtype=floatx()) for a in xs]
-            C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys)
+            C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws)
         metrics = self._make_metrics(ys)
         trackers = self._loss_trackers()
-        self._track(trackers, metrics, ys, self._as_outputs(out), C, len(xb[0]))
+        self._track(trackers, metrics, ys, self._as_outputs(out), C, len(xb[0]), sws=sws)
         return self._format_result(self._logs(trackers, metrics), return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and metrics) of one batch, without training."""
         self._require_compiled("test_on_batch")
         xs, ys = self.check_data(x, y)
-        return self._format_result(self._evaluate_arrays(xs, ys, len(xs[0])), return_dict)
+        sws = self._weights_for_data(sample_weight, None, ys)
+        return self._format_result(self._evaluate_arrays(xs, ys, len(xs[0]), sws=sws), return_dict)
 
     def predict_on_batch(self, x):
         """Model outputs for one batch."""

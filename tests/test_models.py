@@ -511,3 +511,34 @@ def test_own_threads_follow_the_import_order(imports, env, spin, threads):
     ).stdout.split()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert out == [str(spin), str(cpus if threads == "cpus" else threads)]
+
+
+def test_every_hook_and_its_logs_as_keras_calls_them():
+    # The sequence real Keras 3 produced for the same calls (tests/fixtures/keras/hooks.json).
+    import json
+    from pathlib import Path
+
+    keras = json.loads((Path(__file__).parent / "fixtures/keras/hooks.json").read_text())
+    calls = []
+
+    class Recorder(callbacks.Callback):
+        pass
+
+    def record(name):
+        def hook(self, *args):
+            logs = args[-1] if args and not isinstance(args[-1], int) else "missing"
+            calls.append([name, None if logs is None else sorted(logs)])
+
+        return hook
+
+    for name in {c[0] for c in keras["calls"]}:
+        setattr(Recorder, name, record(name))
+    model = Sequential([Input((3,)), Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = np.zeros((4, 3), "float32"), np.array([0, 1, 0, 1])
+    history = model.fit(x, y, batch_size=2, epochs=2, validation_data=(x, y),
+                        callbacks=[Recorder()], verbose=0)  # fmt: skip
+    model.evaluate(x, y, batch_size=2, callbacks=[Recorder()], verbose=0)
+    model.predict(x, batch_size=2, callbacks=[Recorder()], verbose=0)
+    assert calls == keras["calls"]
+    assert history.params == keras["history_params"]

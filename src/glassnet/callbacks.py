@@ -185,6 +185,7 @@ class ProgbarLogger(Callback):
         super().__init__()
         self.verbose = verbose
         self.stream = stream
+        self._in_fit = False  # fit's validation passes show no bar of their own, as in Keras
 
     @property
     def _out(self):
@@ -197,6 +198,10 @@ class ProgbarLogger(Callback):
 
     def on_train_begin(self, logs=None):
         self.epochs = self.params.get("epochs", 1)
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._begin(self.params.get("steps"))
@@ -209,15 +214,19 @@ class ProgbarLogger(Callback):
         self._finish(logs or {})
 
     def on_test_begin(self, logs=None):
-        self._begin(self.params.get("steps"))
+        if not self._in_fit:
+            self._begin(self.params.get("steps"))
 
     def on_test_batch_end(self, batch, logs=None):
-        self._update(batch + 1, logs or {})
+        if not self._in_fit:
+            self._update(batch + 1, logs or {})
 
     def on_test_end(self, logs=None):
-        self._finish(logs or {})
+        if not self._in_fit:
+            self._finish(logs or {})
 
-    on_predict_begin = on_test_begin
+    def on_predict_begin(self, logs=None):
+        self._begin(self.params.get("steps"))
 
     def on_predict_batch_end(self, batch, logs=None):
         self._update(batch + 1, {})

@@ -1045,9 +1045,11 @@ class Model(Layer):
             # ---- end of the epoch: validation, logs, callbacks ----
             logs = self._logs(trackers, train_metrics)
             if x_val is not None and (epoch + 1) % validation_freq == 0:
+                cbs.on_test_begin({})  # the test hooks run in fit's validation, as in Keras
                 val_logs = self._evaluate_arrays(
-                    x_val, y_val, validation_batch_size or batch_size, sws=sw_val
+                    x_val, y_val, validation_batch_size or batch_size, cbs, sw_val
                 )
+                cbs.on_test_end(dict(val_logs))
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:

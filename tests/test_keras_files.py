@@ -136,6 +136,7 @@ def test_real_keras_opens_glassnet_files_and_trains_on(tmp_path):
         model.save(tmp_path / f"{key}.keras")
         np.savez(tmp_path / f"{key}.npz", y=y, pred=model.predict(one(xs), verbose=0),
                  **{f"x{i}": x for i, x in enumerate(xs)})  # fmt: skip
+        (tmp_path / f"{key}.json").write_text(model.to_json())
         model.train_on_batch(one(xs), y)
         np.savez(tmp_path / f"{key}.after.npz", *model.get_weights())
     script = """
@@ -149,6 +150,8 @@ for key in ("seq", "graph"):
     m.train_on_batch(feed, d["y"])
     after = np.load(f"{sys.argv[1]}/{key}.after.npz")
     step = max(np.abs(w - after[f"arr_{i}"]).max() for i, w in enumerate(m.get_weights()))
+    from_json = keras.models.model_from_json(open(f"{sys.argv[1]}/{key}.json").read())
+    assert from_json.count_params() == m.count_params()
     print(key, pred, step)
 """
     env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}

@@ -36,6 +36,7 @@ from glassnet import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    saving,
     utils,
 )
 from glassnet.layers import Input  # noqa: E402
@@ -59,5 +60,6 @@ __all__ = [
     "metrics",
     "models",
     "optimizers",
+    "saving",
     "utils",
 ]

@@ -187,6 +187,10 @@ def parallel_map(fn, items) -> None:
         future.result()
 
 
+CUSTOM_OBJECTS: dict[str, type] = {}
+"""Classes registered with ``glassnet.saving.register_keras_serializable``, by registered name
+("package>Name"): configs and files may name them, as Keras's registry allows."""
+
 _NAME_COUNTS: dict[str, int] = {}
 
 

@@ -18,7 +18,7 @@ array([[ 0.2, -0.2]])
 from __future__ import annotations
 
 from glassnet import activations
-from glassnet.backend import epsilon, floatx, lookup, xp
+from glassnet.backend import CUSTOM_OBJECTS, epsilon, floatx, lookup, xp
 from glassnet.layers.base import format_shape
 
 __all__ = [
@@ -416,6 +416,9 @@ def get(identifier) -> Loss:
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):  # Keras config: {"class_name": ..., "config": {...}}
+        registered = CUSTOM_OBJECTS.get(identifier.get("registered_name") or "")
+        if isinstance(registered, type) and issubclass(registered, Loss):
+            return registered(**(identifier.get("config") or {}))
         cls = lookup("loss", identifier.get("class_name", ""), _CLASSES)
         config = {k: v for k, v in (identifier.get("config") or {}).items() if k != "dtype"}
         return cls(**config)

@@ -141,7 +141,7 @@ def _copy_model(model: Model, dtype: str) -> Model:
     config = model.get_config()
     for entry in config["layers"]:
         entry["config"].pop("dtype", None)  # so that the layers take floatx, set just below
-    classes = {type(layer).__name__: type(layer) for layer in _all_layers(model)}
+    classes = model.layer_classes()
     previous = floatx()
     set_floatx(dtype)
     try:  # the model's own classes, a user's layers among them, rebuild it
@@ -155,13 +155,6 @@ def _copy_model(model: Model, dtype: str) -> Model:
 def _losses(model: Model):
     """The model's losses as compile takes them: one, or a list in output order."""
     return model.losses[0] if len(model.losses) == 1 else list(model.losses)
-
-
-def _all_layers(model: Model) -> list:
-    return [
-        inner for layer in model.layers
-        for inner in ([layer, *_all_layers(layer)] if isinstance(layer, Model) else [layer])
-    ]  # fmt: skip
 
 
 def _layer_nodes(model: Model) -> list:

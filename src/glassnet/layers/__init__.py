@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from glassnet.backend import CUSTOM_OBJECTS
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
 from glassnet.layers.core import Activation, Dense, Dropout, Flatten
 from glassnet.layers.merging import (
@@ -68,13 +69,22 @@ for _cls in (
     register(_cls)
 
 
+def known_custom_objects() -> dict:
+    """The registered classes, by registered name ("package>Name") and by class name."""
+    return {
+        **{cls.__name__: cls for cls in CUSTOM_OBJECTS.values()},
+        **CUSTOM_OBJECTS,
+    }
+
+
 def serialize(layer: Layer) -> dict:
     """Keras 3's config form of a layer: module, class name, config (and build config)."""
+    registered = getattr(type(layer), "_registered_name", None)  # a user's registered layer
     entry = {
-        "module": "keras.layers",
+        "module": None if registered else "keras.layers",
         "class_name": type(layer).__name__,
         "config": layer.get_config(),
-        "registered_name": None,
+        "registered_name": registered,
     }
     if layer.built and not isinstance(layer, InputLayer):
         shape = layer.input_shape
@@ -88,8 +98,10 @@ def deserialize(entry: dict, custom_objects: dict | None = None) -> Layer:
     """The layer described by ``serialize``'s dict (or Keras's, for the layers glassnet has)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise ValueError(f"Expected a layer config dict with a 'class_name'; received {entry!r}.")
+    classes = {**LAYER_CLASSES, **known_custom_objects(), **(custom_objects or {})}
     name = entry["class_name"]
-    classes = {**LAYER_CLASSES, **(custom_objects or {})}
+    if isinstance(entry.get("registered_name"), str) and entry["registered_name"] in classes:
+        name = entry["registered_name"]
     if name not in classes:
         known = ", ".join(sorted(LAYER_CLASSES))
         raise ValueError(f"unknown layer {name!r} in config.json; glassnet has: {known}.")

@@ -20,6 +20,7 @@ The step protocol, which the glass box, saving, plots, the CLI and the web page 
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import threading
@@ -339,6 +340,16 @@ class Model(Layer):
     def nodes(self) -> list[Node]:
         """The calls of layers in the order the forward pass runs them."""
         return list(self._nodes)
+
+    def layer_classes(self) -> dict[str, type]:
+        """The class of every layer, nested models and their layers included, by class name:
+        what rebuilding this model from its config needs (a user's own layers among them)."""
+        classes = {}
+        for layer in self.layers:
+            classes[type(layer).__name__] = type(layer)
+            if isinstance(layer, Model):
+                classes.update(layer.layer_classes())
+        return classes
 
     def leaf_layers(self) -> list[Layer]:
         """Every layer that holds numbers, nested models opened up."""
@@ -1420,6 +1431,10 @@ class Model(Layer):
         if skip_mismatch:
             raise NotImplementedError("load_weights(skip_mismatch=True) is not supported.")
         saving.load_weights(self, filepath, optimizer=optimizer)
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as Keras's JSON (no weights): ``models.model_from_json`` reads it."""
+        return json.dumps(self.keras_config(), **kwargs)
 
     # (module, class name, registered name) at the top of Keras's config.json
     _keras_class = ("keras.src.models.functional", "Functional", "Functional")

@@ -542,3 +542,25 @@ def test_every_hook_and_its_logs_as_keras_calls_them():
     model.predict(x, batch_size=2, callbacks=[Recorder()], verbose=0)
     assert calls == keras["calls"]
     assert history.params == keras["history_params"]
+
+
+def test_weights_are_keras_variables_that_write_through(rng):
+    model = Sequential([Input((3,)), Dense(2, name="d")])
+    model.compile(optimizer="sgd", loss="mse")
+    kernel = model.layers[0].kernel
+    assert (kernel.name, kernel.path, kernel.shape, kernel.dtype, kernel.trainable) == (
+        "kernel", "d/kernel", (3, 2), "float32", True)  # fmt: skip
+    assert [v.name for v in model.weights] == ["kernel", "bias"]
+    np.testing.assert_array_equal(np.asarray(kernel), model.get_weights()[0])
+    snapshot = kernel.numpy()
+    kernel.assign(np.ones((3, 2)))
+    assert not np.array_equal(snapshot, kernel.numpy())  # numpy() was a copy
+    np.testing.assert_array_equal(model.layers[0].params["W"], np.ones((2, 3)))  # W = kernelᵀ
+    np.testing.assert_allclose(model.predict(np.ones((1, 3)), verbose=0), [[3.0, 3.0]])
+    model.layers[0].bias.assign_add([1.0, -1.0])
+    np.testing.assert_allclose(model.predict(np.ones((1, 3)), verbose=0), [[4.0, 2.0]])
+    model.train_on_batch(np.ones((1, 3)), np.zeros((1, 2)))  # the optimizer sees the assigned W
+    assert (kernel.numpy() < 1).all()
+    assert float((kernel + 1)[0, 0]) == float(kernel.numpy()[0, 0] + 1)
+    with pytest.raises(ValueError, match=r"Cannot assign a value of shape \(2, 3\) to d/kernel"):
+        kernel.assign(np.ones((2, 3)))

@@ -25,10 +25,11 @@ import inspect
 import numbers
 import re
 from types import SimpleNamespace
+from typing import ClassVar
 
 from glassnet.backend import floatx, reserve_parameters, unique_name, xp
 
-__all__ = ["Cache", "Input", "InputLayer", "KerasTensor", "Layer", "Node"]
+__all__ = ["Cache", "Input", "InputLayer", "KerasTensor", "Layer", "Node", "Variable"]
 
 
 def snake_case(name: str) -> str:
@@ -110,6 +111,100 @@ class Node:
         return f"<Node {self.layer.name}({', '.join(t.name for t in self.inputs)})>"
 
 
+class Variable:
+    """One parameter of a layer as Keras shows it: Keras's name and orientation, the layer's own
+    memory. A Dense ``kernel`` is a transposed view of the deck's W, so ``assign`` changes W itself
+    and the optimizer, which updates W in place, sees the change at once.
+
+    It works where NumPy arrays do (``np.asarray(v)``, ``v + 1``, ``v[0]``) and has Keras's
+    ``numpy()``, ``assign``, ``assign_add``, ``assign_sub``, ``name``, ``path``, ``shape``,
+    ``dtype`` and ``trainable``.
+    """
+
+    def __init__(self, layer: Layer, key: str):
+        self._layer, self._key = layer, key
+
+    @property
+    def value(self):
+        """A view of the parameter in Keras's orientation (no copy)."""
+        p = self._layer.params[self._key]
+        return p.T if self._key in self._layer._keras_transposed else p
+
+    def numpy(self):
+        return self.value.copy()
+
+    def assign(self, value):
+        value = _as_float_array(value, f"value assigned to {self.path}")
+        if value.shape != self.shape:
+            raise ValueError(
+                f"Cannot assign a value of shape {value.shape} to {self.path}, of shape "
+                f"{self.shape}."
+            )
+        self.value[...] = value  # writes through the view into the layer's parameter
+        return self
+
+    def assign_add(self, delta):
+        return self.assign(self.value + _as_float_array(delta, f"delta for {self.path}"))
+
+    def assign_sub(self, delta):
+        return self.assign(self.value - _as_float_array(delta, f"delta for {self.path}"))
+
+    @property
+    def name(self) -> str:
+        return self._layer._keras_names.get(self._key, self._key)
+
+    @property
+    def path(self) -> str:
+        return f"{self._layer.name}/{self.name}"
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    @property
+    def dtype(self) -> str:
+        return str(self.value.dtype)
+
+    @property
+    def trainable(self) -> bool:
+        return self._layer.trainable and self._key not in self._layer.non_trainable
+
+    def __array__(self, dtype=None, copy=None):
+        value = self.value
+        if copy:
+            value = value.copy()
+        return value if dtype is None else value.astype(dtype, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __getitem__(self, index):
+        return self.value[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, "
+            f"value={self.value.tolist() if self.value.size <= 8 else '…'}>"
+        )
+
+
+def _arithmetic(name: str):
+    def method(self, *args):
+        return getattr(self.value, name)(*args)
+
+    method.__name__ = name
+    return method
+
+
+for _op in ("add", "sub", "mul", "truediv", "matmul", "pow", "radd", "rsub", "rmul",
+            "rtruediv", "rmatmul", "neg", "pos", "abs", "lt", "le", "gt", "ge"):  # fmt: skip
+    setattr(Variable, f"__{_op}__", _arithmetic(f"__{_op}__"))
+
+
 def _symbolic(inputs) -> bool:
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     return any(isinstance(t, KerasTensor) for t in items)
@@ -129,8 +224,10 @@ class Layer:
         input_shape: Shape of one sample (no batch axis), to build the layer before data is seen.
     """
 
-    # Names of parameters that Keras stores transposed (a Dense kernel is Wᵀ).
+    # Names of parameters that Keras stores transposed (a Dense kernel is Wᵀ), and Keras's name
+    # for each parameter where it differs (W is Keras's "kernel").
     _keras_transposed: tuple[str, ...] = ()
+    _keras_names: ClassVar[dict[str, str]] = {}
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if "input_dim" in kwargs:  # Keras 2's spelling of input_shape=(n,)
@@ -151,6 +248,7 @@ class Layer:
             )
         self.params: dict[str, xp.ndarray] = {}
         self.grads: dict[str, xp.ndarray] = {}
+        self.non_trainable: set[str] = set()  # parameters fit never updates (moving statistics)
         self.built = False
         self.input_shape: tuple | None = None
         self.output_shape: tuple | None = None
@@ -175,7 +273,9 @@ class Layer:
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
-    def add_weight(self, name: str, shape, initializer="zeros", keras_transposed=False):
+    def add_weight(
+        self, name: str, shape, initializer="zeros", keras_transposed=False, trainable=True
+    ):
         """Create parameter ``name`` of ``shape`` (and its gradient buffer), as Keras's
         ``add_weight``. With ``keras_transposed`` Keras keeps the transpose (a Dense kernel is
         Wᵀ): the initializer then draws in Keras's shape, so fan-in and fan-out are Keras's."""
@@ -190,6 +290,8 @@ class Layer:
             value = xp.ascontiguousarray(init(shape, dtype=self.compute_dtype))
         self.params[name] = value
         self.grads[name] = xp.zeros_like(value)
+        if not trainable:
+            self.non_trainable.add(name)
         return value
 
     # ---- the two passes -------------------------------------------------------------------
@@ -313,16 +415,17 @@ class Layer:
         return [str(w.shape) for w in self.keras_variables()]
 
     @property
-    def weights(self) -> list:
-        return self.get_weights()
+    def weights(self) -> list[Variable]:
+        """The parameters as Keras variables: views, in Keras's orientation."""
+        return [Variable(self, key) for key in self.params]
 
     @property
-    def trainable_weights(self) -> list:
-        return self.get_weights() if self.trainable else []
+    def trainable_weights(self) -> list[Variable]:
+        return [v for v in self.weights if v.trainable]
 
     @property
-    def non_trainable_weights(self) -> list:
-        return [] if self.trainable else self.get_weights()
+    def non_trainable_weights(self) -> list[Variable]:
+        return [v for v in self.weights if not v.trainable]
 
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())

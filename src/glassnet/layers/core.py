@@ -7,10 +7,11 @@ b (n_out,), z and a (batch, n_out).
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 from glassnet import activations, initializers
 from glassnet.backend import make_rng, xp
-from glassnet.layers.base import Layer, format_shape
+from glassnet.layers.base import Layer, Variable, format_shape
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten"]
 
@@ -45,6 +46,16 @@ class Dense(Layer):
     """
 
     _keras_transposed = ("W",)
+    _keras_names: ClassVar[dict[str, str]] = {"W": "kernel", "b": "bias"}
+
+    @property
+    def kernel(self) -> Variable:
+        """Keras's kernel: a view of Wᵀ, shape (n_in, n_out)."""
+        return Variable(self, "W")
+
+    @property
+    def bias(self) -> Variable | None:
+        return Variable(self, "b") if "b" in self.params else None
 
     def __init__(
         self,

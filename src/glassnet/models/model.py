@@ -618,6 +618,7 @@ class Model(Layer):
                 for layer in self.leaf_layers()
                 if layer.trainable and self.trainable
                 for k in layer.params
+                if k not in layer.non_trainable
             ]
         return self._pairs
 
@@ -1242,19 +1243,20 @@ class Model(Layer):
 
     @property
     def weights(self) -> list:
-        return self.get_weights()
+        """Every parameter as a Keras variable (a view), layer by layer."""
+        return [v for layer in self.leaf_layers() for v in layer.weights]
 
     @property
     def trainable_weights(self) -> list:
         if not self.trainable:
             return []
-        return [w for layer in self.leaf_layers() for w in layer.trainable_weights]
+        return [v for layer in self.leaf_layers() for v in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self) -> list:
         if not self.trainable:
-            return self.get_weights()
-        return [w for layer in self.leaf_layers() for w in layer.non_trainable_weights]
+            return self.weights
+        return [v for layer in self.leaf_layers() for v in layer.non_trainable_weights]
 
     def count_params(self) -> int:
         if not self.built:
@@ -1346,11 +1348,7 @@ class Model(Layer):
                 line("├", "┼", "┤", "─") if i < len(rows) - 1 else line("└", "┴", "┘", "─")
             )
         total = self.count_params()
-        trainable = sum(
-            layer.count_params()
-            for layer in self.leaf_layers()
-            if layer.trainable and self.trainable
-        )
+        trainable = sum(int(p.size) for p, _ in self.trainable_pairs())
         itemsize = xp.dtype(floatx()).itemsize
         for label, count in (
             ("Total", total),

@@ -86,6 +86,12 @@ def glassnet_models():
         [shared(a), Dense(5)(a)])])  # fmt: skip
     graph = Model([a, b], Dense(2, activation="sigmoid")(h), name="graph")
     graph.compile(optimizer=glassnet.optimizers.RMSprop(momentum=0.5), loss="binary_crossentropy")
+    norm = glassnet.layers.Normalization()
+    norm.adapt(np.random.default_rng(4).normal(size=(50, 6)) * 3 + 1)
+    pre = Sequential([Input(shape=(6,)), glassnet.layers.Rescaling(0.5, offset=1.0), norm,
+                      Dense(3, activation="softmax")])  # fmt: skip
+    pre.compile(optimizer=glassnet.optimizers.Adam(0.01, amsgrad=True),
+                loss="categorical_crossentropy")  # fmt: skip
     rng = np.random.default_rng(3)
     data = {
         "seq": ([rng.normal(size=(12, 6)).astype("float32")],
@@ -94,11 +100,13 @@ def glassnet_models():
                    rng.normal(size=(12, 2, 3)).astype("float32")],
                   rng.integers(0, 2, (12, 2)).astype("float32")),
     }  # fmt: skip
-    for model, key in ((seq, "seq"), (graph, "graph")):
+    data["pre"] = data["seq"]
+    for model, key in ((seq, "seq"), (graph, "graph"), (pre, "pre")):
         xs, y = data[key]
         for _ in range(3):
             model.train_on_batch(one(xs), y)
-    return {"seq": (seq, *data["seq"]), "graph": (graph, *data["graph"])}
+    return {"seq": (seq, *data["seq"]), "graph": (graph, *data["graph"]),
+            "pre": (pre, *data["pre"])}  # fmt: skip
 
 
 def test_glassnet_files_keep_keras_config_layout(tmp_path):
@@ -141,7 +149,7 @@ def test_real_keras_opens_glassnet_files_and_trains_on(tmp_path):
         np.savez(tmp_path / f"{key}.after.npz", *model.get_weights())
     script = """
 import sys, numpy as np, keras
-for key in ("seq", "graph"):
+for key in ("seq", "graph", "pre"):
     d = np.load(f"{sys.argv[1]}/{key}.npz")
     xs = [d[k] for k in sorted(k for k in d.files if k.startswith("x"))]
     feed = xs if len(xs) > 1 else xs[0]
@@ -158,9 +166,9 @@ for key in ("seq", "graph"):
     run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
                          text=True, env=env, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    results = {line.split()[0]: line.split()[1:] for line in run.stdout.strip().split("\n")[-2:]}
+    results = {line.split()[0]: line.split()[1:] for line in run.stdout.strip().split("\n")[-3:]}
     print(results)  # predictions' and one training step's max |difference|, for the record
     assert all(float(pred) < 1e-5 for pred, _ in results.values())
     # The Sequential has dropout, whose random masks differ between programs: only the graph's
     # training step can be compared number for number.
-    assert float(results["graph"][1]) < 1e-5
+    assert float(results["graph"][1]) < 1e-5 and float(results["pre"][1]) < 1e-5

@@ -209,7 +209,7 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
             lt.b, lt.b_new = old["b"], layer.params["b"].copy()
             lt.dC_db = layer.grads["b"].copy()
         for name in layer.params:
-            if name not in ("W", "b"):
+            if name not in ("W", "b") and name not in layer.non_trainable:
                 after, grad = layer.params[name].copy(), layer.grads[name].copy()
                 lt.other[name] = {"before": old[name], "after": after, "grad": grad}
         layers.append(lt)

@@ -18,6 +18,7 @@ from glassnet.layers.merging import (
     Multiply,
     Subtract,
 )
+from glassnet.layers.preprocessing import Normalization, Rescaling
 
 __all__ = [
     "Activation",
@@ -36,6 +37,8 @@ __all__ = [
     "Minimum",
     "Multiply",
     "Node",
+    "Normalization",
+    "Rescaling",
     "Subtract",
     "deserialize",
     "register",
@@ -64,6 +67,8 @@ for _cls in (
     Maximum,
     Minimum,
     Multiply,
+    Normalization,
+    Rescaling,
     Subtract,
 ):
     register(_cls)

@@ -144,6 +144,7 @@ def _transposed_parameters(model: Model) -> list[bool]:
         for layer in model.leaf_layers()
         if layer.trainable and model.trainable
         for name in layer.params
+        if name not in layer.non_trainable  # in the order of model.trainable_pairs()
     ]
 
 
@@ -156,7 +157,8 @@ def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
             group.attrs["name"] = layer.name
             if not isinstance(layer, Model):
                 for i, value in enumerate(layer.keras_variables()):
-                    group.create_dataset(str(i), data=xp.ascontiguousarray(value))
+                    # np.array, not ascontiguousarray: that makes a 0-d count 1-d
+                    group.create_dataset(str(i), data=xp.array(value, order="C"))
         opt = model.optimizer if with_optimizer else None
         if opt is not None:
             group = f.create_group("optimizer/vars")
@@ -393,7 +395,7 @@ def _read_h5(data: bytes, path: Path) -> tuple[dict, dict]:
 def _read_dataset(ds, name: str, path: Path):
     if ds.is_virtual or ds.external:
         raise _Corrupt(f"{path}: weight {name} is stored outside the file; refused.")
-    allowed = "fiu" if name == "optimizer/vars/0" else "f"  # only the step count is an integer
+    allowed = "fiu" if ds.shape == () else "f"  # integers only as counts (iterations, count)
     if ds.dtype.kind not in allowed or ds.dtype.itemsize > 8:
         raise _Corrupt(f"{path}: weight {name} has dtype {ds.dtype}; expected floats.")
     if ds.size * ds.dtype.itemsize > MAX_FILE:

@@ -183,12 +183,11 @@ class Optimizer:
 
     # ---- saving -------------------------------------------------------------------------------
 
-    # The state Keras keeps per parameter, in Keras's names' order, and whether Keras lists them
-    # parameter by parameter (Adam: m₁, v₁, m₂, v₂, …) or slot by slot (RMSprop: v₁, v₂, …, s₁, …).
-    _interleaved = True
-
-    def slots(self) -> tuple[str, ...]:
-        return ()
+    def slots(self) -> list[tuple[str, ...]]:
+        """The state kept per parameter, in the order Keras saves it: groups listed one after the
+        other, each group parameter by parameter (Adam: m₁, v₁, m₂, v₂, …, then AMSGrad's v̂₁,
+        v̂₂, …; RMSprop: v₁, v₂, …, then s₁, s₂, …)."""
+        return []
 
     def variables(self) -> list:
         """The state arrays in Keras's order (after ``iterations`` and ``learning_rate``), so a
@@ -200,10 +199,8 @@ class Optimizer:
         return [i for i, _ in self._variable_order()]
 
     def _variable_order(self) -> list[tuple[int, str]]:
-        names, n = self.slots(), len(self.state)
-        if self._interleaved:
-            return [(i, k) for i in range(n) for k in names]
-        return [(i, k) for k in names for i in range(n)]
+        n = len(self.state)
+        return [(i, k) for group in self.slots() for i in range(n) for k in group]
 
     def get_config(self) -> dict:
         return {
@@ -244,7 +241,7 @@ class SGD(Optimizer):
         return state
 
     def slots(self):
-        return ("m",) if self.momentum else ()  # Keras: "momentum"
+        return [("m",)] if self.momentum else []  # Keras: "momentum"
 
     def update(self, p, g, state):
         lr, mu, step = self.learning_rate, self.momentum, state["scratch"]
@@ -271,6 +268,7 @@ class RMSprop(Optimizer):
 
     v ← ρ·v + (1 − ρ)·g², then p ← p − η·g / √(v + ε).
     With momentum μ: s ← μ·s + η·g / √(v + ε), then p ← p − s.
+    Centered: also ḡ ← ρ·ḡ + (1 − ρ)·g, and √(v − ḡ² + ε) in place of √(v + ε).
 
     Keras defaults: learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7.
     """
@@ -279,21 +277,19 @@ class RMSprop(Optimizer):
         self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
     ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        if centered:
-            raise NotImplementedError("RMSprop(centered=True) is not supported by glassnet yet.")
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
-        self.centered = False
+        self.centered = bool(centered)
 
     def init_state(self, p):
         state = {"v": xp.zeros_like(p), "scratch": xp.empty_like(p)}
         if self.momentum:
             state["s"] = xp.zeros_like(p)
+        if self.centered:
+            state["g_mean"] = xp.zeros_like(p)
         return state
 
-    _interleaved = False
-
-    def slots(self):
-        return ("v", "s") if self.momentum else ("v",)  # Keras: "velocity", "momentum"
+    def slots(self):  # Keras: "velocity", "momentum", "average_gradient"
+        return [("v",)] + [("s",)] * bool(self.momentum) + [("g_mean",)] * self.centered
 
     def update(self, p, g, state):
         v, step = state["v"], state["scratch"]
@@ -301,7 +297,15 @@ class RMSprop(Optimizer):
         xp.multiply(g, g, out=step)
         step *= 1.0 - self.rho
         v += step
-        xp.add(v, self.epsilon, out=step)  # step ← η·g / √(v + ε)
+        if self.centered:  # ḡ ← ρ·ḡ + (1 − ρ)·g, then step ← v − ḡ² + ε
+            g_mean = state["g_mean"]
+            g_mean *= self.rho
+            g_mean += (1.0 - self.rho) * g
+            xp.multiply(g_mean, g_mean, out=step)
+            xp.subtract(v, step, out=step)
+            step += self.epsilon
+        else:
+            xp.add(v, self.epsilon, out=step)  # step ← η·g / √(v + ε)
         xp.sqrt(step, out=step)
         xp.divide(g, step, out=step)
         step *= self.learning_rate
@@ -327,6 +331,7 @@ class Adam(Optimizer):
 
     m ← m + (1 − β₁)·(g − m),  v ← v + (1 − β₂)·(g² − v),
     α = η·√(1 − β₂ᵗ) / (1 − β₁ᵗ),  p ← p − α·m / (√v + ε).
+    AMSGrad: v̂ ← max(v̂, v), and √v̂ in place of √v.
 
     Keras defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7.
     """
@@ -335,19 +340,20 @@ class Adam(Optimizer):
         self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
     ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        if amsgrad:
-            raise NotImplementedError("Adam(amsgrad=True) is not supported by glassnet yet.")
         for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"Received {arg}={value!r}. Expected a float in [0, 1).")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        self.amsgrad = False
+        self.amsgrad = bool(amsgrad)
 
     def init_state(self, p):
-        return {"m": xp.zeros_like(p), "v": xp.zeros_like(p), "scratch": xp.empty_like(p)}
+        state = {"m": xp.zeros_like(p), "v": xp.zeros_like(p), "scratch": xp.empty_like(p)}
+        if self.amsgrad:
+            state["v_hat"] = xp.zeros_like(p)
+        return state
 
-    def slots(self):
-        return ("m", "v")  # Keras: "momentum", "velocity"
+    def slots(self):  # Keras: "momentum", "velocity" (interleaved), then "velocity_hat"
+        return [("m", "v")] + [("v_hat",)] * self.amsgrad
 
     def update(self, p, g, state):
         m, v, step = state["m"], state["v"], state["scratch"]
@@ -360,7 +366,9 @@ class Adam(Optimizer):
         step -= v
         step *= 1 - self.beta_2
         v += step
-        xp.sqrt(v, out=step)  # p ← p − α·m / (√v + ε)
+        if self.amsgrad:  # v̂ ← max(v̂, v)
+            xp.maximum(state["v_hat"], v, out=state["v_hat"])
+        xp.sqrt(state["v_hat"] if self.amsgrad else v, out=step)  # p ← p − α·m / (√v + ε)
         step += self.epsilon
         xp.divide(m, step, out=step)
         step *= alpha

@@ -261,7 +261,7 @@ class ProgbarLogger(Callback):
         per_step = elapsed / step if step else 0.0
         if self.verbose == 2:
             line = (
-                f"{step}/{self.steps} - {_format_duration(elapsed)} - "
+                f"{step}/{self.steps or step} - {_format_duration(elapsed)} - "
                 f"{_format_time_per_step(per_step)}{_format_metrics(logs)}"
             )
         else:

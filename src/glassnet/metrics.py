@@ -145,9 +145,14 @@ class Metric:
         self._add(self.per_sample(y_true, y_pred), sample_weight)
 
     def _add(self, values, sample_weight) -> None:
-        values = xp.asarray(values, dtype=xp.float64)
+        if isinstance(values, (int, float)) and isinstance(sample_weight, (int, float, type(None))):
+            weight = 1 if sample_weight is None else sample_weight  # one number: no arrays
+            self.total += values * weight
+            self.count += weight
+            return
+        values = xp.asarray(values)
         if sample_weight is None:
-            self.total += float(values.sum())
+            self.total += float(values.sum(dtype=xp.float64))
             self.count += values.size
         else:
             w = _weights_like(sample_weight, values)

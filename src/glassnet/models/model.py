@@ -42,6 +42,7 @@ from glassnet.layers import (
     serialize,
 )
 from glassnet.layers.base import format_shape
+from glassnet.models.data import ArrayBatches, GeneratedBatches, is_batch_source
 
 __all__ = ["Capture", "Model"]
 
@@ -839,15 +840,6 @@ class Model(Layer):
                 "optimizer='rmsprop', loss='categorical_crossentropy', metrics=['accuracy'])."
             )
 
-    @staticmethod
-    def _batches(n, batch_size, order=None):
-        for start in range(0, n, batch_size):
-            yield (
-                slice(start, start + batch_size)
-                if order is None
-                else order[start : start + batch_size]
-            )
-
     def _make_callbacks(self, callbacks, verbose, params, history=False):
         callbacks = list(callbacks or [])
         if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
@@ -884,12 +876,10 @@ class Model(Layer):
         output layer, then the recursion), one optimizer update of every W and b.
         """
         self._require_compiled("fit")
-        if y is None:
+        if y is None and not is_batch_source(x):
             raise ValueError(
                 "Received y=None. Expected the targets, one per sample of x: model.fit(x, y, ...)."
             )
-        if steps_per_epoch is not None:
-            raise NotImplementedError("steps_per_epoch is not supported by glassnet yet.")
         batch_size = _check_batch_size(batch_size)
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -921,7 +911,9 @@ class Model(Layer):
                     validation_data,
                     validation_batch_size,
                     validation_freq,
+                    validation_steps,
                 ),
+                steps_per_epoch=steps_per_epoch,
                 shuffle=shuffle,
                 initial_epoch=initial_epoch,
                 weights=(sample_weight, class_weight),
@@ -1002,28 +994,22 @@ class Model(Layer):
         return table[labels]
 
     def _fit(self, x, y, *, batch_size, epochs, verbose, callbacks, validation, shuffle,
-             initial_epoch, weights):  # fmt: skip
-        validation_split, validation_data, validation_batch_size, validation_freq = validation
-        xs, ys = self.check_data(x, y)
-        sws = self._weights_for_data(*weights, ys)
-        xs, ys, sws, x_val, y_val, sw_val = self._split_validation(
-            xs, ys, sws, validation_split, validation_data
+             initial_epoch, weights, steps_per_epoch):  # fmt: skip
+        train, val, validation_freq = self._fit_sources(
+            x, y, batch_size, shuffle, weights, validation, steps_per_epoch
         )
 
         # ---- callbacks and metrics ----
-        n = len(xs[0])
-        steps = math.ceil(n / batch_size)
         cbs = self._make_callbacks(
             callbacks,
             verbose,
             history=True,
-            params={"verbose": verbose, "epochs": epochs, "steps": steps},
+            params={"verbose": verbose, "epochs": epochs, "steps": train.steps},
         )
-        train_metrics = self._make_metrics(ys)
+        train_metrics = self._make_metrics(train.targets())
         trackers = self._loss_trackers()
         batch_logs_wanted = cbs.wants("on_train_batch_end")
         self.stop_training = False
-        dtype = floatx()
         logs = {}
 
         cbs.on_train_begin({})
@@ -1035,14 +1021,11 @@ class Model(Layer):
                 t.reset_state()
             for m in (m for ms in train_metrics for m in ms):
                 m.reset_state()
-            order = self._rng.permutation(n) if shuffle else None
 
             # ---- one pass over the training data, a batch at a time ----
-            for step, idx in enumerate(self._batches(n, batch_size, order)):
+            step = -1
+            for step, (xb, yb, swb) in enumerate(train.epoch()):
                 cbs.on_train_batch_begin(step, {})
-                xb = [xp.asarray(a[idx], dtype=dtype) for a in xs]  # only the batch converted
-                yb = [a[idx] for a in ys]
-                swb = None if sws is None else [w[idx] for w in sws]
                 out = self.forward(xb if len(xb) > 1 else xb[0], training=True)
                 C = self.backpropagate(yb, out, swb)
                 self.optimizer.apply(self.trainable_pairs())
@@ -1053,14 +1036,16 @@ class Model(Layer):
                     cbs.on_train_batch_end(step, self._logs(trackers, train_metrics))
                 if self.stop_training:
                     break
+            if getattr(train, "exhausted", False):  # a generator that ran dry ends training
+                self.stop_training = True
+                if step < 0:
+                    break  # no batch at all this epoch: nothing to log
 
             # ---- end of the epoch: validation, logs, callbacks ----
             logs = self._logs(trackers, train_metrics)
-            if x_val is not None and (epoch + 1) % validation_freq == 0:
+            if val is not None and (epoch + 1) % validation_freq == 0:
                 cbs.on_test_begin({})  # the test hooks run in fit's validation, as in Keras
-                val_logs = self._evaluate_arrays(
-                    x_val, y_val, validation_batch_size or batch_size, cbs, sw_val
-                )
+                val_logs = self._evaluate_source(val, cbs)
                 cbs.on_test_end(dict(val_logs))
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
@@ -1068,6 +1053,39 @@ class Model(Layer):
                 break
         cbs.on_train_end(logs)
         return self.history
+
+    def _fit_sources(self, x, y, batch_size, shuffle, weights, validation, steps_per_epoch):
+        """The training batches and the validation batches (or None) that fit will use."""
+        validation_split, validation_data, validation_batch_size, freq, val_steps = validation
+        if is_batch_source(x):
+            if y is not None or weights != (None, None) or validation_split:
+                raise ValueError(
+                    "When x is a PyDataset or a generator, its batches carry the targets (and "
+                    "sample weights): do not pass y, sample_weight, class_weight or "
+                    "validation_split."
+                )
+            train = GeneratedBatches(self, x, steps_per_epoch)
+            x_val = y_val = sw_val = None
+        else:
+            if steps_per_epoch is not None:
+                raise NotImplementedError(
+                    "steps_per_epoch with arrays is not supported by glassnet; it is for "
+                    "PyDatasets and generators."
+                )
+            xs, ys = self.check_data(x, y)
+            sws = self._weights_for_data(*weights, ys)
+            given = None if is_batch_source(validation_data) else validation_data
+            xs, ys, sws, x_val, y_val, sw_val = self._split_validation(
+                xs, ys, sws, validation_split, given
+            )
+            train = ArrayBatches(xs, ys, sws, batch_size, shuffle, self._rng)
+        if is_batch_source(validation_data):
+            val = GeneratedBatches(self, validation_data, val_steps, "validation_data")
+        elif x_val is not None:
+            val = ArrayBatches(x_val, y_val, sw_val, validation_batch_size or batch_size)
+        else:
+            val = None
+        return train, val, freq
 
     def _loss_trackers(self) -> list:
         trackers = [metrics_module.Mean(name="loss")]
@@ -1095,18 +1113,14 @@ class Model(Layer):
                 logs[m.name if len(self.outputs) == 1 else f"{out_name}_{m.name}"] = m.result()
         return logs
 
-    def _evaluate_arrays(self, xs, ys, batch_size, cbs=None, sws=None) -> dict:
-        """Loss and metrics over (x, y), batch by batch, in inference mode (caches of its own)."""
-        metrics = self._make_metrics(ys)
+    def _evaluate_source(self, source, cbs=None) -> dict:
+        """Loss and metrics over a source of batches, in inference mode (caches of its own)."""
+        metrics = self._make_metrics(source.targets())
         trackers = self._loss_trackers()
-        dtype = floatx()
         caches = {id(node): Cache() for node in self._nodes}
-        for step, idx in enumerate(self._batches(len(xs[0]), batch_size)):
+        for step, (xb, yb, swb) in enumerate(source.epoch()):
             if cbs is not None:
                 cbs.on_test_batch_begin(step, {})
-            xb = [xp.asarray(a[idx], dtype=dtype) for a in xs]
-            yb = [a[idx] for a in ys]
-            swb = None if sws is None else [w[idx] for w in sws]
             values = self._run(xb, False, caches)
             outs = [values[id(t)] for t in self.outputs]
             C = self._loss_total(yb, outs, caches, swb)
@@ -1114,6 +1128,17 @@ class Model(Layer):
             if cbs is not None:
                 cbs.on_test_batch_end(step, self._logs(trackers, metrics))
         return self._logs(trackers, metrics)
+
+    def _eval_source(self, x, y, sample_weight, batch_size, steps):
+        if is_batch_source(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    "When x is a PyDataset or a generator, its batches carry the targets: do "
+                    "not pass y or sample_weight."
+                )
+            return GeneratedBatches(self, x, steps)
+        xs, ys = self.check_data(x, y)
+        return ArrayBatches(xs, ys, self._weights_for_data(sample_weight, None, ys), batch_size)
 
     # ---- evaluation and prediction ----------------------------------------------------------
 
@@ -1132,15 +1157,12 @@ class Model(Layer):
         self._require_compiled("evaluate")
         batch_size = _check_batch_size(batch_size)
         verbose = _check_verbose(verbose)
-        xs, ys = self.check_data(x, y)
+        source = self._eval_source(x, y, sample_weight, batch_size, steps)
         cbs = self._make_callbacks(
-            callbacks,
-            verbose,
-            params={"verbose": verbose, "epochs": 1, "steps": math.ceil(len(xs[0]) / batch_size)},
+            callbacks, verbose, params={"verbose": verbose, "epochs": 1, "steps": source.steps}
         )
-        sws = self._weights_for_data(sample_weight, None, ys)
         cbs.on_test_begin({})
-        logs = self._evaluate_arrays(xs, ys, batch_size, cbs, sws)
+        logs = self._evaluate_source(source, cbs)
         cbs.on_test_end(logs)
         return self._format_result(logs, return_dict)
 
@@ -1159,26 +1181,27 @@ class Model(Layer):
         """
         batch_size = _check_batch_size(batch_size)
         verbose = _check_verbose(verbose)
-        xs, _ = self.check_data(x)
-        n = len(xs[0])
+        if is_batch_source(x):
+            source = GeneratedBatches(self, x, steps, targets=False)
+        else:
+            source = ArrayBatches(self.check_data(x)[0], None, None, batch_size)
         cbs = self._make_callbacks(
-            callbacks,
-            verbose,
-            params={"verbose": verbose, "epochs": 1, "steps": math.ceil(n / batch_size)},
+            callbacks, verbose, params={"verbose": verbose, "epochs": 1, "steps": source.steps}
         )
-        dtype = floatx()
-        outs = [xp.empty((n, *t.shape[1:]), dtype=dtype) for t in self.outputs]
         caches = {id(node): Cache() for node in self._nodes}
+        parts = [[] for _ in self.outputs]  # each output's batches, joined at the end
         cbs.on_predict_begin({})
-        for step, idx in enumerate(self._batches(n, batch_size)):
+        for step, (xb, _, _) in enumerate(source.epoch()):
             cbs.on_predict_batch_begin(step, {})
-            values = self._run([xp.asarray(a[idx], dtype=dtype) for a in xs], False, caches)
+            values = self._run(xb, False, caches)
             batch_outs = [values[id(t)] for t in self.outputs]
-            for out, value in zip(outs, batch_outs):
-                out[idx] = value
+            for part, value in zip(parts, batch_outs):
+                part.append(value)  # a new array each batch: layers keep no output buffers
             cbs.on_predict_batch_end(step, {"outputs": self._structure(batch_outs)})
         cbs.on_predict_end({})
-        return self._structure(outs)
+        if not parts[0]:
+            raise ValueError("predict() received no batches: the generator made none.")
+        return self._structure([xp.concatenate(part) for part in parts])
 
     def __call__(self, x, training=False):
         if isinstance(x, KerasTensor) or (
@@ -1214,8 +1237,8 @@ class Model(Layer):
         """The loss (and metrics) of one batch, without training."""
         self._require_compiled("test_on_batch")
         xs, ys = self.check_data(x, y)
-        sws = self._weights_for_data(sample_weight, None, ys)
-        return self._format_result(self._evaluate_arrays(xs, ys, len(xs[0]), sws=sws), return_dict)
+        source = ArrayBatches(xs, ys, self._weights_for_data(sample_weight, None, ys), len(xs[0]))
+        return self._format_result(self._evaluate_source(source), return_dict)
 
     def predict_on_batch(self, x):
         """Model outputs for one batch."""

@@ -1,0 +1,122 @@
+"""Where ``fit``, ``evaluate`` and ``predict`` get their batches: arrays sliced into batches, or
+batches made by a ``PyDataset`` or a Python generator. Every batch is checked as arrays are (shapes
+against the model, targets against the loss), so a bad batch from a generator gets the same
+message a bad array would.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+
+from glassnet.backend import floatx, xp
+from glassnet.utils import PyDataset
+
+__all__ = ["ArrayBatches", "GeneratedBatches", "is_batch_source"]
+
+
+def is_batch_source(data) -> bool:
+    """Whether ``data`` makes its own batches (a PyDataset, a generator, an iterator)."""
+    return (
+        isinstance(data, PyDataset)
+        or inspect.isgenerator(data)
+        or (hasattr(data, "__next__") and not hasattr(data, "shape"))
+    )
+
+
+class ArrayBatches:
+    """Batches sliced from checked arrays, in a new random order each epoch if ``shuffle``."""
+
+    def __init__(self, xs, ys, sws, batch_size, shuffle=False, rng=None):
+        self.xs, self.ys, self.sws = xs, ys, sws
+        self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
+        self.n = len(xs[0])
+        self.steps = math.ceil(self.n / batch_size)
+
+    def targets(self):
+        return self.ys
+
+    def epoch(self):
+        """(x batch, y batch, weights batch) for one pass; only the batch is converted."""
+        order = self.rng.permutation(self.n) if self.shuffle else None
+        dtype = floatx()
+        for start in range(0, self.n, self.batch_size):
+            end = start + self.batch_size
+            idx = slice(start, end) if order is None else order[start:end]
+            xb = [xp.asarray(a[idx], dtype=dtype) for a in self.xs]
+            yb = None if self.ys is None else [a[idx] for a in self.ys]
+            swb = None if self.sws is None else [w[idx] for w in self.sws]
+            yield xb, yb, swb
+
+
+class GeneratedBatches:
+    """Batches from a ``PyDataset`` (``steps`` defaults to its length) or from an iterator of
+    ``(x, y)`` / ``(x, y, sample_weight)`` tuples (``steps`` per epoch, or until it ends)."""
+
+    def __init__(self, model, data, steps=None, what="x", targets=True):
+        self.model, self.what, self.with_targets = model, what, targets
+        if steps is not None and (
+            isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0
+        ):
+            raise ValueError(f"Received steps={steps!r}. Expected a positive integer or None.")
+        if isinstance(data, PyDataset):
+            self.dataset, self.iterator = data, None
+            self.steps = steps or len(data)
+        else:
+            self.dataset, self.iterator = None, iter(data)
+            self.steps = steps
+        self.exhausted = False
+        self._peeked = None
+
+    def _raw(self, index):
+        if self.dataset is not None:
+            return self.dataset[index]
+        return next(self.iterator)
+
+    def _check(self, raw):
+        if (
+            isinstance(raw, (tuple, list))
+            and len(raw) in (1, 2, 3)
+            and not (len(self.model.inputs) > 1 and not isinstance(raw, tuple))
+        ):
+            x, y, sw = (*raw, None, None)[:3]
+        else:
+            x, y, sw = raw, None, None
+        if self.with_targets and y is None:
+            raise ValueError(
+                f"Each batch of {self.what} must be a tuple (x, y) or (x, y, sample_weight) to "
+                "train or evaluate on; received a batch without targets."
+            )
+        xs, ys = self.model.check_data(x, y if self.with_targets else None, self.what)
+        sws = self.model._weights_for_data(sw, None, ys) if ys is not None else None
+        return [xp.asarray(a, dtype=floatx()) for a in xs], ys, sws
+
+    def targets(self):
+        """The first batch's targets (metrics are chosen from their shapes)."""
+        if self._peeked is None:
+            self._peeked = self._check(self._raw(0))
+        return self._peeked[1]
+
+    def epoch(self):
+        step = 0
+        while self.steps is None or step < self.steps:
+            if self._peeked is not None:
+                batch, self._peeked = self._peeked, None
+            else:
+                try:
+                    batch = self._check(self._raw(step))
+                except StopIteration:
+                    if self.steps is not None or step == 0:
+                        self.exhausted = True
+                        warnings.warn(
+                            "Your input ran out of data; interrupting training. Make sure "
+                            "that your dataset or generator can generate at least "
+                            "`steps_per_epoch * epochs` batches.",
+                            stacklevel=3,
+                        )
+                    break
+            yield batch
+            step += 1
+        if self.dataset is not None:
+            self.dataset.on_epoch_end()

@@ -290,3 +290,147 @@ def optimizer_paths(paths, surface):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ---- the model as a picture ----------------------------------------------------------------------
+
+
+def _dense_chain(model):
+    """[(label, width, W or None, activation)] for a chain of Dense layers (the deck's picture),
+    or None when the model has branches or other layers that change the width."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return None
+    nodes = [n for n in model.nodes if type(n.layer).__name__ != "InputLayer"]
+    if any(len(n.inputs) != 1 for n in nodes):
+        return None
+    columns = [("input", model.inputs[0].shape[-1], None, None, None)]
+    for n in nodes:
+        kind = type(n.layer).__name__
+        if kind == "Dense":
+            act = n.layer.activation.name
+            b = n.layer.params.get("b")
+            columns.append((n.layer.name, n.layer.units, n.layer.params["W"], b, act))
+        elif kind not in ("Dropout", "Activation") or len(n.output.shape) != 2:
+            return None
+    return columns if len(model.inputs[0].shape) == 2 else None
+
+
+def _shown(width: int, max_neurons: int) -> list[int | None]:
+    """Which neurons of a layer to draw: all, or the first ones, a gap (None) and the last."""
+    if width <= max_neurons:
+        return list(range(width))
+    return [*range(max_neurons - 2), None, width - 1]
+
+
+def _draw_neurons(ax, columns, show_weights, max_neurons):
+    xs = np.arange(len(columns)) * 3.0
+    positions = []
+    small = all(len(_shown(c[1], max_neurons)) <= 4 for c in columns)
+    lowest = 0.0
+    for x, (label, width, _, b, act) in zip(xs, columns):
+        shown = _shown(width, max_neurons)
+        spacing = 1.7 if small else 1.0  # room for the values of small networks
+        ys = (np.linspace(len(shown) - 1, 0, len(shown)) - (len(shown) - 1) / 2) * spacing
+        positions.append({i: y for i, y in zip(shown, ys) if i is not None})
+        for i, y in zip(shown, ys):
+            if i is None:
+                ax.text(x, y, "⋮", ha="center", va="center", fontsize=14)
+                continue
+            ax.add_patch(_circle((x, y), 0.32, label == "input"))
+            if show_weights and small and b is not None:
+                ax.text(x, y - 0.5, f"b = {b[i]:.2f}", ha="center", va="top", fontsize=7,
+                        bbox={"fc": "white", "ec": "none", "pad": 0.3})  # fmt: skip
+        lowest = min(lowest, ys.min() - 1.0)
+        caption = f"{label}\n{width} {'inputs' if label == 'input' else 'neurons'}"
+        ax.text(x, ys.min() - 1.0, caption + (f"\n{act}" if act else ""), ha="center", va="top",
+                fontsize=8)  # fmt: skip
+    limit = max((np.abs(c[2]).max() for c in columns if c[2] is not None), default=1.0) or 1.0
+    for k in range(1, len(columns)):
+        W = columns[k][2]  # (n_out, n_in): row i = neuron i's weights, as on the slides
+        for i, y_out in positions[k].items():
+            for j, y_in in positions[k - 1].items():
+                w = W[i, j]
+                color = "tab:red" if w > 0 else "tab:blue"
+                strength = abs(w) / limit if show_weights else 0.4
+                ax.plot([xs[k - 1] + 0.32, xs[k] - 0.32], [y_in, y_out], color=color,
+                        lw=0.3 + 2.2 * strength, alpha=0.25 + 0.6 * strength, zorder=0)  # fmt: skip
+                if show_weights and small:
+                    t = 0.3  # label near the receiving neuron, where lines part
+                    ax.text(xs[k - 1] + 0.32 + (1 - t) * 2.36, y_in + (1 - t) * (y_out - y_in),
+                            f"{w:.2f}", fontsize=7, ha="center", va="center",
+                            bbox={"fc": "white", "ec": "none", "pad": 0.5})  # fmt: skip
+    ax.set_xlim(-1, xs[-1] + 1)
+    ax.set_ylim(lowest - 1.4, -lowest)  # room for the captions under the columns
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def _circle(center, radius, is_input):
+    from matplotlib.patches import Circle
+
+    return Circle(center, radius, fc="#dddddd" if is_input else "#fff3c4", ec="black", lw=1)
+
+
+def _draw_blocks(ax, model, show_shapes, rankdir):
+    """One box per layer, arrows along the graph, the inputs first (Keras's block diagram)."""
+    layers = model.layers
+    depth = {}
+    for node in model.nodes:  # the longest path from an input
+        parents = [depth.get(id(t.node.layer), 0) for t in node.inputs]
+        depth[id(node.layer)] = max([depth.get(id(node.layer), 0)] + [p + 1 for p in parents])
+    rows: dict[int, list] = {}
+    for layer in layers:
+        rows.setdefault(depth.get(id(layer), 0), []).append(layer)
+    where = {}
+    for d, row in rows.items():
+        for k, layer in enumerate(row):
+            across = (k - (len(row) - 1) / 2) * 3.2
+            where[id(layer)] = (across, -d * 1.6) if rankdir == "TB" else (d * 3.6, -across / 2)
+    for layer in layers:
+        x, y = where[id(layer)]
+        text = f"{layer.name}\n{type(layer).__name__}"
+        if show_shapes and layer.output_shape is not None:
+            text += f"\n{layer.output_shape}"
+        ax.text(x, y, text, ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round", "fc": "#fff3c4", "ec": "black"})  # fmt: skip
+    for node in model.nodes:
+        for t in node.inputs:
+            (x0, y0), (x1, y1) = where[id(t.node.layer)], where[id(node.layer)]
+            ax.annotate("", (x1, y1 + (0.45 if rankdir == "TB" else 0)),
+                        (x0, y0 - (0.45 if rankdir == "TB" else 0)),
+                        arrowprops={"arrowstyle": "->", "color": "gray"})  # fmt: skip
+    xs, ys = zip(*where.values())
+    ax.set_xlim(min(xs) - 2, max(xs) + 2)
+    ax.set_ylim(min(ys) - 1, max(ys) + 1)
+    ax.axis("off")
+
+
+def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
+               show_layer_names=False, rankdir="TB", expand_nested=False, dpi=200,
+               show_layer_activations=False, show_trainable=False, show_weights=False,
+               max_neurons=10) -> Path:  # fmt: skip
+    """Draw ``model`` to ``to_file`` with matplotlib (no graphviz), as ``keras.utils.plot_model``.
+
+    A chain of Dense layers is drawn as the deck draws a network: a circle per neuron, a line per
+    weight — red positive, blue negative, and with ``show_weights`` as thick as the weight is
+    large, with the values written on small networks. Wide layers show their first neurons, a
+    gap and the last. Any other model is drawn as boxes, one per layer, with arrows along the
+    graph. Returns the path written.
+    """
+    if not getattr(model, "built", False):
+        raise ValueError("plot_model needs a built model: give it an Input(shape=...) first.")
+    if rankdir not in ("TB", "LR"):
+        raise ValueError(f"Received rankdir={rankdir!r}. Expected 'TB' or 'LR'.")
+    plt = _pyplot()
+    columns = _dense_chain(model)
+    if columns is not None:
+        tallest = max(len(_shown(c[1], max_neurons)) for c in columns)
+        fig, ax = plt.subplots(figsize=(2.2 * len(columns) + 1, 0.55 * tallest + 1.6))
+        _draw_neurons(ax, columns, show_weights, max_neurons)
+    else:
+        depth = len(model.layers)
+        fig, ax = plt.subplots(figsize=(7, 1.1 * depth + 1) if rankdir == "TB" else (
+            1.8 * depth + 2, 4))  # fmt: skip
+        _draw_blocks(ax, model, show_shapes, rankdir)
+    ax.set_title(f'Model "{model.name}"', fontsize=10)
+    return save(fig, to_file, dpi=min(int(dpi), 300))

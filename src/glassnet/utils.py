@@ -1,50 +1,27 @@
-"""Helpers from ``keras.utils``: one-hot labels, seeding, and ``PyDataset`` (``Sequence``)."""
+"""``keras.utils``: one-hot labels, padding sequences, seeding, ``PyDataset`` (``Sequence``) and
+``plot_model``.
+
+Keras's ``utils`` gathers helpers from every part of the library, so this module sits at the
+bottom of glassnet's layering: ``to_categorical`` and ``pad_sequences`` are written here;
+``PyDataset`` is ``glassnet.models.data``'s and ``plot_model`` is ``glassnet.plots``'s.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from glassnet.backend import set_random_seed
+from glassnet.models.data import PyDataset, Sequence
+from glassnet.plots import plot_model
 
-__all__ = ["PyDataset", "Sequence", "set_random_seed", "to_categorical"]
-
-
-class PyDataset:
-    """Batches made by your code, as ``keras.utils.PyDataset``: give ``__len__`` (batches per
-    epoch) and ``__getitem__(index)`` returning ``(x, y)`` or ``(x, y, sample_weight)`` for one
-    batch; ``on_epoch_end`` runs after every epoch (reshuffle there if you like).
-
-    >>> import numpy as np
-    >>> class Halves(PyDataset):
-    ...     def __len__(self):
-    ...         return 2
-    ...     def __getitem__(self, i):
-    ...         return np.full((3, 1), i, "float32"), np.full((3, 1), i, "float32")
-    >>> len(Halves()), Halves()[1][0].shape
-    (2, (3, 1))
-    """
-
-    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
-        # Batches are made in the training thread, one at a time: workers are accepted for
-        # Keras compatibility and not used.
-        self.workers, self.use_multiprocessing = workers, use_multiprocessing
-        self.max_queue_size = max_queue_size
-
-    def __len__(self) -> int:
-        raise NotImplementedError("A PyDataset defines __len__: the number of batches.")
-
-    def __getitem__(self, index):
-        raise NotImplementedError("A PyDataset defines __getitem__(index): one batch.")
-
-    def on_epoch_end(self) -> None:
-        """Called after every epoch."""
-
-    @property
-    def num_batches(self) -> int:
-        return len(self)
-
-
-Sequence = PyDataset  # Keras 2's name
+__all__ = [
+    "PyDataset",
+    "Sequence",
+    "pad_sequences",
+    "plot_model",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
@@ -77,3 +54,44 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     one_hot = np.zeros((*labels.shape, num_classes), dtype="float64")
     np.put_along_axis(one_hot, labels[..., None], 1.0, axis=-1)
     return one_hot
+
+
+def pad_sequences(
+    sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0
+) -> np.ndarray:
+    """Sequences of different lengths as one array (n, maxlen), as Keras's ``pad_sequences``.
+
+    Shorter ones are filled with ``value`` before (``padding="pre"``) or after ("post"); longer
+    ones lose their start (``truncating="pre"``) or end ("post").
+
+    >>> pad_sequences([[1, 2, 3], [4]], maxlen=2)
+    array([[2, 3],
+           [0, 4]], dtype=int32)
+    """
+    for name, choice in (("padding", padding), ("truncating", truncating)):
+        if choice not in ("pre", "post"):
+            raise ValueError(f'{name} type "{choice}" not understood: expected "pre" or "post".')
+    try:
+        rows = [np.asarray(s) for s in sequences]
+    except TypeError:
+        raise TypeError("pad_sequences expects a list of sequences (lists or arrays).") from None
+    if any(r.ndim == 0 for r in rows):
+        raise ValueError("pad_sequences expects a list of sequences; an entry is a single number.")
+    lengths = [len(r) for r in rows]
+    maxlen = max(lengths, default=0) if maxlen is None else int(maxlen)
+    sample = next((r.shape[1:] for r in rows if len(r)), ())
+    out = np.full((len(rows), maxlen, *sample), value, dtype=dtype)
+    for i, r in enumerate(rows):
+        if not len(r) or maxlen == 0:
+            continue
+        kept = r[-maxlen:] if truncating == "pre" else r[:maxlen]
+        if kept.shape[1:] != sample:
+            raise ValueError(
+                f"Shape of sample {kept.shape[1:]} of sequence at position {i} is different "
+                f"from expected shape {sample}."
+            )
+        if padding == "post":
+            out[i, : len(kept)] = kept
+        else:
+            out[i, maxlen - len(kept) :] = kept
+    return out

@@ -11,9 +11,46 @@ import math
 import warnings
 
 from glassnet.backend import floatx, xp
-from glassnet.utils import PyDataset
 
-__all__ = ["ArrayBatches", "GeneratedBatches", "is_batch_source"]
+__all__ = ["ArrayBatches", "GeneratedBatches", "PyDataset", "Sequence", "is_batch_source"]
+
+
+class PyDataset:
+    """Batches made by your code, as ``keras.utils.PyDataset``: give ``__len__`` (batches per
+    epoch) and ``__getitem__(index)`` returning ``(x, y)`` or ``(x, y, sample_weight)`` for one
+    batch; ``on_epoch_end`` runs after every epoch (reshuffle there if you like).
+
+    >>> import numpy as np
+    >>> class Halves(PyDataset):
+    ...     def __len__(self):
+    ...         return 2
+    ...     def __getitem__(self, i):
+    ...         return np.full((3, 1), i, "float32"), np.full((3, 1), i, "float32")
+    >>> len(Halves()), Halves()[1][0].shape
+    (2, (3, 1))
+    """
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        # Batches are made in the training thread, one at a time: workers are accepted for
+        # Keras compatibility and not used.
+        self.workers, self.use_multiprocessing = workers, use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __len__(self) -> int:
+        raise NotImplementedError("A PyDataset defines __len__: the number of batches.")
+
+    def __getitem__(self, index):
+        raise NotImplementedError("A PyDataset defines __getitem__(index): one batch.")
+
+    def on_epoch_end(self) -> None:
+        """Called after every epoch."""
+
+    @property
+    def num_batches(self) -> int:
+        return len(self)
+
+
+Sequence = PyDataset  # Keras 2's name
 
 
 def is_batch_source(data) -> bool:

@@ -1334,15 +1334,15 @@ class Model(Layer):
         """Print Keras's table: each layer, its output shape and parameter count, then totals;
         for a model with branches, also what each layer is connected to."""
         print_fn = print_fn or print
-        if not self.built:
-            print_fn(f'Model: "{self.name}"')
-            print_fn(
-                "This model has not yet been built. Build the model first by calling "
-                "`build()` or by calling the model on a batch of data."
-            )
-            return
-        connected = not self._sequential_like()
-        rows = self._summary_rows()
+        if self.built:
+            connected = not self._sequential_like()
+            rows = self._summary_rows()
+        else:  # Keras lists the layers still waiting for their input shape
+            connected = False
+            rows = [
+                (f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)", "")
+                for layer in self.layers
+            ]
         if not connected:
             rows = [row[:3] for row in rows]
         widths = (33, 24, 15)
@@ -1370,8 +1370,8 @@ class Model(Layer):
             lines.append(
                 line("├", "┼", "┤", "─") if i < len(rows) - 1 else line("└", "┴", "┘", "─")
             )
-        total = self.count_params()
-        trainable = sum(int(p.size) for p, _ in self.trainable_pairs())
+        total = self.count_params() if self.built else 0
+        trainable = sum(int(p.size) for p, _ in self.trainable_pairs()) if self.built else 0
         itemsize = xp.dtype(floatx()).itemsize
         for label, count in (
             ("Total", total),

@@ -9,10 +9,13 @@ The hooks and their names are Keras's: ``on_train_begin``, ``on_epoch_begin``,
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
 import shutil
+import socket
+import struct
 import sys
 import threading
 import time
@@ -33,6 +36,7 @@ __all__ = [
     "Profiler",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
 
@@ -660,6 +664,131 @@ class TerminateOnNaN(Callback):
         if loss is not None and not math.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+# ---- TensorBoard's event files -----------------------------------------------------------------
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)  # Castagnoli's polynomial
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def _masked_crc(data: bytes) -> int:
+    """The masked CRC-32C a TFRecord puts after its length and its data."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, wire: int, payload: bytes) -> bytes:
+    """One protobuf field: key, then (for length-delimited fields) length, then payload."""
+    key = _varint(number << 3 | wire)
+    return key + (_varint(len(payload)) + payload if wire == 2 else payload)
+
+
+class _EventFile:
+    """An append-only TensorBoard event file: ``Event`` protobufs in TFRecord framing."""
+
+    def __init__(self, folder: str):
+        os.makedirs(folder, exist_ok=True)
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
+        self.path = os.path.join(folder, f"{name}.{next(_EVENT_FILES)}.v2")
+        self.file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._write(_field(3, 2, b"brain.Event:2"))  # file_version: the first event
+
+    def _write(self, body: bytes, step: int = 0) -> None:
+        event = _field(1, 1, struct.pack("<d", time.time())) + _field(2, 0, _varint(step)) + body
+        length = struct.pack("<Q", len(event))
+        self.file.write(length + struct.pack("<I", _masked_crc(length)))
+        self.file.write(event + struct.pack("<I", _masked_crc(event)))
+
+    def scalars(self, values: dict, step: int) -> None:
+        """Summary{value: [Value{tag, simple_value}, …]} at ``step``."""
+        summary = b"".join(
+            _field(1, 2, _field(1, 2, tag.encode()) + _field(2, 5, struct.pack("<f", value)))
+            for tag, value in values.items()
+        )
+        self._write(_field(5, 2, summary), step)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+_EVENT_FILES = itertools.count()
+
+
+class TensorBoard(Callback):
+    """Write the logs as TensorBoard's event files: ``tensorboard --logdir logs`` shows them.
+
+    As Keras: ``log_dir/train`` holds ``epoch_loss``, ``epoch_accuracy``, … per epoch and
+    ``log_dir/validation`` the same for the validation data; with ``update_freq=N`` the training
+    logs are also written every N batches (``batch_loss``, …). Written by glassnet itself (the
+    TFRecord framing and a few protobuf fields): nothing more to install.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None):  # fmt: skip
+        super().__init__()
+        if histogram_freq or embeddings_freq:
+            raise NotImplementedError(
+                "TensorBoard(histogram_freq=…, embeddings_freq=…) is not supported by glassnet "
+                "yet: it writes the scalar logs."
+            )
+        if update_freq != "epoch" and not (
+            isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0
+        ):
+            raise ValueError(
+                f"Received update_freq={update_freq!r}. Expected 'epoch' or a positive integer."
+            )
+        self.log_dir, self.update_freq = os.fspath(log_dir), update_freq
+        self._files: dict[str, _EventFile] = {}
+        self._batches = 0
+
+    def _file(self, which: str) -> _EventFile:
+        if which not in self._files:
+            self._files[which] = _EventFile(os.path.join(self.log_dir, which))
+        return self._files[which]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.update_freq != "epoch" and self._batches % self.update_freq == 0 and logs:
+            values = {f"batch_{k}": float(v) for k, v in logs.items()}
+            self._file("train").scalars(values, self._batches)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        train = {f"epoch_{k}": float(v) for k, v in logs.items() if not k.startswith("val_")}
+        val = {f"epoch_{k[4:]}": float(v) for k, v in logs.items() if k.startswith("val_")}
+        self._file("train").scalars(train, epoch)
+        if val:
+            self._file("validation").scalars(val, epoch)
+
+    def on_train_end(self, logs=None):
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
 
 
 class Profiler(Callback):

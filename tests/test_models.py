@@ -573,3 +573,29 @@ def test_weights_are_keras_variables_that_write_through(rng):
     assert float((kernel + 1)[0, 0]) == float(kernel.numpy()[0, 0] + 1)
     with pytest.raises(ValueError, match=r"Cannot assign a value of shape \(2, 3\) to d/kernel"):
         kernel.assign(np.ones((2, 3)))
+
+
+def test_guide_idioms_feature_extraction_and_functions_as_losses_and_metrics(rng):
+    # From keras.io's Sequential guide: a model of every layer's output.
+    model = Sequential([Input((5,)), Dense(4, activation="relu"), Dense(3), Dense(2)])
+    extractor = glassnet.Model(
+        inputs=model.inputs, outputs=[layer.output for layer in model.layers]
+    )
+    features = extractor(np.ones((1, 5)))
+    assert [f.shape for f in features] == [(1, 4), (1, 3), (1, 2)]
+    assert model.layers[1].input is model.layers[0].output
+    # Losses and metrics given as functions, as keras.io's guides do.
+    model.compile(
+        optimizer="sgd",
+        loss=glassnet.losses.mean_squared_error,
+        metrics=[glassnet.metrics.binary_accuracy, lambda y, a: np.abs(y - a).max(-1)],
+    )
+    assert type(model.losses[0]).__name__ == "MeanSquaredError"
+    logs = model.evaluate(np.ones((4, 5)), np.zeros((4, 2)), verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "binary_accuracy", "<lambda>"}
+    with pytest.raises(TypeError, match="subclasses glassnet.losses.Loss with per_sample"):
+        model.compile(optimizer="sgd", loss=lambda y, a: ((y - a) ** 2).mean(-1))
+    with pytest.raises(ValueError, match="has 2 inbound nodes"):
+        shared = Dense(2)
+        x = Input((2,))
+        shared(shared(x)).node.layer.output  # noqa: B018 - the property raises

@@ -412,9 +412,22 @@ NAMES = tuple(sorted(name for name in _REGISTRY if len(name) > 3))
 
 
 def get(identifier) -> Loss:
-    """A loss from a name (``"categorical_crossentropy"``, ``"mse"``, …), config or instance."""
+    """A loss from a name (``"categorical_crossentropy"``, ``"mse"``, …), a config, a class, an
+    instance, or one of this module's functions (``losses.mean_squared_error``)."""
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier) and not isinstance(identifier, (str, dict)):
+        for name, cls in _REGISTRY.items():
+            if globals().get(name) is identifier:
+                return cls()
+        raise TypeError(
+            f"glassnet cannot train with the loss function {identifier!r}: it computes each "
+            "derivative by hand, so a loss of your own subclasses glassnet.losses.Loss with "
+            "per_sample(y, a) for C and dC_da(y, a) for ∂C/∂a (see 'Your own layer, and your "
+            "own loss' in the README)."
+        )
     if isinstance(identifier, dict):  # Keras config: {"class_name": ..., "config": {...}}
         registered = CUSTOM_OBJECTS.get(identifier.get("registered_name") or "")
         if isinstance(registered, type) and issubclass(registered, Loss):

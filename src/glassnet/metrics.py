@@ -32,6 +32,7 @@ __all__ = [
     "CategoricalAccuracy",
     "Mean",
     "MeanAbsoluteError",
+    "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
     "Precision",
@@ -447,14 +448,48 @@ _REGISTRY = {
 }
 
 
+class MeanMetricWrapper(Metric):
+    """The mean of ``fn(y_true, y_pred)``, a value per sample: any function can be a metric."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        self.fn, self.kwargs = fn, kwargs
+        super().__init__(name or getattr(fn, "__name__", "metric"), dtype)
+
+    def per_sample(self, y_true, y_pred):
+        return xp.asarray(self.fn(y_true, y_pred, **self.kwargs))
+
+
+_FUNCTIONS = {
+    binary_accuracy: "binary_accuracy",
+    categorical_accuracy: "categorical_accuracy",
+    sparse_categorical_accuracy: "sparse_categorical_accuracy",
+    top_k_categorical_accuracy: "top_k_categorical_accuracy",
+    sparse_top_k_categorical_accuracy: "sparse_top_k_categorical_accuracy",
+}
+
+
+def name_of(spec) -> str:
+    """The name a metric is logged under: its string, its ``name``, or its function's name."""
+    if isinstance(spec, str):
+        return spec
+    return getattr(spec, "name", None) or getattr(spec, "__name__", "metric")
+
+
 def get(identifier, y_true=None, y_pred=None) -> Metric:
-    """A metric from a name or an instance; ``"accuracy"`` is resolved from the data's shapes.
+    """A metric from a name, a class, an instance or a function of (y_true, y_pred);
+    ``"accuracy"`` is resolved from the data's shapes.
 
     As in Keras: one output unit means binary accuracy; targets with one axis fewer than the
     outputs (or a last axis of 1) mean integer labels; otherwise one-hot targets.
     """
     if isinstance(identifier, Metric):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if callable(identifier) and not isinstance(identifier, str):
+        if identifier in _FUNCTIONS:
+            return _REGISTRY[_FUNCTIONS[identifier]]()
+        return MeanMetricWrapper(identifier)
     cls = lookup("metric", identifier, _REGISTRY)
     if cls is None:  # "accuracy": which one depends on the data
         if y_pred is None or y_true is None:

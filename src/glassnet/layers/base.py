@@ -106,6 +106,7 @@ class Node:
         self.inputs = inputs
         self.many = many
         self.output = KerasTensor(output_shape, node=self)
+        layer.inbound_nodes.append(self)
 
     def __repr__(self) -> str:
         return f"<Node {self.layer.name}({', '.join(t.name for t in self.inputs)})>"
@@ -249,6 +250,7 @@ class Layer:
         self.params: dict[str, xp.ndarray] = {}
         self.grads: dict[str, xp.ndarray] = {}
         self.non_trainable: set[str] = set()  # parameters fit never updates (moving statistics)
+        self.inbound_nodes: list[Node] = []  # each symbolic call of this layer
         self.built = False
         self.input_shape: tuple | None = None
         self.output_shape: tuple | None = None
@@ -359,6 +361,31 @@ class Layer:
         else:
             self._check_built_for(shape)
         return Node(self, tensors, many, self.compute_output_shape(shape)).output
+
+    def _only_node(self, what: str) -> Node:
+        if len(self.inbound_nodes) == 1:
+            return self.inbound_nodes[0]
+        fix = (
+            "take it from the model's nodes (model.nodes) instead."
+            if self.inbound_nodes
+            else "call it on a symbolic tensor first."
+        )
+        count = len(self.inbound_nodes) or "no"
+        raise ValueError(
+            f"The layer {self.name!r} has {count} inbound nodes, so its {what} is ill-defined: "
+            f"{fix}"
+        )
+
+    @property
+    def output(self) -> KerasTensor:
+        """The symbolic output of this layer's one call, as Keras's ``layer.output``."""
+        return self._only_node("output").output
+
+    @property
+    def input(self):
+        """The symbolic input(s) of this layer's one call, as Keras's ``layer.input``."""
+        node = self._only_node("input")
+        return node.inputs if node.many else node.inputs[0]
 
     def _check_built_for(self, shape) -> None:
         built = self.input_shape
@@ -486,8 +513,7 @@ class InputLayer(Layer):
             batch_size = check_shape((batch_size,), "batch_size")[0]
         self.batch_shape = (batch_size, *shape)
         self.build(self.batch_shape)
-        node = Node(self, [], many=False, output_shape=self.batch_shape)
-        self.output = node.output  # the symbolic tensor ``Input`` returns
+        Node(self, [], many=False, output_shape=self.batch_shape)  # its output is what Input gives
 
     def forward(self, a_prev, training=False, cache=None):
         return a_prev

@@ -696,7 +696,11 @@ class Model(Layer):
             for w in _per_output(1.0 if weights is None else weights, names, "loss_weights")
         ]
         metrics = args["metrics"]
-        if metrics is None or isinstance(metrics, (str, metrics_module.Metric)):
+        if (
+            metrics is None
+            or isinstance(metrics, (str, metrics_module.Metric))
+            or callable(metrics)
+        ):
             metrics = [] if metrics is None else [metrics]
         if isinstance(metrics, dict) or (
             len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) for m in metrics)
@@ -707,7 +711,9 @@ class Model(Layer):
         else:
             raise TypeError(f"Expected metrics to be a list; received {metrics!r}.")
         self._metric_specs = [
-            [] if m is None else ([m] if isinstance(m, (str, metrics_module.Metric)) else list(m))
+            []
+            if m is None
+            else ([m] if isinstance(m, (str, metrics_module.Metric)) or callable(m) else list(m))
             for m in per
         ]
         for specs in self._metric_specs:  # fail now, not at fit time, for an unknown name
@@ -722,7 +728,7 @@ class Model(Layer):
             names += [f"{n}_loss" for n in self.output_names]
         for out_name, specs in zip(self.output_names, self._metric_specs):
             for m in specs:
-                name = m if isinstance(m, str) else m.name
+                name = metrics_module.name_of(m)
                 names.append(name if len(self.outputs) == 1 else f"{out_name}_{name}")
         return names
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import h5py
 
-from glassnet import losses, optimizers
+from glassnet import losses, metrics, optimizers
 from glassnet.backend import __version__, floatx, parameter_budget, xp
 from glassnet.layers import LAYER_CLASSES
 from glassnet.layers.base import snake_case
@@ -201,7 +201,7 @@ def _compile_config(model: Model) -> dict | None:
             return [metric_entry(m) for m in spec]
         if isinstance(spec, dict):
             return {k: metric_entry(v) for k, v in spec.items()}
-        return spec if isinstance(spec, str) or spec is None else spec.name
+        return None if spec is None else metrics.name_of(spec)
 
     args = model._compile_args
     return {

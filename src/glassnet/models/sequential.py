@@ -91,6 +91,9 @@ class Sequential(Model):
 
     def _chain(self) -> None:
         """Call the layers one after the other on the input: the model's graph."""
+        for node in self._nodes:  # the previous chain's calls are gone: one node per layer
+            if node in node.layer.inbound_nodes and node.inputs:
+                node.layer.inbound_nodes.remove(node)
         t = self._input
         for i, layer in enumerate(self._stack, start=1):
             try:

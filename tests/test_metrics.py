@@ -11,30 +11,9 @@ from glassnet.layers import Dense, Input
 from glassnet.models import Sequential
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keras"
-KERAS = json.loads((FIXTURES / "metrics.json").read_text())
+RECORDED = json.loads((FIXTURES / "metrics.json").read_text())
+CASES, KERAS = RECORDED["cases"], RECORDED["results"]  # name -> (class, arguments, data)
 DATA = np.load(FIXTURES / "metrics_data.npz")
-
-CASES = {  # the same table as make_fixtures.py: name -> (class, arguments, data)
-    "binary_accuracy": ("BinaryAccuracy", {}, "binary"),
-    "binary_accuracy_0.7": ("BinaryAccuracy", {"threshold": 0.7}, "binary"),
-    "categorical_accuracy": ("CategoricalAccuracy", {}, "onehot"),
-    "sparse_categorical_accuracy": ("SparseCategoricalAccuracy", {}, "sparse"),
-    "top_2": ("TopKCategoricalAccuracy", {"k": 2}, "onehot"),
-    "sparse_top_2": ("SparseTopKCategoricalAccuracy", {"k": 2}, "sparse"),
-    "precision": ("Precision", {}, "binary"),
-    "precision_list": ("Precision", {"thresholds": [0.3, 0.6]}, "binary"),
-    "precision_class_1": ("Precision", {"class_id": 1}, "onehot"),
-    "precision_top_1": ("Precision", {"top_k": 1}, "onehot"),
-    "recall": ("Recall", {}, "binary"),
-    "recall_class_2": ("Recall", {"class_id": 2, "thresholds": 0.2}, "onehot"),
-    "auc_roc": ("AUC", {}, "binary"),
-    "auc_pr": ("AUC", {"curve": "PR"}, "binary"),
-    "auc_roc_minoring": ("AUC", {"summation_method": "minoring", "num_thresholds": 50}, "binary"),
-    "auc_pr_majoring": ("AUC", {"curve": "PR", "summation_method": "majoring"}, "binary"),
-    "mse": ("MeanSquaredError", {}, "regression"),
-    "mae": ("MeanAbsoluteError", {}, "regression"),
-    "rmse": ("RootMeanSquaredError", {}, "regression"),
-}
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])

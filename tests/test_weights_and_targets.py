@@ -92,3 +92,9 @@ def test_targets_as_keras_takes_them(rng):
     sparse = Sequential([Input((2,)), Dense(3, activation="softmax")])
     sparse.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     sparse.fit(x, rng.integers(0, 3, (8, 1)), verbose=0)  # (n, 1) labels
+
+
+def test_training_with_another_reduction_is_refused_not_ignored():
+    model = Sequential([Input((2,)), Dense(1)])
+    with pytest.raises(NotImplementedError, match=r"reduction='sum'\) is not supported"):
+        model.compile(optimizer="sgd", loss=losses.MeanSquaredError(reduction="sum"))

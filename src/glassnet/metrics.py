@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 from glassnet.backend import epsilon, lookup, xp
+from glassnet.losses import weights_like
 
 __all__ = [
     "AUC",
@@ -106,22 +107,6 @@ def _absolute_error(y_true, y_pred):
     return xp.mean(xp.abs(y_pred - xp.asarray(y_true).reshape(y_pred.shape)), axis=-1)
 
 
-def _weights_like(sample_weight, values):
-    """``sample_weight`` broadcast to the values' shape: (batch,) weights spread over steps."""
-    w = xp.asarray(sample_weight, dtype=xp.float64)
-    if w.ndim == values.ndim + 1 and w.shape[-1] == 1:
-        w = w.reshape(w.shape[:-1])
-    while w.ndim < values.ndim:
-        w = w[..., None]
-    try:
-        return xp.broadcast_to(w, values.shape)
-    except ValueError:
-        raise ValueError(
-            f"sample_weight of shape {xp.shape(sample_weight)} does not fit values of shape "
-            f"{values.shape}; give one weight per sample."
-        ) from None
-
-
 # ---- the classes --------------------------------------------------------------------------------
 
 
@@ -156,7 +141,7 @@ class Metric:
             self.total += float(values.sum(dtype=xp.float64))
             self.count += values.size
         else:
-            w = _weights_like(sample_weight, values)
+            w = weights_like(sample_weight, values)
             self.total += float((values * w).sum())
             self.count += float(w.sum())
 
@@ -304,7 +289,7 @@ class _ConfusionCounts(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         y_pred = xp.asarray(y_pred, dtype=xp.float64)
         y_true = xp.asarray(y_true).reshape(y_pred.shape) != 0
-        w = xp.ones(y_pred.shape) if sample_weight is None else _weights_like(sample_weight,
+        w = xp.ones(y_pred.shape) if sample_weight is None else weights_like(sample_weight,
                                                                                y_pred)  # fmt: skip
         if self.top_k is not None:  # only the k largest outputs of a row can be positive
             kth = -xp.partition(-y_pred, self.top_k - 1, axis=-1)[..., self.top_k - 1 : self.top_k]

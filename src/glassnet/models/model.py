@@ -690,6 +690,13 @@ class Model(Layer):
             None if spec is None else losses_module.get(spec)
             for spec in _per_output(args["loss"], names, "loss")
         ]
+        for loss in self.losses:  # training takes C as the mean, Keras's default reduction
+            if loss is not None and loss.reduction not in ("sum_over_batch_size", "mean"):
+                raise NotImplementedError(
+                    f"Training with {loss.name}(reduction={loss.reduction!r}) is not supported "
+                    "by glassnet: compile with the default reduction, 'sum_over_batch_size' "
+                    "(the loss objects themselves still reduce any way when called)."
+                )
         weights = args["loss_weights"]
         self.loss_weights = [
             1.0 if w is None else float(w)

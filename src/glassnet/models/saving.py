@@ -34,8 +34,6 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import h5py
-
 from glassnet import losses, metrics, optimizers
 from glassnet.backend import __version__, floatx, parameter_budget, xp
 from glassnet.layers import LAYER_CLASSES
@@ -150,6 +148,8 @@ def _transposed_parameters(model: Model) -> list[bool]:
 
 def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
     """``model.weights.h5`` in Keras's layout, as bytes."""
+    import h5py  # only when a file is written: `import glassnet` stays light
+
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         for path, layer in _container(model, ""):
@@ -361,6 +361,8 @@ def _parse_json(data: bytes, path: Path, name: str) -> dict:
 def _read_h5(data: bytes, path: Path) -> tuple[dict, dict]:
     """Every dataset of a Keras weights file by path, and the layer name each ``vars`` group
     records, after checking that the tree holds only groups and plain datasets."""
+    import h5py  # only when a file is read
+
     arrays: dict[str, xp.ndarray] = {}
     names: dict[str, str] = {}
     try:

@@ -50,27 +50,19 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """η(t) = η₀ · rate^(t / steps); with ``staircase`` the exponent is ⌊t / steps⌋."""
+class _StepDecay(LearningRateSchedule):
+    """The arguments ExponentialDecay and InverseTimeDecay share; ``_p(t)`` is t / steps, or
+    ⌊t / steps⌋ with ``staircase``."""
 
-    def __init__(
-        self,
-        initial_learning_rate,
-        decay_steps,
-        decay_rate,
-        staircase=False,
-        name="ExponentialDecay",
-    ):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = _positive("initial_learning_rate", initial_learning_rate, True)
         self.decay_steps = _positive("decay_steps", decay_steps)
         self.decay_rate = _positive("decay_rate", decay_rate, True)
-        self.staircase, self.name = bool(staircase), name
+        self.staircase, self.name = bool(staircase), name or type(self).__name__
 
-    def __call__(self, step):
+    def _p(self, step):
         p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate**p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return {
@@ -80,6 +72,13 @@ class ExponentialDecay(LearningRateSchedule):
             "staircase": self.staircase,
             "name": self.name,
         }
+
+
+class ExponentialDecay(_StepDecay):
+    """η(t) = η₀ · rate^(t / steps); with ``staircase`` the exponent is ⌊t / steps⌋."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._p(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -112,36 +111,11 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """η(t) = η₀ / (1 + rate · t / steps); with ``staircase``, ⌊t / steps⌋ instead of t / steps."""
 
-    def __init__(
-        self,
-        initial_learning_rate,
-        decay_steps,
-        decay_rate,
-        staircase=False,
-        name="InverseTimeDecay",
-    ):
-        self.initial_learning_rate = _positive("initial_learning_rate", initial_learning_rate, True)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = _positive("decay_rate", decay_rate, True)
-        self.staircase, self.name = bool(staircase), name
-
     def __call__(self, step):
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return self.initial_learning_rate / (1 + self.decay_rate * self._p(step))
 
 
 class PolynomialDecay(LearningRateSchedule):

@@ -17,6 +17,7 @@ import itertools
 import math
 import numbers
 
+from glassnet import kernels
 from glassnet.backend import lookup, num_threads, parallel_map, xp
 from glassnet.optimizers import schedules
 
@@ -44,6 +45,7 @@ def _flat(a):
 
 
 _SLICE = 1 << 16  # elements; smaller arrays are updated in one piece
+_EMPTY = {c: xp.empty(0, dtype=c) for c in "fd"}  # a state the optimizer does not keep
 
 
 def _slices(size: int) -> list[slice]:
@@ -158,10 +160,30 @@ class Optimizer:
         return self._work_items
 
     def _update_piece(self, item) -> None:
-        p, g, state = item
+        self.update(*item)
+
+    def update(self, p, g, state) -> None:
+        """Update one piece of a parameter: one fused kernel (``glassnet.kernels``), or the NumPy
+        formulas of ``numpy_update`` with ``GLASSNET_KERNELS=numpy``. Both give the same bits."""
+        if kernels.ENABLED and p.dtype.kind == "f" and p.dtype.itemsize >= 4:
+            self.fused_update(p, g, state)
+            return
         if self.weight_decay:
             p -= (self.learning_rate * self.weight_decay) * p  # p ← p − η·λ·p
-        self.update(p, g, state)
+        self.numpy_update(p, g, state)
+
+    def _scalars(self, p, *values):
+        """Scalars in the parameter's float type, as NumPy would round them."""
+        return tuple(p.dtype.type(v) for v in values)
+
+    def _decay(self, p):
+        return p.dtype.type(self.learning_rate * self.weight_decay if self.weight_decay else 0)
+
+    def fused_update(self, p, g, state) -> None:
+        raise NotImplementedError
+
+    def numpy_update(self, p, g, state) -> None:
+        raise NotImplementedError
 
     def _clip(self, pairs):
         if self.global_clipnorm is not None:
@@ -177,9 +199,6 @@ class Optimizer:
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras's spelling: pairs of (gradient, variable)."""
         self.apply((p, g) for g, p in grads_and_vars)
-
-    def update(self, p, g, state) -> None:
-        raise NotImplementedError
 
     # ---- saving -------------------------------------------------------------------------------
 
@@ -243,7 +262,12 @@ class SGD(Optimizer):
     def slots(self):
         return [("m",)] if self.momentum else []  # Keras: "momentum"
 
-    def update(self, p, g, state):
+    def fused_update(self, p, g, state):
+        lr, mu = self._scalars(p, self.learning_rate, self.momentum)
+        m = state.get("m", _EMPTY[p.dtype.char])
+        kernels.sgd(p, g, m, lr, mu, self.nesterov, self._decay(p))
+
+    def numpy_update(self, p, g, state):
         lr, mu, step = self.learning_rate, self.momentum, state["scratch"]
         xp.multiply(g, lr, out=step)  # step = η·g
         if not mu:
@@ -291,7 +315,16 @@ class RMSprop(Optimizer):
     def slots(self):  # Keras: "velocity", "momentum", "average_gradient"
         return [("v",)] + [("s",)] * bool(self.momentum) + [("g_mean",)] * self.centered
 
-    def update(self, p, g, state):
+    def fused_update(self, p, g, state):
+        empty = _EMPTY[p.dtype.char]
+        kernels.rmsprop(
+            p, g, state["v"], state.get("s", empty), state.get("g_mean", empty),
+            *self._scalars(p, self.learning_rate, self.rho, 1.0 - self.rho, self.momentum,
+                           self.epsilon),
+            self._decay(p),
+        )  # fmt: skip
+
+    def numpy_update(self, p, g, state):
         v, step = state["v"], state["scratch"]
         v *= self.rho  # v ← ρ·v + (1 − ρ)·g²
         xp.multiply(g, g, out=step)
@@ -355,10 +388,21 @@ class Adam(Optimizer):
     def slots(self):  # Keras: "momentum", "velocity" (interleaved), then "velocity_hat"
         return [("m", "v")] + [("v_hat",)] * self.amsgrad
 
-    def update(self, p, g, state):
-        m, v, step = state["m"], state["v"], state["scratch"]
+    def _alpha(self) -> float:
+        """α = η·√(1 − β₂ᵗ) / (1 − β₁ᵗ): the step size with both moments' bias corrected."""
         t = self.iterations
-        alpha = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        return self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+
+    def fused_update(self, p, g, state):
+        kernels.adam(
+            p, g, state["m"], state["v"], state.get("v_hat", _EMPTY[p.dtype.char]),
+            *self._scalars(p, self._alpha(), 1 - self.beta_1, 1 - self.beta_2, self.epsilon),
+            self._decay(p),
+        )  # fmt: skip
+
+    def numpy_update(self, p, g, state):
+        m, v, step = state["m"], state["v"], state["scratch"]
+        alpha = self._alpha()
         xp.subtract(g, m, out=step)  # m ← m + (1 − β₁)·(g − m)
         step *= 1 - self.beta_1
         m += step

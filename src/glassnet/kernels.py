@@ -1,0 +1,101 @@
+"""Fused elementwise kernels, compiled with Numba (DESIGN.md §4).
+
+Each kernel is one loop over one contiguous piece of a parameter, reading like its formula; the
+optimizers call them on the pieces they already spread over the cores. NumPy would run the same
+formula as several passes over memory, one per operation; a kernel makes one.
+
+Every scalar arrives in the parameter's own float type and the operations run in the NumPy
+formulas' order, without fast-math reassociation, so a kernel's result is bit for bit the NumPy
+formula's (the tests check it). ``GLASSNET_KERNELS=numpy`` turns the kernels off and runs the
+NumPy formulas instead, for comparison; so does a machine without Numba. Compiled code is cached
+on disk, so only the first run after an install pays for compiling.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import os
+
+__all__ = ["ENABLED", "adam", "rmsprop", "sgd"]
+
+ENABLED = os.environ.get("GLASSNET_KERNELS", "numba").lower() != "numpy" and (
+    importlib.util.find_spec("numba") is not None
+)
+"""Whether the optimizers use these kernels (else their NumPy formulas)."""
+
+
+def _compiled(fn):
+    """``fn`` compiled by Numba on its first call: ``import glassnet`` does not load Numba (a
+    quarter of a second), the first training step does; the machine code comes from the disk
+    cache after the first run."""
+    compiled = None
+
+    @functools.wraps(fn)
+    def call(*args):
+        nonlocal compiled
+        if compiled is None:
+            import numba
+
+            # nogil: the optimizers run pieces on several threads at once; error_model: x/0
+            # gives inf, as in NumPy, instead of an exception.
+            compiled = numba.njit(nogil=True, cache=True, error_model="numpy")(fn)
+        return compiled(*args)
+
+    call.python = fn  # the loop itself, uncompiled
+    return call
+
+
+@_compiled
+def sgd(p, g, m, lr, momentum, nesterov, decay):
+    """p ← p − η·λ·p; then p ← p − η·g, or with momentum μ: m ← μ·m − η·g and
+    p ← p + m (Nesterov: p ← p + μ·m − η·g)."""
+    for i in range(p.size):
+        if decay:
+            p[i] = p[i] - decay * p[i]
+        step = g[i] * lr
+        if m.size == 0:
+            p[i] = p[i] - step
+            continue
+        m[i] = m[i] * momentum - step
+        if nesterov:
+            p[i] = (p[i] - step) + m[i] * momentum
+        else:
+            p[i] = p[i] + m[i]
+
+
+@_compiled
+def rmsprop(p, g, v, s, g_mean, lr, rho, one_minus_rho, momentum, epsilon, decay):
+    """v ← ρ·v + (1 − ρ)·g², step = η·g / √(v + ε) (centered: √(v − ḡ² + ε), ḡ ← ρ·ḡ + (1 − ρ)·g),
+    with momentum s ← μ·s + step; p ← p − step (or s)."""
+    for i in range(p.size):
+        if decay:
+            p[i] = p[i] - decay * p[i]
+        v[i] = v[i] * rho + (g[i] * g[i]) * one_minus_rho
+        if g_mean.size:
+            g_mean[i] = g_mean[i] * rho + one_minus_rho * g[i]
+            denominator = (v[i] - g_mean[i] * g_mean[i]) + epsilon
+        else:
+            denominator = v[i] + epsilon
+        step = (g[i] / math.sqrt(denominator)) * lr
+        if s.size:
+            s[i] = s[i] * momentum + step
+            step = s[i]
+        p[i] = p[i] - step
+
+
+@_compiled
+def adam(p, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay):
+    """m ← m + (1 − β₁)·(g − m), v ← v + (1 − β₂)·(g² − v), p ← p − α·m / (√v + ε)
+    (AMSGrad: v̂ ← max(v̂, v) and √v̂)."""
+    for i in range(p.size):
+        if decay:
+            p[i] = p[i] - decay * p[i]
+        m[i] = m[i] + (g[i] - m[i]) * one_minus_beta_1
+        v[i] = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2
+        second = v[i]
+        if v_hat.size:
+            v_hat[i] = max(v_hat[i], v[i])
+            second = v_hat[i]
+        p[i] = p[i] - (m[i] / (math.sqrt(second) + epsilon)) * alpha

@@ -47,21 +47,28 @@ def _compiled(fn):
     return call
 
 
+# Each option picks its own straight loop: a branch inside a loop stops the compiler from using
+# the CPU's vector instructions (the RMSprop loop ran 8 times slower with its options inside).
+
+
 @_compiled
 def sgd(p, g, m, lr, momentum, nesterov, decay):
     """p ← p − η·λ·p; then p ← p − η·g, or with momentum μ: m ← μ·m − η·g and
     p ← p + m (Nesterov: p ← p + μ·m − η·g)."""
-    for i in range(p.size):
-        if decay:
+    if decay:
+        for i in range(p.size):
             p[i] = p[i] - decay * p[i]
-        step = g[i] * lr
-        if m.size == 0:
-            p[i] = p[i] - step
-            continue
-        m[i] = m[i] * momentum - step
-        if nesterov:
+    if m.size == 0:
+        for i in range(p.size):
+            p[i] = p[i] - g[i] * lr
+    elif nesterov:
+        for i in range(p.size):
+            step = g[i] * lr
+            m[i] = m[i] * momentum - step
             p[i] = (p[i] - step) + m[i] * momentum
-        else:
+    else:
+        for i in range(p.size):
+            m[i] = m[i] * momentum - g[i] * lr
             p[i] = p[i] + m[i]
 
 
@@ -69,9 +76,15 @@ def sgd(p, g, m, lr, momentum, nesterov, decay):
 def rmsprop(p, g, v, s, g_mean, lr, rho, one_minus_rho, momentum, epsilon, decay):
     """v ← ρ·v + (1 − ρ)·g², step = η·g / √(v + ε) (centered: √(v − ḡ² + ε), ḡ ← ρ·ḡ + (1 − ρ)·g),
     with momentum s ← μ·s + step; p ← p − step (or s)."""
-    for i in range(p.size):
-        if decay:
+    if decay:
+        for i in range(p.size):
             p[i] = p[i] - decay * p[i]
+    if g_mean.size == 0 and s.size == 0:  # Keras's default
+        for i in range(p.size):
+            v[i] = v[i] * rho + (g[i] * g[i]) * one_minus_rho
+            p[i] = p[i] - (g[i] / math.sqrt(v[i] + epsilon)) * lr
+        return
+    for i in range(p.size):
         v[i] = v[i] * rho + (g[i] * g[i]) * one_minus_rho
         if g_mean.size:
             g_mean[i] = g_mean[i] * rho + one_minus_rho * g[i]
@@ -89,13 +102,17 @@ def rmsprop(p, g, v, s, g_mean, lr, rho, one_minus_rho, momentum, epsilon, decay
 def adam(p, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, decay):
     """m ← m + (1 − β₁)·(g − m), v ← v + (1 − β₂)·(g² − v), p ← p − α·m / (√v + ε)
     (AMSGrad: v̂ ← max(v̂, v) and √v̂)."""
-    for i in range(p.size):
-        if decay:
+    if decay:
+        for i in range(p.size):
             p[i] = p[i] - decay * p[i]
+    if v_hat.size == 0:
+        for i in range(p.size):
+            m[i] = m[i] + (g[i] - m[i]) * one_minus_beta_1
+            v[i] = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2
+            p[i] = p[i] - (m[i] / (math.sqrt(v[i]) + epsilon)) * alpha
+        return
+    for i in range(p.size):
         m[i] = m[i] + (g[i] - m[i]) * one_minus_beta_1
         v[i] = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2
-        second = v[i]
-        if v_hat.size:
-            v_hat[i] = max(v_hat[i], v[i])
-            second = v_hat[i]
-        p[i] = p[i] - (m[i] / (math.sqrt(second) + epsilon)) * alpha
+        v_hat[i] = max(v_hat[i], v[i])
+        p[i] = p[i] - (m[i] / (math.sqrt(v_hat[i]) + epsilon)) * alpha

@@ -1022,6 +1022,9 @@ class Model(Layer):
         train_metrics = self._make_metrics(train.targets())
         trackers = self._loss_trackers()
         batch_logs_wanted = cbs.wants("on_train_batch_end")
+        pairs = self.trainable_pairs()
+        if len(self.optimizer.state) != len(pairs):  # its state and kernels, before the clock runs
+            self.optimizer.build([p for p, _ in pairs])
         self.stop_training = False
         logs = {}
 

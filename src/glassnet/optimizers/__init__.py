@@ -123,9 +123,14 @@ class Optimizer:
         self._learning_rate = float(value)
 
     def build(self, params) -> None:
-        """Allocate the state for each parameter (called on the first step)."""
+        """Allocate the state for each parameter (called on the first step), and have the
+        kernels compiled (or loaded from the disk cache) now rather than inside a step."""
         self.state = [self.init_state(p) for p in params]
         self._work_key = None  # the pieces of work are views of the old state
+        if kernels.ENABLED:
+            for dtype in {p.dtype for p in params if p.dtype.kind == "f" and p.dtype.itemsize >= 4}:
+                nothing = xp.empty(0, dtype)
+                self.fused_update(nothing, nothing, self.init_state(nothing))
 
     def init_state(self, p) -> dict:
         return {}
@@ -390,7 +395,7 @@ class Adam(Optimizer):
 
     def _alpha(self) -> float:
         """α = η·√(1 − β₂ᵗ) / (1 − β₁ᵗ): the step size with both moments' bias corrected."""
-        t = self.iterations
+        t = max(self.iterations, 1)  # (t = 0 only when the kernels are compiled ahead)
         return self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
 
     def fused_update(self, p, g, state):

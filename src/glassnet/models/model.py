@@ -384,13 +384,6 @@ class Model(Layer):
             f"Existing layers are: {names}."
         )
 
-    def _require_built(self) -> None:
-        if not self.built:
-            raise ValueError(
-                "This model has not yet been built. Build the model first by calling `build()` "
-                "or by calling `fit()` with some data, or specify an `Input` to the model."
-            )
-
     # ---- the forward pass ---------------------------------------------------------------------
 
     def _run(self, xs: list, training: bool, caches: dict) -> dict:

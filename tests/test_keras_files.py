@@ -172,3 +172,19 @@ for key in ("seq", "graph", "pre"):
     # The Sequential has dropout, whose random masks differ between programs: only the graph's
     # training step can be compared number for number.
     assert float(results["graph"][1]) < 1e-5 and float(results["pre"][1]) < 1e-5
+
+
+def test_glassnet_explain_reads_a_keras_file(capsys):
+    from glassnet import cli
+
+    args = [
+        "explain",
+        str(FIXTURES / "seq_adam.keras"),
+        "--input",
+        *"0.1 0.2 0.3 0.4 0.5 0.6".split(),
+    ]
+    assert cli.main(args) == 0  # Keras compiled it with one-hot categorical cross-entropy
+    out = capsys.readouterr().out
+    assert "case 1: output layer" in out and "✗" not in out
+    assert cli.main([*args, "--label", "7"]) == 1
+    assert "--label 7 is not a class of this model (0 to 2)" in capsys.readouterr().err

@@ -13,6 +13,7 @@ to see one).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import itertools
 import os
 import platform
@@ -286,7 +287,7 @@ def cmd_explain(args) -> int:
             if label is None:  # explain the network's own answer
                 label = int(np.argmax(model.predict(x, verbose=0)[0]))
                 print(f"No --label given: using the predicted class, {label}.")
-            y = np.array([label])
+            y = _label_as_target(model, label)
         learning_rate = args.learning_rate or 0.01
     tr = glassbox.trace(model, x, y, learning_rate=learning_rate, check=not args.no_check)
     if args.json:
@@ -294,6 +295,17 @@ def cmd_explain(args) -> int:
         print(f"Wrote the trace to {args.json}")
     print(tr.render(color=sys.stdout.isatty(), neuron=args.neuron, full=args.full))
     return 0
+
+
+def _label_as_target(model, label: int):
+    """A class label as the target the model's loss takes: one-hot for categorical
+    cross-entropy, the label itself for the sparse one."""
+    classes = model.output_shape[-1]
+    if not 0 <= label < classes:
+        raise CommandError(f"--label {label} is not a class of this model (0 to {classes - 1}).")
+    if model.losses[0].name == "categorical_crossentropy":
+        return np.eye(classes)[[label]]
+    return np.array([label])
 
 
 def cmd_descent(args) -> int:
@@ -341,6 +353,13 @@ def cmd_info(args) -> int:
     except ImportError:
         pass
     print(f"Floats   {glassnet.config.floatx()}")
+    for package in ("h5py", "numba"):
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "not installed"
+        print(f"{package:8} {version}")
+    print(f"Kernels  {'fused (Numba)' if glassnet.kernels.ENABLED else 'NumPy formulas'}")
     print("Data:")
     for spec in (datasets.mnist.SPEC, datasets.fashion_mnist.SPEC):
         found = [

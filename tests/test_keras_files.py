@@ -181,7 +181,7 @@ def test_glassnet_explain_reads_a_keras_file(capsys):
         "explain",
         str(FIXTURES / "seq_adam.keras"),
         "--input",
-        *"0.1 0.2 0.3 0.4 0.5 0.6".split(),
+        *["0.1", "0.2", "0.3", "0.4", "0.5", "0.6"],
     ]
     assert cli.main(args) == 0  # Keras compiled it with one-hot categorical cross-entropy
     out = capsys.readouterr().out

@@ -48,3 +48,68 @@ def test_the_switch_reads_the_environment():
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"GLASSNET_KERNELS": "numpy", "PATH": ""})  # fmt: skip
     assert off.stdout.strip() == "False"
+
+
+needs_kernels = pytest.mark.skipif(not kernels.ENABLED, reason="kernels are off")
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bias_and_relu_in_one_pass_give_numpys_bits(dtype):
+    from glassnet import activations
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(64, 37)).astype(dtype)
+    z[0, :4] = [-0.0, 0.0, np.nan, -np.inf]  # the values where max(z, 0) has a choice to make
+    b = rng.normal(size=37).astype(dtype)
+    b[:4] = 0
+    expected_z = z + b
+    expected_a = activations.relu(expected_z)
+    a = np.empty_like(z)
+    kernels.bias_relu(z, b, a, z.dtype.type(0))
+    np.testing.assert_array_equal(z, expected_z)
+    assert (a.view(f"u{a.itemsize}") == expected_a.view(f"u{a.itemsize}")).all()  # bits, ±0
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+def test_activation_derivatives_give_numpys_bits(name, dtype, monkeypatch):
+    from glassnet import activations
+
+    fn = activations.get(name)
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(50, 30)).astype(dtype)
+    z[0, :2] = [0.0, -0.0]
+    a = fn(z)
+    dC_da = rng.normal(size=z.shape).astype(dtype)
+    fused = fn.backward(z, a, dC_da)
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    plain = fn.backward(z, a, dC_da)
+    assert fused.dtype == plain.dtype
+    assert (fused.view(f"u{fused.itemsize}") == plain.view(f"u{plain.itemsize}")).all()
+
+
+@needs_kernels
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_training_with_and_without_kernels_gives_the_same_weights(activation, monkeypatch):
+    import glassnet
+    from glassnet.layers import Dense, Dropout, Input
+    from glassnet.models import Sequential
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(96, 8)).astype("float32"), rng.integers(0, 3, 96)
+
+    def train():
+        glassnet.utils.set_random_seed(0)
+        model = Sequential([Input((8,)), Dense(16, activation=activation), Dropout(0.2),
+                            Dense(3, activation="softmax")])  # fmt: skip
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        return model.get_weights()
+
+    fused = train()
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    plain = train()
+    for a, b in zip(fused, plain):
+        np.testing.assert_array_equal(a, b)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from glassnet import kernels
 from glassnet.backend import lookup, xp
 
 __all__ = [
@@ -53,6 +54,7 @@ class ActivationFunction:
     f: Callable
     prime: Callable | None = None
     jvp: Callable | None = None
+    fused_backward: Callable | None = None  # (z, a, dC_da, dC_dz) in one pass, same bits
 
     def __call__(self, z):
         return self.f(z)
@@ -61,6 +63,10 @@ class ActivationFunction:
         """∂C/∂z from ∂C/∂a: σ′(z) ⊙ ∂C/∂a (elementwise), or the Jacobian product (softmax)."""
         if self.jvp is not None:
             return self.jvp(a, dC_da)
+        if self.fused_backward is not None and _fusable(z, a, dC_da):
+            dC_dz = xp.empty_like(dC_da)
+            self.fused_backward(z, a, dC_da, dC_dz)  # one pass instead of two or three
+            return dC_dz
         return dC_da * self.prime(z, a)
 
     def __repr__(self) -> str:
@@ -161,9 +167,36 @@ def _softmax_jvp(a, dC_da):
 
 
 linear = ActivationFunction("linear", _linear, _linear_prime)
-sigmoid = ActivationFunction("sigmoid", _sigmoid, _sigmoid_prime)
-tanh = ActivationFunction("tanh", _tanh, _tanh_prime)
-relu = ActivationFunction("relu", _relu, _relu_prime)
+
+
+def _fusable(*arrays) -> bool:
+    """Whether the kernels can take these arrays: on, same shape and float type, contiguous."""
+    first = arrays[0]
+    return kernels.ENABLED and all(
+        x.shape == first.shape and x.dtype == first.dtype and x.flags.c_contiguous
+        for x in arrays
+    ) and first.dtype in (xp.float32, xp.float64)  # fmt: skip
+
+
+def _one(x):
+    return x.dtype.type(1)
+
+
+sigmoid = ActivationFunction(
+    "sigmoid", _sigmoid, _sigmoid_prime,
+    fused_backward=lambda z, a, d, out: kernels.sigmoid_backward(
+        a.reshape(-1), d.reshape(-1), out.reshape(-1), _one(a)),
+)  # fmt: skip
+tanh = ActivationFunction(
+    "tanh", _tanh, _tanh_prime,
+    fused_backward=lambda z, a, d, out: kernels.tanh_backward(
+        a.reshape(-1), d.reshape(-1), out.reshape(-1), _one(a)),
+)  # fmt: skip
+relu = ActivationFunction(
+    "relu", _relu, _relu_prime,
+    fused_backward=lambda z, a, d, out: kernels.relu_backward(
+        z.reshape(-1), d.reshape(-1), out.reshape(-1), z.dtype.type(0), _one(z)),
+)  # fmt: skip
 leaky_relu = ActivationFunction("leaky_relu", _leaky_relu, _leaky_relu_prime)
 elu = ActivationFunction("elu", _elu, _elu_prime)
 softplus = ActivationFunction("softplus", _softplus, _softplus_prime)

@@ -18,7 +18,16 @@ import importlib.util
 import math
 import os
 
-__all__ = ["ENABLED", "adam", "rmsprop", "sgd"]
+__all__ = [
+    "ENABLED",
+    "adam",
+    "bias_relu",
+    "relu_backward",
+    "rmsprop",
+    "sgd",
+    "sigmoid_backward",
+    "tanh_backward",
+]
 
 ENABLED = os.environ.get("GLASSNET_KERNELS", "numba").lower() != "numpy" and (
     importlib.util.find_spec("numba") is not None
@@ -116,3 +125,42 @@ def adam(p, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, 
         v[i] = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2
         v_hat[i] = max(v_hat[i], v[i])
         p[i] = p[i] - (m[i] / (math.sqrt(v_hat[i]) + epsilon)) * alpha
+
+
+# ---- around the matrix products: bias and activation, and the activation's derivative ---------
+# The constants 0 and 1 arrive in the arrays' float type: a Python 1 would make Numba compute in
+# float64 and round differently from NumPy. (exp is not fused: Numba's differs from NumPy's in
+# the last bit for many float32 values, so sigmoid and tanh themselves stay NumPy's.)
+
+
+@_compiled
+def bias_relu(z, b, a, zero):
+    """z ← z + b and a = max(z, 0) in one pass; z and a are (rows, n), b is (n,). NaN stays NaN
+    and −0 gives +0, as NumPy's maximum gives them."""
+    rows, n = z.shape
+    for r in range(rows):
+        for j in range(n):
+            x = z[r, j] + b[j]
+            z[r, j] = x
+            a[r, j] = x if x > zero else (x if x != x else zero)
+
+
+@_compiled
+def relu_backward(z, dC_da, dC_dz, zero, one):
+    """∂C/∂z = ∂C/∂a · [z > 0] (slope 0 at the kink, as Keras and PyTorch); 1-D arrays."""
+    for i in range(z.size):
+        dC_dz[i] = dC_da[i] * (one if z[i] > zero else zero)
+
+
+@_compiled
+def sigmoid_backward(a, dC_da, dC_dz, one):
+    """∂C/∂z = ∂C/∂a · a(1 − a), read from the stored output a; 1-D arrays."""
+    for i in range(a.size):
+        dC_dz[i] = dC_da[i] * (a[i] * (one - a[i]))
+
+
+@_compiled
+def tanh_backward(a, dC_da, dC_dz, one):
+    """∂C/∂z = ∂C/∂a · (1 − a²), read from the stored output a; 1-D arrays."""
+    for i in range(a.size):
+        dC_dz[i] = dC_da[i] * (one - a[i] * a[i])

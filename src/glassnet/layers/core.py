@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from typing import ClassVar
 
-from glassnet import activations, initializers
+from glassnet import activations, initializers, kernels
 from glassnet.backend import make_rng, xp
 from glassnet.layers.base import Layer, Variable, format_shape
 
@@ -118,6 +118,16 @@ class Dense(Layer):
             a_prev = a_prev.reshape(-1, W.shape[1])  # (rows, n_in): every position a row
         c.a_prev = a_prev
         z = a_prev @ W.T  # (rows, n_in)·(n_in, n_out) = (rows, n_out)
+        if (
+            self.use_bias
+            and self.activation is activations.relu
+            and kernels.ENABLED
+            and (z.dtype in (xp.float32, xp.float64))
+        ):
+            c.a = xp.empty_like(z)  # z + b and relu in one pass: the same bits as the two below
+            kernels.bias_relu(z, self.params["b"], c.a, z.dtype.type(0))
+            c.z = z
+            return c.a if len(c.leading_shape) == 1 else c.a.reshape(*c.leading_shape, self.units)
         if self.use_bias:
             z += self.params["b"]  # (rows, n_out) + (n_out,), broadcast
         c.z = z

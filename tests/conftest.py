@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import hypothesis
 import numpy as np
 import pytest
 
 import glassnet
 from glassnet import backend, cli
+
+# No per-example deadline: the first example to reach a fused kernel pays its compilation (once
+# per fresh install, or after the kernels change), and a timed unit test is flaky by nature.
+hypothesis.settings.register_profile("glassnet", deadline=None)
+hypothesis.settings.load_profile("glassnet")
 
 
 @pytest.fixture(autouse=True)

@@ -39,21 +39,19 @@ def _compiled(fn):
     """``fn`` compiled by Numba on its first call: ``import glassnet`` does not load Numba (a
     quarter of a second), the first training step does; the machine code comes from the disk
     cache after the first run."""
-    compiled = None
 
     @functools.wraps(fn)
-    def call(*args):
-        nonlocal compiled
-        if compiled is None:
-            import numba
+    def first_call(*args):
+        import numba
 
-            # nogil: the optimizers run pieces on several threads at once; error_model: x/0
-            # gives inf, as in NumPy, instead of an exception.
-            compiled = numba.njit(nogil=True, cache=True, error_model="numpy")(fn)
+        # nogil: the optimizers run pieces on several threads at once; error_model: x/0 gives
+        # inf, as in NumPy, instead of an exception.
+        compiled = numba.njit(nogil=True, cache=True, error_model="numpy")(fn)
+        globals()[fn.__name__] = compiled  # later calls go straight to the compiled kernel
         return compiled(*args)
 
-    call.python = fn  # the loop itself, uncompiled
-    return call
+    first_call.python = fn  # the loop itself, uncompiled
+    return first_call
 
 
 # Each option picks its own straight loop: a branch inside a loop stops the compiler from using

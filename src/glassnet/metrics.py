@@ -60,7 +60,7 @@ def _labels(y_true, y_pred):
     y = xp.asarray(y_true)
     if y.ndim == y_pred.ndim:  # (n, 1) labels for (n, k) outputs
         y = y.reshape(y.shape[:-1])
-    return y.astype(xp.intp)
+    return y.astype(xp.intp, copy=False)
 
 
 def categorical_accuracy(y_true, y_pred):

@@ -177,9 +177,11 @@ class Optimizer:
             p -= (self.learning_rate * self.weight_decay) * p  # p ← p − η·λ·p
         self.numpy_update(p, g, state)
 
-    def _scalars(self, p, *values):
+    @staticmethod
+    def _scalars(p, *values):
         """Scalars in the parameter's float type, as NumPy would round them."""
-        return tuple(p.dtype.type(v) for v in values)
+        cast = p.dtype.type
+        return [cast(v) for v in values]
 
     def _decay(self, p):
         return p.dtype.type(self.learning_rate * self.weight_decay if self.weight_decay else 0)

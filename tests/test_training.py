@@ -97,3 +97,29 @@ def test_default_cli_mlp_reaches_97_5_percent_in_5_epochs(mnist_arrays, tmp_path
     accuracy = model.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
     assert accuracy >= 0.975, f"test accuracy {accuracy:.4f}"
     assert f"Test accuracy: {accuracy:.4f}" in capsys.readouterr().out
+
+
+def test_small_products_train_with_one_blas_thread(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from glassnet import callbacks
+
+    def blas_threads():
+        info = threadpoolctl.threadpool_info()
+        return max((p["num_threads"] for p in info if p["user_api"] == "blas"), default=None)
+
+    outside = blas_threads()
+    if outside is None:
+        pytest.skip("no BLAS thread pool is visible to threadpoolctl")
+    seen = []
+    record = callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: seen.append(blas_threads())
+    )
+    model = Sequential([Input((20,)), Dense(8), Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = rng.normal(size=(64, 20)), rng.integers(0, 2, 64)
+    model.fit(x, y, batch_size=32, verbose=0, callbacks=[record])  # 2·32·160 FLOPs a product
+    big = Sequential([Input((784,)), Dense(512), Dense(2, activation="softmax")])
+    big.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    big.fit(rng.normal(size=(256, 784)), rng.integers(0, 2, 256), batch_size=128, verbose=0,
+            callbacks=[record])  # fmt: skip
+    assert seen[0] == 1 and seen[-1] == outside and blas_threads() == outside

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from glassnet import losses as losses_module
 from glassnet import metrics as metrics_module
 from glassnet import optimizers as optimizers_module
-from glassnet.backend import did_you_mean, floatx, make_rng, unique_name, xp
+from glassnet.backend import blas_threads_for, did_you_mean, floatx, make_rng, unique_name, xp
 from glassnet.callbacks import CallbackList, History, ProgbarLogger
 from glassnet.layers import (
     LAYER_CLASSES,
@@ -1019,11 +1019,29 @@ class Model(Layer):
         if len(self.optimizer.state) != len(pairs):  # its state and kernels, before the clock runs
             self.optimizer.build([p for p, _ in pairs])
         self.stop_training = False
-        logs = {}
 
         cbs.on_train_begin({})
         if self.resume_from_epoch is not None:  # a backup was restored: go on from there
             initial_epoch, self.resume_from_epoch = self.resume_from_epoch, None
+        with blas_threads_for(self._largest_product(batch_size)):
+            logs = self._epochs(train, val, validation_freq, cbs, trackers, train_metrics,
+                                batch_logs_wanted, initial_epoch, epochs)  # fmt: skip
+        cbs.on_train_end(logs)
+        return self.history
+
+    def _largest_product(self, batch_size: int) -> float:
+        """Floating-point operations of the largest matrix product in a training step."""
+        rows = batch_size or 32
+        return max(
+            (2.0 * rows * layer.params["W"].size for layer in self.leaf_layers()
+             if "W" in layer.params),
+            default=0.0,
+        )  # fmt: skip
+
+    def _epochs(self, train, val, validation_freq, cbs, trackers, train_metrics,
+                batch_logs_wanted, initial_epoch, epochs) -> dict:  # fmt: skip
+        """The training loop proper: epochs of batches, each epoch ending with validation."""
+        logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
             for t in trackers:
@@ -1060,8 +1078,7 @@ class Model(Layer):
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbs.on_train_end(logs)
-        return self.history
+        return logs
 
     def _fit_sources(self, x, y, batch_size, shuffle, weights, validation, steps_per_epoch):
         """The training batches and the validation batches (or None) that fit will use."""

@@ -86,10 +86,9 @@ def test_a_gzip_bomb_is_refused_from_its_header(tmp_path):
         for _ in range(200):
             f.write(bytes(1 << 20))
     assert path.stat().st_size < 1_000_000
-    start = time.perf_counter()
+    # The message comes from the header check, which runs before any data is inflated.
     with pytest.raises(ValueError, match="784,000,000 bytes of data; glassnet reads at most"):
         _idx.read_idx(path)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_dimensions_that_overflow_are_counted_exactly(tmp_path):
@@ -173,7 +172,7 @@ def test_an_endless_download_is_cut_at_the_cap(hostile_server, tmp_path, monkeyp
     with pytest.raises(DatasetUnavailableError, match="sent more than 1,048,576 bytes; stopped"):
         _fetch.fetch(tiny_spec(), mirrors=[f"{hostile_server}/endless/"], destination=tmp_path,
                      stream=io.StringIO())  # fmt: skip
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 60  # a hang guard: the stream never ends
     assert list(tmp_path.iterdir()) == []  # no .part left behind
 
 
@@ -183,7 +182,7 @@ def test_a_trickle_meets_the_deadline(hostile_server, tmp_path, monkeypatch):
     with pytest.raises(DatasetUnavailableError, match="too slow: .* bytes in 0.5 s; gave up"):
         _fetch.fetch(tiny_spec(), mirrors=[f"{hostile_server}/trickle/"], destination=tmp_path,
                      stream=io.StringIO())  # fmt: skip
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 9  # the trickle alone would take 10 s
     assert list(tmp_path.iterdir()) == []
 
 
@@ -410,7 +409,7 @@ def test_the_cli_refuses_in_one_line_before_any_work(cli_files, capsys, case):
     assert code not in (0, None), text
     assert re.search(message, text), text
     assert "Traceback" not in text
-    assert time.perf_counter() - start < 10  # refused before training, not after
+    assert time.perf_counter() - start < 60  # a hang guard; the message shows it came first
 
 
 def test_a_diverging_run_exits_nonzero_and_keeps_the_old_model(tmp_path, capsys, monkeypatch):

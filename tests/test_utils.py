@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from glassnet import glassbox
@@ -53,3 +54,25 @@ def test_the_deck_picture_holds_the_decks_numbers(monkeypatch, tmp_path):
     texts = {t.get_text() for t in written[0].axes[0].texts}
     assert {"1.00", "-2.00", "3.00", "4.00", "b = -2.00", "b = 2.00"} <= texts
     assert len([t for t in texts if t.startswith("b =")]) == 4  # 1, 0, -2 and 2
+
+
+def test_the_sequential_guide_opening_runs_with_glassnet_ops():
+    # keras.io, "The Sequential model", with `keras` replaced by `glassnet` in the imports.
+    import glassnet as keras
+    from glassnet import layers, ops
+
+    model = keras.Sequential(
+        [
+            layers.Dense(2, activation="relu", name="layer1"),
+            layers.Dense(3, activation="relu", name="layer2"),
+            layers.Dense(4, name="layer3"),
+        ]
+    )
+    x = ops.ones((3, 3))
+    y = model(x)
+    assert y.shape == (3, 4) and x.dtype == np.float32
+    layer = layers.Dense(3)
+    assert layer.weights == []
+    layer(ops.ones((1, 4)))
+    assert len(layer.weights) == 2
+    assert ops.convert_to_numpy(ops.mean(ops.square(ops.arange(3.0)))) == pytest.approx(5 / 3)

@@ -80,3 +80,46 @@ def test_compile_with_metric_objects_and_names(rng):
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "accuracy", "auc", "precision", "rec"}
     assert 0 <= logs["auc"] <= 1
+
+
+def test_a_metric_written_as_keras_guide_writes_it(rng):
+    # keras.io, "Training & evaluation with the built-in methods": a custom metric with ops.
+    import glassnet as keras
+    from glassnet import ops
+
+    class CategoricalTruePositives(keras.metrics.Metric):
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = ops.reshape(ops.argmax(y_pred, axis=1), (-1, 1))
+            values = ops.cast(ops.cast(y_true, "int32") == ops.cast(y_pred, "int32"), "float32")
+            self.true_positives.assign_add(ops.sum(values))
+
+        def result(self):
+            return self.true_positives
+
+        def reset_state(self):
+            self.true_positives.assign(0.0)
+
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=[CategoricalTruePositives()])  # fmt: skip
+    x, y = rng.normal(size=(40, 4)), rng.integers(0, 3, (40, 1))  # labels as the guide has them
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    counts = history.history["categorical_true_positives"]
+    hits = (model.predict(x, verbose=0).argmax(1) == y[:, 0]).sum()
+    assert all(0 <= c <= 40 for c in counts) and isinstance(counts[0], float)
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["categorical_true_positives"] == hits
+
+
+def test_a_keras_style_loss_gets_the_glassnet_way():
+    from glassnet import losses
+
+    class Mine(losses.Loss):
+        def call(self, y_true, y_pred):
+            return (y_true - y_pred) ** 2
+
+    with pytest.raises(NotImplementedError, match="needs per_sample\\(y, a\\)"):
+        Mine()(np.zeros((2, 1)), np.ones((2, 1)))

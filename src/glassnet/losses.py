@@ -180,7 +180,12 @@ class Loss:
         self.reduction = reduction
 
     def per_sample(self, y, out):
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} needs per_sample(y, a), the loss of each sample, and "
+            "dC_da(y, a), its derivative (with the mean's 1/size): glassnet computes every "
+            "derivative by hand, so a Keras-style call() is not enough. See 'Your own layer, "
+            "and your own loss' in the README."
+        )
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The loss of a batch, reduced as ``reduction`` says, as ``keras.losses.Loss``:
@@ -394,7 +399,7 @@ class SparseCategoricalCrossentropy(Loss):
                 f"Received class labels {bad.astype(int).tolist()} outside 0..{k - 1}: the model "
                 f"has {k} outputs. Check the labels, or give the last layer more units."
             )
-        return labels.astype(xp.intp).reshape(y.shape[0], *label_shape)
+        return labels.astype(xp.intp).reshape(y.shape)  # as given: metrics see what Keras's do
 
 
 _REGISTRY = {

@@ -36,6 +36,7 @@ __all__ = [
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
+    "MetricVariable",
     "Precision",
     "Recall",
     "RootMeanSquaredError",
@@ -117,11 +118,23 @@ class Metric:
     def __init__(self, name=None, dtype=None):
         self.name = name or _snake_name(type(self).__name__)
         self.dtype = dtype
-        self.reset_state()
+        self._start()  # not reset_state(): a subclass's may need variables made after this
 
-    def reset_state(self) -> None:
+    def _start(self) -> None:
+        """The state of a metric that has seen nothing."""
         self.total = 0.0
         self.count = 0.0
+
+    def reset_state(self) -> None:
+        self._start()
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum",
+                     name=None) -> MetricVariable:  # fmt: skip
+        """A variable for a metric of your own, as Keras's ``Metric.add_variable``."""
+        if initializer not in ("zeros", "ones"):
+            raise ValueError(f"Received initializer={initializer!r}. Expected 'zeros' or 'ones'.")
+        fill = xp.zeros if initializer == "zeros" else xp.ones
+        return MetricVariable(fill(shape, dtype=dtype or "float32"), name or "variable")
 
     def per_sample(self, y_true, y_pred):
         raise NotImplementedError
@@ -162,6 +175,38 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class MetricVariable:
+    """A metric's own state, as Keras's metric variables: ``assign``, ``assign_add``, ``numpy``,
+    and usable as a number or an array."""
+
+    def __init__(self, value, name: str):
+        self.value, self.name = value, name
+
+    def assign(self, value):
+        self.value[...] = value
+        return self
+
+    def assign_add(self, delta):
+        self.value[...] = self.value + xp.asarray(delta)
+        return self
+
+    def assign_sub(self, delta):
+        self.value[...] = self.value - xp.asarray(delta)
+        return self
+
+    def numpy(self):
+        return self.value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __repr__(self) -> str:
+        return f"<MetricVariable {self.name}={self.value.tolist()}>"
 
 
 class Mean(Metric):
@@ -281,7 +326,7 @@ class _ConfusionCounts(Metric):
         self.top_k, self.class_id = top_k, class_id
         super().__init__(name, dtype)
 
-    def reset_state(self) -> None:
+    def _start(self) -> None:
         n = len(self.thresholds)
         self.true_positives, self.false_positives = xp.zeros(n), xp.zeros(n)
         self.true_negatives, self.false_negatives = xp.zeros(n), xp.zeros(n)

@@ -17,10 +17,50 @@ import numpy as np
 from glassnet.backend import floatx
 
 __all__ = [
-    "abs", "arange", "argmax", "argmin", "cast", "clip", "concatenate", "convert_to_numpy",
-    "convert_to_tensor", "exp", "expand_dims", "full", "log", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "ones", "ones_like", "reshape", "shape", "sqrt", "square", "squeeze",
-    "stack", "sum", "tanh", "transpose", "where", "zeros", "zeros_like",
+    "abs",
+    "add",
+    "arange",
+    "argmax",
+    "argmin",
+    "cast",
+    "clip",
+    "concatenate",
+    "convert_to_numpy",
+    "convert_to_tensor",
+    "divide",
+    "equal",
+    "exp",
+    "expand_dims",
+    "full",
+    "greater",
+    "less",
+    "log",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "multiply",
+    "not_equal",
+    "ones",
+    "ones_like",
+    "reshape",
+    "shape",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "subtract",
+    "sum",
+    "tanh",
+    "transpose",
+    "where",
+    "zeros",
+    "zeros_like",
 ]  # fmt: skip
 
 
@@ -78,6 +118,9 @@ exp, log, sqrt, square, tanh = np.exp, np.log, np.sqrt, np.square, np.tanh
 maximum, minimum, where, matmul, clip = np.maximum, np.minimum, np.where, np.matmul, np.clip
 reshape, transpose, expand_dims, squeeze = np.reshape, np.transpose, np.expand_dims, np.squeeze
 argmax, argmin = np.argmax, np.argmin
+add, subtract, multiply, divide = np.add, np.subtract, np.multiply, np.divide
+equal, not_equal, greater, less = np.equal, np.not_equal, np.greater, np.less
+logical_and, logical_or, logical_not = np.logical_and, np.logical_or, np.logical_not
 
 
 def concatenate(xs, axis=0):

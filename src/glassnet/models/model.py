@@ -733,10 +733,14 @@ class Model(Layer):
         return names
 
     def _make_metrics(self, ys) -> list[list]:
+        """The metrics for one loop, each starting from nothing (a metric object given to
+        compile is reused, and reset, as Keras resets it before every fit, evaluate, …)."""
         made = []
         for specs, y, t in zip(self._metric_specs, ys, self.outputs):
             y_pred = xp.empty((1, *t.shape[1:]))
             made.append([metrics_module.get(m, y_true=y, y_pred=y_pred) for m in specs])
+        for m in (m for ms in made for m in ms):
+            m.reset_state()
         return made
 
     # ---- data checks ------------------------------------------------------------------------
@@ -1136,7 +1140,10 @@ class Model(Layer):
         logs = {t.name: t.result() for t in trackers}
         for out_name, ms in zip(self.output_names, metrics):
             for m in ms:
-                logs[m.name if len(self.outputs) == 1 else f"{out_name}_{m.name}"] = m.result()
+                value = m.result()  # a number, a list (several thresholds), or a variable
+                if not isinstance(value, (float, list)):
+                    value = float(value) if xp.ndim(value) == 0 else xp.asarray(value).tolist()
+                logs[m.name if len(self.outputs) == 1 else f"{out_name}_{m.name}"] = value
         return logs
 
     def _evaluate_source(self, source, cbs=None) -> dict:

@@ -118,20 +118,15 @@ class Dense(Layer):
             a_prev = a_prev.reshape(-1, W.shape[1])  # (rows, n_in): every position a row
         c.a_prev = a_prev
         z = a_prev @ W.T  # (rows, n_in)·(n_in, n_out) = (rows, n_out)
-        if (
-            self.use_bias
-            and self.activation is activations.relu
-            and kernels.ENABLED
-            and (z.dtype in (xp.float32, xp.float64))
-        ):
+        c.z = z
+        fused = self.activation is activations.relu and kernels.ENABLED and z.dtype.kind == "f"
+        if self.use_bias and fused and z.dtype.itemsize >= 4:
             c.a = xp.empty_like(z)  # z + b and relu in one pass: the same bits as the two below
             kernels.bias_relu(z, self.params["b"], c.a, z.dtype.type(0))
-            c.z = z
-            return c.a if len(c.leading_shape) == 1 else c.a.reshape(*c.leading_shape, self.units)
-        if self.use_bias:
-            z += self.params["b"]  # (rows, n_out) + (n_out,), broadcast
-        c.z = z
-        c.a = self.activation(z)  # (rows, n_out)
+        else:
+            if self.use_bias:
+                z += self.params["b"]  # (rows, n_out) + (n_out,), broadcast
+            c.a = self.activation(z)  # (rows, n_out)
         return c.a if len(c.leading_shape) == 1 else c.a.reshape(*c.leading_shape, self.units)
 
     def backward(self, dC_da, cache=None):

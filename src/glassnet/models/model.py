@@ -1057,9 +1057,7 @@ class Model(Layer):
             step = -1
             for step, (xb, yb, swb) in enumerate(train.epoch()):
                 cbs.on_train_batch_begin(step, {})
-                out = self.forward(xb if len(xb) > 1 else xb[0], training=True)
-                C = self.backpropagate(yb, out, swb)
-                self.optimizer.apply(self.trainable_pairs())
+                C, out = self.train_step(xb if len(xb) > 1 else xb[0], yb, sample_weight=swb)
                 self.last_batch = (xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb, C)
                 self._track(trackers, train_metrics, yb, self._as_outputs(out), C, len(xb[0]),
                             sws=swb)  # fmt: skip

@@ -127,9 +127,8 @@ class Variable:
 
     @property
     def value(self):
-        """A view of the parameter in Keras's orientation (no copy)."""
-        p = self._layer.params[self._key]
-        return p.T if self._key in self._layer._keras_transposed else p
+        """A view of the parameter in Keras's layout (no copy)."""
+        return self._layer.to_keras(self._key, self._layer.params[self._key])
 
     def numpy(self):
         return self.value.copy()
@@ -275,21 +274,18 @@ class Layer:
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
-    def add_weight(
-        self, name: str, shape, initializer="zeros", keras_transposed=False, trainable=True
-    ):
-        """Create parameter ``name`` of ``shape`` (and its gradient buffer), as Keras's
-        ``add_weight``. With ``keras_transposed`` Keras keeps the transpose (a Dense kernel is
-        Wᵀ): the initializer then draws in Keras's shape, so fan-in and fan-out are Keras's."""
+    def add_weight(self, name: str, shape, initializer="zeros", trainable=True):
+        """Create parameter ``name`` of ``shape`` — the deck's layout — and its gradient buffer,
+        as Keras's ``add_weight``. The initializer draws in Keras's layout (``to_keras``: a Dense
+        kernel is Wᵀ), so fan-in and fan-out, and the numbers drawn, are Keras's."""
         from glassnet import initializers  # initializers sit above layers in the module order
 
         shape = tuple(int(d) for d in shape)
         reserve_parameters(shape)
         init = initializers.get(initializer)
-        if keras_transposed:
-            value = xp.ascontiguousarray(init(shape[::-1], dtype=self.compute_dtype).T)
-        else:
-            value = xp.ascontiguousarray(init(shape, dtype=self.compute_dtype))
+        keras_shape = self.to_keras(name, xp.empty(shape, dtype=self.compute_dtype)).shape
+        value = xp.empty(shape, dtype=self.compute_dtype)
+        self.to_keras(name, value)[...] = init(keras_shape, dtype=self.compute_dtype)
         self.params[name] = value
         self.grads[name] = xp.zeros_like(value)
         if not trainable:
@@ -397,14 +393,25 @@ class Layer:
                 f"called on inputs {format_shape(shape)}."
             )
 
-    # ---- weights, in Keras's orientation --------------------------------------------------
+    # ---- weights, in Keras's layout -------------------------------------------------------
+
+    def to_keras(self, name: str, array):
+        """``array`` — parameter ``name`` or anything of its shape (its gradient, an optimizer's
+        m or v) — as a view in Keras's layout. A Dense kernel is Wᵀ; writing into the view
+        writes into ``array``. Layers whose Keras layout is not W or Wᵀ override this and
+        ``from_keras``."""
+        return array.T if name in self._keras_transposed else array
+
+    def from_keras(self, name: str, array):
+        """The inverse of ``to_keras``: an array in Keras's layout as the deck lays it out."""
+        return array.T if name in self._keras_transposed else array
 
     def keras_variables(self) -> list:
         """The parameters as Keras stores them, in Keras's order (a Dense kernel is Wᵀ).
 
         The arrays are views: the file writer copies them; ``get_weights`` copies them too.
         """
-        return [p.T if name in self._keras_transposed else p for name, p in self.params.items()]
+        return [self.to_keras(name, p) for name, p in self.params.items()]
 
     def set_keras_variables(self, values, source: str = "") -> None:
         """Fill the parameters from arrays in Keras's layout, each checked before any is set."""
@@ -417,7 +424,7 @@ class Layer:
         checked = []
         for (name, p), w in zip(self.params.items(), values):
             w = _as_float_array(w, f"{source}weight {name} of layer {self.name!r}")
-            keras_shape = p.T.shape if name in self._keras_transposed else p.shape
+            keras_shape = self.to_keras(name, p).shape
             if w.shape != keras_shape:
                 raise ValueError(
                     f"{source}Layer {self.name!r} weight {name} has shape {keras_shape}; "
@@ -426,7 +433,7 @@ class Layer:
             checked.append((name, p, w))
         for name, p, w in checked:
             # Copy into the existing buffer: the optimizer's state keeps pointing at it.
-            p[...] = w.T if name in self._keras_transposed else w
+            self.to_keras(name, p)[...] = w
 
     def get_weights(self) -> list:
         """Copies of the parameters as Keras lays them out (a Dense kernel is (n_in, n_out))."""

@@ -100,7 +100,7 @@ class Dense(Layer):
                 f"of shape {format_shape(input_shape)} with no size on the last axis."
             )
         # The deck's W is (n_out, n_in); Keras's kernel, drawn by the initializer, is Wᵀ.
-        self.add_weight("W", (self.units, n_in), self.kernel_initializer, keras_transposed=True)
+        self.add_weight("W", (self.units, n_in), self.kernel_initializer)
         if self.use_bias:
             self.add_weight("b", (self.units,), self.bias_initializer)  # (n_out,)
         super().build(input_shape)

@@ -134,15 +134,16 @@ def write_atomically(path, write, overwrite: bool = True) -> None:
         raise
 
 
-def _transposed_parameters(model: Model) -> list[bool]:
-    """For each parameter the optimizer updates, whether Keras stores its transpose: the
-    optimizer's state for it (m, v, …) is then transposed in the file as well."""
+def _parameter_owners(model: Model) -> list[tuple]:
+    """(layer, name) of each parameter the optimizer updates, in the order of
+    ``model.trainable_pairs()``: the optimizer's state for it (m, v, …) is written in the same
+    Keras layout as the parameter (transposed where a Dense kernel is)."""
     return [
-        name in layer._keras_transposed
+        (layer, name)
         for layer in model.leaf_layers()
         if layer.trainable and model.trainable
         for name in layer.params
-        if name not in layer.non_trainable  # in the order of model.trainable_pairs()
+        if name not in layer.non_trainable
     ]
 
 
@@ -167,11 +168,13 @@ def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
             if opt.schedule is None:  # Keras keeps η as a variable unless a schedule sets it
                 group.create_dataset("1", data=xp.float32(opt.learning_rate))
             if opt.state:
-                transposed = _transposed_parameters(model)
+                owners = _parameter_owners(model)
                 for i, (value, owner) in enumerate(
                     zip(opt.variables(), opt.variable_owners()), start=len(group)
                 ):
-                    group.create_dataset(str(i), data=value.T if transposed[owner] else value)
+                    layer, name = owners[owner]
+                    data = xp.array(layer.to_keras(name, value), order="C")
+                    group.create_dataset(str(i), data=data)
         f.create_group("vars").attrs["name"] = model.name
     return buffer.getvalue()
 
@@ -499,17 +502,18 @@ def _restore_optimizer(model: Model, arrays: dict, path: Path, legacy: bool) -> 
             f"{path}: the optimizer state has {len(keys) - first} arrays; "
             f"{type(optimizer).__name__} needs {len(variables)}."
         )
-    transposed = _transposed_parameters(model)
+    owners = _parameter_owners(model)
     values = []
     for i, (var, owner) in enumerate(zip(variables, optimizer.variable_owners()), start=first):
         value = arrays[f"optimizer/vars/{i}"]
-        value = value.T if transposed[owner] and not legacy else value
-        values.append(value)
-        if var.shape != value.shape:
+        layer, name = owners[owner]
+        expected = var.shape if legacy else layer.to_keras(name, var).shape
+        if value.shape != expected:
             raise _Corrupt(
                 f"{path}: optimizer state optimizer/vars/{i} has shape {value.shape}; "
-                f"expected {var.shape}."
+                f"expected {expected}."
             )
+        values.append(value if legacy else layer.from_keras(name, value))
     iterations = arrays["optimizer/vars/0"]
     if iterations.shape != () or not 0 <= float(iterations) < 2**62:
         raise _Corrupt(f"{path}: the optimizer's iteration count is not a count.")

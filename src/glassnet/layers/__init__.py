@@ -1,14 +1,26 @@
 """Layers, as ``keras.layers``.
 
-``Input``, ``Dense``, ``Activation``, ``Dropout``, ``Flatten``, and the merge layers ``Add``,
-``Subtract``, ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``.
+Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, ``Flatten``,
+``Reshape``. Convolutional: ``Conv1D``, ``Conv2D``, ``ZeroPadding2D``, the pooling layers
+(``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
+``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
+``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``. Preprocessing:
+``Rescaling``, ``Normalization``.
 """
 
 from __future__ import annotations
 
 from glassnet.backend import CUSTOM_OBJECTS
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
-from glassnet.layers.core import Activation, Dense, Dropout, Flatten
+from glassnet.layers.convolutional import Conv1D, Conv2D, ZeroPadding2D
+from glassnet.layers.core import (
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    Reshape,
+    SpatialDropout2D,
+)
 from glassnet.layers.merging import (
     Add,
     Average,
@@ -18,28 +30,53 @@ from glassnet.layers.merging import (
     Multiply,
     Subtract,
 )
+from glassnet.layers.normalization import BatchNormalization
+from glassnet.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 from glassnet.layers.preprocessing import Normalization, Rescaling
 
 __all__ = [
     "Activation",
     "Add",
     "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "BatchNormalization",
     "Cache",
     "Concatenate",
+    "Conv1D",
+    "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
     "KerasTensor",
     "Layer",
+    "MaxPooling1D",
+    "MaxPooling2D",
     "Maximum",
     "Minimum",
     "Multiply",
     "Node",
     "Normalization",
     "Rescaling",
+    "Reshape",
+    "SpatialDropout2D",
     "Subtract",
+    "ZeroPadding2D",
     "deserialize",
     "register",
     "serialize",
@@ -59,17 +96,31 @@ for _cls in (
     Activation,
     Add,
     Average,
+    AveragePooling1D,
+    AveragePooling2D,
+    BatchNormalization,
     Concatenate,
+    Conv1D,
+    Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
     InputLayer,
+    MaxPooling1D,
+    MaxPooling2D,
     Maximum,
     Minimum,
     Multiply,
     Normalization,
     Rescaling,
+    Reshape,
+    SpatialDropout2D,
     Subtract,
+    ZeroPadding2D,
 ):
     register(_cls)
 

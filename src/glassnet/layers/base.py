@@ -33,8 +33,14 @@ __all__ = ["Cache", "Input", "InputLayer", "KerasTensor", "Layer", "Node", "Vari
 
 
 def snake_case(name: str) -> str:
-    """``"InputLayer"`` → ``"input_layer"``, as Keras names layers and their file groups."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``"InputLayer"`` → ``"input_layer"``, ``"Conv2D"`` → ``"conv2d"``, ``"MaxPooling2D"`` →
+    ``"max_pooling2d"``: as Keras names layers and their file groups.
+
+    >>> snake_case("GlobalAveragePooling2D")
+    'global_average_pooling2d'
+    """
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)  # a capitalized word starts a part
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()  # so does a capital after a letter
 
 
 def format_shape(shape) -> str:
@@ -460,6 +466,12 @@ class Layer:
     @property
     def non_trainable_weights(self) -> list[Variable]:
         return [v for v in self.weights if not v.trainable]
+
+    def largest_product(self, batch_size: int) -> float:
+        """Floating-point operations of this layer's largest matrix product for a batch (the
+        model picks BLAS's threads by it): z = a_prev·Wᵀ for a layer with a W."""
+        W = self.params.get("W")
+        return 0.0 if W is None else 2.0 * batch_size * W.size
 
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())

@@ -13,11 +13,28 @@ from glassnet import activations, initializers, kernels
 from glassnet.backend import make_rng, xp
 from glassnet.layers.base import Layer, Variable, format_shape
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten"]
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Reshape", "SpatialDropout2D"]
 
 
 def _matrix_size(shape) -> str:
     return "×".join(str(s) for s in shape)
+
+
+def add_bias_and_activate(z, b, activation):
+    """z ← z + b in place, then a = σ(z): one fused pass for relu. z is (rows, n), b (n,) or None.
+
+    The fused kernel gives the same bits as the two NumPy steps it replaces.
+    """
+    fused = (
+        activation is activations.relu and kernels.ENABLED and z.dtype in (xp.float32, xp.float64)
+    )
+    if b is not None and fused and z.flags.c_contiguous:
+        a = xp.empty_like(z)
+        kernels.bias_relu(z, b, a, z.dtype.type(0))
+        return a
+    if b is not None:
+        z += b  # (rows, n) + (n,), broadcast
+    return activation(z)  # (rows, n)
 
 
 class Dense(Layer):
@@ -119,14 +136,7 @@ class Dense(Layer):
         c.a_prev = a_prev
         z = a_prev @ W.T  # (rows, n_in)·(n_in, n_out) = (rows, n_out)
         c.z = z
-        fused = self.activation is activations.relu and kernels.ENABLED and z.dtype.kind == "f"
-        if self.use_bias and fused and z.dtype.itemsize >= 4:
-            c.a = xp.empty_like(z)  # z + b and relu in one pass: the same bits as the two below
-            kernels.bias_relu(z, self.params["b"], c.a, z.dtype.type(0))
-        else:
-            if self.use_bias:
-                z += self.params["b"]  # (rows, n_out) + (n_out,), broadcast
-            c.a = self.activation(z)  # (rows, n_out)
+        c.a = add_bias_and_activate(z, self.params.get("b"), self.activation)
         return c.a if len(c.leading_shape) == 1 else c.a.reshape(*c.leading_shape, self.units)
 
     def backward(self, dC_da, cache=None):
@@ -240,20 +250,60 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             c.mask = None
             return a_prev
-        # Uniform 32-bit integers straight from the bit generator (twice as fast as floats):
-        # keeping those ≥ rate·2³² keeps each input with probability 1 − rate, to within 2⁻³².
-        n = a_prev.size
-        bits = self._rng.bit_generator.random_raw((n + 1) // 2).view(xp.uint32)[:n]
-        keep = (bits >= self._threshold).reshape(a_prev.shape)
-        c.mask = keep * a_prev.dtype.type(1 / (1 - self.rate))  # 0 or 1/(1 − rate), like a_prev
+        c.mask = self._mask(self._noise_shape(a_prev.shape), a_prev.dtype)
         return a_prev * c.mask
 
     def backward(self, dC_da, cache=None):
         mask = self.cache_for(cache).mask
         return dC_da if mask is None else dC_da * mask
 
+    def _noise_shape(self, shape) -> tuple:
+        return shape  # one draw per input
+
+    def _mask(self, shape, dtype):
+        """0 with probability ``rate``, else 1/(1 − rate), in ``shape``."""
+        # Uniform 32-bit integers straight from the bit generator (twice as fast as floats):
+        # keeping those ≥ rate·2³² keeps each input with probability 1 − rate, to within 2⁻³².
+        n = int(xp.prod(shape))
+        bits = self._rng.bit_generator.random_raw((n + 1) // 2).view(xp.uint32)[:n]
+        keep = (bits >= self._threshold).reshape(shape)
+        return keep * dtype.type(1 / (1 - self.rate))
+
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": None}
+
+
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps: in training each channel of each sample is zeroed with
+    probability ``rate`` (at every position at once) and the rest scaled by 1/(1 − rate).
+
+    Neighbouring pixels of a feature map are strongly correlated, so dropping single pixels
+    hardly regularizes a conv layer; dropping a whole map does. Inputs are (batch, rows, cols,
+    channels).
+    """
+
+    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None, **kwargs):
+        if data_format not in (None, "channels_last"):
+            raise NotImplementedError(
+                f"SpatialDropout2D(data_format={data_format!r}): glassnet works channels_last."
+            )
+        super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"SpatialDropout2D expects inputs of shape (batch, rows, cols, channels); "
+                f"received {format_shape(input_shape)}."
+            )
+        super().build(input_shape)
+
+    def _noise_shape(self, shape) -> tuple:
+        return (shape[0], 1, 1, shape[3])  # one draw per sample and channel
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]
+        return {**config, "data_format": "channels_last"}
 
 
 class Flatten(Layer):
@@ -277,3 +327,65 @@ class Flatten(Layer):
 
     def get_config(self):
         return {**super().get_config(), "data_format": "channels_last"}
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (the batch axis is kept); one entry may be -1.
+
+    >>> import numpy as np
+    >>> Reshape((28, 28, 1))(np.zeros((2, 784))).shape
+    (2, 28, 28, 1)
+    """
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            target = tuple(int(d) for d in target_shape)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"Received target_shape={target_shape!r}. Expected a tuple of integers, e.g. "
+                "(28, 28, 1)."
+            ) from None
+        if any(d == 0 or d < -1 for d in target) or target.count(-1) > 1:
+            raise ValueError(
+                f"Received target_shape={target_shape!r}. Expected positive sizes, with at most "
+                "one -1 (the size left over)."
+            )
+        self.target_shape = target
+
+    def compute_output_shape(self, input_shape):
+        size = 1
+        for d in input_shape[1:]:
+            size = None if d is None or size is None else size * d
+        target = list(self.target_shape)
+        known = 1
+        for d in target:
+            known *= d if d != -1 else 1
+        if -1 in target:
+            if size is not None:
+                if size % known:
+                    raise ValueError(self._error(input_shape))
+                target[target.index(-1)] = size // known
+            else:
+                target[target.index(-1)] = None
+        elif size is not None and size != known:
+            raise ValueError(self._error(input_shape))
+        return (input_shape[0], *target)
+
+    def _error(self, input_shape) -> str:
+        return (
+            f"Layer {self.name!r} cannot reshape inputs of shape {format_shape(input_shape)} "
+            f"to {format_shape((None, *self.target_shape))}: the number of values per sample "
+            "differs."
+        )
+
+    def forward(self, a_prev, training=False, cache=None):
+        self.cache_for(cache).input_batch_shape = a_prev.shape
+        shape = self.compute_output_shape((None, *a_prev.shape[1:]))
+        return a_prev.reshape(a_prev.shape[0], *shape[1:])
+
+    def backward(self, dC_da, cache=None):
+        return dC_da.reshape(self.cache_for(cache).input_batch_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}

@@ -834,6 +834,12 @@ class Model(Layer):
                 f" Flatten each sample first: x.reshape(len(x), {expected[1]}), "
                 "or start the model with a Flatten layer."
             )
+        elif len(expected) > 2 and math.prod(x.shape[1:]) == math.prod(expected[1:]):
+            shape = ", ".join(str(d) for d in expected[1:])
+            hint = (
+                f" The sizes agree: reshape each sample first, x.reshape(-1, {shape}), or start "
+                f"the model with layers.Reshape(({shape}))."
+            )
         detail = ""
         first = next((n.layer for n in self._nodes if tensor in n.inputs), None)
         if hasattr(first, "_shape_error") and len(expected) == x.ndim:
@@ -1036,11 +1042,7 @@ class Model(Layer):
     def _largest_product(self, batch_size: int) -> float:
         """Floating-point operations of the largest matrix product in a training step."""
         rows = batch_size or 32
-        return max(
-            (2.0 * rows * layer.params["W"].size for layer in self.leaf_layers()
-             if "W" in layer.params),
-            default=0.0,
-        )  # fmt: skip
+        return max((layer.largest_product(rows) for layer in self.leaf_layers()), default=0.0)
 
     def _epochs(self, train, val, validation_freq, cbs, trackers, train_metrics,
                 batch_logs_wanted, initial_epoch, epochs) -> dict:  # fmt: skip

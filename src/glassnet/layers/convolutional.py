@@ -1,0 +1,488 @@
+"""Convolutional layers: ``Conv1D``, ``Conv2D`` and ``ZeroPadding2D``, and the window arithmetic
+the pooling layers share.
+
+A filter is a neuron that looks at one window of its input at a time. Its weights are one row of
+W, and at every position it computes the deck's z = W·patch + b, a = σ(z) — the same weights at
+every position. So a convolution is a Dense layer applied to every window:
+
+- the windows are a strided *view* of the (padded) input: no copy, no loop over positions;
+- laid side by side, one window per row, they are the matrix ``patches`` (rows, K), and
+  z = patches · Wᵀ + b is one matrix product for every position of every sample;
+- backward is the deck's recursion: ∂C/∂W = (∂C/∂z)ᵀ · patches (∂z/∂W is the stored input, as for
+  Dense), and ∂C/∂patches = ∂C/∂z · W, each window's share added back where it was read.
+
+Shapes, channels last (Keras's default): the input a_prev is (batch, height, width, c_in); a
+filter (kh, kw) with strides (sh, sw) and dilation (dh, dw); K = kh·kw·c_in, the length of one
+window; W (filters, K), one row per filter, as a Dense layer's W has one row per neuron;
+rows = batch·oh·ow, one per position; z and a (batch, oh, ow, filters), one feature map per
+filter. Keras's kernel (kh, kw, c_in, filters) is Wᵀ folded back; it appears only in
+``to_keras``/``from_keras``. ``Conv1D`` is ``Conv2D`` on a height of 1.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import ClassVar
+
+from numpy.lib.stride_tricks import as_strided
+
+from glassnet import activations, initializers
+from glassnet.backend import xp
+from glassnet.layers.base import Layer, Variable, format_shape
+from glassnet.layers.core import add_bias_and_activate
+
+__all__ = ["Conv1D", "Conv2D", "ZeroPadding2D"]
+
+
+# ---- arguments, as Keras checks them -------------------------------------------------------------
+
+
+def int_tuple(value, rank: int, name: str) -> tuple[int, ...]:
+    """``value`` (an int or ``rank`` ints) as a tuple of ``rank`` positive ints, as Keras's
+    ``standardize_tuple``."""
+    items = (value,) * rank if isinstance(value, numbers.Integral) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        items = ()
+    if len(items) != rank or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in items
+    ):
+        raise ValueError(
+            f"The `{name}` argument must be a tuple of {rank} positive integers (or one "
+            f"integer). Received: {name}={value!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
+def check_padding(padding, allow_causal: bool = False) -> str:
+    allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
+    value = padding.lower() if isinstance(padding, str) else padding
+    if value not in allowed:
+        raise ValueError(
+            f"The `padding` argument must be one of {', '.join(map(repr, allowed))}. "
+            f"Received: padding={padding!r}"
+        )
+    return value
+
+
+def check_channels_last(data_format, layer: str) -> None:
+    if data_format not in (None, "channels_last"):
+        raise NotImplementedError(
+            f"{layer}(data_format={data_format!r}) is not supported: glassnet works channels "
+            "last, (batch, rows, cols, channels), Keras's default."
+        )
+
+
+# ---- windows: the geometry, the strided view and its adjoint ------------------------------------
+
+
+def output_size(size, k: int, stride: int, dilation: int, padding: str):
+    """(output size, padding before, padding after) along one axis, as Keras and TensorFlow
+    compute them. "same" pads so that output = ⌈size/stride⌉, the extra zero at the end;
+    "causal" pads only at the start, so that output t sees inputs ≤ t."""
+    span = dilation * (k - 1) + 1  # how far one window reaches
+    if size is None:
+        return None, 0, 0
+    if padding == "valid":
+        return (size - span) // stride + 1, 0, 0
+    if padding == "causal":
+        return (size - 1) // stride + 1, span - 1, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + span - size, 0)
+    return out, total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where the windows of a 2-D input lie: kernel size, strides, dilation, padding."""
+
+    size: tuple[int, int]
+    strides: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: str
+
+    def out_shape(self, height, width):
+        """((oh, ow), ((top, bottom), (left, right))) for an input of height × width."""
+        (oh, *tb), (ow, *lr) = (
+            output_size(n, k, s, d, self.padding)
+            for n, k, s, d in zip((height, width), self.size, self.strides, self.dilation)
+        )
+        return (oh, ow), (tuple(tb), tuple(lr))
+
+    def view(self, x, out):
+        """The windows of x (batch, H, W, C) as a read-only view (batch, oh, ow, kh, kw, C):
+        window (i, j) starts at row i·sh, column j·sw, and reads every dh-th row and dw-th
+        column from there."""
+        (oh, ow), (kh, kw) = out, self.size
+        (sh, sw), (dh, dw) = self.strides, self.dilation
+        s_n, s_h, s_w, s_c = x.strides
+        return as_strided(
+            x,
+            shape=(x.shape[0], oh, ow, kh, kw, x.shape[3]),
+            strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+            writeable=False,
+        )
+
+    def scatter(self, d_windows, shape):
+        """The adjoint of ``view``: each window's gradient (batch, oh, ow, kh, kw, C) added
+        back to the input positions it read, giving (batch, H, W, C). A position read by
+        several windows receives the sum. The loop runs over the kh·kw offsets inside a window,
+        never over positions or samples."""
+        _, oh, ow, kh, kw, _ = d_windows.shape
+        (sh, sw), (dh, dw) = self.strides, self.dilation
+        dx = xp.zeros(shape, dtype=d_windows.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
+                cols = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
+                dx[:, rows, cols, :] += d_windows[:, :, :, i, j, :]
+        return dx
+
+
+def pad(x, pads, value=0.0):
+    """x (batch, H, W, C) with ``pads`` = ((top, bottom), (left, right)) rows and columns of
+    ``value`` around it (x itself when there is nothing to add)."""
+    (top, bottom), (left, right) = pads
+    if not (top or bottom or left or right):
+        return x
+    n, h, w, c = x.shape
+    out = xp.full((n, top + h + bottom, left + w + right, c), value, dtype=x.dtype)
+    out[:, top : top + h, left : left + w, :] = x
+    return out
+
+
+def crop(dx, pads):
+    """The inverse of ``pad`` for gradients: the part of dx that belongs to the input."""
+    (top, bottom), (left, right) = pads
+    h, w = dx.shape[1] - top - bottom, dx.shape[2] - left - right
+    return dx[:, top : top + h, left : left + w, :]
+
+
+# ---- the layers ----------------------------------------------------------------------------------
+
+
+class Conv(Layer):
+    """Base of ``Conv1D`` and ``Conv2D``: ``filters`` neurons, each looking at one window."""
+
+    rank: ClassVar[int] = 2
+    _keras_names: ClassVar[dict[str, str]] = {"W": "kernel", "b": "bias"}
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        kind = type(self).__name__
+        if isinstance(filters, bool) or not isinstance(filters, numbers.Integral) or filters <= 0:
+            raise ValueError(
+                "Invalid value for argument `filters`. Expected a strictly positive value. "
+                f"Received filters={filters!r}."
+            )
+        check_channels_last(data_format, kind)
+        if groups != 1:
+            raise NotImplementedError(f"{kind}(groups={groups!r}) is not supported by glassnet.")
+        for arg, value in (
+            ("kernel_regularizer", kernel_regularizer),
+            ("bias_regularizer", bias_regularizer),
+            ("activity_regularizer", activity_regularizer),
+            ("kernel_constraint", kernel_constraint),
+            ("bias_constraint", bias_constraint),
+        ):
+            if value is not None:
+                raise NotImplementedError(f"{kind}({arg}=...) is not supported by glassnet yet.")
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = int_tuple(strides, self.rank, "strides")
+        self.dilation_rate = int_tuple(dilation_rate, self.rank, "dilation_rate")
+        self.padding = check_padding(padding, allow_causal=self.rank == 1)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        # Conv1D is Conv2D on a height of 1: its windows are 1 × k.
+        one = (1,) * (2 - self.rank)
+        self.windows = Windows(
+            one + self.kernel_size,
+            one + self.strides,
+            one + self.dilation_rate,
+            "valid" if self.padding == "causal" else self.padding,
+        )
+
+    @property
+    def kernel(self) -> Variable:
+        """Keras's kernel, (*kernel_size, c_in, filters): a view of W."""
+        return Variable(self, "W")
+
+    @property
+    def bias(self) -> Variable | None:
+        return Variable(self, "b") if "b" in self.params else None
+
+    # ---- building ------------------------------------------------------------------------------
+
+    def _expected(self) -> str:
+        return "(batch, steps, channels)" if self.rank == 1 else "(batch, rows, cols, channels)"
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(self._rank_error(input_shape))
+        self.c_in = input_shape[-1]
+        if self.c_in is None:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} needs to know its number of input "
+                f"channels; received inputs of shape {format_shape(input_shape)}."
+            )
+        self.compute_output_shape(input_shape)  # refuses a window larger than its input
+        K = self.c_in * int(xp.prod(self.kernel_size))  # the length of one window
+        self.add_weight("W", (self.filters, K), self.kernel_initializer)  # one row per filter
+        if self.use_bias:
+            self.add_weight("b", (self.filters,), self.bias_initializer)
+        super().build(input_shape)
+
+    def _rank_error(self, shape) -> str:
+        message = (
+            f"{type(self).__name__} layer {self.name!r} expects inputs of shape "
+            f"{self._expected()}; received {format_shape(shape)}."
+        )
+        if self.rank == 2 and len(shape) == 2 and shape[-1] is not None:
+            side = round(shape[-1] ** 0.5)
+            if side * side == shape[-1]:  # flat images, such as MNIST's 784 pixels
+                message += (
+                    f" Reshape flat images first: x.reshape(-1, {side}, {side}, 1), or start the "
+                    f"model with layers.Reshape(({side}, {side}, 1))."
+                )
+        elif self.rank == 2 and len(shape) == 3:
+            message += " Add a channel axis to grayscale images: x[..., None]."
+        return message
+
+    def _geometry(self, height, width):
+        """((oh, ow), ((top, bottom), (left, right))) for an input of height × width."""
+        if self.padding != "causal":
+            return self.windows.out_shape(height, width)
+        before = self.dilation_rate[0] * (self.kernel_size[0] - 1)  # zeros before the start only
+        (oh, ow), _ = self.windows.out_shape(1, None if width is None else width + before)
+        return (oh, ow), ((0, 0), (before, 0))
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(self._rank_error(input_shape))
+        height, width = (1, input_shape[1]) if self.rank == 1 else input_shape[1:3]
+        (oh, ow), _ = self._geometry(height, width)
+        spatial = (ow,) if self.rank == 1 else (oh, ow)
+        if any(s is not None and s <= 0 for s in spatial):
+            span = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r}: its window {span} (kernel_size "
+                f"{self.kernel_size}, dilation_rate {self.dilation_rate}) is larger than its "
+                f"{self.padding}-padded input {format_shape(input_shape)}, so there is no "
+                "position to put it. Use a smaller kernel, padding='same', or a larger input."
+            )
+        return (input_shape[0], *spatial, self.filters)
+
+    # ---- Keras's layout: kernel (*kernel_size, c_in, filters) = Wᵀ folded --------------------
+
+    def to_keras(self, name, array):
+        if name == "W":
+            return array.T.reshape(*self.kernel_size, self.c_in, self.filters)
+        return array
+
+    def from_keras(self, name, array):
+        if name == "W":
+            return array.reshape(-1, self.filters).T
+        return array
+
+    def largest_product(self, batch_size: int) -> float:
+        rows = batch_size * int(xp.prod([s or 1 for s in self.output_shape[1:-1]]))
+        return 2.0 * rows * self.params["W"].size
+
+    # ---- the two passes ------------------------------------------------------------------------
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        x = self._as_images(a_prev)  # (batch, H, W, c_in); a Conv1D's H is 1
+        W = self.params["W"]  # (filters, K)
+        (oh, ow), pads = self._geometry(x.shape[1], x.shape[2])
+        x = pad(x, pads)
+        n = x.shape[0]
+        c.a_prev, c.pads, c.padded_shape = a_prev, pads, x.shape
+        windows = self.windows.view(x, (oh, ow))  # (batch, oh, ow, kh, kw, c_in), a view
+        c.patches = windows.reshape(n * oh * ow, W.shape[1])  # (rows, K): one window per row
+        z = c.patches @ W.T  # (rows, K)·(K, filters) = (rows, filters)
+        a = add_bias_and_activate(z, self.params.get("b"), self.activation)
+        out_shape = (n, ow, self.filters) if self.rank == 1 else (n, oh, ow, self.filters)
+        c.z, c.a = z.reshape(out_shape), a.reshape(out_shape)  # one feature map per filter
+        return c.a
+
+    def backward(self, dC_da, cache=None):
+        # ∂C/∂z = σ′(z) ⊙ ∂C/∂a, at every position of every feature map
+        c = self.cache_for(cache)
+        c.dC_da = dC_da
+        return self.backward_from_z(self.activation.backward(c.z, c.a, dC_da), cache)
+
+    def backward_from_z(self, dC_dz, cache=None):
+        """The rest of the backward pass, from ∂C/∂z (batch, oh, ow, filters)."""
+        c = self.cache_for(cache)
+        W = self.params["W"]
+        c.dC_dz = dC_dz = dC_dz.reshape(c.z.shape)
+        per_row = dC_dz.reshape(-1, self.filters)  # (rows, filters): one row per position
+        # ∂C/∂W = Σ over positions of ∂C/∂z · patch: the stored windows are ∂z/∂W
+        xp.matmul(per_row.T, c.patches, out=self.grads["W"])  # (filters, rows)·(rows, K)
+        if self.use_bias:
+            per_row.sum(axis=0, out=self.grads["b"])  # ∂z/∂b = 1 at every position
+        if not self.needs_input_gradient:
+            return None
+        d_patches = per_row @ W  # (rows, filters)·(filters, K) = (rows, K): ∂C/∂(each window)
+        n, _, _, c_in = c.padded_shape
+        kh, kw = self.windows.size
+        oh, ow = (1, dC_dz.shape[1]) if self.rank == 1 else dC_dz.shape[1:3]
+        d_windows = d_patches.reshape(n, oh, ow, kh, kw, c_in)
+        dx = crop(self.windows.scatter(d_windows, c.padded_shape), c.pads)  # (batch, H, W, c_in)
+        return dx.reshape(c.a_prev.shape)
+
+    def _as_images(self, a_prev):
+        """The input as (batch, H, W, c_in), after checking its shape against the built layer."""
+        if a_prev.ndim != self.rank + 2:
+            raise ValueError(self._rank_error((None, *a_prev.shape[1:])))
+        if a_prev.shape[-1] != self.c_in:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} was built for {self.c_in} input "
+                f"channels (its kernel is {(*self.kernel_size, self.c_in, self.filters)}); "
+                f"received inputs with {a_prev.shape[-1]} channels, shape {a_prev.shape}."
+            )
+        return a_prev[:, None] if self.rank == 1 else a_prev  # Conv1D: a height of 1
+
+    # ---- configuration -------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": "channels_last",
+            "dilation_rate": list(self.dilation_rate),
+            "groups": 1,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }
+
+
+class Conv2D(Conv):
+    """2-D convolution, as ``keras.layers.Conv2D``: ``filters`` neurons, each seeing a
+    ``kernel_size`` window of the image at every position (channels last).
+
+    Args:
+        filters: Number of filters: neurons, and feature maps in the output.
+        kernel_size: Window size, an int or (kh, kw).
+        strides: Step between windows, an int or (sh, sw).
+        padding: ``"valid"`` (windows inside the image only) or ``"same"`` (zeros around it
+            so that the output is ⌈input/stride⌉ in size).
+        dilation_rate: Spacing of the pixels one window reads (not with strides > 1).
+        activation: Name or function; ``None`` means linear.
+        use_bias, kernel_initializer, bias_initializer: as for ``Dense``.
+
+    >>> import numpy as np
+    >>> layer = Conv2D(1, 2, use_bias=False)
+    >>> layer.build((None, 3, 3, 1))
+    >>> layer.set_weights([np.ones((2, 2, 1, 1))])   # a filter that sums its window
+    >>> layer(np.arange(9.0).reshape(1, 3, 3, 1))[0, :, :, 0]
+    array([[ 8., 12.],
+           [20., 24.]], dtype=float32)
+    """
+
+    rank = 2
+
+
+class Conv1D(Conv):
+    """1-D convolution over steps, as ``keras.layers.Conv1D``: inputs (batch, steps, channels).
+
+    The arguments are ``Conv2D``'s, with ints for the sizes; ``padding`` may also be
+    ``"causal"`` (zeros only before the start, so that output t sees inputs up to t).
+    """
+
+    rank = 1
+
+
+class ZeroPadding2D(Layer):
+    """Adds rows and columns of zeros around each image, as ``keras.layers.ZeroPadding2D``.
+
+    Args:
+        padding: An int (the same on all four sides), (rows, cols) (symmetric), or
+            ((top, bottom), (left, right)).
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        check_channels_last(data_format, "ZeroPadding2D")
+        super().__init__(**kwargs)
+        if isinstance(padding, numbers.Integral):
+            padding = ((padding, padding), (padding, padding))
+        try:
+            pairs = [((p, p) if isinstance(p, numbers.Integral) else tuple(p)) for p in padding]
+        except TypeError:
+            pairs = []
+        if len(pairs) != 2 or not all(
+            len(p) == 2 and all(isinstance(v, numbers.Integral) and v >= 0 for v in p)
+            for p in pairs
+        ):
+            raise ValueError(
+                "`padding` should be an int, a tuple of 2 ints (rows, cols) or a tuple of 2 "
+                f"tuples of 2 ints ((top, bottom), (left, right)). Received: padding={padding!r}"
+            )
+        self.padding = tuple(tuple(int(v) for v in p) for p in pairs)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"ZeroPadding2D expects inputs of shape (batch, rows, cols, channels); "
+                f"received {format_shape(input_shape)}."
+            )
+        (top, bottom), (left, right) = self.padding
+        n, h, w, c = input_shape
+        return (n, None if h is None else h + top + bottom,
+                None if w is None else w + left + right, c)  # fmt: skip
+
+    def forward(self, a_prev, training=False, cache=None):
+        self.compute_output_shape(a_prev.shape)
+        return pad(a_prev, self.padding)
+
+    def backward(self, dC_da, cache=None):
+        return crop(dC_da, self.padding)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "padding": [list(p) for p in self.padding],
+            "data_format": "channels_last",
+        }

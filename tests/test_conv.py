@@ -1,0 +1,430 @@
+"""The CNN layers: backward passes against central differences over random shapes, forward passes
+against plain loops over every position, Keras's kernel layout, and bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import glassnet
+from glassnet import layers
+from tests.gradcheck import numerical_gradient, relative_error
+
+
+def _check_layer(layer, a_prev, rng, training=True, tolerance=1e-6):
+    """Backward against finite differences of C = Σ forward(a_prev) ⊙ dC_da (random dC_da),
+    for the input and every trainable parameter."""
+    out = layer.forward(a_prev, training=training)
+    dC_da = rng.normal(size=out.shape)
+
+    def C():
+        return float((layer.forward(a_prev, training=training) * dC_da).sum())
+
+    dC_da_prev = layer.backward(dC_da)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    assert dC_da_prev.shape == a_prev.shape
+    assert relative_error(dC_da_prev, numerical_gradient(C, a_prev)) < tolerance
+    for name, p in layer.params.items():
+        if name not in layer.non_trainable:
+            assert relative_error(grads[name], numerical_gradient(C, p)) < tolerance, name
+
+
+def _float64(test):
+    """Run a hypothesis test body with float64 layers (fixtures do not mix with @given)."""
+
+    def run(*args, **kwargs):
+        glassnet.config.set_floatx("float64")
+        try:
+            test(*args, **kwargs)
+        finally:
+            glassnet.config.set_floatx("float32")
+
+    run.__name__, run.__doc__ = test.__name__, test.__doc__
+    return run
+
+
+# ---- a plain reference: loops over every position, TensorFlow's padding rule ---------------------
+
+
+def _same_pads(size, k, s, d):
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv2d_reference(x, kernel, bias, strides, padding, dilation):
+    """Keras's Conv2D written as loops: kernel (kh, kw, c_in, filters)."""
+    kh, kw, _, filters = kernel.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    if padding == "same":
+        top, bottom = _same_pads(x.shape[1], kh, sh, dh)
+        left, right = _same_pads(x.shape[2], kw, sw, dw)
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    oh = (x.shape[1] - (kh - 1) * dh - 1) // sh + 1
+    ow = (x.shape[2] - (kw - 1) * dw - 1) // sw + 1
+    out = np.zeros((x.shape[0], oh, ow, filters))
+    for n in range(x.shape[0]):
+        for i in range(oh):
+            for j in range(ow):
+                for f in range(filters):
+                    total = bias[f]
+                    for u in range(kh):
+                        for v in range(kw):
+                            pixel = x[n, i * sh + u * dh, j * sw + v * dw, :]
+                            total += pixel @ kernel[u, v, :, f]
+                    out[n, i, j, f] = total
+    return out
+
+
+def pool2d_reference(x, pool, strides, padding, reduce):
+    """Max or average pooling as loops; "same" windows use only the inputs they cover."""
+    (ph, pw), (sh, sw) = pool, strides
+    top = left = 0
+    h, w = x.shape[1:3]
+    if padding == "same":
+        top, _ = _same_pads(h, ph, sh, 1)
+        left, _ = _same_pads(w, pw, sw, 1)
+        oh, ow = -(-h // sh), -(-w // sw)
+    else:
+        oh, ow = (h - ph) // sh + 1, (w - pw) // sw + 1
+    out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * sh - top, j * sw - left
+            window = x[:, max(r0, 0) : r0 + ph, max(c0, 0) : c0 + pw, :]
+            out[:, i, j, :] = window.max(axis=(1, 2)) if reduce == "max" else window.mean((1, 2))
+    return out
+
+
+geometry = st.fixed_dictionaries(
+    {
+        "batch": st.integers(1, 2),
+        "height": st.integers(1, 7),
+        "width": st.integers(1, 7),
+        "c_in": st.integers(1, 3),
+        "filters": st.integers(1, 3),
+        "kernel": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "strides": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "dilation": st.sampled_from([(1, 1), (2, 2), (1, 2)]),
+        "padding": st.sampled_from(["valid", "same"]),
+        "seed": st.integers(0, 2**16),
+    }
+)
+
+
+def _conv_layer(g, activation=None, use_bias=True):
+    strides = g["strides"] if g["dilation"] == (1, 1) else (1, 1)
+    layer = layers.Conv2D(
+        g["filters"], g["kernel"], strides=strides, padding=g["padding"],
+        dilation_rate=g["dilation"], activation=activation, use_bias=use_bias,
+        bias_initializer="random_normal",
+    )  # fmt: skip
+    span = [d * (k - 1) + 1 for k, d in zip(g["kernel"], g["dilation"])]
+    if g["padding"] == "valid":
+        assume(g["height"] >= span[0] and g["width"] >= span[1])
+    layer.build((None, g["height"], g["width"], g["c_in"]))
+    return layer, strides
+
+
+# ---- Conv2D --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40)
+@given(g=geometry, activation=st.sampled_from([None, "tanh", "sigmoid"]), use_bias=st.booleans())
+@_float64
+def test_conv2d_gradients(g, activation, use_bias):
+    rng = np.random.default_rng(g["seed"])
+    layer, _ = _conv_layer(g, activation, use_bias)
+    x = rng.normal(size=(g["batch"], g["height"], g["width"], g["c_in"]))
+    _check_layer(layer, x, rng)
+
+
+@settings(max_examples=30)
+@given(g=geometry)
+@_float64
+def test_conv2d_forward_matches_plain_loops(g):
+    rng = np.random.default_rng(g["seed"])
+    layer, strides = _conv_layer(g)
+    x = rng.normal(size=(g["batch"], g["height"], g["width"], g["c_in"]))
+    kernel, bias = layer.get_weights()
+    expected = conv2d_reference(x, kernel, bias, strides, g["padding"], g["dilation"])
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_relu_gradients_off_the_kink(float64, rng):
+    layer = layers.Conv2D(4, 3, padding="same", activation="relu", bias_initializer="ones")
+    layer.build((None, 5, 6, 2))
+    x = rng.normal(size=(2, 5, 6, 2))
+    layer.forward(x)
+    assert np.abs(layer.z).min() > 1e-5  # finite differences must not cross z = 0
+    _check_layer(layer, x, rng)
+
+
+def test_keras_kernel_is_a_view_of_W(rng):
+    """Keras's kernel (kh, kw, c_in, filters) is W (filters, K) folded: same memory."""
+    layer = layers.Conv2D(5, (2, 3))
+    layer.build((None, 8, 8, 4))
+    W = layer.params["W"]
+    assert W.shape == (5, 2 * 3 * 4)  # one row per filter: the deck's W
+    assert layer.kernel.shape == (2, 3, 4, 5)
+    assert np.shares_memory(np.asarray(layer.kernel), W)
+    kernel = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    layer.set_weights([kernel, np.zeros(5)])
+    assert np.array_equal(layer.get_weights()[0], kernel)
+    # row f of W is filter f's window, in the order the window is read: (kh, kw, c_in)
+    assert np.array_equal(W[3], kernel[..., 3].reshape(-1))
+    layer.kernel.assign(np.ones((2, 3, 4, 5)))
+    assert (W == 1).all()
+
+
+def test_glorot_fans_are_keras_conv_fans():
+    """The initializer draws in Keras's shape: fan_in = kh·kw·c_in, fan_out = kh·kw·filters."""
+    glassnet.utils.set_random_seed(0)
+    layer = layers.Conv2D(64, 3)
+    layer.build((None, 12, 12, 32))
+    limit = np.sqrt(6 / (9 * 32 + 9 * 64))
+    W = layer.params["W"]
+    assert np.abs(W).max() <= limit
+    assert np.abs(W).max() > 0.95 * limit
+
+
+def test_conv1d_gradients_and_causal_padding(float64, rng):
+    for padding in ("valid", "same", "causal"):
+        for dilation in (1, 2):
+            layer = layers.Conv1D(3, 3, padding=padding, dilation_rate=dilation,
+                                  activation="tanh", bias_initializer="random_normal")  # fmt: skip
+            layer.build((None, 9, 2))
+            x = rng.normal(size=(2, 9, 2))
+            out = layer(x)
+            assert out.shape == ((2, 9 - 2 * dilation, 3) if padding == "valid" else (2, 9, 3))
+            _check_layer(layer, x, rng)
+    # causal: output t sees inputs up to t only
+    layer = layers.Conv1D(1, 3, padding="causal")
+    layer.build((None, 6, 1))
+    x = rng.normal(size=(1, 6, 1))
+    changed = x.copy()
+    changed[0, 4] += 1
+    assert np.array_equal(layer(x)[0, :4], layer(changed)[0, :4])
+    assert layers.Conv1D(2, 3).get_config()["kernel_size"] == [3]
+
+
+def test_conv1d_forward_is_conv2d_on_one_row(float64, rng):
+    one = layers.Conv1D(3, 2, strides=2)
+    one.build((None, 7, 2))
+    two = layers.Conv2D(3, (1, 2), strides=(1, 2))
+    two.build((None, 1, 7, 2))
+    kernel, bias = one.get_weights()
+    two.set_weights([kernel[None], bias])
+    x = rng.normal(size=(3, 7, 2))
+    np.testing.assert_allclose(one(x), two(x[:, None])[:, 0])
+
+
+# ---- pooling -------------------------------------------------------------------------------------
+
+pools = st.fixed_dictionaries(
+    {
+        "batch": st.integers(1, 2),
+        "height": st.integers(1, 7),
+        "width": st.integers(1, 7),
+        "channels": st.integers(1, 3),
+        "pool": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "strides": st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))),
+        "padding": st.sampled_from(["valid", "same"]),
+        "reduce": st.sampled_from(["max", "average"]),
+        "seed": st.integers(0, 2**16),
+    }
+)
+
+
+@settings(max_examples=60)
+@given(p=pools)
+@_float64
+def test_pooling_forward_and_gradients(p):
+    if p["padding"] == "valid":
+        assume(p["height"] >= p["pool"][0] and p["width"] >= p["pool"][1])
+    kind = layers.MaxPooling2D if p["reduce"] == "max" else layers.AveragePooling2D
+    layer = kind(p["pool"], strides=p["strides"], padding=p["padding"])
+    layer.build((None, p["height"], p["width"], p["channels"]))
+    rng = np.random.default_rng(p["seed"])
+    x = rng.normal(size=(p["batch"], p["height"], p["width"], p["channels"]))
+    strides = p["strides"] or p["pool"]
+    expected = pool2d_reference(x, p["pool"], strides, p["padding"], p["reduce"])
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-12)
+    _check_layer(layer, x, rng)
+
+
+def test_max_pooling_sends_the_gradient_to_the_first_winner():
+    x = np.array([[1.0, 3.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)
+    layer = layers.MaxPooling2D()
+    layer.build((None, 2, 2, 1))
+    assert layer(x).item() == 3
+    dx = layer.backward(np.ones((1, 1, 1, 1)))
+    assert dx[0, :, :, 0].tolist() == [[0, 1], [0, 0]]  # the first 3 in reading order
+
+
+def test_one_dimensional_pooling(float64, rng):
+    x = rng.normal(size=(2, 7, 3))
+    for layer, expected in (
+        (layers.MaxPooling1D(), x[:, :6].reshape(2, 3, 2, 3).max(axis=2)),
+        (layers.AveragePooling1D(3, strides=2), np.stack([x[:, i : i + 3].mean(1)
+                                                          for i in (0, 2, 4)], 1)),
+    ):  # fmt: skip
+        layer.build((None, 7, 3))
+        np.testing.assert_allclose(layer(x), expected)
+        _check_layer(layer, x, rng)
+
+
+@pytest.mark.parametrize(
+    "kind, reduce",
+    [
+        (layers.GlobalMaxPooling2D, np.max),
+        (layers.GlobalAveragePooling2D, np.mean),
+        (layers.GlobalMaxPooling1D, np.max),
+        (layers.GlobalAveragePooling1D, np.mean),
+    ],
+)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling(float64, rng, kind, reduce, keepdims):
+    shape = (3, 4, 5, 2) if kind.rank == 2 else (3, 6, 2)
+    x = rng.normal(size=shape)
+    layer = kind(keepdims=keepdims)
+    layer.build((None, *shape[1:]))
+    axes = tuple(range(1, len(shape) - 1))
+    np.testing.assert_allclose(layer(x), reduce(x, axis=axes, keepdims=keepdims))
+    assert layer(x).shape == layer.compute_output_shape((3, *shape[1:]))
+    _check_layer(layer, x, rng)
+
+
+# ---- batch normalization -------------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(
+    shape=st.sampled_from([(4, 3), (2, 3, 4, 2), (3, 5, 2), (2, 2, 2, 3)]),
+    center=st.booleans(),
+    scale=st.booleans(),
+    training=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+@_float64
+def test_batch_normalization_gradients(shape, center, scale, training, seed):
+    rng = np.random.default_rng(seed)
+    layer = layers.BatchNormalization(center=center, scale=scale,
+                                      gamma_initializer="random_normal",
+                                      beta_initializer="random_normal")  # fmt: skip
+    layer.build((None, *shape[1:]))
+    x = rng.normal(size=shape) * 3 + 1
+    _check_layer(layer, x, rng, training=training)
+
+
+def test_batch_normalization_training_and_inference(float64, rng):
+    layer = layers.BatchNormalization()
+    layer.build((None, 5, 5, 3))
+    assert layer.get_config()["momentum"] == 0.99 and layer.get_config()["epsilon"] == 1e-3
+    assert [v.name for v in layer.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert [v.name for v in layer.non_trainable_weights] == ["moving_mean", "moving_variance"]
+    x = rng.normal(size=(8, 5, 5, 3)) * 2 + 3
+    y = layer(x, training=True)
+    # each channel standardized over the batch and the positions
+    np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(0, 1, 2)), x.var((0, 1, 2)) / (x.var((0, 1, 2)) + 1e-3))
+    # the moving statistics took 1% of the batch's
+    np.testing.assert_allclose(layer.params["moving_mean"], 0.01 * x.mean(axis=(0, 1, 2)))
+    np.testing.assert_allclose(layer.params["moving_variance"], 0.99 + 0.01 * x.var(axis=(0, 1, 2)))
+    # inference uses the moving statistics, and changes nothing
+    before = layer.params["moving_mean"].copy()
+    mm, mv = layer.params["moving_mean"], layer.params["moving_variance"]
+    np.testing.assert_allclose(layer(x), (x - mm) / np.sqrt(mv + 1e-3))
+    assert np.array_equal(layer.params["moving_mean"], before)
+    # a frozen layer uses them even while training (Keras 3)
+    layer.trainable = False
+    np.testing.assert_allclose(layer(x, training=True), (x - mm) / np.sqrt(mv + 1e-3))
+
+
+# ---- shape layers and spatial dropout ------------------------------------------------------------
+
+
+def test_zero_padding_reshape_and_spatial_dropout(float64, rng):
+    x = rng.normal(size=(2, 3, 4, 2))
+    padding = layers.ZeroPadding2D(((1, 2), (0, 1)))
+    out = padding(x)
+    assert out.shape == (2, 6, 5, 2) and np.array_equal(out[:, 1:4, :4], x)
+    _check_layer(padding, x, rng)
+    assert layers.ZeroPadding2D(2).get_config()["padding"] == [[2, 2], [2, 2]]
+
+    reshape = layers.Reshape((-1, 2))
+    reshape.build((None, 3, 4, 2))
+    assert reshape.compute_output_shape((None, 3, 4, 2)) == (None, 12, 2)
+    _check_layer(reshape, x, rng)
+
+    drop = layers.SpatialDropout2D(0.5, seed=1)
+    drop.build((None, 3, 4, 2))
+    y = drop(x, training=True)
+    kept = (y != 0).all(axis=(1, 2)) | (y == 0).all(axis=(1, 2))
+    assert kept.all()  # whole feature maps are kept or dropped
+    np.testing.assert_allclose(y[(y != 0)], 2 * x[(y != 0)])
+    assert np.array_equal(drop(x), x)  # inference: unchanged
+
+
+# ---- bad input, with messages that say what to do ------------------------------------------------
+
+
+def test_flat_images_into_conv2d_say_to_reshape():
+    model_input = glassnet.Input((784,))
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, rows, cols, channels"
+                       r"\); received \(None, 784\)\. Reshape flat images first: "
+                       r"x\.reshape\(-1, 28, 28, 1\)"):  # fmt: skip
+        layers.Conv2D(8, 3)(model_input)
+    model = glassnet.Sequential([glassnet.Input((28, 28, 1)), layers.Conv2D(2, 3)])
+    with pytest.raises(
+        ValueError,
+        match=r"\(5, 784\), but the model expects \(None, 28, 28, 1\)\. "
+        r"The sizes agree: reshape each sample first, x\.reshape\(-1, 28, 28, 1\)",
+    ):
+        model.predict(np.zeros((5, 784)), verbose=0)
+    with pytest.raises(
+        ValueError, match=r"Add a channel axis to grayscale images: x\[\.\.\., None\]"
+    ):
+        layers.Conv2D(8, 3)(glassnet.Input((28, 28)))
+
+
+def test_kernel_larger_than_its_padded_input():
+    with pytest.raises(ValueError, match=r"its window \(5, 5\) .* is larger than its valid-padded "
+                       r"input \(None, 4, 4, 1\)"):  # fmt: skip
+        layers.Conv2D(1, 5)(glassnet.Input((4, 4, 1)))
+    layers.Conv2D(1, 5, padding="same")(glassnet.Input((4, 4, 1)))  # zeros around make room
+    with pytest.raises(ValueError, match=r"its pool \(3, 3\) is larger than its input"):
+        layers.MaxPooling2D(3)(glassnet.Input((2, 2, 1)))
+
+
+def test_channel_count_that_does_not_match_the_built_layer(rng):
+    layer = layers.Conv2D(4, 3)
+    layer.build((None, 8, 8, 3))
+    with pytest.raises(ValueError, match=r"built for 3 input channels \(its kernel is "
+                       r"\(3, 3, 3, 4\)\); received inputs with 1 channels"):  # fmt: skip
+        layer(rng.normal(size=(2, 8, 8, 1)))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: layers.Conv2D(0, 3), r"Expected a strictly positive value\. Received filters=0"),
+        (lambda: layers.Conv2D(2, (3, 0)), r"kernel_size=\(3, 0\)"),
+        (lambda: layers.Conv2D(2, 3, padding="full"), r"Received: padding='full'"),
+        (lambda: layers.Conv2D(2, 3, padding="causal"), r"Received: padding='causal'"),
+        (lambda: layers.Conv2D(2, 3, strides=2, dilation_rate=2), r"`strides > 1` not supported"),
+        (lambda: layers.Conv2D(2, 3, data_format="channels_first"), r"channels last"),
+        (lambda: layers.Conv2D(2, 3, groups=2), r"groups=2"),
+        (lambda: layers.BatchNormalization(momentum=2), r"momentum=2"),
+        (lambda: layers.Reshape((0, 2)), r"Expected positive sizes"),
+        (lambda: layers.ZeroPadding2D((1, 2, 3)), r"padding=\(1, 2, 3\)"),
+    ],
+)
+def test_bad_arguments(make, message):
+    with pytest.raises((ValueError, NotImplementedError), match=message):
+        make()
+
+
+def test_reshape_refuses_a_different_size():
+    with pytest.raises(ValueError, match=r"cannot reshape inputs of shape \(None, 10\)"):
+        layers.Reshape((3, 3))(glassnet.Input((10,)))

@@ -39,7 +39,7 @@ def one(values):
 
 def test_there_are_fixtures():
     assert {"seq_sgd", "seq_momentum", "seq_rmsprop", "seq_adam", "seq_adamw", "merges",
-            "two_heads", "seq_dropout"} <= set(NAMES)  # fmt: skip
+            "two_heads", "seq_dropout", "cnn_2d", "cnn_1d", "cnn_shapes"} <= set(NAMES)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -52,7 +52,7 @@ def test_a_keras_file_predicts_as_keras_did(name):
         assert np.abs(mine - theirs).max() < 1e-5
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "seq_dropout"])
+@pytest.mark.parametrize("name", [n for n in NAMES if fixture(n)[3]])  # those without dropout
 def test_a_keras_file_trains_on_with_keras_optimizer_state(name):
     xs, ys, _, after = fixture(name)
     model = load_model(FIXTURES / f"{name}.keras")
@@ -102,6 +102,20 @@ def glassnet_models():
     }  # fmt: skip
     data["pre"] = data["seq"]
     models = {"seq": seq, "graph": graph, "pre": pre}
+    L = glassnet.layers
+    cnn = Sequential([Input(shape=(9, 9, 2)), L.Conv2D(4, 3, activation="relu", padding="same"),
+                      L.BatchNormalization(), L.MaxPooling2D(), L.Conv2D(5, 2, strides=2),
+                      L.ZeroPadding2D(1), L.AveragePooling2D(2, padding="same"), L.Flatten(),
+                      Dense(3, activation="softmax")])  # fmt: skip
+    cnn.compile(optimizer="adam", loss="categorical_crossentropy")
+    data["cnn"] = ([rng.normal(size=(12, 9, 9, 2)).astype("float32")], data["seq"][1])
+    cnn1d = Sequential([Input(shape=(10, 3)), L.Conv1D(4, 3, padding="causal", dilation_rate=2,
+                        activation="tanh"), L.MaxPooling1D(), L.Conv1D(2, 2),
+                        L.GlobalMaxPooling1D(), Dense(3, activation="softmax")])  # fmt: skip
+    cnn1d.compile(optimizer=glassnet.optimizers.SGD(0.1, momentum=0.9),
+                  loss="categorical_crossentropy")  # fmt: skip
+    data["cnn1d"] = ([rng.normal(size=(12, 10, 3)).astype("float32")], data["seq"][1])
+    models.update(cnn=cnn, cnn1d=cnn1d)
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

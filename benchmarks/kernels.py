@@ -65,7 +65,7 @@ def around_products(rng) -> None:
     def bias_relu():
         z = z0.copy()
         if kernels.ENABLED:
-            kernels.bias_relu(z, b, np.empty_like(z), z.dtype.type(0))
+            kernels.bias_relu(z, np.empty_like(z), b, z.dtype.type(0))
         else:
             z += b
             activations.relu(z)

@@ -66,7 +66,7 @@ def test_bias_and_relu_in_one_pass_give_numpys_bits(dtype):
     expected_z = z + b
     expected_a = activations.relu(expected_z)
     a = np.empty_like(z)
-    kernels.bias_relu(z, b, a, z.dtype.type(0))
+    kernels.bias_relu(z, a, b, z.dtype.type(0))
     np.testing.assert_array_equal(z, expected_z)
     assert (a.view(f"u{a.itemsize}") == expected_a.view(f"u{a.itemsize}")).all()  # bits, ±0
 
@@ -113,3 +113,54 @@ def test_training_with_and_without_kernels_gives_the_same_weights(activation, mo
     plain = train()
     for a, b in zip(fused, plain):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "pool, strides, padding",
+    [((2, 2), None, "valid"), ((3, 3), (1, 2), "same"), ((2, 3), (2, 1), "valid")],
+)
+def test_max_pooling_kernels_give_the_numpy_formulas_bits(pool, strides, padding, dtype,
+                                                          monkeypatch):  # fmt: skip
+    """Forward (the largest value and which offset won) and backward, overlapping windows too."""
+    from glassnet.layers import MaxPooling2D
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(9, 11, 12, 5)).astype(dtype)
+    x[0, :2, :2, 0] = 1.0  # ties: the first offset wins in both
+    layer = MaxPooling2D(pool, strides=strides, padding=padding)
+    layer.build((None, 11, 12, 5))
+    results = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        a = layer.forward(x)
+        d = rng.normal(size=a.shape).astype(dtype) if enabled else results[True][2]
+        results[enabled] = (a, layer.winner.copy(), d, layer.backward(d))
+    for fused, plain in zip(results[True], results[False]):
+        np.testing.assert_array_equal(fused, plain)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 2e-6), ("float64", 1e-14)])
+def test_conv_scatter_kernel_agrees_with_the_numpy_formula(dtype, tolerance, monkeypatch):
+    """The same terms summed window by window instead of offset by offset: equal to rounding
+    (relative to the largest |∂C/∂x|), exactly where no two windows overlap."""
+    from glassnet.layers import Conv2D
+
+    rng = np.random.default_rng(1)
+    for kernel, strides, dilation, padding in [(3, 1, 1, "same"), (2, 2, 1, "valid"),
+                                                (3, 1, 2, "valid")]:  # fmt: skip
+        layer = Conv2D(4, kernel, strides=strides, dilation_rate=dilation, padding=padding)
+        layer.build((None, 10, 9, 3))
+        x = rng.normal(size=(6, 10, 9, 3)).astype(dtype)
+        d = rng.normal(size=layer.compute_output_shape(x.shape)).astype(dtype)
+        dx = {}
+        for enabled in (True, False):
+            monkeypatch.setattr(kernels, "ENABLED", enabled)
+            layer.forward(x)
+            dx[enabled] = layer.backward(d)
+        scale = np.abs(dx[False]).max()
+        assert np.abs(dx[True] - dx[False]).max() <= tolerance * scale
+        if strides == kernel:  # windows side by side: each input gets at most one term
+            np.testing.assert_array_equal(dx[True], dx[False])

@@ -184,18 +184,18 @@ def _one(x):
 
 sigmoid = ActivationFunction(
     "sigmoid", _sigmoid, _sigmoid_prime,
-    fused_backward=lambda z, a, d, out: kernels.sigmoid_backward(
-        a.reshape(-1), d.reshape(-1), out.reshape(-1), _one(a)),
+    fused_backward=lambda z, a, d, out: kernels.run_split("sigmoid_backward", (
+        a.reshape(-1), d.reshape(-1), out.reshape(-1)), _one(a)),
 )  # fmt: skip
 tanh = ActivationFunction(
     "tanh", _tanh, _tanh_prime,
-    fused_backward=lambda z, a, d, out: kernels.tanh_backward(
-        a.reshape(-1), d.reshape(-1), out.reshape(-1), _one(a)),
+    fused_backward=lambda z, a, d, out: kernels.run_split("tanh_backward", (
+        a.reshape(-1), d.reshape(-1), out.reshape(-1)), _one(a)),
 )  # fmt: skip
 relu = ActivationFunction(
     "relu", _relu, _relu_prime,
-    fused_backward=lambda z, a, d, out: kernels.relu_backward(
-        z.reshape(-1), d.reshape(-1), out.reshape(-1), z.dtype.type(0), _one(z)),
+    fused_backward=lambda z, a, d, out: kernels.run_split("relu_backward", (
+        z.reshape(-1), d.reshape(-1), out.reshape(-1)), z.dtype.type(0), _one(z)),
 )  # fmt: skip
 leaky_relu = ActivationFunction("leaky_relu", _leaky_relu, _leaky_relu_prime)
 elu = ActivationFunction("elu", _elu, _elu_prime)

@@ -15,15 +15,22 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import math
 import os
+
+from glassnet.backend import num_threads, parallel_map
 
 __all__ = [
     "ENABLED",
     "adam",
     "bias_relu",
+    "max_pool",
+    "max_pool_backward",
     "relu_backward",
     "rmsprop",
+    "run_split",
+    "scatter_windows",
     "sgd",
     "sigmoid_backward",
     "tanh_backward",
@@ -52,6 +59,19 @@ def _compiled(fn):
 
     first_call.python = fn  # the loop itself, uncompiled
     return first_call
+
+
+def run_split(kernel: str, arrays, *scalars) -> None:
+    """``kernel(*arrays, *scalars)`` with axis 0 of every array split between the threads (the
+    samples of a batch, the rows of a matrix): for kernels whose rows are independent."""
+    fn = globals()[kernel]
+    n, threads = arrays[0].shape[0], num_threads()
+    if hasattr(fn, "python") or threads == 1 or n == 1:  # not compiled yet: compile it once
+        fn(*arrays, *scalars)
+        return
+    edges = [n * k // threads for k in range(threads + 1)]
+    pieces = [tuple(a[lo:hi] for a in arrays) for lo, hi in itertools.pairwise(edges) if hi > lo]
+    parallel_map(lambda piece: globals()[kernel](*piece, *scalars), pieces)
 
 
 # Each option picks its own straight loop: a branch inside a loop stops the compiler from using
@@ -132,7 +152,7 @@ def adam(p, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, 
 
 
 @_compiled
-def bias_relu(z, b, a, zero):
+def bias_relu(z, a, b, zero):
     """z ← z + b and a = max(z, 0) in one pass; z and a are (rows, n), b is (n,). NaN stays NaN
     and −0 gives +0, as NumPy's maximum gives them."""
     rows, n = z.shape
@@ -162,3 +182,67 @@ def tanh_backward(a, dC_da, dC_dz, one):
     """∂C/∂z = ∂C/∂a · (1 − a²), read from the stored output a; 1-D arrays."""
     for i in range(a.size):
         dC_dz[i] = dC_da[i] * (one - a[i] * a[i])
+
+
+# ---- windows: pooling and the convolution's backward scatter ----------------------------------
+# 4-D arrays, channels last: (batch, rows, cols, channels). The layers split the batch between
+# threads. The pooling loops add in the order the NumPy formulas do (offset by offset inside the
+# window, then window by window), so an input that several windows read gets the same sum, bit for
+# bit; the convolution's scatter does not (see there).
+
+
+@_compiled
+def max_pool(x, a, winner, ph, pw, sh, sw):
+    """a[n, i, j, c] = the largest x in window (i, j), and ``winner`` its offset u·pw + v in the
+    window (the first, when several tie; NaN never wins after the first offset)."""
+    N, oh, ow, C = a.shape
+    for n in range(N):
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(C):
+                    a[n, i, j, c] = x[n, i * sh, j * sw, c]
+                    winner[n, i, j, c] = 0
+                for u in range(ph):
+                    for v in range(pw):
+                        for c in range(C):
+                            value = x[n, i * sh + u, j * sw + v, c]
+                            if value > a[n, i, j, c]:
+                                a[n, i, j, c] = value
+                                winner[n, i, j, c] = u * pw + v
+
+
+@_compiled
+def max_pool_backward(d, winner, dx, ph, pw, sh, sw):
+    """dx[winner of window (i, j)] += d[n, i, j, c]: each window's gradient to the input that
+    won it, offset by offset; every other input gets 0."""
+    N, oh, ow, C = d.shape
+    for n in range(N):
+        dx[n] = 0
+        for u in range(ph):
+            for v in range(pw):
+                k = u * pw + v
+                for i in range(oh):
+                    for j in range(ow):
+                        for c in range(C):
+                            if winner[n, i, j, c] == k:
+                                dx[n, i * sh + u, j * sw + v, c] += d[n, i, j, c]
+
+
+@_compiled
+def scatter_windows(d, dx, sh, sw, dh, dw):
+    """dx[n, i·sh + u·dh, j·sw + v·dw, c] += d[n, i, j, u, v, c]: each window's gradient added
+    back to the inputs it read (the adjoint of reading the windows); dx is zeroed first.
+
+    Window by window, reading d in its memory order (four times faster than offset by offset):
+    an input read by several windows sums the same terms as the NumPy formula in another order,
+    so the two agree to float rounding, not bit for bit."""
+    N, oh, ow, kh, kw, C = d.shape
+    for n in range(N):
+        dx[n] = 0
+        for i in range(oh):
+            for j in range(ow):
+                for u in range(kh):
+                    for v in range(kw):
+                        row, col = i * sh + u * dh, j * sw + v * dw
+                        for c in range(C):
+                            dx[n, row, col, c] += d[n, i, j, u, v, c]

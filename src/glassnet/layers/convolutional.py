@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from numpy.lib.stride_tricks import as_strided
 
-from glassnet import activations, initializers
+from glassnet import activations, initializers, kernels
 from glassnet.backend import xp
 from glassnet.layers.base import Layer, Variable, format_shape
 from glassnet.layers.core import add_bias_and_activate
@@ -129,9 +129,13 @@ class Windows:
         """The adjoint of ``view``: each window's gradient (batch, oh, ow, kh, kw, C) added
         back to the input positions it read, giving (batch, H, W, C). A position read by
         several windows receives the sum. The loop runs over the kh·kw offsets inside a window,
-        never over positions or samples."""
+        never over positions or samples (the fused kernel makes the same sums in one pass)."""
         _, oh, ow, kh, kw, _ = d_windows.shape
         (sh, sw), (dh, dw) = self.strides, self.dilation
+        if use_kernels(d_windows):
+            dx = xp.empty(shape, dtype=d_windows.dtype)
+            kernels.run_split("scatter_windows", (d_windows, dx), sh, sw, dh, dw)
+            return dx
         dx = xp.zeros(shape, dtype=d_windows.dtype)
         for i in range(kh):
             for j in range(kw):
@@ -139,6 +143,11 @@ class Windows:
                 cols = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
                 dx[:, rows, cols, :] += d_windows[:, :, :, i, j, :]
         return dx
+
+
+def use_kernels(array) -> bool:
+    """Whether the fused kernels take this array: they are on, and it holds float32 or float64."""
+    return kernels.ENABLED and array.dtype in (xp.float32, xp.float64)
 
 
 def pad(x, pads, value=0.0):
@@ -351,8 +360,8 @@ class Conv(Layer):
         per_row = dC_dz.reshape(-1, self.filters)  # (rows, filters): one row per position
         # ∂C/∂W = Σ over positions of ∂C/∂z · patch: the stored windows are ∂z/∂W
         xp.matmul(per_row.T, c.patches, out=self.grads["W"])  # (filters, rows)·(rows, K)
-        if self.use_bias:
-            per_row.sum(axis=0, out=self.grads["b"])  # ∂z/∂b = 1 at every position
+        if self.use_bias:  # ∂z/∂b = 1 at every position: the column sums, as 1ᵀ·∂C/∂z
+            xp.matmul(xp.ones(len(per_row), dtype=per_row.dtype), per_row, out=self.grads["b"])
         if not self.needs_input_gradient:
             return None
         d_patches = per_row @ W  # (rows, filters)·(filters, K) = (rows, K): ∂C/∂(each window)

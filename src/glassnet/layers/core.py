@@ -30,7 +30,7 @@ def add_bias_and_activate(z, b, activation):
     )
     if b is not None and fused and z.flags.c_contiguous:
         a = xp.empty_like(z)
-        kernels.bias_relu(z, b, a, z.dtype.type(0))
+        kernels.run_split("bias_relu", (z, a), b, z.dtype.type(0))
         return a
     if b is not None:
         z += b  # (rows, n) + (n,), broadcast

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from glassnet import kernels
 from glassnet.backend import xp
 from glassnet.layers.base import Layer, format_shape
 from glassnet.layers.convolutional import (
@@ -26,6 +27,7 @@ from glassnet.layers.convolutional import (
     crop,
     int_tuple,
     pad,
+    use_kernels,
 )
 
 __all__ = [
@@ -97,7 +99,14 @@ class Pooling(Layer):
             # Padding never wins: -inf around the image (TensorFlow's "same" max pooling).
             x = pad(x, pads, value=-xp.inf)
             c.padded_shape = x.shape
-            a, c.winner = None, xp.zeros((x.shape[0], *out, x.shape[3]), dtype=xp.uint8)
+            (ph, pw), (sh, sw) = self.windows.size, self.windows.strides
+            offsets = xp.uint8 if ph * pw <= 256 else xp.uint16  # a window's offsets u·pw + v
+            c.winner = xp.zeros((x.shape[0], *out, x.shape[3]), dtype=offsets)
+            if use_kernels(x):  # one pass, the same numbers as the loop below
+                a = xp.empty(c.winner.shape, dtype=x.dtype)
+                kernels.run_split("max_pool", (x, a, c.winner), ph, pw, sh, sw)
+                return a.reshape(x.shape[0], *(out[1:] if self.rank == 1 else out), x.shape[3])
+            a = None
             for k, where in enumerate(self._offsets(out)):
                 if a is None:
                     a = x[where].copy()  # (batch, oh, ow, C): the first offset so far wins
@@ -130,6 +139,11 @@ class Pooling(Layer):
         c = self.cache_for(cache)
         n, (oh, ow), C = dC_da.shape[0], c.out, dC_da.shape[-1]
         d = dC_da.reshape(n, oh, ow, C)
+        if self.reduce == "max" and use_kernels(d):
+            dx = xp.empty(c.padded_shape, dtype=dC_da.dtype)
+            (ph, pw), (sh, sw) = self.windows.size, self.windows.strides
+            kernels.run_split("max_pool_backward", (d, c.winner, dx), ph, pw, sh, sw)
+            return crop(dx, c.pads).reshape(c.input_shape)
         dx = xp.zeros(c.padded_shape, dtype=dC_da.dtype)
         if self.reduce == "max":
             for k, where in enumerate(self._offsets(c.out)):

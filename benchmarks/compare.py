@@ -8,10 +8,10 @@ Each (framework, workload) pair runs in a fresh process of its own, so that peak
 thread pools do not leak from one to the next. Every run trains on the same MNIST arrays (from
 GLASSNET_DATA, or wherever glassnet finds them) with the same architecture, batch size, optimizer
 and number of epochs, and reports the median seconds per epoch after one warm-up epoch, the peak
-RSS, the test accuracy and, for W1, inference samples per second (predicting the 10,000 test
-images in batches of 1,000, and in one batch of 10,000). The "floor" row is the time the epoch's
-matrix products alone take in NumPy at the same shapes: no framework can train faster than that
-on this machine.
+RSS, the test accuracy and, for W1 and W5, inference samples per second (predicting the 10,000
+test images in batches of 1,000, and in one batch of 10,000). The "floor" row is the time the
+epoch's matrix products alone take in NumPy at the same shapes: no framework can train faster
+than that on this machine.
 
 On a shared machine one run of a pair can be 20 % slower than the next. With ``--rounds N`` the
 whole set runs N times, interleaved; each figure is the median over the rounds, and the time
@@ -74,8 +74,18 @@ WORKLOADS = {
         "lr": 0.1,
         "batch": 64,
     },
+    "W5": {
+        "title": "mnist_convnet: conv32-pool-conv64-pool-dropout 0.5-dense 10, Adam, batch 128",
+        "kind": "cnn",
+        "dropout": 0.5,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch": 128,
+        "train_samples": 54000,  # the script's validation_split=0.1 keeps 90 % for training
+    },
 }
 FRAMEWORKS = ["glassnet", "torch", "keras", "sklearn"]
+INFERENCE_WORKLOADS = ("W1", "W5")
 INFERENCE_BATCH = 1000
 INFERENCE_BATCHES = (INFERENCE_BATCH, 10000)  # and the whole test set in one batch
 
@@ -106,11 +116,18 @@ def run_glassnet(w, x, y, xt, yt, epochs):
     from glassnet.models import Sequential
 
     glassnet.utils.set_random_seed(0)
-    model = Sequential([Input(shape=(784,))])
-    for units in w["hidden"]:
-        model.add(Dense(units, activation=w["activation"]))
-        if w["dropout"]:
-            model.add(Dropout(w["dropout"]))
+    if w.get("kind") == "cnn":
+        from glassnet.layers import Conv2D, Flatten, MaxPooling2D
+
+        model = Sequential([Input(shape=(28, 28, 1)), Conv2D(32, 3, activation="relu"),
+                            MaxPooling2D(2), Conv2D(64, 3, activation="relu"), MaxPooling2D(2),
+                            Flatten(), Dropout(w["dropout"])])  # fmt: skip
+    else:
+        model = Sequential([Input(shape=(784,))])
+        for units in w["hidden"]:
+            model.add(Dense(units, activation=w["activation"]))
+            if w["dropout"]:
+                model.add(Dropout(w["dropout"]))
     model.add(Dense(10, activation="softmax"))
     optimizer = glassnet.optimizers.get(w["optimizer"])
     optimizer.learning_rate = w["lr"]
@@ -130,15 +147,21 @@ def run_torch(w, x, y, xt, yt, epochs):
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
-    layers, n_in = [], 784
-    act = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}[w["activation"]]
-    for units in w["hidden"]:
-        layers += [torch.nn.Linear(n_in, units), act()]
-        if w["dropout"]:
-            layers.append(torch.nn.Dropout(w["dropout"]))
-        n_in = units
-    layers.append(torch.nn.Linear(n_in, 10))
-    model = torch.nn.Sequential(*layers)
+    nn = torch.nn
+    if w.get("kind") == "cnn":  # PyTorch is channels first: (batch, 1, 28, 28)
+        layers = [nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                  nn.Dropout(w["dropout"]), nn.Linear(1600, 10)]  # fmt: skip
+    else:
+        layers, n_in = [], 784
+        act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[w["activation"]]
+        for units in w["hidden"]:
+            layers += [nn.Linear(n_in, units), act()]
+            if w["dropout"]:
+                layers.append(nn.Dropout(w["dropout"]))
+            n_in = units
+        layers.append(nn.Linear(n_in, 10))
+    model = nn.Sequential(*layers)
     optimizer = {
         # Keras's RMSprop puts ε inside the square root; PyTorch's outside. Same defaults else.
         "rmsprop": lambda: torch.optim.RMSprop(model.parameters(), lr=w["lr"], alpha=0.9, eps=1e-7),
@@ -175,12 +198,19 @@ def run_keras(w, x, y, xt, yt, epochs):
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(shape=(784,))])
-    for units in w["hidden"]:
-        model.add(keras.layers.Dense(units, activation=w["activation"]))
-        if w["dropout"]:
-            model.add(keras.layers.Dropout(w["dropout"]))
-    model.add(keras.layers.Dense(10, activation="softmax"))
+    L = keras.layers
+    if w.get("kind") == "cnn":
+        model = keras.Sequential([keras.Input(shape=(28, 28, 1)),
+                                  L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                                  L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
+                                  L.Flatten(), L.Dropout(w["dropout"])])  # fmt: skip
+    else:
+        model = keras.Sequential([keras.Input(shape=(784,))])
+        for units in w["hidden"]:
+            model.add(L.Dense(units, activation=w["activation"]))
+            if w["dropout"]:
+                model.add(L.Dropout(w["dropout"]))
+    model.add(L.Dense(10, activation="softmax"))
     optimizer = {
         "rmsprop": keras.optimizers.RMSprop,
         "adam": keras.optimizers.Adam,
@@ -200,7 +230,7 @@ def run_keras(w, x, y, xt, yt, epochs):
 
 def run_sklearn(w, x, y, xt, yt, epochs):
     if w["dropout"] or w["optimizer"] == "rmsprop":
-        return None  # MLPClassifier has neither dropout nor RMSprop
+        return None  # MLPClassifier has neither dropout nor RMSprop (nor convolutions)
     import warnings
 
     import sklearn
@@ -240,7 +270,11 @@ RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras": run_keras, "sk
 
 def worker(framework: str, workload: str, epochs: int) -> dict:
     x, y, xt, yt = load_mnist()
-    result = RUNNERS[framework](WORKLOADS[workload], x, y, xt, yt, epochs)
+    w = WORKLOADS[workload]
+    if w.get("kind") == "cnn" and framework in ("glassnet", "keras"):  # channels last
+        x, xt = x.reshape(-1, 28, 28, 1), xt.reshape(-1, 28, 28, 1)  # views: no copy
+    n = w.get("train_samples", len(x))
+    result = RUNNERS[framework](w, x[:n], y[:n], xt, yt, epochs)
     if result is None:
         return {"framework": framework, "workload": workload, "skipped": "does not apply"}
     times, accuracy, predict, version = result
@@ -254,7 +288,7 @@ def worker(framework: str, workload: str, epochs: int) -> dict:
         "test_accuracy": float(accuracy),
         "peak_rss_mb": peak_rss_mb(),  # training and evaluation; inference below comes after
     }
-    if workload == "W1":
+    if workload in INFERENCE_WORKLOADS:
         for batch in INFERENCE_BATCHES:
             predict(batch)  # warm-up
             runs = []
@@ -278,19 +312,26 @@ def gemm_floor(workload: str, repeats: int = 20) -> dict:
     import numpy as np
 
     w = WORKLOADS[workload]
-    sizes = [784, *w["hidden"], 10]
-    batch, steps = w["batch"], -(-60000 // w["batch"])
+    batch = w["batch"]
+    steps = -(-w.get("train_samples", 60000) // batch)
+    if w.get("kind") == "cnn":
+        # Each product is (rows, n_in)·(n_in, n_out): a conv's rows are its output positions
+        # and n_in its window's length (z = patches·Wᵀ); the Dense layer's rows are the batch.
+        shapes = [(batch * 26 * 26, 9, 32), (batch * 11 * 11, 288, 64), (batch, 1600, 10)]
+    else:
+        sizes = [784, *w["hidden"], 10]
+        shapes = [(batch, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes)]
     rng = np.random.default_rng(0)
     products, flops = [], 0
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        a = rng.random((batch, n_in), dtype=np.float32)
+    for i, (rows, n_in, n_out) in enumerate(shapes):
+        a = rng.random((rows, n_in), dtype=np.float32)
         W = rng.random((n_out, n_in), dtype=np.float32)
-        dz = rng.random((batch, n_out), dtype=np.float32)
+        dz = rng.random((rows, n_out), dtype=np.float32)
         products += [lambda a=a, W=W: a @ W.T, lambda a=a, dz=dz: dz.T @ a]
-        flops += 2 * 2 * batch * n_in * n_out
+        flops += 2 * 2 * rows * n_in * n_out
         if i > 0:
             products.append(lambda dz=dz, W=W: dz @ W)
-            flops += 2 * batch * n_in * n_out
+            flops += 2 * rows * n_in * n_out
     for product in products:
         product()
     runs = []

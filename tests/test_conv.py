@@ -428,3 +428,26 @@ def test_bad_arguments(make, message):
 def test_reshape_refuses_a_different_size():
     with pytest.raises(ValueError, match=r"cannot reshape inputs of shape \(None, 10\)"):
         layers.Reshape((3, 3))(glassnet.Input((10,)))
+
+
+# ---- inference in pieces -------------------------------------------------------------------------
+
+
+def test_inference_in_pieces_gives_the_whole_batchs_numbers(rng, monkeypatch):
+    """predict and evaluate cut a large batch into pieces sized for the cache and share them
+    between threads; the predictions, the loss read from the output layer's z (case 1) and the
+    metrics are the whole batch's."""
+    glassnet.utils.set_random_seed(3)
+    model = glassnet.Sequential([glassnet.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                                 layers.MaxPooling2D(), layers.Flatten(),
+                                 layers.Dense(3, activation="softmax")])  # fmt: skip
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = rng.normal(size=(300, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, 300)
+    whole = model.predict(x, batch_size=300, verbose=0)
+    loss, accuracy = model.evaluate(x, y, batch_size=300, verbose=0)
+    monkeypatch.setattr(type(model), "INFERENCE_PIECE", 4 * 6 * 6 * 7)  # pieces of 7 images
+    np.testing.assert_allclose(model.predict(x, batch_size=300, verbose=0), whole, rtol=1e-6)
+    loss_in_pieces, accuracy_in_pieces = model.evaluate(x, y, batch_size=300, verbose=0)
+    assert loss_in_pieces == pytest.approx(loss, rel=1e-6)
+    assert accuracy_in_pieces == accuracy

@@ -16,6 +16,7 @@ import difflib
 import functools
 import math
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -174,18 +175,25 @@ def blas_threads_for(flops: float):
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool), made on first use
+_SPREAD = threading.local()  # .busy: this thread is running a share of a parallel_map
 _PARALLEL_MIN = 1 << 18  # elements: below this, handing work to another thread costs more
 
 
-def parallel_map(fn, items) -> None:
+def parallel_map(fn, items, min_size: int = _PARALLEL_MIN) -> None:
     """Call ``fn`` on every item, spread over ``num_threads()`` threads (the caller's included).
 
     For NumPy work that releases the GIL, such as elementwise updates of disjoint slices of
-    arrays. Each item is a tuple whose first element is an array: its size balances the load.
+    arrays. Each item is a tuple whose first element is an array: its size balances the load,
+    and below ``min_size`` elements in all the items run in the caller's thread.
     """
     global _POOL
     n = num_threads()
-    if n == 1 or len(items) == 1 or sum(item[0].size for item in items) < _PARALLEL_MIN:
+    if (
+        n == 1
+        or len(items) == 1
+        or getattr(_SPREAD, "busy", False)  # already one share of a spread: no nesting
+        or sum(item[0].size for item in items) < min_size
+    ):
         for item in items:
             fn(item)
         return
@@ -201,9 +209,13 @@ def parallel_map(fn, items) -> None:
     errors = xp.geterr()  # the caller's np.errstate, which is per thread
 
     def run(batch):
-        with xp.errstate(**errors):
-            for item in batch:
-                fn(item)
+        _SPREAD.busy = True
+        try:
+            with xp.errstate(**errors):
+                for item in batch:
+                    fn(item)
+        finally:
+            _SPREAD.busy = False
 
     futures = [_POOL[1].submit(run, batch) for _, batch in loads[1:]]
     run(loads[0][1])

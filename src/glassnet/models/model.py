@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from glassnet import losses as losses_module
 from glassnet import metrics as metrics_module
 from glassnet import optimizers as optimizers_module
-from glassnet.backend import blas_threads_for, did_you_mean, floatx, make_rng, unique_name, xp
+from glassnet.backend import (
+    blas_threads_for,
+    did_you_mean,
+    floatx,
+    make_rng,
+    num_threads,
+    parallel_map,
+    unique_name,
+    xp,
+)
 from glassnet.callbacks import CallbackList, History, ProgbarLogger
 from glassnet.layers import (
     LAYER_CLASSES,
@@ -293,6 +302,15 @@ class Model(Layer):
             if not isinstance(node.layer, InputLayer)
         ]
         self._input_keys = [id(t) for t in self.inputs]
+        # For inference: after step i, the tensors no later step reads (outputs are kept).
+        kept, last_read = {id(t) for t in self.outputs}, {}
+        for i, (_, _, _, reads, _) in enumerate(self._plan):
+            for k in reads:
+                last_read[k] = i
+        self._done_after = [
+            [k for k in reads if last_read[k] == i and k not in kept]
+            for i, (_, _, _, reads, _) in enumerate(self._plan)
+        ]
         self._case_1_flags = None  # per output, once the losses are known
         global _FLAGS_SET_BY
         _FLAGS_SET_BY = None  # a new graph: its layers' flags must be set again
@@ -386,16 +404,69 @@ class Model(Layer):
 
     # ---- the forward pass ---------------------------------------------------------------------
 
-    def _run(self, xs: list, training: bool, caches: dict) -> dict:
-        """Run every node on the input arrays ``xs``; returns the value of every tensor."""
+    def _run(self, xs: list, training: bool, caches: dict, keep: bool = True) -> dict:
+        """Run every node on the input arrays ``xs``; returns the value of every tensor.
+
+        With ``keep=False`` (predict, evaluate: nothing will go backward) each layer's cache is
+        emptied as soon as it has run and each value as soon as no later layer reads it, so that
+        the memory a batch needs is one layer's, not the whole model's; only the outputs and
+        their layers' caches (which the loss reads) are returned.
+        """
         values = {id(t): x for t, x in zip(self.inputs, xs)}
-        for node, layer, many, reads, writes in self._plan:
+        outputs = {id(t) for t in self.outputs}
+        for step, (node, layer, many, reads, writes) in enumerate(self._plan):
+            cache = caches[id(node)]
             values[writes] = layer.forward(
                 [values[k] for k in reads] if many else values[reads[0]],
                 training=training,
-                cache=caches[id(node)],
+                cache=cache,
             )
+            if not keep:
+                if writes not in outputs:
+                    vars(cache).clear()  # what backward would have read: patches, z, a, …
+                for k in self._done_after[step]:
+                    del values[k]
         return values
+
+    # Inference runs in pieces whose largest layer output holds about this many numbers: small
+    # enough to stay in a core's cache from one layer to the next; the pieces are shared out
+    # between the threads, each running whole pieces with one BLAS thread.
+    INFERENCE_PIECE = 1 << 19
+
+    def _infer(self, xs: list, caches: dict) -> list:
+        """The outputs for the batch ``xs`` in inference mode, computed in pieces sized for the
+        cache; the output layers' caches then hold z for the whole batch (the loss reads it)."""
+        largest = max(
+            (math.prod(node.output.shape[1:]) for node, *_ in self._plan
+             if None not in node.output.shape[1:]),
+            default=0,
+        )  # fmt: skip
+        n = len(xs[0])
+        pieces = -(-n * largest // self.INFERENCE_PIECE)
+        if pieces < 2 * num_threads():  # too little to share: all threads on the whole batch
+            values = self._run(xs, False, caches, keep=False)
+            return [values[id(t)] for t in self.outputs]
+        rows = -(-n // pieces)
+        starts = range(0, n, rows)
+        done: list = [None] * len(starts)
+
+        def piece(item) -> None:
+            k = item[1]
+            own = {id(node): Cache() for node in self._nodes}  # each thread its own values
+            values = self._run([x[starts[k] : starts[k] + rows] for x in xs], False, own, False)
+            done[k] = [
+                (values[id(t)], getattr(self.cache_of(t.node, own), "z", None))
+                for t in self.outputs
+            ]
+
+        with blas_threads_for(0):  # one BLAS thread per piece: the pieces use the cores
+            parallel_map(piece, [(xs[0][s : s + rows], k) for k, s in enumerate(starts)], 0)
+        outs = []
+        for i, t in enumerate(self.outputs):
+            outs.append(xp.concatenate([d[i][0] for d in done]))
+            if done[0][i][1] is not None:
+                self.cache_of(t.node, caches).z = xp.concatenate([d[i][1] for d in done])
+        return outs
 
     def _as_inputs(self, x) -> list:
         if isinstance(x, dict):
@@ -1154,8 +1225,7 @@ class Model(Layer):
         for step, (xb, yb, swb) in enumerate(source.epoch()):
             if cbs is not None:
                 cbs.on_test_batch_begin(step, {})
-            values = self._run(xb, False, caches)
-            outs = [values[id(t)] for t in self.outputs]
+            outs = self._infer(xb, caches)
             C = self._loss_total(yb, outs, caches, swb)
             self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches, swb)
             if cbs is not None:
@@ -1226,8 +1296,7 @@ class Model(Layer):
         cbs.on_predict_begin({})
         for step, (xb, _, _) in enumerate(source.epoch()):
             cbs.on_predict_batch_begin(step, {})
-            values = self._run(xb, False, caches)
-            batch_outs = [values[id(t)] for t in self.outputs]
+            batch_outs = self._infer(xb, caches)
             for part, value in zip(parts, batch_outs):
                 part.append(value)  # a new array each batch: layers keep no output buffers
             cbs.on_predict_batch_end(step, {"outputs": self._structure(batch_outs)})

@@ -119,24 +119,51 @@ def _check_size(sizes: list[int], optimizer: str) -> None:
         )
 
 
-def cmd_train(args) -> int:
-    if args.seed is not None:
-        utils.set_random_seed(args.seed)
-    output = Path(args.output or f"{args.dataset or 'mnist'}-mlp.keras")
-    _check_output(output)
-    name, ((x_train, y_train), (x_test, y_test)) = _load_dataset(args.dataset)
-    output = Path(args.output or f"{name}-mlp.keras")
-    epochs = args.epochs or DEFAULT_EPOCHS[name]
-    x_train, x_test = _prepare_images(x_train), _prepare_images(x_test)
-    n_classes = int(y_train.max()) + 1  # the loaders check every label is a class
-    _check_size([x_train.shape[1], *args.hidden, n_classes], args.optimizer)
-
-    model = Sequential([Input(shape=(x_train.shape[1],))])
+def _mlp(n_inputs: int, n_classes: int, args) -> Sequential:
+    _check_size([n_inputs, *args.hidden, n_classes], args.optimizer)
+    model = Sequential([Input(shape=(n_inputs,))])
     for units in args.hidden:
         model.add(Dense(units, activation=args.activation))
         if args.dropout:
             model.add(Dropout(args.dropout))
     model.add(Dense(n_classes, activation="softmax"))
+    return model
+
+
+def _convnet(side: int, n_classes: int) -> Sequential:
+    """keras-io's mnist_convnet: two conv + max-pooling stages, dropout 0.5, a softmax layer.
+    Images smaller than MNIST's (the 8×8 digits) keep their size through the convolutions."""
+    from glassnet.layers import Conv2D, Flatten, MaxPooling2D
+
+    padding = "valid" if side >= 28 else "same"
+    return Sequential([
+        Input(shape=(side, side, 1)),
+        Conv2D(32, 3, activation="relu", padding=padding),
+        MaxPooling2D(2),
+        Conv2D(64, 3, activation="relu", padding=padding),
+        MaxPooling2D(2),
+        Flatten(),
+        Dropout(0.5),
+        Dense(n_classes, activation="softmax"),
+    ])  # fmt: skip
+
+
+def cmd_train(args) -> int:
+    if args.seed is not None:
+        utils.set_random_seed(args.seed)
+    output = Path(args.output or f"{args.dataset or 'mnist'}-{args.model}.keras")
+    _check_output(output)
+    name, ((x_train, y_train), (x_test, y_test)) = _load_dataset(args.dataset)
+    output = Path(args.output or f"{name}-{args.model}.keras")
+    epochs = args.epochs or DEFAULT_EPOCHS[name]
+    side = x_train.shape[1]
+    x_train, x_test = _prepare_images(x_train), _prepare_images(x_test)
+    n_classes = int(y_train.max()) + 1  # the loaders check every label is a class
+    if args.model == "cnn":
+        x_train, x_test = (x.reshape(len(x), side, side, 1) for x in (x_train, x_test))
+        model = _convnet(side, n_classes)
+    else:
+        model = _mlp(x_train.shape[1], n_classes, args)
     optimizer = glassnet.optimizers.get(args.optimizer)
     if args.learning_rate is not None:
         optimizer.learning_rate = args.learning_rate
@@ -194,6 +221,9 @@ def _write_training_plots(folder: Path, model, history, x_test, y_test) -> None:
         "first-layer-weights.png": lambda: plots.first_layer_weights(model),
         "activations.png": lambda: plots.activation_histograms(model, x_test[:1000]),
     }
+    if x_test.ndim == 4:  # a CNN: its filters are layer 1's weights; what it sees in an image
+        figures["first-layer-weights.png"] = lambda: plots.filters(model)
+        figures["feature-maps.png"] = lambda: plots.feature_maps(model, x_test[0])
     for name, make in figures.items():
         print(f"Wrote {plots.save(make(), folder / name)}")
 
@@ -289,6 +319,12 @@ def cmd_explain(args) -> int:
                 print(f"No --label given: using the predicted class, {label}.")
             y = _label_as_target(model, label)
         learning_rate = args.learning_rate or 0.01
+    if args.maps:
+        from glassnet import plots
+
+        if x.ndim != 4:
+            raise CommandError("--maps draws a CNN's feature maps; this model has no conv layer.")
+        print(f"Wrote {plots.save(plots.feature_maps(model, x[0]), args.maps)}")
     tr = glassbox.trace(model, x, y, learning_rate=learning_rate, check=not args.no_check)
     if args.json:
         Path(args.json).write_text(tr.to_json(indent=1))
@@ -428,10 +464,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train an MLP on MNIST (or another dataset) and save it",
-        description="Train a multilayer perceptron with Keras-style progress, print its test "
-        "accuracy and save it as a .keras file. Without --dataset it uses MNIST, "
-        "and if MNIST cannot be found or downloaded, scikit-learn's bundled digits.",
+        help="train an MLP or a CNN on MNIST (or another dataset) and save it",
+        description="Train a multilayer perceptron (or, with --model cnn, keras-io's "
+        "mnist_convnet) with Keras-style progress, print its test accuracy and save it as a "
+        ".keras file. Without --dataset it uses MNIST, and if MNIST cannot be found or "
+        "downloaded, scikit-learn's bundled digits.",
+    )
+    train.add_argument(
+        "--model",
+        choices=["mlp", "cnn"],
+        default="mlp",
+        help="mlp: Dense layers (--hidden, --activation, --dropout); cnn: conv 32 → max pool → "
+        "conv 64 → max pool → dropout 0.5 → softmax (default: mlp)",
     )
     train.add_argument(
         "--dataset",
@@ -445,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[512, 256],
         metavar="UNITS",
-        help="hidden layer sizes (default: 512 256)",
+        help="hidden layer sizes of the mlp (default: 512 256)",
     )
     train.add_argument(
         "--activation",
@@ -485,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         "-o",
         default=None,
-        help="where to save the model (default: ./<dataset>-mlp.keras)",
+        help="where to save the model (default: ./<dataset>-<model>.keras)",
     )
     train.add_argument(
         "--verbose",
@@ -580,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-check", action="store_true", help="skip the finite-difference checks"
     )
     explain.add_argument("--json", metavar="FILE", help="also write the trace as JSON")
+    explain.add_argument(
+        "--maps", metavar="PNG", help="for a CNN, also draw the feature maps of the input"
+    )
     explain.set_defaults(func=cmd_explain)
 
     desc = sub.add_parser(

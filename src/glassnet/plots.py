@@ -15,6 +15,8 @@ __all__ = [
     "animate_descent",
     "confusion_matrix",
     "descent_picture",
+    "feature_maps",
+    "filters",
     "first_layer_weights",
     "learning_curves",
     "misclassified",
@@ -136,9 +138,12 @@ def misclassified(model, x, y, images=None, n: int = 25):
 
 def first_layer_weights(model, n: int = 16):
     """Each of the first ``n`` neurons of layer 1 as an image: its row of W, the pattern it
-    responds to (red: positive weights, blue: negative)."""
+    responds to (red: positive weights, blue: negative). For a CNN, its filters."""
     plt = _pyplot()
-    W = next(layer.params["W"] for layer in model.layers if "W" in layer.params)
+    first = next(layer for layer in model.layers if "W" in layer.params)
+    if hasattr(first, "kernel_size"):
+        return filters(model, first, n=max(n, 32))
+    W = first.params["W"]
     side = round(np.sqrt(W.shape[1]))
     if side * side != W.shape[1]:
         raise ValueError(f"Layer 1 has {W.shape[1]} inputs, not a square image.")
@@ -153,6 +158,79 @@ def first_layer_weights(model, n: int = 16):
         ax.imshow(W[i].reshape(side, side), cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_title(f"neuron {i}", fontsize=8)
     fig.suptitle("Layer 1 weights: one row of W per neuron, as an image")
+    fig.tight_layout()
+    return fig
+
+
+def _conv_layers(model) -> list:
+    return [layer for layer in model.layers if hasattr(layer, "kernel_size") and layer.built]
+
+
+def filters(model, layer=None, n: int = 32):
+    """The filters of a conv layer (the first, by default) as images: each filter's row of W
+    folded back to its window, kh × kw, one picture per input channel shown summed (red:
+    positive weights, blue: negative). A filter answers most where its window looks like it."""
+    plt = _pyplot()
+    convs = _conv_layers(model)
+    if layer is None:
+        if not convs:
+            raise ValueError("This model has no convolutional layer: no filters to draw.")
+        layer = convs[0]
+    elif isinstance(layer, (int, str)):
+        layer = model.get_layer(index=layer) if isinstance(layer, int) else model.get_layer(layer)
+    if not hasattr(layer, "kernel_size"):
+        raise ValueError(f"Layer {layer.name!r} is not a convolution: it has no filters.")
+    W = layer.params["W"]  # (filters, kh·kw·c_in)
+    kh, kw = (1, *layer.kernel_size) if len(layer.kernel_size) == 1 else layer.kernel_size
+    windows = W.reshape(len(W), kh, kw, -1).sum(axis=-1)  # (filters, kh, kw), channels summed
+    n = min(n, len(W))
+    cols = min(8, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.35 + 0.6), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    limit = np.abs(windows[:n]).max() or 1.0
+    for i, ax in enumerate(axes.ravel()[:n]):
+        ax.imshow(windows[i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"filter {i}", fontsize=8)
+    channels = W.shape[1] // (kh * kw)
+    summed = f", its {channels} input channels summed" if channels > 1 else ""
+    fig.suptitle(f"{layer.name}: each filter's weights as its {kh}×{kw} window{summed}")
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps(model, image, n: int = 8):
+    """What each conv and pooling layer makes of one ``image``: the image, then, row by row,
+    the first ``n`` feature maps of each layer whose output is an image (bright: large a)."""
+    plt = _pyplot()
+    image = np.asarray(image, dtype="float32")
+    if image.ndim == len(model.input_shape) - 1:
+        image = image[None]  # one image: a batch of one
+    captured = model.capture(image[:1])  # every layer's values, in caches of their own
+    shown = [
+        (number, node.layer, out[0])
+        for number, (node, out) in enumerate(zip(captured.nodes, captured.outputs), 1)
+        if out.ndim == 4
+    ]
+    if not shown:
+        raise ValueError("This model has no layer whose output is an image (no conv layer).")
+    cols = n + 1
+    fig, axes = plt.subplots(len(shown), cols, figsize=(cols * 1.25, len(shown) * 1.45 + 0.5),
+                             squeeze=False)  # fmt: skip
+    for ax in axes.ravel():
+        ax.axis("off")
+    picture = image[0, ..., 0] if image.shape[-1] == 1 else image[0].mean(axis=-1)
+    for row, (number, layer, maps) in enumerate(shown):
+        if row == 0:
+            axes[0, 0].imshow(picture, cmap="gray_r")
+            axes[0, 0].set_title("input", fontsize=8)
+        for k in range(min(n, maps.shape[-1])):
+            ax = axes[row, k + 1]
+            ax.imshow(maps[..., k], cmap="magma")
+            label = f"layer {number}: {layer.name}\n" if k == 0 else ""
+            ax.set_title(f"{label}map {k}", fontsize=7, loc="left" if k == 0 else "center")
+    fig.suptitle("Feature maps: one per filter, a = σ(W·window + b) at every position")
     fig.tight_layout()
     return fig
 

@@ -77,6 +77,14 @@ class _Writer:
                 f"    finite differences on the {len(idx)} largest entries: "
                 f"relative error {error:.1e} {mark}"
             )
+        kinks = int((lt.z == 0).sum()) if lt.z is not None and lt.activation == "relu" else 0
+        if mark == "✗" and kinks:
+            self.lines.append(
+                f"    ({kinks} values of z are exactly 0, at relu's kink: backprop takes the "
+                "slope there as 0, finite differences see the average of 0 and 1. Where the "
+                "input is 0 and b is still 0 — a blank background, a fresh model — this is "
+                "expected, not a bug.)"
+            )
 
 
 def _next_with_weights(lt, layers):
@@ -117,7 +125,18 @@ def render_text(
             f"{', ' + lt.activation if lt.activation else ''})"
         )
         source = lt.source
-        if lt.has_weights:
+        if lt.has_weights and lt.window is not None:  # a convolution: neurons that see windows
+            kh, kw, c_in = lt.window
+            w.value("W", lt.W, f"one row per filter: a neuron that sees one {kh}×{kw}×{c_in} "
+                               "window of its input")  # fmt: skip
+            w.value("a", lt.a_prev, f"{source}, stored for the backward pass")
+            if lt.b is not None:
+                w.value("b", lt.b)
+            w.value("z = W·window + b", lt.z, "at every window position: one feature map per "
+                                              "filter, (batch, rows, cols, filters)")  # fmt: skip
+            w.value(f"a = {lt.activation}(z)", lt.a)
+            w.lines.extend(feature_maps_text(lt.a))
+        elif lt.has_weights:
             w.value("W", lt.W, "one row per neuron")
             w.value("a", lt.a_prev, f"{source}, stored for the backward pass")
             if lt.b is not None:
@@ -126,6 +145,8 @@ def render_text(
             w.value(f"a = {lt.activation}(z)", lt.a)
         elif lt.z is not None:
             w.value(f"a = {lt.activation}(z)", lt.a, f"z is {source}")
+        elif lt.what:
+            w.lines.append(f"  {lt.what}, from {source}")
         else:
             w.lines.append(f"  passes {source} on ({lt.kind})")
     w.head(f"LOSS — C = {tr.loss_name}(y, a) = {tr.C:.6g}")
@@ -174,7 +195,15 @@ def render_text(
         for name, values in lt.other.items():  # a user's own parameters
             w.value(f"∂C/∂{name}", values["grad"], "from the layer's own backward pass")
             w.check(lt, name)
-        if lt.has_weights:
+        if lt.has_weights and lt.window is not None:
+            w.value("∂C/∂W = Σ ∂C/∂z·window", lt.dC_dW, "over every position: ∂z/∂w = the "
+                                                         "stored window of the input")  # fmt: skip
+            w.check(lt, "W")
+            if lt.dC_db is not None:
+                w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, "∂z/∂b = 1, summed over the batch and "
+                                                     "the positions")  # fmt: skip
+                w.check(lt, "b")
+        elif lt.has_weights:
             w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW, "∂z/∂w = the stored input a of this layer")
             w.check(lt, "W")
             if lt.dC_db is not None:
@@ -205,6 +234,35 @@ def render_text(
     return "\n".join(w.lines)
 
 
+SHADES = " .:-=+*#%@"  # dark to bright: a feature map as text
+
+
+def feature_maps_text(a, limit: int = 8) -> list[str]:
+    """The first sample's first ``limit`` feature maps of a conv layer's output a (batch, rows,
+    cols, filters), side by side as text: each value a shade from ' ' (the map's smallest) to
+    '@' (its largest)."""
+    if a is None or a.ndim != 4:
+        return []
+    limit = max(1, min(limit, 110 // (a.shape[2] + 2)))  # as many as fit in a terminal's width
+    maps = a[0, :, :, :limit]  # (rows, cols, k)
+    k = maps.shape[-1]
+    low, high = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
+    scaled = (maps - low) / np.where(high > low, high - low, 1)
+    levels = np.minimum((scaled * len(SHADES)).astype(int), len(SHADES) - 1)
+    width = maps.shape[1]
+    lines = [
+        "  feature maps of the first input, "
+        + (f"filters 0–{k - 1}" if k < a.shape[-1] else "every filter")
+        + " (' ' low … '@' high):"
+    ]
+    label = "filter {}" if width >= 9 else "{}"
+    lines.append("    " + "  ".join(f"{label.format(f):<{width}}"[:width] for f in range(k)))
+    for r in range(maps.shape[0]):
+        lines.append("    " + "  ".join(
+            "".join(SHADES[v] for v in levels[r, :, f]) for f in range(k)))  # fmt: skip
+    return lines
+
+
 def _neuron(w: _Writer, tr, number: int, i: int) -> None:
     """One neuron of one layer, every number in full."""
     matches = [lt for lt in tr.layers if lt.number == number]
@@ -215,14 +273,21 @@ def _neuron(w: _Writer, tr, number: int, i: int) -> None:
     n = lt.W.shape[0]
     if not 0 <= i < n:
         raise ValueError(f"Layer {number} has neurons 0..{n - 1}; received neuron {i}.")
-    w.head(f"layer {number} ({lt.name}), neuron {i}: z = w·a + b")
+    what = "filter" if lt.window is not None else "neuron"
+    formula = "z = w·window + b at every position" if lt.window else "z = w·a + b"
+    w.head(f"layer {number} ({lt.name}), {what} {i}: {formula}")
     full, w.full = w.full, True
-    w.value("w (its row of W)", lt.W[i])
+    if lt.window is not None:
+        w.value("w (its row of W)", lt.W[i], "the window's weights, row by row")
+        w.value("w as its window", lt.W[i].reshape(lt.window).transpose(2, 0, 1),
+                "(c_in, kh, kw)")  # fmt: skip
+    else:
+        w.value("w (its row of W)", lt.W[i])
     if lt.b is not None:
         w.value("b", lt.b[i])
-    w.value("z", lt.z[:, i])
-    w.value(f"a = {lt.activation}(z)", lt.a[:, i])
-    w.value("∂C/∂z", lt.dC_dz[:, i])
+    w.value("z", lt.z[..., i])  # its feature map, for a filter
+    w.value(f"a = {lt.activation}(z)", lt.a[..., i])
+    w.value("∂C/∂z", lt.dC_dz[..., i])
     w.value("∂C/∂w = ∂C/∂z · a_prev", lt.dC_dW[i])
     if lt.b is not None:
         w.value("∂C/∂b", lt.dC_db[i])

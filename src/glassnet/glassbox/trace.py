@@ -54,6 +54,9 @@ class LayerTrace:
     case_1: bool = False  # ∂C/∂z came straight from the loss
     # Parameters other than W and b (a user's own layer): name -> {"before", "after", "grad"}
     other: dict = field(default_factory=dict)
+    # A conv layer's window (kh, kw, c_in): each row of W is a filter that sees one window.
+    window: tuple | None = None
+    what: str = ""  # what a layer without neurons does, in words (pooling, normalization, …)
 
     def parameter_names(self) -> list[str]:
         names = [n for n, v in (("W", self.W), ("b", self.b)) if v is not None]
@@ -188,6 +191,7 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
             kind=type(layer).__name__,
             activation=activation.name if activation is not None else None,
         )
+        lt.window, lt.what = _window_of(layer), _what(layer)
         for attr in ("a_prev", "z", "a", "dC_dz"):
             value = getattr(cache, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
@@ -227,6 +231,30 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         learning_rate=model.optimizer.learning_rate,
         layers=layers,
     )
+
+
+def _window_of(layer) -> tuple | None:
+    """(kh, kw, c_in) for a convolution (a Conv1D's kh is 1), else None."""
+    if not hasattr(layer, "kernel_size") or not hasattr(layer, "c_in"):
+        return None
+    return (*((1,) * (2 - len(layer.kernel_size)) + tuple(layer.kernel_size)), layer.c_in)
+
+
+def _what(layer) -> str:
+    """What a layer without neurons does to its input, in the deck's words."""
+    kind = type(layer).__name__
+    size = "×".join(str(k) for k in getattr(layer, "pool_size", ()))
+    if kind.startswith("MaxPooling"):
+        return f"keeps the largest value of each {size} window (∂C/∂x goes to that value only)"
+    if kind.startswith("AveragePooling"):
+        return f"keeps the mean of each {size} window (∂C/∂x is shared out equally)"
+    if kind.startswith("GlobalMaxPooling"):
+        return "keeps the largest value of each feature map"
+    if kind.startswith("GlobalAveragePooling"):
+        return "keeps the mean of each feature map"
+    if kind == "BatchNormalization":
+        return "standardizes each feature over the batch: γ·(x − μ)/√(σ² + ε) + β"
+    return ""
 
 
 def _finite_differences(

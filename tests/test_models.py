@@ -485,6 +485,20 @@ def test_profiler_accounts_for_each_layer_and_restores_methods(rng):
     assert "forward" not in vars(model.layers[0]) and "update" not in vars(model.optimizer)
 
 
+def test_profiler_leaves_validation_out_of_the_training_steps(rng, monkeypatch):
+    """Validation runs the layers' forward passes too, between the steps: not training time."""
+    x, y = small_problem(rng, n=64)
+    model = small_model()
+    profiler = callbacks.Profiler()
+    clock = iter(range(10**6))  # each reading of the clock one second later
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: float(next(clock)))
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_data=(x, y),
+              callbacks=[profiler])  # fmt: skip
+    passes = sum(row["forward"] + row["backward"] for row in profiler.rows.values())
+    assert passes <= profiler.total  # the steps' time holds the passes' time, nothing more
+    assert profiler.rows["dense"]["forward"] == profiler.steps  # one timed forward per step
+
+
 @pytest.mark.parametrize("spinning", [False, True])
 def test_profiler_says_when_blas_threads_spin(rng, monkeypatch, spinning):
     monkeypatch.setattr(glassnet.backend, "BLAS_THREADS_SPIN", spinning)

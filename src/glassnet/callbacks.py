@@ -815,6 +815,7 @@ class Profiler(Callback):
         }
         self.steps = 0
         self.total = 0.0
+        self._in_step = False
         self._originals = []
         for layer in self.model.layers:
             row = self.rows[layer.name]
@@ -845,7 +846,7 @@ class Profiler(Callback):
         original = getattr(obj, name)
 
         def timed(*args, **kwargs):
-            if busy:
+            if busy or not self._in_step:  # validation's forward passes are not training time
                 return original(*args, **kwargs)
             busy.append(True)
             start = time.perf_counter()
@@ -859,11 +860,13 @@ class Profiler(Callback):
         self._originals.append((obj, name))
 
     def on_train_batch_begin(self, batch, logs=None):
+        self._in_step = True
         self._step_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         self.total += time.perf_counter() - self._step_start
         self.steps += 1
+        self._in_step = False
 
     def on_train_end(self, logs=None):
         for obj, name in self._originals:

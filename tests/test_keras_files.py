@@ -39,7 +39,8 @@ def one(values):
 
 def test_there_are_fixtures():
     assert {"seq_sgd", "seq_momentum", "seq_rmsprop", "seq_adam", "seq_adamw", "merges",
-            "two_heads", "seq_dropout", "cnn_2d", "cnn_1d", "cnn_shapes"} <= set(NAMES)  # fmt: skip
+            "two_heads", "seq_dropout", "cnn_2d", "cnn_1d", "cnn_shapes",
+            "rnn"} <= set(NAMES)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -115,7 +116,12 @@ def glassnet_models():
     cnn1d.compile(optimizer=glassnet.optimizers.SGD(0.1, momentum=0.9),
                   loss="categorical_crossentropy")  # fmt: skip
     data["cnn1d"] = ([rng.normal(size=(12, 10, 3)).astype("float32")], data["seq"][1])
-    models.update(cnn=cnn, cnn1d=cnn1d)
+    rnn = Sequential([Input(shape=(5, 3)), L.LSTM(4, return_sequences=True),
+                      L.GRU(3, go_backwards=True, return_sequences=True), L.SimpleRNN(2),
+                      Dense(3, activation="softmax")])  # fmt: skip
+    rnn.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    data["rnn"] = ([rng.normal(size=(12, 5, 3)).astype("float32")], data["seq"][1])
+    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn)
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

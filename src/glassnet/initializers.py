@@ -27,6 +27,7 @@ __all__ = [
     "LecunNormal",
     "LecunUniform",
     "Ones",
+    "Orthogonal",
     "RandomNormal",
     "RandomUniform",
     "Zeros",
@@ -196,6 +197,32 @@ class LecunUniform(_VarianceScaling):
     distribution = "uniform"
 
 
+class Orthogonal(_RandomInitializer):
+    """A random orthogonal matrix (times ``gain``): Keras's default for recurrent kernels, so
+    that h ← W_h·h neither grows nor shrinks a state at the start. Shapes of more than two axes
+    are flattened to (all but the last, the last)."""
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) < 2:
+            raise ValueError(
+                f"An orthogonal matrix needs at least two axes; received shape={tuple(shape)}."
+            )
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = self._rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+        q, r = xp.linalg.qr(a)
+        q *= xp.sign(xp.diag(r))  # the sign convention that makes q uniformly distributed
+        if rows < cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(dtype or floatx())
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain, "seed": self.seed}
+
+
 _REGISTRY = {
     "zeros": Zeros,
     "ones": Ones,
@@ -208,6 +235,7 @@ _REGISTRY = {
     "he_uniform": HeUniform,
     "lecun_normal": LecunNormal,
     "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal,
 }
 _CLASS_NAMES = {cls.__name__: name for name, cls in _REGISTRY.items()}
 

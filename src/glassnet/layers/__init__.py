@@ -4,8 +4,8 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 ``Reshape``. Convolutional: ``Conv1D``, ``Conv2D``, ``ZeroPadding2D``, the pooling layers
 (``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
 ``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
-``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``. Preprocessing:
-``Rescaling``, ``Normalization``.
+``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``. Recurrent: ``SimpleRNN``,
+``LSTM``, ``GRU``. Preprocessing: ``Rescaling``, ``Normalization``.
 """
 
 from __future__ import annotations
@@ -42,8 +42,11 @@ from glassnet.layers.pooling import (
     MaxPooling2D,
 )
 from glassnet.layers.preprocessing import Normalization, Rescaling
+from glassnet.layers.recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
+    "GRU",
+    "LSTM",
     "Activation",
     "Add",
     "Average",
@@ -74,6 +77,7 @@ __all__ = [
     "Normalization",
     "Rescaling",
     "Reshape",
+    "SimpleRNN",
     "SpatialDropout2D",
     "Subtract",
     "ZeroPadding2D",
@@ -105,11 +109,13 @@ for _cls in (
     Dense,
     Dropout,
     Flatten,
+    GRU,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
     InputLayer,
+    LSTM,
     MaxPooling1D,
     MaxPooling2D,
     Maximum,
@@ -118,6 +124,7 @@ for _cls in (
     Normalization,
     Rescaling,
     Reshape,
+    SimpleRNN,
     SpatialDropout2D,
     Subtract,
     ZeroPadding2D,

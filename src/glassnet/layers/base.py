@@ -412,6 +412,10 @@ class Layer:
         """The inverse of ``to_keras``: an array in Keras's layout as the deck lays it out."""
         return array.T if name in self._keras_transposed else array
 
+    keras_cell: str | None = None
+    """Where Keras keeps this layer's variables, if not in the layer: a recurrent layer's are
+    its cell's (``layers/lstm/cell/vars`` in the file), and this is the cell's name."""
+
     def keras_variables(self) -> list:
         """The parameters as Keras stores them, in Keras's order (a Dense kernel is Wᵀ).
 

@@ -156,6 +156,10 @@ def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
         for path, layer in _container(model, ""):
             group = f.create_group(f"{path}/vars")
             group.attrs["name"] = layer.name
+            cell = getattr(layer, "keras_cell", None)
+            if cell:  # Keras keeps a recurrent layer's variables in its cell: layers/lstm/cell
+                group = f.create_group(f"{path}/cell/vars")
+                group.attrs["name"] = cell
             if not isinstance(layer, Model):
                 for i, value in enumerate(layer.keras_variables()):
                     # np.array, not ascontiguousarray: that makes a 0-d count 1-d
@@ -458,8 +462,10 @@ def _set_layer_weights(model: Model, arrays: dict, names: dict, path: Path, lega
         if isinstance(layer, Model):
             continue
         key = f"layers/{layer.name}" if legacy else layer_path
-        expected_paths.add(key)
         stored_name = names.get(key)
+        if getattr(layer, "keras_cell", None):
+            key = f"{key}/cell"  # a recurrent layer's variables are its cell's
+        expected_paths.add(key)
         if stored_name and stored_name != layer.name:
             raise _Corrupt(
                 f"{path}: the weights at {key} belong to layer {stored_name!r}, but the config "

@@ -1,0 +1,466 @@
+"""Recurrent layers: ``SimpleRNN``, ``LSTM`` and ``GRU`` — the deck's neuron used again at every
+time step, with the same weights.
+
+A recurrent layer reads a sequence x_1 … x_T a step at a time and keeps a state h. At each step its
+neurons see the step's input and their own previous output:
+
+    z_t = W_x·x_t + W_h·h_{t−1} + b,    h_t = σ(z_t)          (SimpleRNN)
+
+with one row of W_x and of W_h per unit, as a Dense layer's W has one row per neuron. The inputs'
+share, W_x·x_t + b, is one matrix product for every step at once; only W_h·h_{t−1} waits for the
+step before. LSTM and GRU compute several such z at once — their gates — stacked in W's rows.
+
+The forward pass keeps every step's values, one cache per step (the deck: the forward pass stores
+the outputs). Backpropagation through time is the deck's case 2 run back along the steps as well
+as down the layers:
+
+    ∂C/∂h_t = (what the output at t sends back) + W_hᵀ·∂C/∂z_{t+1},   for t = T, T−1, …, 1,
+
+and each weight's gradient is the sum over the steps of ∂C/∂z_t times what it multiplied.
+
+Shapes, batch first as in Keras: x (batch, T, n_in); W_x (G·u, n_in); W_h (G·u, u); b (G·u,),
+for GRU (2, 3u): the inputs' bias and the recurrent one; h_t (batch, u); z_t (batch, G·u), with
+G = 1 (SimpleRNN), 4 (LSTM: gates i, f, c, o) or 3 (GRU: z, r, h). Keras's ``kernel`` is W_xᵀ
+and its ``recurrent_kernel`` W_hᵀ: they appear only at the weights and file boundary.
+"""
+
+from __future__ import annotations
+
+import numbers
+from types import SimpleNamespace
+from typing import ClassVar
+
+from glassnet import activations, initializers
+from glassnet.backend import make_rng, xp
+from glassnet.layers.base import Layer, Variable, format_shape, snake_case
+
+__all__ = ["GRU", "LSTM", "SimpleRNN"]
+
+
+class RNN(Layer):
+    """Base of the recurrent layers: the loop over time, forward and back; each subclass writes
+    one step (``step``) and, right under it, that step's backward pass (``step_backward``)."""
+
+    gates: ClassVar[int] = 1
+    _keras_transposed = ("W_x", "W_h")
+    _keras_names: ClassVar[dict[str, str]] = {
+        "W_x": "kernel",
+        "W_h": "recurrent_kernel",
+        "b": "bias",
+    }
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        kind = type(self).__name__
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
+            raise ValueError(
+                "Received an invalid value for argument `units`, expected a positive integer, "
+                f"got {units!r}."
+            )
+        for arg, value in (
+            ("kernel_regularizer", kernel_regularizer),
+            ("recurrent_regularizer", recurrent_regularizer),
+            ("bias_regularizer", bias_regularizer),
+            ("activity_regularizer", activity_regularizer),
+            ("kernel_constraint", kernel_constraint),
+            ("recurrent_constraint", recurrent_constraint),
+            ("bias_constraint", bias_constraint),
+        ):
+            if value is not None:
+                raise NotImplementedError(f"{kind}({arg}=...) is not supported by glassnet yet.")
+        for arg, value in (("return_state", return_state), ("stateful", stateful)):
+            if value:
+                raise NotImplementedError(
+                    f"{kind}({arg}=True) is not supported by glassnet yet: the layer returns "
+                    "its output only, and every batch starts from a zero state."
+                )
+        for arg, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+                raise ValueError(f"Received {arg}={value!r}. Expected a float in [0, 1).")
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.seed, self._rng = seed, make_rng(seed)
+        self.return_sequences, self.go_backwards = bool(return_sequences), bool(go_backwards)
+        self.unroll = bool(unroll)  # accepted for Keras's sake: the loop is the same either way
+        self.zero_output_for_mask = bool(zero_output_for_mask)  # kept for the config
+
+    @property
+    def keras_cell(self) -> str:
+        """Keras's name for the cell that holds this layer's variables (``lstm_cell``, …)."""
+        return f"{snake_case(type(self).__name__)}_cell"
+
+    @property
+    def kernel(self) -> Variable:
+        return Variable(self, "W_x")
+
+    @property
+    def recurrent_kernel(self) -> Variable:
+        return Variable(self, "W_h")
+
+    @property
+    def bias(self) -> Variable | None:
+        return Variable(self, "b") if "b" in self.params else None
+
+    # ---- building ------------------------------------------------------------------------------
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(self._rank_error(input_shape))
+        n_in = input_shape[-1]
+        if n_in is None:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} needs the number of features per "
+                f"step; received inputs of shape {format_shape(input_shape)}."
+            )
+        rows = self.gates * self.units  # one row per unit and gate
+        self.add_weight("W_x", (rows, n_in), self.kernel_initializer)
+        self.add_weight("W_h", (rows, self.units), self.recurrent_initializer)
+        if self.use_bias:
+            self.add_weight("b", self._bias_shape(), self.bias_initializer)
+        super().build(input_shape)
+
+    def _bias_shape(self) -> tuple:
+        return (self.gates * self.units,)
+
+    def _rank_error(self, shape) -> str:
+        message = (
+            f"{type(self).__name__} layer {self.name!r} expects inputs of shape "
+            f"(batch, steps, features); received {format_shape(shape)}."
+        )
+        if len(shape) == 2:
+            message += (
+                " A batch of single sequences of numbers needs a feature axis: x[..., None]; "
+                "word ids go through an Embedding layer first."
+            )
+        return message
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(self._rank_error(tuple(input_shape)))
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], self.units)
+        return (input_shape[0], self.units)
+
+    # ---- the loop over time --------------------------------------------------------------------
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        if a_prev.ndim != 3:
+            raise ValueError(self._rank_error((None, *a_prev.shape[1:])))
+        W_x = self.params["W_x"]
+        if a_prev.shape[-1] != W_x.shape[1]:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} was built for {W_x.shape[1]} "
+                f"features per step; received inputs of shape {a_prev.shape}."
+            )
+        n, T, n_in = a_prev.shape
+        x = a_prev[:, ::-1] if self.go_backwards else a_prev  # go_backwards: from the last step
+        c.a_prev = a_prev
+        # Dropout as Keras has it: one mask per sequence, the same at every step.
+        c.mask = self._mask((n, 1, n_in), x.dtype) if training and self.dropout else None
+        c.x = x if c.mask is None else x * c.mask
+        c.h_mask = (
+            self._mask((n, self.units), x.dtype) if training and self.recurrent_dropout else None
+        )
+        # The inputs' share of every step at once: (batch·T, n_in)·(n_in, G·u)
+        zx = (c.x.reshape(n * T, n_in) @ W_x.T).reshape(n, T, -1)  # (batch, T, G·u)
+        if self.use_bias:
+            zx += self._input_bias()
+        state = [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
+        c.steps, hs = [], xp.empty((n, T, self.units), dtype=x.dtype)
+        for t in range(T):  # the recurrence: each step needs the one before
+            s = SimpleNamespace()
+            state = self.step(zx[:, t], state, s, c.h_mask)
+            c.steps.append(s)
+            hs[:, t] = state[0]
+        c.z = xp.stack([s.z for s in c.steps], axis=1)  # (batch, T, G·u): every step's z
+        c.a = hs if self.return_sequences else hs[:, -1]
+        return c.a
+
+    _state_count = 1  # h; an LSTM also carries its cell state c
+
+    def _input_bias(self):
+        return self.params["b"]
+
+    def backward(self, dC_da, cache=None):
+        c = self.cache_for(cache)
+        n, T, n_in = c.x.shape
+        W_x = self.params["W_x"]
+        self.grads["W_h"][...] = 0
+        self._zero_recurrent_bias_grad()
+        # What the outputs send back to each step's h: every step's, or only the last one's.
+        if self.return_sequences:
+            from_output = dC_da
+        else:
+            from_output = xp.zeros((n, T, self.units), dtype=dC_da.dtype)
+            from_output[:, -1] = dC_da
+        dzx = xp.empty((n, T, W_x.shape[0]), dtype=dC_da.dtype)  # ∂C/∂(inputs' share of z_t)
+        c.dC_dh = xp.empty((n, T, self.units), dtype=dC_da.dtype)  # ∂C/∂h_t, for the glass box
+        later = [xp.zeros((n, self.units), dtype=dC_da.dtype) for _ in range(self._state_count)]
+        for t in range(T - 1, -1, -1):  # back through time: t = T … 1
+            later[0] = later[0] + from_output[:, t]  # ∂C/∂h_t: from the output and from t + 1
+            c.dC_dh[:, t] = later[0]
+            dzx[:, t], later = self.step_backward(later, c.steps[t], c.h_mask)
+        c.dC_dz = dzx
+        flat = dzx.reshape(n * T, -1)  # (batch·T, G·u)
+        xp.matmul(flat.T, c.x.reshape(n * T, n_in), out=self.grads["W_x"])  # Σ_t ∂C/∂z_t·x_t
+        if self.use_bias:
+            self._input_bias_grad()[...] = flat.sum(axis=0)  # ∂z/∂b = 1 at every step
+        if not self.needs_input_gradient:
+            return None
+        dx = (flat @ W_x).reshape(n, T, n_in)  # ∂C/∂x_t = W_xᵀ·∂C/∂z_t
+        if c.mask is not None:
+            dx *= c.mask
+        return dx[:, ::-1] if self.go_backwards else dx
+
+    def _zero_recurrent_bias_grad(self) -> None:
+        """Only GRU has a recurrent bias of its own."""
+
+    def _input_bias_grad(self):
+        return self.grads["b"]
+
+    def _mask(self, shape, dtype):
+        rate = self.dropout if len(shape) == 3 else self.recurrent_dropout
+        keep = self._rng.random(shape) >= rate
+        return keep * dtype.type(1 / (1 - rate))
+
+    def _recurrent_input(self, h_prev, h_mask):
+        """What W_h multiplies: h_{t−1}, dropped out as Keras drops it (recurrent_dropout)."""
+        return h_prev if h_mask is None else h_prev * h_mask
+
+    # ---- configuration -------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None,
+            "recurrent_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "recurrent_constraint": None,
+            "bias_constraint": None,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "return_sequences": self.return_sequences,
+            "return_state": False,
+            "go_backwards": self.go_backwards,
+            "stateful": False,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+
+class SimpleRNN(RNN):
+    """h_t = σ(W_x·x_t + W_h·h_{t−1} + b): a Dense layer that also reads its own last output.
+
+    Args:
+        units: Number of units (the size of h).
+        activation: σ, tanh by default.
+        return_sequences: Return every step's h (batch, T, units), not only the last.
+        go_backwards: Read the sequence from its end (and return the outputs in that order).
+        dropout, recurrent_dropout: Keras's: one mask per sequence on the inputs, and on the
+            h_{t−1} that W_h multiplies.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer: as Keras's.
+    """
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+
+    def step(self, zx, state, s, h_mask):
+        """One step forward: z = (W_x·x_t + b) + W_h·h_{t−1}, h_t = σ(z)."""
+        s.h_in = self._recurrent_input(state[0], h_mask)  # (batch, u)
+        s.z = zx + s.h_in @ self.params["W_h"].T  # (batch, u)
+        s.h = self.activation(s.z)
+        return [s.h]
+
+    def step_backward(self, later, s, h_mask):
+        """∂C/∂h_t → ∂C/∂z_t, adding this step's share of ∂C/∂W_h; gives ∂C/∂h_{t−1}."""
+        dz = self.activation.backward(s.z, s.h, later[0])  # σ′(z_t) ⊙ ∂C/∂h_t
+        self.grads["W_h"] += dz.T @ s.h_in  # ∂z_t/∂W_h = h_{t−1}
+        dh_prev = dz @ self.params["W_h"]  # W_hᵀ·∂C/∂z_t: the deck's case 2, back one step
+        return dz, [dh_prev if h_mask is None else dh_prev * h_mask]
+
+
+class LSTM(RNN):
+    """Long short-term memory: a cell state c carried from step to step, changed only through
+    gates, so that a gradient can travel back many steps without vanishing.
+
+        i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o)    (input, forget, output gates)
+        g = tanh(z_c),  c_t = f ⊙ c_{t−1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
+
+    where z = W_x·x_t + W_h·h_{t−1} + b holds the four gates' rows in Keras's order i, f, c, o.
+
+    Args:
+        units, activation (tanh), recurrent_activation (sigmoid), return_sequences,
+        go_backwards, dropout, recurrent_dropout, initializers: as ``SimpleRNN``.
+        unit_forget_bias: Start the forget gate's bias at 1 (Keras's default), so the cell
+            remembers from the start.
+    """
+
+    gates = 4
+    _state_count = 2
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 unit_forget_bias=True, **kwargs):  # fmt: skip
+        super().__init__(units, activation=activation,
+                         recurrent_activation=recurrent_activation, **kwargs)  # fmt: skip
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.use_bias and self.unit_forget_bias:
+            u = self.units
+            self.params["b"][u : 2 * u] += 1  # Keras: the initializer's values, 1 for f
+
+    def step(self, zx, state, s, h_mask):
+        """One step forward: the four gates, the new cell state c_t, the output h_t."""
+        u, sig, act = self.units, self.recurrent_activation, self.activation
+        h_prev, s.c_prev = state
+        s.h_in = self._recurrent_input(h_prev, h_mask)
+        s.z = zx + s.h_in @ self.params["W_h"].T  # (batch, 4u): gates i, f, c, o
+        s.i, s.f = sig(s.z[:, :u]), sig(s.z[:, u : 2 * u])
+        s.g, s.o = act(s.z[:, 2 * u : 3 * u]), sig(s.z[:, 3 * u :])
+        s.c = s.f * s.c_prev + s.i * s.g
+        s.tanh_c = act(s.c)
+        return [s.o * s.tanh_c, s.c]
+
+    def step_backward(self, later, s, h_mask):
+        """∂C/∂h_t and ∂C/∂c_t (from step t + 1) → ∂C/∂z_t, and both for step t − 1."""
+        u, sig, act = self.units, self.recurrent_activation, self.activation
+        dh, dc_later = later
+        do = dh * s.tanh_c  # h = o ⊙ tanh(c)
+        dc = dc_later + act.backward(s.c, s.tanh_c, dh * s.o)  # c reaches C directly and via h
+        dz = xp.empty_like(s.z)
+        dz[:, :u] = sig.backward(s.z[:, :u], s.i, dc * s.g)  # c = f ⊙ c_prev + i ⊙ g
+        dz[:, u : 2 * u] = sig.backward(s.z[:, u : 2 * u], s.f, dc * s.c_prev)
+        dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], s.g, dc * s.i)
+        dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], s.o, do)
+        self.grads["W_h"] += dz.T @ s.h_in
+        dh_prev = dz @ self.params["W_h"]
+        return dz, [dh_prev if h_mask is None else dh_prev * h_mask, dc * s.f]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+
+
+class GRU(RNN):
+    """Gated recurrent unit (Keras's default ``reset_after=True``):
+
+        z = sigmoid(x_z + r_z),  r = sigmoid(x_r + r_r)         (update and reset gates)
+        h̃ = tanh(x_h + r ⊙ r_h),  h_t = z ⊙ h_{t−1} + (1 − z) ⊙ h̃
+
+    with x_· = W_x·x_t + b_x (the inputs' share) and r_· = W_h·h_{t−1} + b_h (the recurrent
+    share), each split into the gates z, r, h; b is (2, 3u): b_x, then b_h.
+    """
+
+    gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 reset_after=True, **kwargs):  # fmt: skip
+        if not reset_after:
+            raise NotImplementedError(
+                "GRU(reset_after=False) is not supported by glassnet: Keras 3's default, "
+                "reset_after=True, is."
+            )
+        super().__init__(units, activation=activation,
+                         recurrent_activation=recurrent_activation, **kwargs)  # fmt: skip
+
+    def _bias_shape(self):
+        return (2, 3 * self.units)
+
+    def _input_bias(self):
+        return self.params["b"][0]
+
+    def _input_bias_grad(self):
+        return self.grads["b"][0]
+
+    def _zero_recurrent_bias_grad(self):
+        if self.use_bias:
+            self.grads["b"][1] = 0
+
+    def step(self, zx, state, s, h_mask):
+        """One step forward: the update and reset gates, the candidate h̃, the new h."""
+        u, sig, act = self.units, self.recurrent_activation, self.activation
+        s.h_prev = state[0]
+        s.h_in = self._recurrent_input(s.h_prev, h_mask)
+        rec = s.h_in @ self.params["W_h"].T  # (batch, 3u)
+        if self.use_bias:
+            rec += self.params["b"][1]
+        s.rec_h = rec[:, 2 * u :]
+        s.z = zx.copy()  # (batch, 3u): the gates' z, the recurrent share added below
+        s.z[:, : 2 * u] += rec[:, : 2 * u]
+        s.update, s.reset = sig(s.z[:, :u]), sig(s.z[:, u : 2 * u])
+        s.z[:, 2 * u :] += s.reset * s.rec_h  # the candidate's z: x_h + r ⊙ r_h
+        s.candidate = act(s.z[:, 2 * u :])
+        return [s.update * s.h_prev + (1 - s.update) * s.candidate]
+
+    def step_backward(self, later, s, h_mask):
+        """∂C/∂h_t → ∂C/∂(each gate's z), ∂C/∂W_h and ∂C/∂b_h, and ∂C/∂h_{t−1}."""
+        u, sig, act = self.units, self.recurrent_activation, self.activation
+        dh = later[0]
+        d_candidate = act.backward(s.z[:, 2 * u :], s.candidate, dh * (1 - s.update))
+        dzx = xp.empty_like(s.z)  # ∂C/∂(the inputs' share of z), gate by gate
+        dzx[:, :u] = sig.backward(s.z[:, :u], s.update, dh * (s.h_prev - s.candidate))
+        dzx[:, u : 2 * u] = sig.backward(s.z[:, u : 2 * u], s.reset, d_candidate * s.rec_h)
+        dzx[:, 2 * u :] = d_candidate
+        drec = dzx.copy()  # ∂C/∂(the recurrent share): the same, but r ⊙ r_h for the candidate
+        drec[:, 2 * u :] *= s.reset
+        self.grads["W_h"] += drec.T @ s.h_in
+        if self.use_bias:
+            self.grads["b"][1] += drec.sum(axis=0)
+        dh_prev = drec @ self.params["W_h"]
+        if h_mask is not None:
+            dh_prev *= h_mask
+        return dzx, [dh_prev + dh * s.update]  # h_t = z ⊙ h_{t−1} + …: the direct path too
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "reset_after": True,
+        }

@@ -1,0 +1,120 @@
+"""The recurrent layers: backpropagation through time against central differences for every
+layer and option, a unit worked by hand over three steps, Keras's layouts and bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import glassnet
+from glassnet import layers
+from tests.gradcheck import numerical_gradient, relative_error
+from tests.test_conv import _check_layer, _float64
+
+KINDS = {"SimpleRNN": layers.SimpleRNN, "LSTM": layers.LSTM, "GRU": layers.GRU}
+
+
+@settings(max_examples=30)
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    batch=st.integers(1, 3),
+    steps=st.integers(1, 5),
+    n_in=st.integers(1, 3),
+    units=st.integers(1, 3),
+    return_sequences=st.booleans(),
+    go_backwards=st.booleans(),
+    use_bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+@_float64
+def test_backpropagation_through_time(kind, batch, steps, n_in, units, return_sequences,
+                                      go_backwards, use_bias, seed):  # fmt: skip
+    rng = np.random.default_rng(seed)
+    layer = KINDS[kind](units, return_sequences=return_sequences, go_backwards=go_backwards,
+                        use_bias=use_bias, bias_initializer="random_normal")  # fmt: skip
+    layer.build((None, steps, n_in))
+    _check_layer(layer, rng.normal(size=(batch, steps, n_in)), rng)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_dropout_masks_hold_for_the_whole_sequence(float64, rng, kind):
+    """With dropout and recurrent_dropout (Keras: one mask per sequence), the backward pass is
+    the gradient of the function the forward pass computed with those masks."""
+    layer = KINDS[kind](3, dropout=0.3, recurrent_dropout=0.4, return_sequences=True, seed=5)
+    layer.build((None, 4, 2))
+    x = rng.normal(size=(2, 4, 2))
+    out = layer.forward(x, training=True)
+    masks = (layer.mask, layer.h_mask)
+    dC_da = rng.normal(size=out.shape)
+    dx = layer.backward(dC_da)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    layer._mask = lambda shape, dtype: masks[0] if len(shape) == 3 else masks[1]
+
+    def C():
+        return float((layer.forward(x, training=True) * dC_da).sum())
+
+    assert relative_error(dx, numerical_gradient(C, x)) < 1e-6
+    for name, p in layer.params.items():
+        assert relative_error(grads[name], numerical_gradient(C, p)) < 1e-6, name
+    assert np.array_equal(layer.forward(x), layer.forward(x))  # inference: no dropout
+
+
+def test_one_unit_over_three_steps_by_hand(float64):
+    """SimpleRNN(1), linear: h_t = w·x_t + u·h_{t−1} + b, C = h_3 — every number by hand."""
+    layer = layers.SimpleRNN(1, activation="linear")
+    layer.build((None, 3, 1))
+    w, u, b = 0.5, 0.8, 0.1
+    layer.set_weights([np.array([[w]]), np.array([[u]]), np.array([b])])
+    x = np.array([[[1.0], [2.0], [-1.0]]])
+    h1 = w * 1 + b  # 0.6
+    h2 = w * 2 + u * h1 + b  # 1.58
+    h3 = w * -1 + u * h2 + b  # 0.864
+    assert layer(x)[0, 0] == pytest.approx(h3)
+    layer.forward(x, training=True)
+    layer.backward(np.array([[1.0]]))  # C = h_3
+    # ∂C/∂h_3 = 1, ∂C/∂h_2 = u, ∂C/∂h_1 = u²: the deck's case 2 back along time
+    np.testing.assert_allclose(layer.dC_dh[0, :, 0], [u * u, u, 1])
+    # ∂C/∂w = Σ_t ∂C/∂z_t·x_t, ∂C/∂u = Σ_t ∂C/∂z_t·h_{t−1}, ∂C/∂b = Σ_t ∂C/∂z_t
+    kernel, recurrent, bias = (g.reshape(-1)[0] for g in layer.grads.values())
+    assert kernel == pytest.approx(u * u * 1 + u * 2 + 1 * -1)
+    assert recurrent == pytest.approx(u * h1 + 1 * h2)
+    assert bias == pytest.approx(u * u + u + 1)
+
+
+def test_keras_layouts_and_defaults():
+    lstm = layers.LSTM(3)
+    lstm.build((None, 5, 2))
+    assert [v.name for v in lstm.weights] == ["kernel", "recurrent_kernel", "bias"]
+    assert [v.shape for v in lstm.weights] == [(2, 12), (3, 12), (12,)]
+    assert lstm.params["W_x"].shape == (12, 2)  # one row per unit and gate
+    np.testing.assert_array_equal(lstm.params["b"], [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    U = np.asarray(lstm.recurrent_kernel)  # orthogonal: its 3 rows are orthonormal
+    np.testing.assert_allclose(U @ U.T, np.eye(3), atol=1e-6)
+    gru = layers.GRU(4)
+    gru.build((None, 5, 2))
+    assert [v.shape for v in gru.weights] == [(2, 12), (4, 12), (2, 12)]
+    rnn = layers.SimpleRNN(2, return_sequences=True)
+    assert rnn.compute_output_shape((None, 7, 3)) == (None, 7, 2)
+    assert layers.LSTM(2).compute_output_shape((None, 7, 3)) == (None, 2)
+
+
+def test_flat_input_into_an_lstm_says_what_it_expects():
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, steps, features\); "
+                       r"received \(None, 28\)\. .* x\[\.\.\., None\]; word ids go through an "
+                       r"Embedding layer first"):  # fmt: skip
+        layers.LSTM(8)(glassnet.Input((28,)))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: layers.LSTM(0), r"expected a positive integer, got 0"),
+        (lambda: layers.GRU(2, reset_after=False), r"reset_after=False"),
+        (lambda: layers.LSTM(2, return_state=True), r"return_state=True"),
+        (lambda: layers.SimpleRNN(2, stateful=True), r"stateful=True"),
+        (lambda: layers.LSTM(2, dropout=1.5), r"dropout=1.5"),
+    ],
+)
+def test_bad_arguments(make, message):
+    with pytest.raises((ValueError, NotImplementedError), match=message):
+        make()

@@ -83,9 +83,17 @@ WORKLOADS = {
         "batch": 128,
         "train_samples": 54000,  # the script's validation_split=0.1 keeps 90 % for training
     },
+    "W6": {
+        "title": "row-by-row MNIST: LSTM(128) over 28 steps of 28 pixels, Adam, batch 128",
+        "kind": "rnn",
+        "dropout": 0.0,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch": 128,
+    },
 }
 FRAMEWORKS = ["glassnet", "torch", "keras", "sklearn"]
-INFERENCE_WORKLOADS = ("W1", "W5")
+INFERENCE_WORKLOADS = ("W1", "W5", "W6")
 INFERENCE_BATCH = 1000
 INFERENCE_BATCHES = (INFERENCE_BATCH, 10000)  # and the whole test set in one batch
 
@@ -122,6 +130,10 @@ def run_glassnet(w, x, y, xt, yt, epochs):
         model = Sequential([Input(shape=(28, 28, 1)), Conv2D(32, 3, activation="relu"),
                             MaxPooling2D(2), Conv2D(64, 3, activation="relu"), MaxPooling2D(2),
                             Flatten(), Dropout(w["dropout"])])  # fmt: skip
+    elif w.get("kind") == "rnn":
+        from glassnet.layers import LSTM
+
+        model = Sequential([Input(shape=(28, 28)), LSTM(128)])
     else:
         model = Sequential([Input(shape=(784,))])
         for units in w["hidden"]:
@@ -152,6 +164,14 @@ def run_torch(w, x, y, xt, yt, epochs):
         layers = [nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
                   nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                   nn.Dropout(w["dropout"]), nn.Linear(1600, 10)]  # fmt: skip
+    elif w.get("kind") == "rnn":
+
+        class LastStep(nn.Module):  # nn.LSTM returns (outputs, state): keep the last output
+            def forward(self, outputs):
+                return outputs[0][:, -1]
+
+        layers = [nn.Unflatten(1, (28, 28)), nn.LSTM(28, 128, batch_first=True), LastStep(),
+                  nn.Linear(128, 10)]  # fmt: skip
     else:
         layers, n_in = [], 784
         act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[w["activation"]]
@@ -204,6 +224,8 @@ def run_keras(w, x, y, xt, yt, epochs):
                                   L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
                                   L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
                                   L.Flatten(), L.Dropout(w["dropout"])])  # fmt: skip
+    elif w.get("kind") == "rnn":
+        model = keras.Sequential([keras.Input(shape=(28, 28)), L.LSTM(128)])
     else:
         model = keras.Sequential([keras.Input(shape=(784,))])
         for units in w["hidden"]:
@@ -273,6 +295,8 @@ def worker(framework: str, workload: str, epochs: int) -> dict:
     w = WORKLOADS[workload]
     if w.get("kind") == "cnn" and framework in ("glassnet", "keras"):  # channels last
         x, xt = x.reshape(-1, 28, 28, 1), xt.reshape(-1, 28, 28, 1)  # views: no copy
+    if w.get("kind") == "rnn" and framework in ("glassnet", "keras"):  # 28 steps of 28 pixels
+        x, xt = x.reshape(-1, 28, 28), xt.reshape(-1, 28, 28)
     n = w.get("train_samples", len(x))
     result = RUNNERS[framework](w, x[:n], y[:n], xt, yt, epochs)
     if result is None:
@@ -318,6 +342,10 @@ def gemm_floor(workload: str, repeats: int = 20) -> dict:
         # Each product is (rows, n_in)·(n_in, n_out): a conv's rows are its output positions
         # and n_in its window's length (z = patches·Wᵀ); the Dense layer's rows are the batch.
         shapes = [(batch * 26 * 26, 9, 32), (batch * 11 * 11, 288, 64), (batch, 1600, 10)]
+    elif w.get("kind") == "rnn":
+        # The inputs' share of all 28 steps at once, then W_h·h_{t−1} once per step (its
+        # ∂C/∂W_h summed over the steps as one product), and the Dense layer.
+        shapes = [(batch * 28, 28, 512), *[(batch, 128, 512)] * 28, (batch, 128, 10)]
     else:
         sizes = [784, *w["hidden"], 10]
         shapes = [(batch, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes)]

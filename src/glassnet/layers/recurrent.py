@@ -39,7 +39,9 @@ __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
 class RNN(Layer):
     """Base of the recurrent layers: the loop over time, forward and back; each subclass writes
-    one step (``step``) and, right under it, that step's backward pass (``step_backward``)."""
+    one step (``step``) and, right under it, that step's backward pass (``step_backward``: from
+    ∂C/∂(state at t) to ∂C/∂z_t — its inputs' share and its recurrent share, which differ only in
+    a GRU — and ∂C/∂(state at t − 1))."""
 
     gates: ClassVar[int] = 1
     _keras_transposed = ("W_x", "W_h")
@@ -219,23 +221,28 @@ class RNN(Layer):
         c = self.cache_for(cache)
         n, T, n_in = c.x.shape
         W_x = self.params["W_x"]
-        self.grads["W_h"][...] = 0
-        self._zero_recurrent_bias_grad()
         # What the outputs send back to each step's h: every step's, or only the last one's.
         if self.return_sequences:
             from_output = dC_da
         else:
             from_output = xp.zeros((n, T, self.units), dtype=dC_da.dtype)
             from_output[:, -1] = dC_da
-        dzx = xp.empty((n, T, W_x.shape[0]), dtype=dC_da.dtype)  # ∂C/∂(inputs' share of z_t)
+        rows = W_x.shape[0]
+        dzx = xp.empty((n, T, rows), dtype=dC_da.dtype)  # ∂C/∂(the inputs' share of z_t)
+        drec = xp.empty((T, n, rows), dtype=dC_da.dtype)  # ∂C/∂(the recurrent share of z_t)
+        h_in = xp.stack([s.h_in for s in c.steps])  # (T, batch, u): what W_h multiplied
         c.dC_dh = xp.empty((n, T, self.units), dtype=dC_da.dtype)  # ∂C/∂h_t, for the glass box
         later = [xp.zeros((n, self.units), dtype=dC_da.dtype) for _ in range(self._state_count)]
         for t in range(T - 1, -1, -1):  # back through time: t = T … 1
             later[0] = later[0] + from_output[:, t]  # ∂C/∂h_t: from the output and from t + 1
             c.dC_dh[:, t] = later[0]
-            dzx[:, t], later = self.step_backward(later, c.steps[t], c.h_mask)
+            dzx[:, t], drec[t], later = self.step_backward(later, c.steps[t], c.h_mask)
         c.dC_dz = dzx
-        flat = dzx.reshape(n * T, -1)  # (batch·T, G·u)
+        # Every step used the same W_h: its gradient sums ∂C/∂z_t·h_{t−1} over the steps, one
+        # product for all of them.
+        xp.matmul(drec.reshape(T * n, rows).T, h_in.reshape(T * n, -1), out=self.grads["W_h"])
+        self._recurrent_bias_grad(drec)
+        flat = dzx.reshape(n * T, rows)  # (batch·T, G·u)
         xp.matmul(flat.T, c.x.reshape(n * T, n_in), out=self.grads["W_x"])  # Σ_t ∂C/∂z_t·x_t
         if self.use_bias:
             self._input_bias_grad()[...] = flat.sum(axis=0)  # ∂z/∂b = 1 at every step
@@ -246,7 +253,7 @@ class RNN(Layer):
             dx *= c.mask
         return dx[:, ::-1] if self.go_backwards else dx
 
-    def _zero_recurrent_bias_grad(self) -> None:
+    def _recurrent_bias_grad(self, drec) -> None:
         """Only GRU has a recurrent bias of its own."""
 
     def _input_bias_grad(self):
@@ -315,11 +322,10 @@ class SimpleRNN(RNN):
         return [s.h]
 
     def step_backward(self, later, s, h_mask):
-        """∂C/∂h_t → ∂C/∂z_t, adding this step's share of ∂C/∂W_h; gives ∂C/∂h_{t−1}."""
+        """∂C/∂h_t → ∂C/∂z_t (the inputs' and the recurrent share alike), and ∂C/∂h_{t−1}."""
         dz = self.activation.backward(s.z, s.h, later[0])  # σ′(z_t) ⊙ ∂C/∂h_t
-        self.grads["W_h"] += dz.T @ s.h_in  # ∂z_t/∂W_h = h_{t−1}
         dh_prev = dz @ self.params["W_h"]  # W_hᵀ·∂C/∂z_t: the deck's case 2, back one step
-        return dz, [dh_prev if h_mask is None else dh_prev * h_mask]
+        return dz, dz, [dh_prev if h_mask is None else dh_prev * h_mask]
 
 
 class LSTM(RNN):
@@ -376,9 +382,8 @@ class LSTM(RNN):
         dz[:, u : 2 * u] = sig.backward(s.z[:, u : 2 * u], s.f, dc * s.c_prev)
         dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], s.g, dc * s.i)
         dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], s.o, do)
-        self.grads["W_h"] += dz.T @ s.h_in
         dh_prev = dz @ self.params["W_h"]
-        return dz, [dh_prev if h_mask is None else dh_prev * h_mask, dc * s.f]
+        return dz, dz, [dh_prev if h_mask is None else dh_prev * h_mask, dc * s.f]
 
     def get_config(self):
         return {
@@ -419,9 +424,9 @@ class GRU(RNN):
     def _input_bias_grad(self):
         return self.grads["b"][0]
 
-    def _zero_recurrent_bias_grad(self):
+    def _recurrent_bias_grad(self, drec):
         if self.use_bias:
-            self.grads["b"][1] = 0
+            drec.sum(axis=(0, 1), out=self.grads["b"][1])  # ∂C/∂b_h: the recurrent share's
 
     def step(self, zx, state, s, h_mask):
         """One step forward: the update and reset gates, the candidate h̃, the new h."""
@@ -440,7 +445,7 @@ class GRU(RNN):
         return [s.update * s.h_prev + (1 - s.update) * s.candidate]
 
     def step_backward(self, later, s, h_mask):
-        """∂C/∂h_t → ∂C/∂(each gate's z), ∂C/∂W_h and ∂C/∂b_h, and ∂C/∂h_{t−1}."""
+        """∂C/∂h_t → ∂C/∂(each gate's z), inputs' and recurrent share, and ∂C/∂h_{t−1}."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         dh = later[0]
         d_candidate = act.backward(s.z[:, 2 * u :], s.candidate, dh * (1 - s.update))
@@ -450,13 +455,10 @@ class GRU(RNN):
         dzx[:, 2 * u :] = d_candidate
         drec = dzx.copy()  # ∂C/∂(the recurrent share): the same, but r ⊙ r_h for the candidate
         drec[:, 2 * u :] *= s.reset
-        self.grads["W_h"] += drec.T @ s.h_in
-        if self.use_bias:
-            self.grads["b"][1] += drec.sum(axis=0)
         dh_prev = drec @ self.params["W_h"]
         if h_mask is not None:
             dh_prev *= h_mask
-        return dzx, [dh_prev + dh * s.update]  # h_t = z ⊙ h_{t−1} + …: the direct path too
+        return dzx, drec, [dh_prev + dh * s.update]  # h_t = z ⊙ h_{t−1} + …: directly too
 
     def get_config(self):
         return {

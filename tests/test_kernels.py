@@ -164,3 +164,27 @@ def test_conv_scatter_kernel_agrees_with_the_numpy_formula(dtype, tolerance, mon
         assert np.abs(dx[True] - dx[False]).max() <= tolerance * scale
         if strides == kernel:  # windows side by side: each input gets at most one term
             np.testing.assert_array_equal(dx[True], dx[False])
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("float64", 1e-12)])
+def test_lstm_cell_kernels_agree_with_the_numpy_formulas(dtype, tolerance, monkeypatch):
+    """Numba's exp and tanh differ from NumPy's in the last bit: outputs and gradients of a
+    whole sequence agree to rounding (relative to each array's largest entry)."""
+    import glassnet
+    from glassnet.layers import LSTM
+
+    glassnet.config.set_floatx(dtype)  # the session fixture sets float32 back
+    rng = np.random.default_rng(2)
+    layer = LSTM(6, return_sequences=True)
+    layer.build((None, 7, 3))
+    x = rng.normal(size=(4, 7, 3)).astype(dtype)
+    d = rng.normal(size=(4, 7, 6)).astype(dtype)
+    results = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        out = layer.forward(x)
+        dx = layer.backward(d)
+        results[enabled] = [out, dx, *(g.copy() for g in layer.grads.values())]
+    for fused, plain in zip(results[True], results[False]):
+        assert np.abs(fused - plain).max() <= tolerance * np.abs(plain).max()

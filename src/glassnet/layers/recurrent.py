@@ -30,7 +30,7 @@ import numbers
 from types import SimpleNamespace
 from typing import ClassVar
 
-from glassnet import activations, initializers
+from glassnet import activations, initializers, kernels
 from glassnet.backend import make_rng, xp
 from glassnet.layers.base import Layer, Variable, format_shape, snake_case
 
@@ -153,6 +153,11 @@ class RNN(Layer):
         if self.use_bias:
             self.add_weight("b", self._bias_shape(), self.bias_initializer)
         super().build(input_shape)
+
+    def largest_product(self, batch_size: int) -> float:
+        """The recurrent product W_h·h_{t−1}, or the inputs' share of every step at once."""
+        steps = self.input_shape[1] or 1
+        return 2.0 * batch_size * max(self.params["W_h"].size, steps * self.params["W_x"].size)
 
     def _bias_shape(self) -> tuple:
         return (self.gates * self.units,)
@@ -359,31 +364,54 @@ class LSTM(RNN):
             u = self.units
             self.params["b"][u : 2 * u] += 1  # Keras: the initializer's values, 1 for f
 
+    def _fused(self, z) -> bool:
+        """Whether the cell's elementwise work runs as one kernel: Keras's activations, floats."""
+        return (
+            kernels.ENABLED
+            and z.dtype in (xp.float32, xp.float64)
+            and self.activation is activations.tanh
+            and self.recurrent_activation is activations.sigmoid
+        )
+
     def step(self, zx, state, s, h_mask):
         """One step forward: the four gates, the new cell state c_t, the output h_t."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         h_prev, s.c_prev = state
         s.h_in = self._recurrent_input(h_prev, h_mask)
         s.z = zx + s.h_in @ self.params["W_h"].T  # (batch, 4u): gates i, f, c, o
-        s.i, s.f = sig(s.z[:, :u]), sig(s.z[:, u : 2 * u])
-        s.g, s.o = act(s.z[:, 2 * u : 3 * u]), sig(s.z[:, 3 * u :])
-        s.c = s.f * s.c_prev + s.i * s.g
+        s.gates = xp.empty_like(s.z)  # i, f, g, o side by side, as z
+        if self._fused(s.z):
+            s.c, s.tanh_c, h = (xp.empty_like(s.c_prev) for _ in range(3))
+            kernels.lstm_step(s.z, s.c_prev, s.gates, s.c, s.tanh_c, h, s.z.dtype.type(1))
+            return [h, s.c]
+        s.gates[:, : 2 * u] = sig(s.z[:, : 2 * u])  # i, f
+        s.gates[:, 2 * u : 3 * u] = act(s.z[:, 2 * u : 3 * u])  # g, the candidate
+        s.gates[:, 3 * u :] = sig(s.z[:, 3 * u :])  # o
+        i, f, g, o = (s.gates[:, k * u : (k + 1) * u] for k in range(4))
+        s.c = f * s.c_prev + i * g
         s.tanh_c = act(s.c)
-        return [s.o * s.tanh_c, s.c]
+        return [o * s.tanh_c, s.c]
 
     def step_backward(self, later, s, h_mask):
         """∂C/∂h_t and ∂C/∂c_t (from step t + 1) → ∂C/∂z_t, and both for step t − 1."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         dh, dc_later = later
-        do = dh * s.tanh_c  # h = o ⊙ tanh(c)
-        dc = dc_later + act.backward(s.c, s.tanh_c, dh * s.o)  # c reaches C directly and via h
         dz = xp.empty_like(s.z)
-        dz[:, :u] = sig.backward(s.z[:, :u], s.i, dc * s.g)  # c = f ⊙ c_prev + i ⊙ g
-        dz[:, u : 2 * u] = sig.backward(s.z[:, u : 2 * u], s.f, dc * s.c_prev)
-        dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], s.g, dc * s.i)
-        dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], s.o, do)
+        if self._fused(s.z):
+            dc_prev = xp.empty_like(dh)
+            kernels.lstm_step_backward(dh, dc_later, s.gates, s.c_prev, s.tanh_c, dz, dc_prev,
+                                       dz.dtype.type(1))  # fmt: skip
+        else:
+            i, f, g, o = (s.gates[:, k * u : (k + 1) * u] for k in range(4))
+            do = dh * s.tanh_c  # h = o ⊙ tanh(c)
+            dc = dc_later + act.backward(s.c, s.tanh_c, dh * o)  # c reaches C directly and via h
+            dz[:, :u] = sig.backward(s.z[:, :u], i, dc * g)  # c = f ⊙ c_prev + i ⊙ g
+            dz[:, u : 2 * u] = sig.backward(s.z[:, u : 2 * u], f, dc * s.c_prev)
+            dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], g, dc * i)
+            dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], o, do)
+            dc_prev = dc * f
         dh_prev = dz @ self.params["W_h"]
-        return dz, dz, [dh_prev if h_mask is None else dh_prev * h_mask, dc * s.f]
+        return dz, dz, [dh_prev if h_mask is None else dh_prev * h_mask, dc_prev]
 
     def get_config(self):
         return {

@@ -118,3 +118,46 @@ def test_flat_input_into_an_lstm_says_what_it_expects():
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, NotImplementedError), match=message):
         make()
+
+
+# ---- Embedding -----------------------------------------------------------------------------------
+
+
+def test_embedding_looks_up_rows_and_sums_their_gradients(float64, rng):
+    layer = layers.Embedding(6, 3)
+    layer.build((None, 4))
+    ids = np.array([[0, 5, 5, 2], [2, 2, 1, 0]])
+    out = layer(ids)
+    np.testing.assert_array_equal(out[0, 1], np.asarray(layer.embeddings)[5])
+    dC_da = rng.normal(size=out.shape)
+    layer.forward(ids, training=True)
+    layer.backward(dC_da)
+
+    def C():
+        return float((layer.forward(ids) * dC_da).sum())
+
+    table = layer.params["embeddings"]
+    assert relative_error(layer.grads["embeddings"], numerical_gradient(C, table)) < 1e-6
+    np.testing.assert_allclose(
+        layer.grads["embeddings"][2], dC_da[0, 3] + dC_da[1, 0] + dC_da[1, 1]
+    )
+    assert not layer.grads["embeddings"][3].any()  # word 3 did not appear
+
+
+def test_embedding_says_which_id_is_outside_its_vocabulary():
+    layer = layers.Embedding(10, 2)
+    layer.build((None, 3))
+    with pytest.raises(ValueError, match=r"id 12 is outside its vocabulary of input_dim=10 "
+                       r"words \(ids 0 to 9\)"):  # fmt: skip
+        layer(np.array([[1, 12, 3]]))
+    with pytest.raises(ValueError, match=r"takes integer word ids; received values such as 1\.5"):
+        layer(np.array([[1.5, 2, 3]]))
+    with pytest.raises(NotImplementedError, match=r"mask_zero=True"):
+        layers.Embedding(10, 2, mask_zero=True)
+
+
+def test_ragged_lists_point_to_pad_sequences():
+    model = glassnet.Sequential([glassnet.Input((None,), dtype="int32"),
+                                 layers.Embedding(10, 2), layers.LSTM(2)])  # fmt: skip
+    with pytest.raises(ValueError, match="pad_sequences"):
+        model.predict([[1, 2, 3], [4, 5]], verbose=0)

@@ -5,7 +5,7 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 (``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
 ``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
 ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``. Recurrent: ``SimpleRNN``,
-``LSTM``, ``GRU``. Preprocessing: ``Rescaling``, ``Normalization``.
+``LSTM``, ``GRU``, and ``Embedding`` for word ids. Preprocessing: ``Rescaling``, ``Normalization``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from glassnet.layers.core import (
     Reshape,
     SpatialDropout2D,
 )
+from glassnet.layers.embedding import Embedding
 from glassnet.layers.merging import (
     Add,
     Average,
@@ -59,6 +60,7 @@ __all__ = [
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
@@ -108,6 +110,7 @@ for _cls in (
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     GRU,
     GlobalAveragePooling1D,

@@ -521,7 +521,15 @@ class InputLayer(Layer):
             if kwargs.pop(keras_flag, False):
                 raise NotImplementedError(f"Input({keras_flag}=True) is not supported by glassnet.")
         kwargs.pop("input_tensor", None)
-        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
+        dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+        # Integer inputs (word ids for an Embedding) are kept as Keras declares them in the
+        # config; the numbers travel as floats, which hold every id below 2²⁴ exactly.
+        self.input_dtype = dtype if dtype in ("int32", "int64", "uint8") else None
+        super().__init__(
+            name=name or unique_name("input_layer"),
+            dtype=None if self.input_dtype else dtype,
+            **kwargs,
+        )
         if batch_shape is not None:
             batch_shape = tuple(batch_shape)
             if not batch_shape:
@@ -547,7 +555,7 @@ class InputLayer(Layer):
     def get_config(self) -> dict:
         return {
             "batch_shape": list(self.batch_shape),
-            "dtype": self.compute_dtype,
+            "dtype": self.input_dtype or self.compute_dtype,
             "sparse": False,
             "ragged": False,
             "name": self.name,

@@ -1,0 +1,134 @@
+"""``Embedding``: a word id becomes a learned vector.
+
+In the deck's terms an embedding is a Dense layer without bias whose input is the word's one-hot
+vector: z = W·onehot(id) is column ``id`` of W, so the layer simply looks that column up. Keras
+stores the transpose, ``embeddings`` (input_dim, output_dim), one row per word, and so does this
+layer (a lookup reads rows). Backward, ∂C/∂(row id) is the sum of ∂C/∂a over every place the
+word appears in the batch; ids are not numbers one can nudge, so nothing flows further back.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import ClassVar
+
+from glassnet import initializers
+from glassnet.backend import xp
+from glassnet.layers.base import Layer, Variable
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Layer):
+    """Turns ids in [0, input_dim) into vectors of ``output_dim`` numbers.
+
+    Args:
+        input_dim: The vocabulary size: ids run from 0 to input_dim − 1.
+        output_dim: The length of each word's vector.
+        embeddings_initializer: How the vectors start (Keras: uniform on ±0.05).
+
+    >>> import numpy as np
+    >>> layer = Embedding(5, 2)
+    >>> layer.build((None, 3))
+    >>> layer(np.array([[0, 4, 0]])).shape
+    (1, 3, 2)
+    """
+
+    _keras_names: ClassVar[dict[str, str]] = {"embeddings": "embeddings"}
+
+    def __init__(
+        self,
+        input_dim,
+        output_dim,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        embeddings_constraint=None,
+        mask_zero=False,
+        weights=None,
+        lora_rank=None,
+        **kwargs,
+    ):
+        kwargs.pop("input_length", None)  # Keras 2's argument: the input's shape says it
+        for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+                raise ValueError(
+                    f"Both `input_dim` and `output_dim` should be positive, Received {name}="
+                    f"{value!r}."
+                )
+        for arg, value in (("embeddings_regularizer", embeddings_regularizer),
+                           ("embeddings_constraint", embeddings_constraint),
+                           ("lora_rank", lora_rank)):  # fmt: skip
+            if value is not None:
+                raise NotImplementedError(f"Embedding({arg}=...) is not supported by glassnet.")
+        if mask_zero:
+            raise NotImplementedError(
+                "Embedding(mask_zero=True) is not supported by glassnet yet: masks do not flow "
+                "between layers. Pad with pad_sequences and let the model learn the padding id."
+            )
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = initializers.get(
+            "random_uniform" if embeddings_initializer == "uniform" else embeddings_initializer
+        )
+        self._initial_weights = weights
+
+    @property
+    def embeddings(self) -> Variable:
+        return Variable(self, "embeddings")
+
+    def build(self, input_shape):
+        self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                        self.embeddings_initializer)  # fmt: skip
+        super().build(input_shape)
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape), self.output_dim)
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        ids = xp.asarray(a_prev)
+        if ids.dtype.kind == "f":
+            if not xp.isfinite(ids).all() or (ids != xp.round(ids)).any():
+                raise ValueError(
+                    f"Embedding layer {self.name!r} takes integer word ids; received values "
+                    "such as " + ", ".join(map(str, ids[ids != xp.round(ids)][:3].tolist())) + "."
+                )
+            ids = ids.astype(xp.int64)
+        elif ids.dtype.kind not in "iu":
+            raise ValueError(
+                f"Embedding layer {self.name!r} takes integer word ids; received {ids.dtype}."
+            )
+        bad = (ids < 0) | (ids >= self.input_dim)
+        if bad.any():
+            raise ValueError(
+                f"Embedding layer {self.name!r}: id {int(ids[bad][0])} is outside its "
+                f"vocabulary of input_dim={self.input_dim} words (ids 0 to "
+                f"{self.input_dim - 1}). Build it with a larger input_dim, or map rare words "
+                "to an out-of-vocabulary id."
+            )
+        c.ids = ids
+        return self.params["embeddings"][ids]  # (batch, …, output_dim): each id's row
+
+    def backward(self, dC_da, cache=None):
+        c = self.cache_for(cache)
+        grad = self.grads["embeddings"]
+        grad[...] = 0
+        # ∂C/∂(row k) = Σ of ∂C/∂a over the places where word k appears
+        xp.add.at(grad, c.ids.reshape(-1), dC_da.reshape(-1, self.output_dim))
+        if not self.needs_input_gradient:
+            return None
+        return xp.zeros(c.ids.shape, dtype=dC_da.dtype)  # ids are not differentiable
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            "embeddings_regularizer": None,
+            "activity_regularizer": None,
+            "embeddings_constraint": None,
+            "mask_zero": False,
+        }

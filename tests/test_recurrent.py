@@ -161,3 +161,29 @@ def test_ragged_lists_point_to_pad_sequences():
                                  layers.Embedding(10, 2), layers.LSTM(2)])  # fmt: skip
     with pytest.raises(ValueError, match="pad_sequences"):
         model.predict([[1, 2, 3], [4, 5]], verbose=0)
+
+
+# ---- the glass box through time ------------------------------------------------------------------
+
+
+def test_trace_shows_backpropagation_through_time(rng):
+    from glassnet import glassbox, plots
+
+    glassnet.utils.set_random_seed(4)
+    model = glassnet.Sequential([glassnet.Input((30, 2)),
+                                 layers.SimpleRNN(4, return_sequences=True), layers.LSTM(3),
+                                 layers.Dense(2, activation="softmax")])  # fmt: skip
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = rng.normal(size=(3, 30, 2)).astype("float32"), np.array([0, 1, 1])
+    tr = glassbox.trace(model, x, y)
+    rnn, lstm = tr.layers[0], tr.layers[1]
+    assert rnn.dC_dh.shape == (3, 30, 4) and lstm.dC_dh.shape == (3, 30, 3)
+    text = tr.render()
+    assert "back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}" in text
+    assert "t =  30" in text and "t =   1" in text
+    assert "∂C/∂W_x" in text and "∂C/∂W_h" in text and "✗" not in text  # each checked
+    # the LSTM's output is its last step's: ∂C/∂h reaches the earlier steps only through time
+    norms = np.sqrt((lstm.dC_dh.astype(float) ** 2).sum(axis=(0, 2)))
+    assert norms[-1] > norms[0]
+    fig = plots.gradient_through_time(model, x, y)
+    assert len(fig.axes[0].lines) == 2

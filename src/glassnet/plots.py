@@ -18,6 +18,7 @@ __all__ = [
     "feature_maps",
     "filters",
     "first_layer_weights",
+    "gradient_through_time",
     "learning_curves",
     "misclassified",
     "optimizer_paths",
@@ -231,6 +232,30 @@ def feature_maps(model, image, n: int = 8):
             label = f"layer {number}: {layer.name}\n" if k == 0 else ""
             ax.set_title(f"{label}map {k}", fontsize=7, loc="left" if k == 0 else "center")
     fig.suptitle("Feature maps: one per filter, a = σ(W·window + b) at every position")
+    fig.tight_layout()
+    return fig
+
+
+def gradient_through_time(model, x, y):
+    """For each recurrent layer, the size of ∂C/∂h_t at every step t of one training step on
+    (x, y), read from the layer's own backward pass: where a gradient vanishes on its way back
+    through time (a SimpleRNN over long sequences) or survives (an LSTM), it shows."""
+    from glassnet import glassbox  # the trace runs one real step, on a copy of the model
+
+    plt = _pyplot()
+    tr = glassbox.trace(model, x, y, check=False, learning_rate=None if model.compiled else 0.01)
+    shown = [lt for lt in tr.layers if lt.dC_dh is not None]
+    if not shown:
+        raise ValueError("This model has no recurrent layer: no gradient through time to draw.")
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for lt in shown:
+        norms = np.sqrt((np.asarray(lt.dC_dh, dtype=float) ** 2).sum(axis=(0, 2)))
+        ax.semilogy(np.arange(1, len(norms) + 1), norms, marker="o", markersize=3,
+                    label=f"layer {lt.number}: {lt.name} ({lt.kind})")  # fmt: skip
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("‖∂C/∂h_t‖")
+    ax.set_title("The gradient on its way back through time (from the last step)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -190,6 +190,8 @@ def render_text(
             fn = activations.get(lt.activation) if lt.activation else None
             if fn is not None and fn.prime is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
+        if lt.dC_dh is not None:  # a recurrent layer: the recursion back along time
+            w.lines.extend(through_time_text(lt.dC_dh))
         if lt.dC_dz is not None:
             w.value("∂C/∂z", lt.dC_dz)
         for name, values in lt.other.items():  # a user's own parameters
@@ -260,6 +262,19 @@ def feature_maps_text(a, limit: int = 8) -> list[str]:
     for r in range(maps.shape[0]):
         lines.append("    " + "  ".join(
             "".join(SHADES[v] for v in levels[r, :, f]) for f in range(k)))  # fmt: skip
+    return lines
+
+
+def through_time_text(dC_dh) -> list[str]:
+    """Backpropagation through time in one table: the size of ∂C/∂h_t at every step, from the
+    last step back — where a gradient vanishes (or explodes), it shows."""
+    norms = np.sqrt((np.asarray(dC_dh, dtype=float) ** 2).sum(axis=(0, 2)))  # per step
+    largest = norms.max() or 1.0
+    lines = ["  back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}, "
+             "t = T … 1; its size ‖∂C/∂h_t‖ per step:"]  # fmt: skip
+    for t in range(len(norms) - 1, -1, -1):
+        bar = "█" * round(30 * norms[t] / largest)
+        lines.append(f"    t = {t + 1:>3}  {norms[t]:10.4g}  {bar}")
     return lines
 
 

@@ -57,6 +57,8 @@ class LayerTrace:
     # A conv layer's window (kh, kw, c_in): each row of W is a filter that sees one window.
     window: tuple | None = None
     what: str = ""  # what a layer without neurons does, in words (pooling, normalization, …)
+    # A recurrent layer's ∂C/∂h_t for every step t (batch, T, units): backpropagation through time
+    dC_dh: np.ndarray | None = None
 
     def parameter_names(self) -> list[str]:
         names = [n for n, v in (("W", self.W), ("b", self.b)) if v is not None]
@@ -192,7 +194,7 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
             activation=activation.name if activation is not None else None,
         )
         lt.window, lt.what = _window_of(layer), _what(layer)
-        for attr in ("a_prev", "z", "a", "dC_dz"):
+        for attr in ("a_prev", "z", "a", "dC_dz", "dC_dh"):
             value = getattr(cache, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
         reads = [

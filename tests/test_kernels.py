@@ -167,10 +167,9 @@ def test_conv_scatter_kernel_agrees_with_the_numpy_formula(dtype, tolerance, mon
 
 
 @needs_kernels
-@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("float64", 1e-12)])
-def test_lstm_cell_kernels_agree_with_the_numpy_formulas(dtype, tolerance, monkeypatch):
-    """Numba's exp and tanh differ from NumPy's in the last bit: outputs and gradients of a
-    whole sequence agree to rounding (relative to each array's largest entry)."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lstm_backward_kernel_gives_the_numpy_formulas_bits(dtype, monkeypatch):
+    """A whole sequence back through time, the fused backward step against the NumPy one."""
     import glassnet
     from glassnet.layers import LSTM
 
@@ -187,4 +186,4 @@ def test_lstm_cell_kernels_agree_with_the_numpy_formulas(dtype, tolerance, monke
         dx = layer.backward(d)
         results[enabled] = [out, dx, *(g.copy() for g in layer.grads.values())]
     for fused, plain in zip(results[True], results[False]):
-        assert np.abs(fused - plain).max() <= tolerance * np.abs(plain).max()
+        np.testing.assert_array_equal(fused, plain)

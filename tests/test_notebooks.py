@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
-NEEDS_MNIST = {"05-mnist-keras.ipynb", "06-inside-mnist.ipynb", "07-cnn.ipynb"}
+NEEDS_MNIST = {"05-mnist-keras.ipynb", "06-inside-mnist.ipynb", "07-cnn.ipynb", "08-rnn.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -25,7 +25,6 @@ __all__ = [
     "ENABLED",
     "adam",
     "bias_relu",
-    "lstm_step",
     "lstm_step_backward",
     "max_pool",
     "max_pool_backward",
@@ -250,36 +249,16 @@ def scatter_windows(d, dx, sh, sw, dh, dw):
                             dx[n, row, col, c] += d[n, i, j, u, v, c]
 
 
-# ---- an LSTM cell: the elementwise work of one time step -----------------------------------------
-
-
-@_compiled
-def lstm_step(z, c_prev, gates, c, tanh_c, h, one):
-    """One LSTM step after its matrix products: z (batch, 4u) holds the gates' z in Keras's
-    order i, f, c, o. Writes the gates (sigmoid, sigmoid, tanh, sigmoid), the cell state
-    c = f·c_prev + i·g, tanh(c) and h = o·tanh(c). exp and tanh are Numba's: the result agrees
-    with the NumPy formulas to rounding, not bit for bit."""
-    n, width = z.shape
-    u = width // 4
-    for r in range(n):
-        for j in range(u):
-            i = one / (one + math.exp(-z[r, j]))
-            f = one / (one + math.exp(-z[r, u + j]))
-            g = math.tanh(z[r, 2 * u + j])
-            o = one / (one + math.exp(-z[r, 3 * u + j]))
-            gates[r, j], gates[r, u + j], gates[r, 2 * u + j], gates[r, 3 * u + j] = i, f, g, o
-            cell = f * c_prev[r, j] + i * g
-            c[r, j] = cell
-            t = math.tanh(cell)
-            tanh_c[r, j] = t
-            h[r, j] = o * t
+# ---- an LSTM cell's backward step ----------------------------------------------------------------
+# (Its forward step stays NumPy's: sigmoid and tanh are exp and tanh, which NumPy runs in SIMD
+# loops; Numba's scalar calls made a fused forward step four times slower, 54 ns an element.)
 
 
 @_compiled
 def lstm_step_backward(dh, dc_later, gates, c_prev, tanh_c, dz, dc_prev, one):
-    """The step's backward pass: from ∂C/∂h_t and ∂C/∂c_t (what step t + 1 sent back) to ∂C/∂z
-    (batch, 4u) and ∂C/∂c_{t−1}, reading only what ``lstm_step`` stored; in the NumPy formulas'
-    order of operations."""
+    """An LSTM step's backward pass: from ∂C/∂h_t and ∂C/∂c_t (what step t + 1 sent back) to
+    ∂C/∂z (batch, 4u: gates i, f, c, o) and ∂C/∂c_{t−1}, from the stored gates, c_{t−1} and
+    tanh(c_t); in the NumPy formulas' order of operations, so with their bits."""
     n, width = dz.shape
     u = width // 4
     for r in range(n):

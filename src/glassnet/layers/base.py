@@ -72,7 +72,11 @@ def check_shape(shape, what="shape") -> tuple:
 
 
 class Cache(SimpleNamespace):
-    """What one call of a layer stored in its forward pass (``a_prev``, ``z``, ``a``, …)."""
+    """What one call of a layer stored in its forward pass (``a_prev``, ``z``, ``a``, …).
+
+    ``predict`` and ``evaluate`` mark theirs ``inference_only``: nothing will go backward, so a
+    layer may keep there only what the loss reads (its ``z``), as a recurrent layer does.
+    """
 
 
 class KerasTensor:

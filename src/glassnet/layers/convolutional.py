@@ -339,8 +339,10 @@ class Conv(Layer):
         n = x.shape[0]
         c.a_prev, c.pads, c.padded_shape = a_prev, pads, x.shape
         windows = self.windows.view(x, (oh, ow))  # (batch, oh, ow, kh, kw, c_in), a view
-        c.patches = windows.reshape(n * oh * ow, W.shape[1])  # (rows, K): one window per row
-        z = c.patches @ W.T  # (rows, K)·(K, filters) = (rows, filters)
+        patches = windows.reshape(n * oh * ow, W.shape[1])  # (rows, K): one window per row
+        if not getattr(c, "inference_only", False):
+            c.patches = patches  # ∂z/∂W: the backward pass reads the windows
+        z = patches @ W.T  # (rows, K)·(K, filters) = (rows, filters)
         a = add_bias_and_activate(z, self.params.get("b"), self.activation)
         out_shape = (n, ow, self.filters) if self.rank == 1 else (n, oh, ow, self.filters)
         c.z, c.a = z.reshape(out_shape), a.reshape(out_shape)  # one feature map per filter

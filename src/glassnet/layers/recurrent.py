@@ -207,13 +207,16 @@ class RNN(Layer):
         if self.use_bias:
             zx += self._input_bias()
         state = [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
+        keep = not getattr(c, "inference_only", False)  # a prediction keeps no step's values
         c.steps, hs = [], xp.empty((n, T, self.units), dtype=x.dtype)
         for t in range(T):  # the recurrence: each step needs the one before
             s = SimpleNamespace()
             state = self.step(zx[:, t], state, s, c.h_mask)
-            c.steps.append(s)
+            if keep:
+                c.steps.append(s)  # one cache per step, for the way back through time
             hs[:, t] = state[0]
-        c.z = xp.stack([s.z for s in c.steps], axis=1)  # (batch, T, G·u): every step's z
+        if keep:
+            c.z = xp.stack([s.z for s in c.steps], axis=1)  # (batch, T, G·u): every step's z
         c.a = hs if self.return_sequences else hs[:, -1]
         return c.a
 
@@ -365,7 +368,7 @@ class LSTM(RNN):
             self.params["b"][u : 2 * u] += 1  # Keras: the initializer's values, 1 for f
 
     def _fused(self, z) -> bool:
-        """Whether the cell's elementwise work runs as one kernel: Keras's activations, floats."""
+        """Whether the step's backward pass runs as one kernel: Keras's activations, floats."""
         return (
             kernels.ENABLED
             and z.dtype in (xp.float32, xp.float64)
@@ -380,10 +383,6 @@ class LSTM(RNN):
         s.h_in = self._recurrent_input(h_prev, h_mask)
         s.z = zx + s.h_in @ self.params["W_h"].T  # (batch, 4u): gates i, f, c, o
         s.gates = xp.empty_like(s.z)  # i, f, g, o side by side, as z
-        if self._fused(s.z):
-            s.c, s.tanh_c, h = (xp.empty_like(s.c_prev) for _ in range(3))
-            kernels.lstm_step(s.z, s.c_prev, s.gates, s.c, s.tanh_c, h, s.z.dtype.type(1))
-            return [h, s.c]
         s.gates[:, : 2 * u] = sig(s.z[:, : 2 * u])  # i, f
         s.gates[:, 2 * u : 3 * u] = act(s.z[:, 2 * u : 3 * u])  # g, the candidate
         s.gates[:, 3 * u :] = sig(s.z[:, 3 * u :])  # o

@@ -416,6 +416,8 @@ class Model(Layer):
         outputs = {id(t) for t in self.outputs}
         for step, (node, layer, many, reads, writes) in enumerate(self._plan):
             cache = caches[id(node)]
+            if not keep:
+                cache.inference_only = True  # a layer may skip keeping what backward reads
             values[writes] = layer.forward(
                 [values[k] for k in reads] if many else values[reads[0]],
                 training=training,

@@ -66,11 +66,15 @@ class LayerTrace:
 
     def gradient(self, name: str) -> np.ndarray:
         """∂C/∂(parameter ``name``) as the backward pass computed it."""
-        return {"W": self.dC_dW, "b": self.dC_db}.get(name, self.other.get(name, {}).get("grad"))
+        if name in self.other:
+            return self.other[name]["grad"]
+        return {"W": self.dC_dW, "b": self.dC_db}.get(name)
 
     def before(self, name: str) -> np.ndarray:
         """Parameter ``name`` as the step found it."""
-        return {"W": self.W, "b": self.b}.get(name, self.other.get(name, {}).get("before"))
+        if name in self.other:
+            return self.other[name]["before"]
+        return {"W": self.W, "b": self.b}.get(name)
 
     @property
     def has_weights(self) -> bool:
@@ -211,11 +215,12 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         if "W" in layer.params:
             lt.W, lt.W_new = old["W"], layer.params["W"].copy()
             lt.dC_dW = layer.grads["W"].copy()
-        if "b" in layer.params:
+        deck = ("W", "b") if "W" in layer.params else ()  # W and its b, as the deck draws them
+        if "b" in deck:
             lt.b, lt.b_new = old["b"], layer.params["b"].copy()
             lt.dC_db = layer.grads["b"].copy()
-        for name in layer.params:
-            if name not in ("W", "b") and name not in layer.non_trainable:
+        for name in layer.params:  # the others: a recurrent layer's W_x, W_h and b, a user's
+            if name not in deck and name not in layer.non_trainable:
                 after, grad = layer.params[name].copy(), layer.grads[name].copy()
                 lt.other[name] = {"before": old[name], "after": after, "grad": grad}
         layers.append(lt)

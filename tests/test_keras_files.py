@@ -121,7 +121,13 @@ def glassnet_models():
                       Dense(3, activation="softmax")])  # fmt: skip
     rnn.compile(optimizer="rmsprop", loss="categorical_crossentropy")
     data["rnn"] = ([rng.normal(size=(12, 5, 3)).astype("float32")], data["seq"][1])
-    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn)
+    wrapped = Sequential([Input(shape=(5, 3)), L.Bidirectional(L.GRU(3, return_sequences=True)),
+                          L.TimeDistributed(L.Dense(2)),
+                          L.Bidirectional(L.LSTM(2), merge_mode="mul"),
+                          Dense(3, activation="softmax")])  # fmt: skip
+    wrapped.compile(optimizer="adam", loss="categorical_crossentropy")
+    data["wrapped"] = data["rnn"]
+    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped)
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

@@ -5,7 +5,8 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 (``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
 ``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
 ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``. Recurrent: ``SimpleRNN``,
-``LSTM``, ``GRU``, and ``Embedding`` for word ids. Preprocessing: ``Rescaling``, ``Normalization``.
+``LSTM``, ``GRU``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding``
+for word ids. Preprocessing: ``Rescaling``, ``Normalization``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from glassnet.layers.pooling import (
 )
 from glassnet.layers.preprocessing import Normalization, Rescaling
 from glassnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from glassnet.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "GRU",
@@ -54,6 +56,7 @@ __all__ = [
     "AveragePooling1D",
     "AveragePooling2D",
     "BatchNormalization",
+    "Bidirectional",
     "Cache",
     "Concatenate",
     "Conv1D",
@@ -82,6 +85,7 @@ __all__ = [
     "SimpleRNN",
     "SpatialDropout2D",
     "Subtract",
+    "TimeDistributed",
     "ZeroPadding2D",
     "deserialize",
     "register",
@@ -105,6 +109,7 @@ for _cls in (
     AveragePooling1D,
     AveragePooling2D,
     BatchNormalization,
+    Bidirectional,
     Concatenate,
     Conv1D,
     Conv2D,
@@ -130,6 +135,7 @@ for _cls in (
     SimpleRNN,
     SpatialDropout2D,
     Subtract,
+    TimeDistributed,
     ZeroPadding2D,
 ):
     register(_cls)

@@ -38,6 +38,7 @@ from glassnet import losses, metrics, optimizers
 from glassnet.backend import __version__, floatx, parameter_budget, xp
 from glassnet.layers import LAYER_CLASSES
 from glassnet.layers.base import snake_case
+from glassnet.layers.wrappers import Wrapper
 from glassnet.models.model import Model
 
 __all__ = ["load_model", "load_weights", "save_model", "save_weights"]
@@ -71,6 +72,9 @@ def _container(model: Model, prefix: str):
         path = f"{prefix}layers/{name}" if n == 0 else f"{prefix}layers/{name}_{n}"
         if isinstance(layer, Model):
             yield from _container(layer, f"{path}/")
+        if isinstance(layer, Wrapper):  # Bidirectional, TimeDistributed: a group per inner layer
+            for key, inner in layer.sublayers():
+                yield f"{path}/{key}", inner
         yield path, layer
 
 
@@ -160,7 +164,7 @@ def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
             if cell:  # Keras keeps a recurrent layer's variables in its cell: layers/lstm/cell
                 group = f.create_group(f"{path}/cell/vars")
                 group.attrs["name"] = cell
-            if not isinstance(layer, Model):
+            if not isinstance(layer, (Model, Wrapper)):  # those hold no variables of their own
                 for i, value in enumerate(layer.keras_variables()):
                     # np.array, not ascontiguousarray: that makes a 0-d count 1-d
                     group.create_dataset(str(i), data=xp.array(value, order="C"))
@@ -459,7 +463,7 @@ def _set_layer_weights(model: Model, arrays: dict, names: dict, path: Path, lega
     expected_paths = set()
     plan = []
     for layer_path, layer in _container(model, ""):
-        if isinstance(layer, Model):
+        if isinstance(layer, (Model, Wrapper)):
             continue
         key = f"layers/{layer.name}" if legacy else layer_path
         stored_name = names.get(key)

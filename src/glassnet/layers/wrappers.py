@@ -1,0 +1,263 @@
+"""Wrappers: ``Bidirectional`` (a recurrent layer read forwards and backwards) and
+``TimeDistributed`` (one layer applied to every time step).
+
+A wrapper owns no weights of its own: its ``params`` are its inner layers' (the same arrays,
+named ``forward/W_x``, ``backward/W_x``, ``layer/W``, …), so the optimizer and the glass box see
+them as any layer's, and the file keeps them where Keras does: under the wrapper's path, in a
+group per inner layer (``layers/bidirectional/forward_layer/cell/vars``,
+``layers/time_distributed/layer/vars``).
+"""
+
+from __future__ import annotations
+
+from glassnet.backend import xp
+from glassnet.layers.base import Cache, Layer, format_shape
+
+__all__ = ["Bidirectional", "TimeDistributed"]
+
+
+class Wrapper(Layer):
+    """Base of the wrappers: inner layers at Keras's group names, their parameters as ours."""
+
+    def sublayers(self) -> list[tuple[str, Layer]]:
+        """(Keras's group name, layer) for each inner layer, in Keras's variable order."""
+        raise NotImplementedError
+
+    def _adopt_parameters(self) -> None:
+        """Take the inner layers' parameters and gradients as this layer's (the same arrays)."""
+        self.params, self.grads, self.non_trainable = {}, {}, set()
+        self._keras_names = {}  # forward_layer/W_x → forward_lstm/kernel, as Keras paths go
+        for key, layer in self.sublayers():
+            for name, p in layer.params.items():
+                self._keras_names[f"{key}/{name}"] = (
+                    f"{layer.name}/{layer._keras_names.get(name, name)}"
+                )
+                self.params[f"{key}/{name}"] = p
+                self.grads[f"{key}/{name}"] = layer.grads[name]
+                if name in layer.non_trainable:
+                    self.non_trainable.add(f"{key}/{name}")
+
+    def _inner(self, name: str) -> tuple[Layer, str]:
+        key, inner_name = name.split("/", 1)
+        return dict(self.sublayers())[key], inner_name
+
+    def to_keras(self, name, array):
+        layer, inner_name = self._inner(name)
+        return layer.to_keras(inner_name, array)
+
+    def from_keras(self, name, array):
+        layer, inner_name = self._inner(name)
+        return layer.from_keras(inner_name, array)
+
+    def set_keras_variables(self, values, source: str = "") -> None:
+        values = list(values)
+        if len(values) != len(self.params):
+            raise ValueError(
+                f"{source}Layer {self.name!r} expects {len(self.params)} weights, but received "
+                f"{len(values)}."
+            )
+        for _, layer in self.sublayers():
+            count = len(layer.params)
+            layer.set_keras_variables(values[:count], source)
+            values = values[count:]
+
+    def _pass_flags(self) -> None:
+        for _, layer in self.sublayers():
+            layer.needs_input_gradient = self.needs_input_gradient
+
+
+class Bidirectional(Wrapper):
+    """A recurrent layer run over the sequence forwards and, as a copy with its own weights,
+    backwards; the two outputs merged step by step (the backward one turned back in time
+    first, so that step t of each meets step t of the other).
+
+    Args:
+        layer: A ``SimpleRNN``, ``LSTM`` or ``GRU``; its config makes the forward layer.
+        merge_mode: ``"concat"`` (Keras's default), ``"sum"``, ``"ave"`` or ``"mul"``.
+        backward_layer: The backward layer, if not a copy of ``layer`` reading backwards.
+    """
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        from glassnet.layers.recurrent import RNN
+
+        if not isinstance(layer, RNN):
+            raise ValueError(
+                "Please initialize `Bidirectional` layer with a recurrent layer (SimpleRNN, "
+                f"LSTM, GRU). Received: {layer!r}"
+            )
+        if merge_mode not in ("concat", "sum", "ave", "mul"):
+            if merge_mode is None:
+                raise NotImplementedError(
+                    "Bidirectional(merge_mode=None) returns two outputs, which glassnet's "
+                    "layers do not yet; use 'concat', 'sum', 'ave' or 'mul'."
+                )
+            raise ValueError(
+                f"Invalid merge mode. Received: {merge_mode}. Merge mode should be one of "
+                '{"sum", "mul", "ave", "concat", None}'
+            )
+        super().__init__(**kwargs)
+        self.merge_mode = merge_mode
+        config = layer.get_config()
+        self.forward_layer = type(layer).from_config(
+            {**config, "name": "forward_" + layer.name.removeprefix("forward_")}
+        )
+        if backward_layer is None:
+            backward_layer = type(layer).from_config({
+                **config,
+                "go_backwards": True,
+                "name": "backward_" + layer.name.removeprefix("backward_"),
+            })  # fmt: skip
+        self.backward_layer = backward_layer
+        if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
+            raise ValueError(
+                "Forward layer and backward layer should have different `go_backwards` value. "
+                f"Received: forward_layer.go_backwards {self.forward_layer.go_backwards}, "
+                f"backward_layer.go_backwards={self.backward_layer.go_backwards}"
+            )
+        if self.forward_layer.return_sequences != self.backward_layer.return_sequences:
+            raise ValueError(
+                "Forward layer and backward layer should have the same return_sequences."
+            )
+        self.return_sequences = self.forward_layer.return_sequences
+        self._initial_weights = weights
+
+    def sublayers(self):
+        return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]
+
+    def build(self, input_shape):
+        for _, layer in self.sublayers():
+            layer.build(input_shape)
+        self._adopt_parameters()
+        super().build(input_shape)
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        if self.merge_mode == "concat":
+            units = self.forward_layer.units + self.backward_layer.units
+            return (*shape[:-1], units)
+        return shape
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        self._pass_flags()
+        c.forward_values, c.backward_values = Cache(), Cache()  # the inner layers' values
+        if getattr(c, "inference_only", False):
+            c.forward_values.inference_only = c.backward_values.inference_only = True
+        c.y = self.forward_layer.forward(a_prev, training, c.forward_values)
+        c.y_rev = self.backward_layer.forward(a_prev, training, c.backward_values)
+        if self.return_sequences:
+            c.y_rev = c.y_rev[:, ::-1]  # the backward layer's step t, back at step t
+        if self.merge_mode == "concat":
+            c.a = xp.concatenate([c.y, c.y_rev], axis=-1)
+        elif self.merge_mode == "sum":
+            c.a = c.y + c.y_rev
+        elif self.merge_mode == "ave":
+            c.a = (c.y + c.y_rev) / 2
+        else:
+            c.a = c.y * c.y_rev
+        return c.a
+
+    def backward(self, dC_da, cache=None):
+        c = self.cache_for(cache)
+        if self.merge_mode == "concat":
+            units = self.forward_layer.units
+            d_y, d_rev = dC_da[..., :units], dC_da[..., units:]
+        elif self.merge_mode == "sum":
+            d_y = d_rev = dC_da
+        elif self.merge_mode == "ave":
+            d_y = d_rev = dC_da / 2
+        else:  # mul: ∂(y·y_rev)/∂y = y_rev
+            d_y, d_rev = dC_da * c.y_rev, dC_da * c.y
+        if self.return_sequences:
+            d_rev = d_rev[:, ::-1]
+        dx = self.forward_layer.backward(xp.ascontiguousarray(d_y), c.forward_values)
+        dx_rev = self.backward_layer.backward(xp.ascontiguousarray(d_rev), c.backward_values)
+        return None if dx is None else dx + dx_rev  # the input fed both: the sum comes back
+
+    def get_config(self):
+        from glassnet.layers import serialize
+
+        return {
+            **super().get_config(),
+            "merge_mode": self.merge_mode,
+            "layer": serialize(self.forward_layer),
+            "backward_layer": serialize(self.backward_layer),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        from glassnet.layers import deserialize
+
+        def unbuilt(entry):  # the wrapper builds its layers (and counts their weights) once
+            return deserialize({k: v for k, v in entry.items() if k != "build_config"})
+
+        config = dict(config)
+        config["layer"] = unbuilt(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = unbuilt(config["backward_layer"])
+        return super().from_config(config)
+
+
+class TimeDistributed(Wrapper):
+    """Applies ``layer`` to every time step: (batch, T, …) → (batch, T, …), the same weights at
+    each step. For a Dense layer that is what Dense already does on the last axis; for a conv
+    layer it applies to each frame of a video."""
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                f"Please initialize `TimeDistributed` layer with a `keras.layers.Layer` "
+                f"instance. Received: {layer!r}"
+            )
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def sublayers(self):
+        return [("layer", self.layer)]
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) < 3:
+            raise ValueError(
+                "`TimeDistributed` Layer should be passed an `input_shape` with at least 3 "
+                f"dimensions, received: {format_shape(input_shape)}"
+            )
+        if not self.layer.built:
+            self.layer.build((None, *input_shape[2:]))
+        self._adopt_parameters()
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape((None, *tuple(input_shape)[2:]))
+        return (input_shape[0], input_shape[1], *inner[1:])
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        self._pass_flags()
+        c.inner = Cache()
+        if getattr(c, "inference_only", False):
+            c.inner.inference_only = True
+        n, T = a_prev.shape[:2]
+        c.steps = (n, T)
+        out = self.layer.forward(a_prev.reshape(n * T, *a_prev.shape[2:]), training, c.inner)
+        c.a = out.reshape(n, T, *out.shape[1:])  # every step of every sample, one batch
+        return c.a
+
+    def backward(self, dC_da, cache=None):
+        c = self.cache_for(cache)
+        n, T = c.steps
+        dx = self.layer.backward(dC_da.reshape(n * T, *dC_da.shape[2:]), c.inner)
+        return None if dx is None else dx.reshape(n, T, *dx.shape[1:])
+
+    def get_config(self):
+        from glassnet.layers import serialize
+
+        return {**super().get_config(), "layer": serialize(self.layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        from glassnet.layers import deserialize
+
+        return super().from_config({**config, "layer": deserialize(config["layer"])})

@@ -239,3 +239,24 @@ def test_time_distributed_gradients(float64, rng):
     conv.build((None, 3, 4, 4, 1))
     assert conv.compute_output_shape((None, 3, 4, 4, 1)) == (None, 3, 3, 3, 2)
     _check_layer(conv, rng.normal(size=(2, 3, 4, 4, 1)), rng)
+
+
+def test_explain_rnn_unrolls_every_number(capsys):
+    """`glassnet explain --rnn`: the numbers of the tiny network, worked again by hand here."""
+    from glassnet import cli
+
+    assert cli.main(["explain", "--rnn"]) == 0
+    out = capsys.readouterr().out
+    W_x, W_h, b = np.array([[0.5], [-1.0]]), np.array([[0.8, -0.3], [0.4, 0.6]]), [0.1, -0.2]
+    h = np.zeros(2)
+    for x_t in (1.0, 2.0, -1.0):
+        h = np.tanh(W_x[:, 0] * x_t + W_h @ h + b)
+    a = h @ [1.0, -2.0] + 0.5
+    assert f"a = w·h_3 + c = [{a:.4f}]" in out
+    assert f"C = {(a - 0.5) ** 2:.6g}" in out
+    # back through time: ∂C/∂h_3 = w·∂C/∂a, then W_hᵀ·∂C/∂z each step back
+    dh3 = np.array([1.0, -2.0]) * 2 * (a - 0.5)
+    assert f"∂C/∂h_3 = wᵀ·∂C/∂a (the output reads h_3) = [{dh3[0]:.4f}, {dh3[1]: .4f}]" in out
+    assert out.count("relative error") == 3 and "e-0" in out
+    assert "the loss goes from 0.231818 to 0.0126263" in out
+    assert cli.main(["explain", "--rnn", "model.keras"]) == 1

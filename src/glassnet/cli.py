@@ -285,6 +285,11 @@ def _neuron(text: str) -> tuple[int, int]:
 def cmd_explain(args) -> int:
     from glassnet import glassbox
 
+    if args.rnn:
+        if args.model is not None or args.image is not None:
+            raise CommandError("--rnn shows its own tiny recurrent network: give no MODEL.")
+        print(glassbox.explain_rnn(learning_rate=args.learning_rate or 0.05))
+        return 0
     if args.model is None:  # the deck's worked example
         if args.image is not None or args.label is not None:
             raise CommandError(
@@ -626,6 +631,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", metavar="FILE", help="also write the trace as JSON")
     explain.add_argument(
         "--maps", metavar="PNG", help="for a CNN, also draw the feature maps of the input"
+    )
+    explain.add_argument(
+        "--rnn",
+        action="store_true",
+        help="a tiny recurrent network (2 units, 3 steps) unrolled: backpropagation through time",
     )
     explain.set_defaults(func=cmd_explain)
 

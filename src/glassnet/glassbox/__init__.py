@@ -5,11 +5,13 @@
 - ``TraceRecorder(every=N)``: a ``fit`` callback recording the real training steps.
 - ``check_gradients(model, x, y)``: backpropagation against finite differences, per weight tensor.
 - ``deck_network()``: the deck's 2-2-2-2 sigmoid network with its weights.
+- ``explain_rnn()``: a tiny recurrent network unrolled over three steps, every number shown.
 """
 
 from glassnet.glassbox.deck import DECK_INPUT, DECK_TARGET, deck_network
 from glassnet.glassbox.gradcheck import GradientReport, check_gradients
 from glassnet.glassbox.trace import LayerTrace, Trace, TraceRecorder, trace
+from glassnet.glassbox.unrolled import explain_rnn, rnn_network
 
 __all__ = [
     "DECK_INPUT",
@@ -20,5 +22,7 @@ __all__ = [
     "TraceRecorder",
     "check_gradients",
     "deck_network",
+    "explain_rnn",
+    "rnn_network",
     "trace",
 ]

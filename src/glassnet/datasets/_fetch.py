@@ -175,6 +175,8 @@ def _remove_stale_parts(folder: Path) -> None:
 
 def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadline=None):
     """Download ``url`` to ``target`` if its SHA-256 matches; nothing is left behind if not.
+    (A 32-digit ``sha256`` is an MD5, where that is all the publisher gives, as for IMDB's word
+    index.)
 
     At most ``max_bytes`` are accepted and the whole file must arrive within ``deadline``
     seconds; each wait for data is bounded by ``timeout``.
@@ -184,7 +186,7 @@ def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadli
     tmp = _part_name(target)
     start = time.monotonic()
     try:
-        digest = hashlib.sha256()
+        digest = hashlib.md5(usedforsecurity=False) if len(sha256) == 32 else hashlib.sha256()
         with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             if total and total > max_bytes:
@@ -205,7 +207,8 @@ def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadli
             stream.write("\n")
         if digest.hexdigest() != sha256:
             raise ValueError(
-                f"SHA-256 mismatch for {url}: got {digest.hexdigest()}, "
+                f"{'MD5' if len(sha256) == 32 else 'SHA-256'} mismatch for {url}: got "
+                f"{digest.hexdigest()}, "
                 f"expected {sha256} (corrupt or tampered download; not cached)"
             )
         os.replace(tmp, target)

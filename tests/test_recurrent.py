@@ -152,8 +152,6 @@ def test_embedding_says_which_id_is_outside_its_vocabulary():
         layer(np.array([[1, 12, 3]]))
     with pytest.raises(ValueError, match=r"takes integer word ids; received values such as 1\.5"):
         layer(np.array([[1.5, 2, 3]]))
-    with pytest.raises(NotImplementedError, match=r"mask_zero=True"):
-        layers.Embedding(10, 2, mask_zero=True)
 
 
 def test_ragged_lists_point_to_pad_sequences():
@@ -260,3 +258,40 @@ def test_explain_rnn_unrolls_every_number(capsys):
     assert out.count("relative error") == 3 and "e-0" in out
     assert "the loss goes from 0.231818 to 0.0126263" in out
     assert cli.main(["explain", "--rnn", "model.keras"]) == 1
+
+
+# ---- masks: padded steps change nothing ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_padding_changes_nothing_with_mask_zero(kind):
+    """The same review, padded before or after (pad_sequences' 0s), predicts as unpadded."""
+    glassnet.utils.set_random_seed(3)
+    model = glassnet.Sequential([glassnet.Input((None,), dtype="int32"),
+                                 layers.Embedding(10, 4, mask_zero=True), KINDS[kind](3),
+                                 layers.Dense(2, activation="softmax")])  # fmt: skip
+    alone = model.predict(np.array([[4, 7, 2]]), verbose=0)
+    padded = np.array([[0, 0, 4, 7, 2], [4, 7, 2, 0, 0]])
+    np.testing.assert_allclose(model.predict(padded, verbose=0), np.repeat(alone, 2, 0), rtol=1e-6)
+    bidirectional = glassnet.Sequential([glassnet.Input((None,), dtype="int32"),
+                                         layers.Embedding(10, 4, mask_zero=True),
+                                         layers.Bidirectional(KINDS[kind](3))])  # fmt: skip
+    np.testing.assert_allclose(bidirectional.predict(padded[:1], verbose=0),
+                               bidirectional.predict(padded[1:], verbose=0), rtol=1e-6)  # fmt: skip
+
+
+def test_masked_gradients_against_finite_differences(rng):
+    from glassnet import glassbox
+
+    glassnet.utils.set_random_seed(5)
+    model = glassnet.Sequential([glassnet.Input((5, 2)), layers.Masking(),
+                                 layers.LSTM(3, return_sequences=True), layers.GRU(2),
+                                 layers.Dense(2, activation="softmax")])  # fmt: skip
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = rng.normal(size=(3, 5, 2))
+    x[0, :2] = 0  # padding at the start of one sequence, at the end of another
+    x[2, 3:] = 0
+    report = glassbox.check_gradients(model, x, np.array([0, 1, 1]))
+    assert "all gradients agree" in str(report)
+    masking = layers.Masking()
+    assert masking.compute_mask(x, x, None)[0].tolist() == [False, False, True, True, True]

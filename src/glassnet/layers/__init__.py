@@ -19,6 +19,7 @@ from glassnet.layers.core import (
     Dense,
     Dropout,
     Flatten,
+    Masking,
     Reshape,
     SpatialDropout2D,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "InputLayer",
     "KerasTensor",
     "Layer",
+    "Masking",
     "MaxPooling1D",
     "MaxPooling2D",
     "Maximum",
@@ -124,6 +126,7 @@ for _cls in (
     GlobalMaxPooling2D,
     InputLayer,
     LSTM,
+    Masking,
     MaxPooling1D,
     MaxPooling2D,
     Maximum,

@@ -322,6 +322,15 @@ class Layer:
             "gradients layer by layer, so every layer that is trained through needs one."
         )
 
+    def compute_mask(self, a_prev, a, mask):
+        """Which steps of the output ``a`` are real, given the input's ``mask`` (batch, steps):
+        the same steps while the output keeps them (batch, steps, …), else no mask. Embedding
+        and Masking make masks; a recurrent layer skips the masked steps and, returning its
+        last output only, ends the mask."""
+        if mask is None or a.ndim < 3 or a.shape[:2] != mask.shape:
+            return None
+        return mask
+
     def call(self, *args, **kwargs):
         raise NotImplementedError  # only to recognise Keras-style subclasses, see __call__
 

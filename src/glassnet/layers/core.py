@@ -13,7 +13,7 @@ from glassnet import activations, initializers, kernels
 from glassnet.backend import make_rng, xp
 from glassnet.layers.base import Layer, Variable, format_shape
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Reshape", "SpatialDropout2D"]
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Masking", "Reshape", "SpatialDropout2D"]
 
 
 def _matrix_size(shape) -> str:
@@ -389,3 +389,36 @@ class Reshape(Layer):
 
     def get_config(self):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Masking(Layer):
+    """Marks the steps whose features all equal ``mask_value`` as padding: the recurrent layers
+    after it skip them, so padded steps change nothing. Its output is its input, with the
+    masked steps set to 0.
+
+    >>> import numpy as np
+    >>> x = np.array([[[1.0], [0.0], [2.0]]])
+    >>> Masking().compute_mask(x, x, None).tolist()
+    [[True, False, True]]
+    """
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def _real(self, a_prev):
+        return (a_prev != self.mask_value).any(axis=-1)  # (batch, steps)
+
+    def compute_mask(self, a_prev, a, mask):
+        return self._real(a_prev)
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        c.keep = self._real(a_prev)[..., None].astype(a_prev.dtype)
+        return a_prev * c.keep
+
+    def backward(self, dC_da, cache=None):
+        return dC_da * self.cache_for(cache).keep
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}

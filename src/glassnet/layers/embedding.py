@@ -26,6 +26,8 @@ class Embedding(Layer):
         input_dim: The vocabulary size: ids run from 0 to input_dim − 1.
         output_dim: The length of each word's vector.
         embeddings_initializer: How the vectors start (Keras: uniform on ±0.05).
+        mask_zero: Id 0 is padding: the recurrent layers after it skip the steps holding it
+            (``pad_sequences`` pads with 0), so padded steps change nothing.
 
     >>> import numpy as np
     >>> layer = Embedding(5, 2)
@@ -60,12 +62,8 @@ class Embedding(Layer):
                            ("lora_rank", lora_rank)):  # fmt: skip
             if value is not None:
                 raise NotImplementedError(f"Embedding({arg}=...) is not supported by glassnet.")
-        if mask_zero:
-            raise NotImplementedError(
-                "Embedding(mask_zero=True) is not supported by glassnet yet: masks do not flow "
-                "between layers. Pad with pad_sequences and let the model learn the padding id."
-            )
         super().__init__(**kwargs)
+        self.mask_zero = bool(mask_zero)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers.get(
             "random_uniform" if embeddings_initializer == "uniform" else embeddings_initializer
@@ -111,6 +109,12 @@ class Embedding(Layer):
         c.ids = ids
         return self.params["embeddings"][ids]  # (batch, …, output_dim): each id's row
 
+    def compute_mask(self, a_prev, a, mask):
+        """With ``mask_zero``, id 0 is padding: the steps holding it are masked out."""
+        if not self.mask_zero:
+            return None
+        return xp.asarray(a_prev) != 0  # (batch, steps)
+
     def backward(self, dC_da, cache=None):
         c = self.cache_for(cache)
         grad = self.grads["embeddings"]
@@ -130,5 +134,5 @@ class Embedding(Layer):
             "embeddings_regularizer": None,
             "activity_regularizer": None,
             "embeddings_constraint": None,
-            "mask_zero": False,
+            "mask_zero": self.mask_zero,
         }

@@ -208,13 +208,23 @@ class RNN(Layer):
             zx += self._input_bias()
         state = [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
         keep = not getattr(c, "inference_only", False)  # a prediction keeps no step's values
+        # Masked steps (padding, from Embedding(mask_zero=True) or Masking) change nothing:
+        # the state goes through them as it was.
+        mask = getattr(c, "input_mask", None)
+        c.real = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
         c.steps, hs = [], xp.empty((n, T, self.units), dtype=x.dtype)
         for t in range(T):  # the recurrence: each step needs the one before
             s = SimpleNamespace()
-            state = self.step(zx[:, t], state, s, c.h_mask)
+            new = self.step(zx[:, t], state, s, c.h_mask)
+            if c.real is not None:
+                real = c.real[:, t, None]  # (batch, 1)
+                new = [xp.where(real, after, before) for after, before in zip(new, state)]
+            state = new
             if keep:
                 c.steps.append(s)  # one cache per step, for the way back through time
             hs[:, t] = state[0]
+            if c.real is not None and self.zero_output_for_mask:
+                hs[:, t] *= c.real[:, t, None]
         if keep:
             c.z = xp.stack([s.z for s in c.steps], axis=1)  # (batch, T, G·u): every step's z
         c.a = hs if self.return_sequences else hs[:, -1]
@@ -241,10 +251,18 @@ class RNN(Layer):
         h_in = xp.stack([s.h_in for s in c.steps])  # (T, batch, u): what W_h multiplied
         c.dC_dh = xp.empty((n, T, self.units), dtype=dC_da.dtype)  # ∂C/∂h_t, for the glass box
         later = [xp.zeros((n, self.units), dtype=dC_da.dtype) for _ in range(self._state_count)]
+        if c.real is not None and self.zero_output_for_mask:
+            from_output = from_output * c.real[:, :, None]  # a masked step's output was 0
         for t in range(T - 1, -1, -1):  # back through time: t = T … 1
             later[0] = later[0] + from_output[:, t]  # ∂C/∂h_t: from the output and from t + 1
             c.dC_dh[:, t] = later[0]
-            dzx[:, t], drec[t], later = self.step_backward(later, c.steps[t], c.h_mask)
+            dzx[:, t], drec[t], earlier = self.step_backward(later, c.steps[t], c.h_mask)
+            if c.real is not None:  # a masked step passed the state on untouched: so back
+                real = c.real[:, t, None]
+                dzx[:, t] *= real
+                drec[t] *= real
+                earlier = [xp.where(real, e, g) for e, g in zip(earlier, later)]
+            later = earlier
         c.dC_dz = dzx
         # Every step used the same W_h: its gradient sums ∂C/∂z_t·h_{t−1} over the steps, one
         # product for all of them.

@@ -145,6 +145,8 @@ class Bidirectional(Wrapper):
         c.forward_values, c.backward_values = Cache(), Cache()  # the inner layers' values
         if getattr(c, "inference_only", False):
             c.forward_values.inference_only = c.backward_values.inference_only = True
+        mask = getattr(c, "input_mask", None)  # padding, for both directions
+        c.forward_values.input_mask = c.backward_values.input_mask = mask
         c.y = self.forward_layer.forward(a_prev, training, c.forward_values)
         c.y_rev = self.backward_layer.forward(a_prev, training, c.backward_values)
         if self.return_sequences:

@@ -414,15 +414,18 @@ class Model(Layer):
         """
         values = {id(t): x for t, x in zip(self.inputs, xs)}
         outputs = {id(t) for t in self.outputs}
+        masks: dict = {}  # tensor → (batch, steps): which steps are real (Embedding, Masking)
         for step, (node, layer, many, reads, writes) in enumerate(self._plan):
             cache = caches[id(node)]
             if not keep:
                 cache.inference_only = True  # a layer may skip keeping what backward reads
-            values[writes] = layer.forward(
-                [values[k] for k in reads] if many else values[reads[0]],
-                training=training,
-                cache=cache,
-            )
+            mask = None if many else masks.get(reads[0])
+            (layer if cache is None else cache).input_mask = mask  # a recurrent layer reads it
+            a_prev = [values[k] for k in reads] if many else values[reads[0]]
+            values[writes] = layer.forward(a_prev, training=training, cache=cache)
+            out_mask = layer.compute_mask(a_prev, values[writes], mask)
+            if out_mask is not None:
+                masks[writes] = out_mask
             if not keep:
                 if writes not in outputs:
                     vars(cache).clear()  # what backward would have read: patches, z, a, …

@@ -52,6 +52,14 @@ def format_shape(shape) -> str:
     )
 
 
+def refuse_unsupported(kind: str, **options) -> None:
+    """A ``NotImplementedError`` naming the first of Keras's ``options`` given a value (not
+    None), for what glassnet leaves out (regularizers, constraints, …)."""
+    for name, value in options.items():
+        if value is not None:
+            raise NotImplementedError(f"{kind}({name}=...) is not supported by glassnet yet.")
+
+
 def check_shape(shape, what="shape") -> tuple:
     """A sample shape as a tuple of positive Python ints (NumPy integers accepted), or None."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):

@@ -29,7 +29,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from glassnet import activations, initializers, kernels
 from glassnet.backend import xp
-from glassnet.layers.base import Layer, Variable, format_shape
+from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported
 from glassnet.layers.core import add_bias_and_activate
 
 __all__ = ["Conv1D", "Conv2D", "ZeroPadding2D"]
@@ -207,15 +207,14 @@ class Conv(Layer):
         check_channels_last(data_format, kind)
         if groups != 1:
             raise NotImplementedError(f"{kind}(groups={groups!r}) is not supported by glassnet.")
-        for arg, value in (
-            ("kernel_regularizer", kernel_regularizer),
-            ("bias_regularizer", bias_regularizer),
-            ("activity_regularizer", activity_regularizer),
-            ("kernel_constraint", kernel_constraint),
-            ("bias_constraint", bias_constraint),
-        ):
-            if value is not None:
-                raise NotImplementedError(f"{kind}({arg}=...) is not supported by glassnet yet.")
+        refuse_unsupported(
+            kind,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size")

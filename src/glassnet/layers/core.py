@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from glassnet import activations, initializers, kernels
 from glassnet.backend import make_rng, xp
-from glassnet.layers.base import Layer, Variable, format_shape
+from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Masking", "Reshape", "SpatialDropout2D"]
 
@@ -93,15 +93,14 @@ class Dense(Layer):
                 "Received an invalid value for `units`, expected a positive integer. "
                 f"Received: units={units!r}"
             )
-        for arg, value in (
-            ("kernel_regularizer", kernel_regularizer),
-            ("bias_regularizer", bias_regularizer),
-            ("activity_regularizer", activity_regularizer),
-            ("kernel_constraint", kernel_constraint),
-            ("bias_constraint", bias_constraint),
-        ):
-            if value is not None:
-                raise NotImplementedError(f"Dense({arg}=...) is not supported by glassnet yet.")
+        refuse_unsupported(
+            "Dense",
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         super().__init__(**kwargs)
         self.units = int(units)
         self.activation = activations.get(activation)

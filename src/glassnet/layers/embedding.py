@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from glassnet import initializers
 from glassnet.backend import xp
-from glassnet.layers.base import Layer, Variable
+from glassnet.layers.base import Layer, Variable, refuse_unsupported
 
 __all__ = ["Embedding"]
 
@@ -57,11 +57,12 @@ class Embedding(Layer):
                     f"Both `input_dim` and `output_dim` should be positive, Received {name}="
                     f"{value!r}."
                 )
-        for arg, value in (("embeddings_regularizer", embeddings_regularizer),
-                           ("embeddings_constraint", embeddings_constraint),
-                           ("lora_rank", lora_rank)):  # fmt: skip
-            if value is not None:
-                raise NotImplementedError(f"Embedding({arg}=...) is not supported by glassnet.")
+        refuse_unsupported(
+            "Embedding",
+            embeddings_regularizer=embeddings_regularizer,
+            embeddings_constraint=embeddings_constraint,
+            lora_rank=lora_rank,
+        )
         super().__init__(**kwargs)
         self.mask_zero = bool(mask_zero)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)

@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from glassnet import initializers
 from glassnet.backend import xp
-from glassnet.layers.base import Layer, format_shape
+from glassnet.layers.base import Layer, format_shape, refuse_unsupported
 
 __all__ = ["BatchNormalization"]
 
@@ -62,15 +62,14 @@ class BatchNormalization(Layer):
         synchronized=False,
         **kwargs,
     ):
-        for arg, value in (
-            ("beta_regularizer", beta_regularizer),
-            ("gamma_regularizer", gamma_regularizer),
-            ("beta_constraint", beta_constraint),
-            ("gamma_constraint", gamma_constraint),
-            ("renorm_clipping", renorm_clipping),
-        ):
-            if value is not None:
-                raise NotImplementedError(f"BatchNormalization({arg}=...) is not supported.")
+        refuse_unsupported(
+            "BatchNormalization",
+            beta_regularizer=beta_regularizer,
+            gamma_regularizer=gamma_regularizer,
+            beta_constraint=beta_constraint,
+            gamma_constraint=gamma_constraint,
+            renorm_clipping=renorm_clipping,
+        )
         if renorm or synchronized:
             raise NotImplementedError(
                 "BatchNormalization(renorm=True) and (synchronized=True) are not supported."

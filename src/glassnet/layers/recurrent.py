@@ -32,7 +32,7 @@ from typing import ClassVar
 
 from glassnet import activations, initializers, kernels
 from glassnet.backend import make_rng, xp
-from glassnet.layers.base import Layer, Variable, format_shape, snake_case
+from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported, snake_case
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
@@ -84,17 +84,16 @@ class RNN(Layer):
                 "Received an invalid value for argument `units`, expected a positive integer, "
                 f"got {units!r}."
             )
-        for arg, value in (
-            ("kernel_regularizer", kernel_regularizer),
-            ("recurrent_regularizer", recurrent_regularizer),
-            ("bias_regularizer", bias_regularizer),
-            ("activity_regularizer", activity_regularizer),
-            ("kernel_constraint", kernel_constraint),
-            ("recurrent_constraint", recurrent_constraint),
-            ("bias_constraint", bias_constraint),
-        ):
-            if value is not None:
-                raise NotImplementedError(f"{kind}({arg}=...) is not supported by glassnet yet.")
+        refuse_unsupported(
+            kind,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+        )
         for arg, value in (("return_state", return_state), ("stateful", stateful)):
             if value:
                 raise NotImplementedError(

@@ -295,3 +295,12 @@ def test_masked_gradients_against_finite_differences(rng):
     assert "all gradients agree" in str(report)
     masking = layers.Masking()
     assert masking.compute_mask(x, x, None)[0].tolist() == [False, False, True, True, True]
+
+
+def test_summary_wraps_long_names_as_keras_does(capsys):
+    model = glassnet.Sequential([glassnet.Input((5, 3)), layers.TimeDistributed(layers.Dense(2))])
+    model.summary()
+    lines = capsys.readouterr().out.splitlines()
+    assert "│ time_distributed                │ (None, 5, 2)           │            18 │" in lines
+    assert "│ (TimeDistributed)               │                        │               │" in lines
+    assert len({len(line) for line in lines[1:-3]}) == 1  # every table line the same width

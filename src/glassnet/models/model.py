@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import textwrap
 import threading
 from dataclasses import dataclass
 
@@ -1460,20 +1461,26 @@ class Model(Layer):
         def line(left, mid, right, fill):
             return left + mid.join(fill * w for w in widths) + right
 
-        def row(cells, bar):
-            parts = []
-            for k, (cell, w) in enumerate(zip(cells, widths)):
-                parts.append(f" {cell:>{w - 2}} " if k == 2 else f" {cell:<{w - 2}} ")
-            return bar + bar.join(parts) + bar
+        def row(cells, bar) -> list[str]:
+            """The cells side by side; one too long for its column wraps, as in Keras."""
+            wrapped = [textwrap.wrap(str(cell), w - 2) or [""] for cell, w in zip(cells, widths)]
+            out = []
+            for depth in range(max(len(parts) for parts in wrapped)):
+                parts = []
+                for k, (lines_k, w) in enumerate(zip(wrapped, widths)):
+                    cell = lines_k[depth] if depth < len(lines_k) else ""
+                    parts.append(f" {cell:>{w - 2}} " if k == 2 else f" {cell:<{w - 2}} ")
+                out.append(bar + bar.join(parts) + bar)
+            return out
 
         lines = [
             f'Model: "{self.name}"',
             line("┏", "┳", "┓", "━"),
-            row(header, "┃"),
+            *row(header, "┃"),
             line("┡", "╇", "┩", "━"),
         ]
         for i, cells in enumerate(rows):
-            lines.append(row(cells, "│"))
+            lines.extend(row(cells, "│"))
             lines.append(
                 line("├", "┼", "┤", "─") if i < len(rows) - 1 else line("└", "┴", "┘", "─")
             )

@@ -301,6 +301,6 @@ def test_summary_wraps_long_names_as_keras_does(capsys):
     model = glassnet.Sequential([glassnet.Input((5, 3)), layers.TimeDistributed(layers.Dense(2))])
     model.summary()
     lines = capsys.readouterr().out.splitlines()
-    assert "│ time_distributed                │ (None, 5, 2)           │            18 │" in lines
+    assert "│ time_distributed                │ (None, 5, 2)           │             8 │" in lines
     assert "│ (TimeDistributed)               │                        │               │" in lines
     assert len({len(line) for line in lines[1:-3]}) == 1  # every table line the same width

@@ -38,6 +38,7 @@ from glassnet import (  # noqa: E402
     models,
     ops,
     optimizers,
+    preprocessing,
     saving,
     utils,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "models",
     "ops",
     "optimizers",
+    "preprocessing",
     "saving",
     "utils",
 ]

@@ -160,5 +160,4 @@ def test_kerass_imdb_lstm_script_runs_to_its_end(tmp_path):
                          timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "x_train shape: (48, 80)" in run.stdout and "Epoch 15/15" in run.stdout
-    accuracy = float(run.stdout.split("Test accuracy:")[1])
-    assert 0.0 <= accuracy <= 1.0
+    assert run.stdout.rstrip().splitlines()[-1].startswith("Test accuracy: ")  # its last line

@@ -96,33 +96,43 @@ class Pooling(Layer):
         out, pads = self.windows.out_shape(x.shape[1], x.shape[2])
         c.pads, c.out, c.input_shape = pads, out, a_prev.shape
         if self.reduce == "max":
-            # Padding never wins: -inf around the image (TensorFlow's "same" max pooling).
-            x = pad(x, pads, value=-xp.inf)
-            c.padded_shape = x.shape
-            (ph, pw), (sh, sw) = self.windows.size, self.windows.strides
-            offsets = xp.uint8 if ph * pw <= 256 else xp.uint16  # a window's offsets u·pw + v
-            c.winner = xp.zeros((x.shape[0], *out, x.shape[3]), dtype=offsets)
-            if use_kernels(x):  # one pass, the same numbers as the loop below
-                a = xp.empty(c.winner.shape, dtype=x.dtype)
-                kernels.run_split("max_pool", (x, a, c.winner), ph, pw, sh, sw)
-                return a.reshape(x.shape[0], *(out[1:] if self.rank == 1 else out), x.shape[3])
-            a = None
-            for k, where in enumerate(self._offsets(out)):
-                if a is None:
-                    a = x[where].copy()  # (batch, oh, ow, C): the first offset so far wins
-                    continue
-                better = x[where] > a  # strictly: a tie stays with the first
-                xp.copyto(a, x[where], where=better)
-                c.winner[better] = k
+            x = pad(x, pads, value=-xp.inf)  # padding never wins (TensorFlow's "same")
+            a = self._max(x, out, c)
         else:
             x = pad(x, pads)
-            c.padded_shape = x.shape
-            a = xp.zeros((x.shape[0], *out, x.shape[3]), dtype=x.dtype)
-            for where in self._offsets(out):
-                a += x[where]
-            c.count = self._count(x.shape, pads, out, x.dtype)
-            a /= c.count  # the mean of the window's inputs that are not padding
+            a = self._average(x, pads, out, c)
+        c.padded_shape = x.shape
         return a.reshape(x.shape[0], *(out[1:] if self.rank == 1 else out), x.shape[3])
+
+    def _max(self, x, out, c):
+        """The largest value of each window (batch, oh, ow, C), and in ``c.winner`` which offset
+        u·pw + v of the window held it (the first, when several tie)."""
+        (ph, pw), (sh, sw) = self.windows.size, self.windows.strides
+        shape = (x.shape[0], *out, x.shape[3])
+        offsets = xp.uint8 if ph * pw <= 256 else xp.uint16
+        if use_kernels(x):  # one pass, the same numbers as the loop below
+            a, c.winner = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=offsets)
+            kernels.run_split("max_pool", (x, a, c.winner), ph, pw, sh, sw)
+            return a
+        c.winner = xp.zeros(shape, dtype=offsets)
+        a = None
+        for k, where in enumerate(self._offsets(out)):
+            if a is None:
+                a = x[where].copy()  # the first offset, so far the winner everywhere
+                continue
+            better = x[where] > a  # strictly: a tie stays with the first
+            xp.copyto(a, x[where], where=better)
+            c.winner[better] = k
+        return a
+
+    def _average(self, x, pads, out, c):
+        """The mean of each window's inputs that are not padding (batch, oh, ow, C)."""
+        a = xp.zeros((x.shape[0], *out, x.shape[3]), dtype=x.dtype)
+        for where in self._offsets(out):
+            a += x[where]
+        c.count = self._count(x.shape, pads, out, x.dtype)
+        a /= c.count
+        return a
 
     def _count(self, padded_shape, pads, out, dtype):
         """How many real (not padding) inputs each window holds: (oh, ow, 1)."""

@@ -39,7 +39,9 @@ __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
 class RNN(Layer):
     """Base of the recurrent layers: the loop over time, forward and back; each subclass writes
-    one step (``step``) and, right under it, that step's backward pass (``step_backward``: from
+    one step (``step``: it writes the step's z into ``s.z``, the slot it is given, and keeps in
+    ``s`` what its backward pass reads) and, right under it, that step's backward pass
+    (``step_backward``: from
     ∂C/∂(state at t) to ∂C/∂z_t — its inputs' share and its recurrent share, which differ only in
     a GRU — and ∂C/∂(state at t − 1))."""
 
@@ -196,11 +198,12 @@ class RNN(Layer):
         x = a_prev[:, ::-1] if self.go_backwards else a_prev  # go_backwards: from the last step
         c.a_prev = a_prev
         # Dropout as Keras has it: one mask per sequence, the same at every step.
-        c.mask = self._mask((n, 1, n_in), x.dtype) if training and self.dropout else None
-        c.x = x if c.mask is None else x * c.mask
-        c.h_mask = (
-            self._mask((n, self.units), x.dtype) if training and self.recurrent_dropout else None
-        )
+        c.x_drop, c.h_drop = (
+            self._dropout_mask(shape, x.dtype, rate) if training and rate else None
+            for shape, rate in (((n, 1, n_in), self.dropout),
+                                ((n, self.units), self.recurrent_dropout))
+        )  # fmt: skip
+        c.x = x if c.x_drop is None else x * c.x_drop
         # The inputs' share of every step at once: (batch·T, n_in)·(n_in, G·u)
         zx = (c.x.reshape(n * T, n_in) @ W_x.T).reshape(n, T, -1)  # (batch, T, G·u)
         if self.use_bias:
@@ -212,9 +215,11 @@ class RNN(Layer):
         mask = getattr(c, "input_mask", None)
         c.real = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
         c.steps, hs = [], xp.empty((n, T, self.units), dtype=x.dtype)
+        # Every step's z, written in place by the steps: (T, batch, G·u), one step after another
+        zs = xp.empty((T, n, zx.shape[2]), dtype=x.dtype) if keep else None
         for t in range(T):  # the recurrence: each step needs the one before
-            s = SimpleNamespace()
-            new = self.step(zx[:, t], state, s, c.h_mask)
+            s = SimpleNamespace(z=zs[t] if keep else xp.empty((n, zx.shape[2]), dtype=x.dtype))
+            new = self.step(zx[:, t], state, s, c.h_drop)
             if c.real is not None:
                 real = c.real[:, t, None]  # (batch, 1)
                 new = [xp.where(real, after, before) for after, before in zip(new, state)]
@@ -225,7 +230,7 @@ class RNN(Layer):
             if c.real is not None and self.zero_output_for_mask:
                 hs[:, t] *= c.real[:, t, None]
         if keep:
-            c.z = xp.stack([s.z for s in c.steps], axis=1)  # (batch, T, G·u): every step's z
+            c.z = zs.transpose(1, 0, 2)  # (batch, T, G·u), a view: every step's z
         c.a = hs if self.return_sequences else hs[:, -1]
         return c.a
 
@@ -255,7 +260,7 @@ class RNN(Layer):
         for t in range(T - 1, -1, -1):  # back through time: t = T … 1
             later[0] = later[0] + from_output[:, t]  # ∂C/∂h_t: from the output and from t + 1
             c.dC_dh[:, t] = later[0]
-            dzx[:, t], drec[t], earlier = self.step_backward(later, c.steps[t], c.h_mask)
+            dzx[:, t], drec[t], earlier = self.step_backward(later, c.steps[t], c.h_drop)
             if c.real is not None:  # a masked step passed the state on untouched: so back
                 real = c.real[:, t, None]
                 dzx[:, t] *= real
@@ -274,8 +279,8 @@ class RNN(Layer):
         if not self.needs_input_gradient:
             return None
         dx = (flat @ W_x).reshape(n, T, n_in)  # ∂C/∂x_t = W_xᵀ·∂C/∂z_t
-        if c.mask is not None:
-            dx *= c.mask
+        if c.x_drop is not None:
+            dx *= c.x_drop
         return dx[:, ::-1] if self.go_backwards else dx
 
     def _recurrent_bias_grad(self, drec) -> None:
@@ -284,14 +289,14 @@ class RNN(Layer):
     def _input_bias_grad(self):
         return self.grads["b"]
 
-    def _mask(self, shape, dtype):
-        rate = self.dropout if len(shape) == 3 else self.recurrent_dropout
+    def _dropout_mask(self, shape, dtype, rate):
+        """0 with probability ``rate``, else 1/(1 − rate): drawn once per sequence."""
         keep = self._rng.random(shape) >= rate
         return keep * dtype.type(1 / (1 - rate))
 
-    def _recurrent_input(self, h_prev, h_mask):
+    def _recurrent_input(self, h_prev, h_drop):
         """What W_h multiplies: h_{t−1}, dropped out as Keras drops it (recurrent_dropout)."""
-        return h_prev if h_mask is None else h_prev * h_mask
+        return h_prev if h_drop is None else h_prev * h_drop
 
     # ---- configuration -------------------------------------------------------------------------
 
@@ -339,18 +344,19 @@ class SimpleRNN(RNN):
     def __init__(self, units, activation="tanh", **kwargs):
         super().__init__(units, activation=activation, **kwargs)
 
-    def step(self, zx, state, s, h_mask):
+    def step(self, zx, state, s, h_drop):
         """One step forward: z = (W_x·x_t + b) + W_h·h_{t−1}, h_t = σ(z)."""
-        s.h_in = self._recurrent_input(state[0], h_mask)  # (batch, u)
-        s.z = zx + s.h_in @ self.params["W_h"].T  # (batch, u)
+        s.h_in = self._recurrent_input(state[0], h_drop)  # (batch, u)
+        xp.matmul(s.h_in, self.params["W_h"].T, out=s.z)  # (batch, u): W_h·h_{t−1} …
+        s.z += zx  # … + (W_x·x_t + b)
         s.h = self.activation(s.z)
         return [s.h]
 
-    def step_backward(self, later, s, h_mask):
+    def step_backward(self, later, s, h_drop):
         """∂C/∂h_t → ∂C/∂z_t (the inputs' and the recurrent share alike), and ∂C/∂h_{t−1}."""
         dz = self.activation.backward(s.z, s.h, later[0])  # σ′(z_t) ⊙ ∂C/∂h_t
         dh_prev = dz @ self.params["W_h"]  # W_hᵀ·∂C/∂z_t: the deck's case 2, back one step
-        return dz, dz, [dh_prev if h_mask is None else dh_prev * h_mask]
+        return dz, dz, [dh_prev if h_drop is None else dh_prev * h_drop]
 
 
 class LSTM(RNN):
@@ -393,12 +399,13 @@ class LSTM(RNN):
             and self.recurrent_activation is activations.sigmoid
         )
 
-    def step(self, zx, state, s, h_mask):
+    def step(self, zx, state, s, h_drop):
         """One step forward: the four gates, the new cell state c_t, the output h_t."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         h_prev, s.c_prev = state
-        s.h_in = self._recurrent_input(h_prev, h_mask)
-        s.z = zx + s.h_in @ self.params["W_h"].T  # (batch, 4u): gates i, f, c, o
+        s.h_in = self._recurrent_input(h_prev, h_drop)
+        xp.matmul(s.h_in, self.params["W_h"].T, out=s.z)  # (batch, 4u): gates i, f, c, o
+        s.z += zx
         s.gates = xp.empty_like(s.z)  # i, f, g, o side by side, as z
         s.gates[:, : 2 * u] = sig(s.z[:, : 2 * u])  # i, f
         s.gates[:, 2 * u : 3 * u] = act(s.z[:, 2 * u : 3 * u])  # g, the candidate
@@ -408,7 +415,7 @@ class LSTM(RNN):
         s.tanh_c = act(s.c)
         return [o * s.tanh_c, s.c]
 
-    def step_backward(self, later, s, h_mask):
+    def step_backward(self, later, s, h_drop):
         """∂C/∂h_t and ∂C/∂c_t (from step t + 1) → ∂C/∂z_t, and both for step t − 1."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         dh, dc_later = later
@@ -427,7 +434,7 @@ class LSTM(RNN):
             dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], o, do)
             dc_prev = dc * f
         dh_prev = dz @ self.params["W_h"]
-        return dz, dz, [dh_prev if h_mask is None else dh_prev * h_mask, dc_prev]
+        return dz, dz, [dh_prev if h_drop is None else dh_prev * h_drop, dc_prev]
 
     def get_config(self):
         return {
@@ -472,23 +479,23 @@ class GRU(RNN):
         if self.use_bias:
             drec.sum(axis=(0, 1), out=self.grads["b"][1])  # ∂C/∂b_h: the recurrent share's
 
-    def step(self, zx, state, s, h_mask):
+    def step(self, zx, state, s, h_drop):
         """One step forward: the update and reset gates, the candidate h̃, the new h."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         s.h_prev = state[0]
-        s.h_in = self._recurrent_input(s.h_prev, h_mask)
+        s.h_in = self._recurrent_input(s.h_prev, h_drop)
         rec = s.h_in @ self.params["W_h"].T  # (batch, 3u)
         if self.use_bias:
             rec += self.params["b"][1]
         s.rec_h = rec[:, 2 * u :]
-        s.z = zx.copy()  # (batch, 3u): the gates' z, the recurrent share added below
+        s.z[...] = zx  # (batch, 3u): the gates' z, the recurrent share added below
         s.z[:, : 2 * u] += rec[:, : 2 * u]
         s.update, s.reset = sig(s.z[:, :u]), sig(s.z[:, u : 2 * u])
         s.z[:, 2 * u :] += s.reset * s.rec_h  # the candidate's z: x_h + r ⊙ r_h
         s.candidate = act(s.z[:, 2 * u :])
         return [s.update * s.h_prev + (1 - s.update) * s.candidate]
 
-    def step_backward(self, later, s, h_mask):
+    def step_backward(self, later, s, h_drop):
         """∂C/∂h_t → ∂C/∂(each gate's z), inputs' and recurrent share, and ∂C/∂h_{t−1}."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         dh = later[0]
@@ -500,8 +507,8 @@ class GRU(RNN):
         drec = dzx.copy()  # ∂C/∂(the recurrent share): the same, but r ⊙ r_h for the candidate
         drec[:, 2 * u :] *= s.reset
         dh_prev = drec @ self.params["W_h"]
-        if h_mask is not None:
-            dh_prev *= h_mask
+        if h_drop is not None:
+            dh_prev *= h_drop
         return dzx, drec, [dh_prev + dh * s.update]  # h_t = z ⊙ h_{t−1} + …: directly too
 
     def get_config(self):

@@ -312,6 +312,12 @@ class Model(Layer):
             [k for k in reads if last_read[k] == i and k not in kept]
             for i, (_, _, _, reads, _) in enumerate(self._plan)
         ]
+        # Numbers per sample in the largest layer output: how inference cuts a batch in pieces.
+        self._largest_output = max(
+            (math.prod(node.output.shape[1:]) for node, *_ in self._plan
+             if None not in node.output.shape[1:]),
+            default=0,
+        )  # fmt: skip
         self._case_1_flags = None  # per output, once the losses are known
         global _FLAGS_SET_BY
         _FLAGS_SET_BY = None  # a new graph: its layers' flags must be set again
@@ -442,13 +448,8 @@ class Model(Layer):
     def _infer(self, xs: list, caches: dict) -> list:
         """The outputs for the batch ``xs`` in inference mode, computed in pieces sized for the
         cache; the output layers' caches then hold z for the whole batch (the loss reads it)."""
-        largest = max(
-            (math.prod(node.output.shape[1:]) for node, *_ in self._plan
-             if None not in node.output.shape[1:]),
-            default=0,
-        )  # fmt: skip
         n = len(xs[0])
-        pieces = -(-n * largest // self.INFERENCE_PIECE)
+        pieces = -(-n * self._largest_output // self.INFERENCE_PIECE)
         if pieces < 2 * num_threads():  # too little to share: all threads on the whole batch
             values = self._run(xs, False, caches, keep=False)
             return [values[id(t)] for t in self.outputs]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import glassnet
-from glassnet import backend, cli
+from glassnet import backend, cli, i18n
 
 # No per-example deadline: the first example to reach a fused kernel pays its compilation (once
 # per fresh install, or after the kernels change), and a timed unit test is flaky by nature.
@@ -20,8 +20,10 @@ hypothesis.settings.load_profile("glassnet")
 
 @pytest.fixture(autouse=True)
 def clean_session(monkeypatch, tmp_path):
-    """Fresh layer names and no global seed; downloads never leave this machine."""
+    """Fresh layer names and no global seed; downloads never leave this machine; English,
+    whatever the machine's LANG (tests of the translations ask for theirs)."""
     backend.clear_session()
+    i18n.set_language("en")
     monkeypatch.setenv("GLASSNET_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("GLASSNET_MIRRORS", "http://127.0.0.1:9/{dataset}/")  # port 9: discard
     yield

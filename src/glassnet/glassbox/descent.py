@@ -21,6 +21,7 @@ import numpy as np
 
 from glassnet import optimizers
 from glassnet.backend import lookup
+from glassnet.i18n import N_, _
 
 __all__ = ["CURVES", "Curve", "Descent", "Step", "descend", "paths_2d", "ravine"]
 
@@ -55,7 +56,7 @@ def _network_curve() -> Curve:
         return float(model.layers[0].grads["W"][0, 0])
 
     return Curve(
-        "network", "C(w) = MSE of the deck's network, w = W[0, 0] of layer 1", C, slope, None
+        "network", N_("C(w) = MSE of the deck's network, w = W[0, 0] of layer 1"), C, slope, None
     )
 
 
@@ -70,7 +71,7 @@ CURVES = {
     ),
     "bumpy": Curve(
         "bumpy",
-        "C(w) = w⁴/4 − 2w² + w/2 + 5 (two valleys)",
+        N_("C(w) = w⁴/4 − 2w² + w/2 + 5 (two valleys)"),
         lambda w: w**4 / 4 - 2 * w**2 + w / 2 + 5,
         lambda w: w**3 - 4 * w + 0.5,
         None,
@@ -105,29 +106,40 @@ class Descent:
         first = self.steps[0]
         if self.verdict == "converged":
             where = (
-                f" (the minimum is at w = {self.curve.minimum:g})"
+                _(" (the minimum is at w = {w})").format(w=f"{self.curve.minimum:g}")
                 if self.curve.minimum is not None
                 else ""
             )
-            return f"Converged after {last.t} steps: w = {last.w:.4f}{where}, C = {last.C:.4f}."
+            return _("Converged after {t} steps: w = {w}{where}, C = {C}.").format(
+                t=last.t, w=f"{last.w:.4f}", where=where, C=f"{last.C:.4f}"
+            )
         if self.verdict == "diverged":
             hint = ""
             if self.curve.curvature:
-                hint = (
-                    f"; on this curve, steps overshoot and grow once the learning rate "
-                    f"exceeds 2/C″ = {2 / self.curve.curvature:g}"
-                )
-            return (
-                f"Diverged: the loss grew from {first.C:.4g} to {last.C:.4g} in {last.t} "
-                f"steps — the learning rate {self.learning_rate:g} is too large{hint}."
+                hint = _(
+                    "; on this curve, steps overshoot and grow once the learning rate "
+                    "exceeds 2/C″ = {limit}"
+                ).format(limit=f"{2 / self.curve.curvature:g}")
+            return _(
+                "Diverged: the loss grew from {first} to {last} in {t} steps — the learning "
+                "rate {lr} is too large{hint}."
+            ).format(
+                first=f"{first.C:.4g}",
+                last=f"{last.C:.4g}",
+                t=last.t,
+                lr=f"{self.learning_rate:g}",
+                hint=hint,
             )
-        return (
-            f"Still crawling after {last.t} steps: w = {last.w:.4f}, slope {last.slope:.2g} "
-            f"— the learning rate {self.learning_rate:g} is too small to get there soon."
+        return _(
+            "Still crawling after {t} steps: w = {w}, slope {slope} — the learning rate {lr} "
+            "is too small to get there soon."
+        ).format(
+            t=last.t, w=f"{last.w:.4f}", slope=f"{last.slope:.2g}", lr=f"{self.learning_rate:g}"
         )
 
     def table(self, head: int = 12, tail: int = 3) -> str:
-        rows = [f"{'step':>5} {'w':>12} {'slope':>12} {'lr × slope':>12} {'C':>12}"]
+        step, slope, move = _("step"), _("slope"), _("lr × slope")
+        rows = [f"{step:>5} {'w':>12} {slope:>12} {move:>12} {'C':>12}"]
         shown = (
             self.steps
             if len(self.steps) <= head + tail
@@ -166,6 +178,8 @@ def descend(
             break
         if t < max_steps:
             w -= learning_rate * slope  # the deck's rule
+    if run.verdict == "crawling" and run.steps[-1].C > C0:
+        run.verdict = "diverged"  # not blown up yet, but every step overshoots further
     return run
 
 
@@ -195,7 +209,7 @@ def paths_2d(start=(-4.0, 1.0), steps: int = 60, learning_rate: float = 0.09):
     for name, optimizer in runs.items():
         w = np.array(start, dtype=float)
         points = [w.copy()]
-        for _ in range(steps):
+        for _step in range(steps):
             optimizer.apply([(w, _ravine_slope(w))])
             points.append(w.copy())
         paths[name] = np.array(points)

@@ -11,6 +11,7 @@ import html
 import numpy as np
 
 from glassnet import activations
+from glassnet.i18n import _
 
 __all__ = ["format_array", "render_html", "render_text"]
 
@@ -34,7 +35,9 @@ def format_array(a: np.ndarray, full: bool = False) -> str:
         f"[{', '.join(map(str, np.unravel_index(k, a.shape)))}] = {a.reshape(-1)[k]:.4g}"
         for k in top
     )
-    return f"‖·‖ = {np.linalg.norm(a):.4g}, mean {a.mean():.4g}; largest: {entries}, …"
+    return _("‖·‖ = {norm}, mean {mean}; largest: {entries}, …").format(
+        norm=f"{np.linalg.norm(a):.4g}", mean=f"{a.mean():.4g}", entries=entries
+    )
 
 
 class _Writer:
@@ -70,20 +73,27 @@ class _Writer:
         if len(idx) == grad.size:
             shown = numeric[np.argsort(idx)].reshape(grad.shape)
             self.value(
-                f"  finite differences of ∂C/∂{name}", shown, f"relative error {error:.1e} {mark}"
+                "  " + _("finite differences of ∂C/∂{name}").format(name=name),
+                shown,
+                _("relative error {error} {mark}").format(error=f"{error:.1e}", mark=mark),
             )
         else:
             self.lines.append(
-                f"    finite differences on the {len(idx)} largest entries: "
-                f"relative error {error:.1e} {mark}"
+                "    "
+                + _(
+                    "finite differences on the {n} largest entries: relative error {error} {mark}"
+                ).format(n=len(idx), error=f"{error:.1e}", mark=mark)
             )
         kinks = int((lt.z == 0).sum()) if lt.z is not None and lt.activation == "relu" else 0
         if mark == "✗" and kinks:
             self.lines.append(
-                f"    ({kinks} values of z are exactly 0, at relu's kink: backprop takes the "
-                "slope there as 0, finite differences see the average of 0 and 1. Where the "
-                "input is 0 and b is still 0 — a blank background, a fresh model — this is "
-                "expected, not a bug.)"
+                "    "
+                + _(
+                    "({kinks} values of z are exactly 0, at relu's kink: backprop takes the "
+                    "slope there as 0, finite differences see the average of 0 and 1. Where the "
+                    "input is 0 and b is still 0 — a blank background, a fresh model — this is "
+                    "expected, not a bug.)"
+                ).format(kinks=kinks)
             )
 
 
@@ -105,10 +115,11 @@ def render_text(
     """The whole trace as text: forward, loss, backward with checks, update, new loss."""
     w = _Writer(color, full)
     w.sub(
-        f"One gradient-descent step · loss {tr.loss_name} · optimizer {tr.optimizer}, "
-        f"learning rate {tr.learning_rate:g}"
+        _(
+            "One gradient-descent step · loss {loss} · optimizer {optimizer}, learning rate {lr}"
+        ).format(loss=tr.loss_name, optimizer=tr.optimizer, lr=f"{tr.learning_rate:g}")
     )
-    for label, value, note in (("x", tr.x, "the input"), ("y", tr.y, "the target")):
+    for label, value, note in (("x", tr.x, _("the input")), ("y", tr.y, _("the target"))):
         if isinstance(value, list):  # several inputs or outputs
             for k, part in enumerate(value):
                 w.value(f"{label}[{k}]", part, f"{note} {k + 1}")
@@ -118,40 +129,47 @@ def render_text(
         _neuron(w, tr, *neuron)
         return "\n".join(w.lines)
 
-    w.head("FORWARD PASS — each layer computes z = W·a + b and a = σ(z), and stores them")
+    w.head(_("FORWARD PASS — each layer computes z = W·a + b and a = σ(z), and stores them"))
     for lt in tr.layers:
+        kind = f"{lt.kind}, {lt.activation}" if lt.activation else lt.kind
         w.sub(
-            f"layer {lt.number} ({lt.name}: {lt.kind}"
-            f"{', ' + lt.activation if lt.activation else ''})"
+            _("layer {number} ({name}: {kind})").format(number=lt.number, name=lt.name, kind=kind)
         )
         source = lt.source
         if lt.has_weights and lt.window is not None:  # a convolution: neurons that see windows
             kh, kw, c_in = lt.window
-            w.value("W", lt.W, f"one row per filter: a neuron that sees one {kh}×{kw}×{c_in} "
-                               "window of its input")  # fmt: skip
-            w.value("a", lt.a_prev, f"{source}, stored for the backward pass")
+            w.value("W", lt.W, _("one row per filter: a neuron that sees one {window} window "
+                                 "of its input").format(window=f"{kh}×{kw}×{c_in}"))  # fmt: skip
+            w.value(
+                "a", lt.a_prev, _("{source}, stored for the backward pass").format(source=source)
+            )
             if lt.b is not None:
                 w.value("b", lt.b)
-            w.value("z = W·window + b", lt.z, "at every window position: one feature map per "
-                                              "filter, (batch, rows, cols, filters)")  # fmt: skip
+            maps = _("at every window position: one feature map per filter, "
+                     "(batch, rows, cols, filters)")  # fmt: skip
+            w.value("z = W·window + b", lt.z, maps)
             w.value(f"a = {lt.activation}(z)", lt.a)
             w.lines.extend(feature_maps_text(lt.a))
         elif lt.has_weights:
-            w.value("W", lt.W, "one row per neuron")
-            w.value("a", lt.a_prev, f"{source}, stored for the backward pass")
+            w.value("W", lt.W, _("one row per neuron"))
+            w.value(
+                "a", lt.a_prev, _("{source}, stored for the backward pass").format(source=source)
+            )
             if lt.b is not None:
                 w.value("b", lt.b)
             w.value("z = a·Wᵀ + b", lt.z)
             w.value(f"a = {lt.activation}(z)", lt.a)
         elif lt.z is not None:
-            w.value(f"a = {lt.activation}(z)", lt.a, f"z is {source}")
+            w.value(f"a = {lt.activation}(z)", lt.a, _("z is {source}").format(source=source))
         elif lt.what:
-            w.lines.append(f"  {lt.what}, from {source}")
+            w.lines.append("  " + _("{what}, from {source}").format(what=lt.what, source=source))
         else:
-            w.lines.append(f"  passes {source} on ({lt.kind})")
-    w.head(f"LOSS — C = {tr.loss_name}(y, a) = {tr.C:.6g}")
+            w.lines.append(
+                "  " + _("passes {source} on ({kind})").format(source=source, kind=lt.kind)
+            )
+    w.head(_("LOSS — C = {loss}(y, a) = {C}").format(loss=tr.loss_name, C=f"{tr.C:.6g}"))
 
-    w.head("BACKWARD PASS — from the output layer back, ∂C/∂z of each layer from the one after")
+    w.head(_("BACKWARD PASS — from the output layer back, ∂C/∂z of each layer from the one after"))
     layers = tr.layers
     for pos in range(len(layers) - 1, -1, -1):
         lt = layers[pos]
@@ -161,31 +179,32 @@ def render_text(
         after = _next_with_weights(lt, layers)
         if is_output:
             case = (
-                "case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss"
+                _("case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss")
                 if lt.case_1
-                else "output layer: ∂C/∂a from the loss, then σ′"
+                else _("output layer: ∂C/∂a from the loss, then σ′")
             )
         elif len(lt.read_by) > 1:
             readers = ", ".join(str(k) for k in lt.read_by)
-            case = (
-                f"case 2 with a sum: its output feeds layers {readers}, so ∂C/∂a is the sum of "
+            case = _(
+                "case 2 with a sum: its output feeds layers {readers}, so ∂C/∂a is the sum of "
                 "what each sends back (the deck's σ′(z)·(w3·∂C/∂z′ + w4·∂C/∂z″))"
-            )
+            ).format(readers=readers)
         else:
             case = (
-                f"case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer {after.number} · W of layer "
-                f"{after.number})"
+                _("case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer {k} · W of layer {k})").format(
+                    k=after.number
+                )
                 if after
-                else "case 2"
+                else _("case 2")
             )
-        w.sub(f"layer {lt.number} ({lt.name}) — {case}")
+        w.sub(_("layer {number} ({name})").format(number=lt.number, name=lt.name) + f" — {case}")
         if lt.dC_da is not None:
             if is_output:
-                origin = "from the loss"
+                origin = _("from the loss")
             elif len(lt.read_by) > 1:
-                origin = "Σ over the layers it feeds of ∂C/∂z_next · W_next"
+                origin = _("Σ over the layers it feeds of ∂C/∂z_next · W_next")
             else:
-                origin = "from the layer after: ∂C/∂z_next · W_next"
+                origin = _("from the layer after: ∂C/∂z_next · W_next")
             w.value("∂C/∂a", lt.dC_da, origin)
             fn = activations.get(lt.activation) if lt.activation else None
             if fn is not None and fn.prime is not None:
@@ -195,44 +214,46 @@ def render_text(
         if lt.dC_dz is not None:
             w.value("∂C/∂z", lt.dC_dz)
         for name, values in lt.other.items():  # a user's own parameters
-            w.value(f"∂C/∂{name}", values["grad"], "from the layer's own backward pass")
+            w.value(f"∂C/∂{name}", values["grad"], _("from the layer's own backward pass"))
             w.check(lt, name)
         if lt.has_weights and lt.window is not None:
-            w.value("∂C/∂W = Σ ∂C/∂z·window", lt.dC_dW, "over every position: ∂z/∂w = the "
-                                                         "stored window of the input")  # fmt: skip
+            w.value("∂C/∂W = Σ ∂C/∂z·window", lt.dC_dW, _("over every position: ∂z/∂w = the "
+                                                        "stored window of the input"))  # fmt: skip
             w.check(lt, "W")
             if lt.dC_db is not None:
-                w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, "∂z/∂b = 1, summed over the batch and "
-                                                     "the positions")  # fmt: skip
+                w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, _("∂z/∂b = 1, summed over the batch and "
+                                                       "the positions"))  # fmt: skip
                 w.check(lt, "b")
         elif lt.has_weights:
-            w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW, "∂z/∂w = the stored input a of this layer")
+            w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW, _("∂z/∂w = the stored input a of this layer"))
             w.check(lt, "W")
             if lt.dC_db is not None:
-                w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, "∂z/∂b = 1, summed over the batch")
+                w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, _("∂z/∂b = 1, summed over the batch"))
                 w.check(lt, "b")
 
     rule = (
         "W ← W − learning_rate · ∂C/∂W"
         if tr.optimizer == "SGD"
-        else f"the {tr.optimizer} step (see its docstring)"
+        else _("the {optimizer} step (see its docstring)").format(optimizer=tr.optimizer)
     )
-    w.head(f"UPDATE — {rule}, learning rate {tr.learning_rate:g}")
+    w.head(_("UPDATE — {rule}, learning rate {lr}").format(rule=rule, lr=f"{tr.learning_rate:g}"))
+    before, after = _("{name} before"), _("{name} after ")
     for lt in tr.layers:
+        if lt.has_weights or lt.other:
+            w.sub(_("layer {number} ({name})").format(number=lt.number, name=lt.name))
         if lt.has_weights:
-            w.sub(f"layer {lt.number} ({lt.name})")
-            w.value("W before", lt.W)
-            w.value("W after ", lt.W_new)
+            w.value(before.format(name="W"), lt.W)
+            w.value(after.format(name="W"), lt.W_new)
             if lt.b is not None:
-                w.value("b before", lt.b)
-                w.value("b after ", lt.b_new)
-        if lt.other:
-            w.sub(f"layer {lt.number} ({lt.name})")
-            for name, values in lt.other.items():
-                w.value(f"{name} before", values["before"])
-                w.value(f"{name} after ", values["after"])
+                w.value(before.format(name="b"), lt.b)
+                w.value(after.format(name="b"), lt.b_new)
+        for name, values in lt.other.items():
+            w.value(before.format(name=name), values["before"])
+            w.value(after.format(name=name), values["after"])
     if tr.C_new is not None:
-        w.head(f"NEW LOSS — C = {tr.C_new:.6g} (was {tr.C:.6g})")
+        w.head(
+            _("NEW LOSS — C = {C_new} (was {C})").format(C_new=f"{tr.C_new:.6g}", C=f"{tr.C:.6g}")
+        )
     return "\n".join(w.lines)
 
 
@@ -252,12 +273,10 @@ def feature_maps_text(a, limit: int = 8) -> list[str]:
     scaled = (maps - low) / np.where(high > low, high - low, 1)
     levels = np.minimum((scaled * len(SHADES)).astype(int), len(SHADES) - 1)
     width = maps.shape[1]
-    lines = [
-        "  feature maps of the first input, "
-        + (f"filters 0–{k - 1}" if k < a.shape[-1] else "every filter")
-        + " (' ' low … '@' high):"
-    ]
-    label = "filter {}" if width >= 9 else "{}"
+    which = _("filters 0–{last}").format(last=k - 1) if k < a.shape[-1] else _("every filter")
+    lines = ["  " + _("feature maps of the first input, {which} (' ' low … '@' high):").format(
+        which=which)]  # fmt: skip
+    label = _("filter {}") if width >= 9 else "{}"
     lines.append("    " + "  ".join(f"{label.format(f):<{width}}"[:width] for f in range(k)))
     for r in range(maps.shape[0]):
         lines.append("    " + "  ".join(
@@ -270,8 +289,8 @@ def through_time_text(dC_dh) -> list[str]:
     last step back — where a gradient vanishes (or explodes), it shows."""
     norms = np.sqrt((np.asarray(dC_dh, dtype=float) ** 2).sum(axis=(0, 2)))  # per step
     largest = norms.max() or 1.0
-    lines = ["  back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}, "
-             "t = T … 1; its size ‖∂C/∂h_t‖ per step:"]  # fmt: skip
+    lines = ["  " + _("back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}, "
+                      "t = T … 1; its size ‖∂C/∂h_t‖ per step:")]  # fmt: skip
     for t in range(len(norms) - 1, -1, -1):
         bar = "█" * round(30 * norms[t] / largest)
         lines.append(f"    t = {t + 1:>3}  {norms[t]:10.4g}  {bar}")
@@ -283,21 +302,31 @@ def _neuron(w: _Writer, tr, number: int, i: int) -> None:
     matches = [lt for lt in tr.layers if lt.number == number]
     if not matches or not matches[0].has_weights:
         weighted = [lt.number for lt in tr.layers if lt.has_weights]
-        raise ValueError(f"Received layer {number}; layers with neurons are {weighted}.")
+        raise ValueError(
+            _("Received layer {number}; layers with neurons are {weighted}.").format(
+                number=number, weighted=weighted
+            )
+        )
     lt = matches[0]
     n = lt.W.shape[0]
     if not 0 <= i < n:
-        raise ValueError(f"Layer {number} has neurons 0..{n - 1}; received neuron {i}.")
-    what = "filter" if lt.window is not None else "neuron"
-    formula = "z = w·window + b at every position" if lt.window else "z = w·a + b"
-    w.head(f"layer {number} ({lt.name}), {what} {i}: {formula}")
+        raise ValueError(
+            _("Layer {number} has neurons 0..{last}; received neuron {i}.").format(
+                number=number, last=n - 1, i=i
+            )
+        )
+    if lt.window is not None:
+        head = _("layer {number} ({name}), filter {i}: z = w·window + b at every position")
+    else:
+        head = _("layer {number} ({name}), neuron {i}: z = w·a + b")
+    w.head(head.format(number=number, name=lt.name, i=i))
     full, w.full = w.full, True
     if lt.window is not None:
-        w.value("w (its row of W)", lt.W[i], "the window's weights, row by row")
-        w.value("w as its window", lt.W[i].reshape(lt.window).transpose(2, 0, 1),
+        w.value(_("w (its row of W)"), lt.W[i], _("the window's weights, row by row"))
+        w.value(_("w as its window"), lt.W[i].reshape(lt.window).transpose(2, 0, 1),
                 "(c_in, kh, kw)")  # fmt: skip
     else:
-        w.value("w (its row of W)", lt.W[i])
+        w.value(_("w (its row of W)"), lt.W[i])
     if lt.b is not None:
         w.value("b", lt.b[i])
     w.value("z", lt.z[..., i])  # its feature map, for a filter
@@ -306,7 +335,7 @@ def _neuron(w: _Writer, tr, number: int, i: int) -> None:
     w.value("∂C/∂w = ∂C/∂z · a_prev", lt.dC_dW[i])
     if lt.b is not None:
         w.value("∂C/∂b", lt.dC_db[i])
-    w.value("w after the update", lt.W_new[i])
+    w.value(_("w after the update"), lt.W_new[i])
     w.full = full
 
 

@@ -232,4 +232,4 @@ def test_glassnet_explain_reads_a_keras_file(capsys):
     out = capsys.readouterr().out
     assert "case 1: output layer" in out and "✗" not in out
     assert cli.main([*args, "--label", "7"]) == 1
-    assert "--label 7 is not a class of this model (0 to 2)" in capsys.readouterr().err
+    assert "Label 7 is not a class of this model (0 to 2)" in capsys.readouterr().err

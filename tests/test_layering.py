@@ -6,9 +6,10 @@ from pathlib import Path
 import glassnet
 
 # Top to bottom, as in DESIGN.md; a module may import from modules listed before it.
-LAYERS = ["backend", "kernels", "config", "ops", "activations", "initializers", "layers",
-          "losses", "metrics", "optimizers", "callbacks", "models", "saving", "glassbox",
-          "datasets", "images", "plots", "utils", "preprocessing", "cli"]  # fmt: skip
+LAYERS = ["backend", "kernels", "config", "i18n", "ops", "activations", "initializers",
+          "layers", "losses", "metrics", "optimizers", "callbacks", "models", "saving",
+          "glassbox", "datasets", "images", "plots", "serve", "utils", "preprocessing",
+          "cli"]  # fmt: skip
 SELF_CONTAINED = {"datasets"}  # imports nothing else from glassnet at all
 ROOT = Path(glassnet.__file__).parent
 

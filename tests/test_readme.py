@@ -26,6 +26,8 @@ def test_ci_runs_the_readme_test_command():
     ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
     assert 'pip install -e ".[test]" && python -m pytest' in README
     assert 'pip install --quiet -e ".[test]"\npython -m pytest' in ci
+    assert "apt-get install chromium fonts-noto-cjk" in README
+    assert "apt-get install -y -qq chromium fonts-noto-cjk" in ci
 
 
 def test_functional_api_block(capsys):

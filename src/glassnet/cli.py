@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 import glassnet
-from glassnet import datasets, utils
+from glassnet import datasets, i18n, utils
 from glassnet.datasets import DatasetUnavailableError, _fetch
+from glassnet.i18n import _
 from glassnet.layers import Dense, Dropout, Input
 from glassnet.models import Sequential, load_model
 
@@ -263,7 +264,11 @@ def cmd_predict(args) -> int:
         image = load_digit_image(path, size=side)  # (side, side) in [0, 1]
         probabilities = model.predict(image.reshape(1, *model.input_shape[1:]), verbose=0)[0]
         best = int(np.argmax(probabilities))
-        print(f"{path}: {best}  ({probabilities[best]:.1%} sure)")
+        print(
+            _("{path}: {digit}  ({p} sure)").format(
+                path=path, digit=best, p=f"{probabilities[best]:.1%}"
+            )
+        )
         if args.show:
             print(render_ascii(image))
         for digit, p in enumerate(probabilities):
@@ -321,8 +326,10 @@ def cmd_explain(args) -> int:
             label = args.label
             if label is None:  # explain the network's own answer
                 label = int(np.argmax(model.predict(x, verbose=0)[0]))
-                print(f"No --label given: using the predicted class, {label}.")
-            y = _label_as_target(model, label)
+                print(
+                    _("No --label given: using the predicted class, {label}.").format(label=label)
+                )
+            y = glassbox.target_for_label(model, label)
         learning_rate = args.learning_rate or 0.01
     if args.maps:
         from glassnet import plots
@@ -338,17 +345,6 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def _label_as_target(model, label: int):
-    """A class label as the target the model's loss takes: one-hot for categorical
-    cross-entropy, the label itself for the sparse one."""
-    classes = model.output_shape[-1]
-    if not 0 <= label < classes:
-        raise CommandError(f"--label {label} is not a class of this model (0 to {classes - 1}).")
-    if model.losses[0].name == "categorical_crossentropy":
-        return np.eye(classes)[[label]]
-    return np.array([label])
-
-
 def cmd_descent(args) -> int:
     from glassnet.glassbox import descent
 
@@ -359,9 +355,13 @@ def cmd_descent(args) -> int:
         too_large = 2.2 / curve.curvature if curve.curvature else args.learning_rate * 12
         rates = [args.learning_rate / 20, args.learning_rate, too_large]
     runs = [descent.descend(curve, start, lr, max_steps=args.steps) for lr in rates]
-    print(f"Gradient descent on {curve.formula}, from w = {start:g}: w ← w − learning_rate × slope")
+    print(
+        _("Gradient descent on {curve}, from w = {start}: w ← w − learning_rate × slope").format(
+            curve=_(curve.formula), start=f"{start:g}"
+        )
+    )
     for run in runs:
-        print(f"\nlearning rate {run.learning_rate:g}")
+        print("\n" + _("learning rate {lr}").format(lr=f"{run.learning_rate:g}"))
         print(run.table())
         print(run.summary())
     if args.png or args.gif or args.contour:
@@ -374,6 +374,13 @@ def cmd_descent(args) -> int:
         if args.contour:
             figure = plots.optimizer_paths(descent.paths_2d(), descent.ravine)
             print(f"Wrote {plots.save(figure, args.contour)}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from glassnet.serve import serve
+
+    serve(args.model, host=args.host, port=args.port, open_browser=args.browser)
     return 0
 
 
@@ -456,6 +463,29 @@ def _rate(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), received {text}")
     return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (1 to 65535)")
+    return value
+
+
+def _language(text: str) -> str:
+    if i18n.normalize(text) is None:
+        spoken = ", ".join(code.replace("_", "-") for code in i18n.LANGUAGES)
+        raise argparse.ArgumentTypeError(f"{text!r}: glassnet speaks {spoken}")
+    return text
+
+
+def _add_language(command) -> None:
+    command.add_argument(
+        "--lang",
+        type=_language,
+        default=None,
+        help="en or zh-TW (Traditional Chinese); default: from LANG/LC_ALL",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -582,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--no-show", dest="show", action="store_false", help="do not print the converted image"
     )
+    _add_language(predict)
     predict.set_defaults(func=cmd_predict)
 
     explain = sub.add_parser(
@@ -629,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-check", action="store_true", help="skip the finite-difference checks"
     )
     explain.add_argument("--json", metavar="FILE", help="also write the trace as JSON")
+    _add_language(explain)
     explain.add_argument(
         "--maps", metavar="PNG", help="for a CNN, also draw the feature maps of the input"
     )
@@ -668,7 +700,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="draw SGD, momentum and Adam on a two-weight loss surface (PNG)",
     )
+    _add_language(desc)
     desc.set_defaults(func=cmd_descent)
+
+    serve = sub.add_parser(
+        "serve",
+        help="the glass box in your browser: draw a digit and watch every layer",
+        description="Serve a local page: draw a digit (or drop a photo) and watch every layer "
+        "of MODEL answer, click a neuron for its z = W·a + b, take one training step and see "
+        "∂C/∂z layer by layer, the deck's worked example and gradient descent with a "
+        "learning-rate slider. Without MODEL it offers the .keras files in this folder. "
+        "Ctrl-C stops it.",
+    )
+    serve.add_argument("model", nargs="?", help="a .keras file (default: those in this folder)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this "
+        "machine only)"
+    )  # fmt: skip
+    serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--no-browser", dest="browser", action="store_false", help="do not open a browser"
+    )
+    _add_language(serve)
+    serve.set_defaults(func=cmd_serve)
 
     info = sub.add_parser(
         "info",
@@ -687,6 +741,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
+        i18n.set_language(getattr(args, "lang", None))
         return args.func(args)
     except (CommandError, ValueError, TypeError, OSError) as exc:
         if os.environ.get("GLASSNET_DEBUG"):  # developers: the full traceback

@@ -11,13 +11,14 @@ image is converted.
 
 from __future__ import annotations
 
+import io
 import stat
 import struct
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MAX_PIXELS", "load_digit_image", "mnist_style", "render_ascii"]
+__all__ = ["MAX_PIXELS", "load_digit_image", "mnist_style", "read_digit_image", "render_ascii"]
 
 
 MAX_PIXELS = 50_000_000  # a 50-megapixel photo is the largest image taken
@@ -60,13 +61,14 @@ def _as_grey(img) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
 
 
-def _open_greyscale(path: Path) -> np.ndarray:
-    """The image at ``path`` (its first frame) as greyscale floats 0–1, of bounded size."""
+def _open_greyscale(path) -> np.ndarray:
+    """The image in ``path`` (a file name, or a file object named ``path`` in messages; its
+    first frame) as greyscale floats 0–1, of bounded size."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    _check_file(path)
+    source, path = (path, path.name) if hasattr(path, "read") else (path, path)
     try:
-        with Image.open(path) as img:  # reads the header only
+        with Image.open(source) as img:  # reads the header only
             pixels = img.width * img.height
             if pixels > MAX_PIXELS:
                 raise ValueError(
@@ -236,8 +238,22 @@ def _mnist_strokes(mask: np.ndarray) -> np.ndarray:
 
 def load_digit_image(path, size: int = 28) -> np.ndarray:
     """The image at ``path`` as an MNIST-style (size, size) float32 array with values 0–1."""
-    box = round(size * 20 / 28)
-    return mnist_style(_open_greyscale(Path(path)), size=size, box=box)
+    path = Path(path)
+    _check_file(path)
+    return mnist_style(_open_greyscale(path), size=size, box=round(size * 20 / 28))
+
+
+def read_digit_image(data: bytes, size: int = 28, name: str = "the image") -> np.ndarray:
+    """An image file's bytes (a drawing or a photo sent to the page) made MNIST-style, as
+    ``load_digit_image`` does a file; ``name`` is what error messages call it."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{name} is {len(data) / 1e6:.0f} MB; glassnet reads images up to "
+            f"{MAX_FILE_BYTES / 1e6:.0f} MB."
+        )
+    stream = io.BytesIO(data)
+    stream.name = name
+    return mnist_style(_open_greyscale(stream), size=size, box=round(size * 20 / 28))
 
 
 def render_ascii(image: np.ndarray) -> str:

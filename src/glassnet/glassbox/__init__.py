@@ -10,7 +10,7 @@
 
 from glassnet.glassbox.deck import DECK_INPUT, DECK_TARGET, deck_network
 from glassnet.glassbox.gradcheck import GradientReport, check_gradients
-from glassnet.glassbox.trace import LayerTrace, Trace, TraceRecorder, trace
+from glassnet.glassbox.trace import LayerTrace, Trace, TraceRecorder, target_for_label, trace
 from glassnet.glassbox.unrolled import explain_rnn, rnn_network
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "deck_network",
     "explain_rnn",
     "rnn_network",
+    "target_for_label",
     "trace",
 ]

@@ -20,10 +20,11 @@ import numpy as np
 from glassnet import optimizers
 from glassnet.backend import floatx, set_floatx
 from glassnet.callbacks import Callback
+from glassnet.i18n import _
 from glassnet.layers import InputLayer
 from glassnet.models import Model
 
-__all__ = ["LayerTrace", "Trace", "TraceRecorder", "trace"]
+__all__ = ["LayerTrace", "Trace", "TraceRecorder", "target_for_label", "trace"]
 
 MAX_CHECKED = 64  # finite-difference checks per weight tensor (the largest gradients first)
 
@@ -103,6 +104,7 @@ class Trace:
     learning_rate: float
     layers: list[LayerTrace]
     C_new: float | None = None
+    a_new: np.ndarray | None = None  # the model's output after the step
 
     # ---- rendering ------------------------------------------------------------------------------
 
@@ -202,12 +204,12 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
             value = getattr(cache, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
         reads = [
-            f"the input {names[id(t)]}"
+            _("the input {x}").format(x=names[id(t)])
             if id(t) in names
-            else f"the output of layer {number[id(t)]}"
+            else _("the output of layer {number}").format(number=number[id(t)])
             for t in node.inputs
         ]
-        lt.source = " and ".join(reads)
+        lt.source = _(" and ").join(reads)
         lt.read_by = [k for k, other in enumerate(nodes, start=1) if node.output in other.inputs]
         lt.is_output, lt.case_1 = id(node.output) in outputs, id(node) in case_1_nodes
         if id(node) not in case_1_nodes and getattr(cache, "dC_da", None) is not None:
@@ -252,15 +254,19 @@ def _what(layer) -> str:
     kind = type(layer).__name__
     size = "×".join(str(k) for k in getattr(layer, "pool_size", ()))
     if kind.startswith("MaxPooling"):
-        return f"keeps the largest value of each {size} window (∂C/∂x goes to that value only)"
+        return _(
+            "keeps the largest value of each {size} window (∂C/∂x goes to that value only)"
+        ).format(size=size)
     if kind.startswith("AveragePooling"):
-        return f"keeps the mean of each {size} window (∂C/∂x is shared out equally)"
+        return _("keeps the mean of each {size} window (∂C/∂x is shared out equally)").format(
+            size=size
+        )
     if kind.startswith("GlobalMaxPooling"):
-        return "keeps the largest value of each feature map"
+        return _("keeps the largest value of each feature map")
     if kind.startswith("GlobalAveragePooling"):
-        return "keeps the mean of each feature map"
+        return _("keeps the mean of each feature map")
     if kind == "BatchNormalization":
-        return "standardizes each feature over the batch: γ·(x − μ)/√(σ² + ε) + β"
+        return _("standardizes each feature over the batch: γ·(x − μ)/√(σ² + ε) + β")
     return ""
 
 
@@ -358,12 +364,24 @@ def trace(
     y = ys[0] if len(ys) == 1 else ys
 
     before = _snapshot(copy)
-    C, _ = copy.train_step(x, y, training=training)
+    C, _outputs = copy.train_step(x, y, training=training)
     result = _capture(copy, x, y, before, C)
-    result.C_new = copy.loss_value(y, copy.forward(x))
+    result.a_new = copy.forward(x)
+    result.C_new = copy.loss_value(y, result.a_new)
     if check:
         _finite_differences(copy, x, y, result, max_checked)
     return result
+
+
+def target_for_label(model: Model, label: int) -> np.ndarray:
+    """A class label as the target of one sample that the model's loss takes: one-hot for
+    categorical cross-entropy, the label itself for the sparse one."""
+    classes = model.output_shape[-1]
+    if not 0 <= label < classes:
+        raise ValueError(f"Label {label} is not a class of this model (0 to {classes - 1}).")
+    if model.losses[0].name == "categorical_crossentropy":
+        return np.eye(classes)[[label]]
+    return np.array([label])
 
 
 class TraceRecorder(Callback):

@@ -1,0 +1,42 @@
+"""``glassnet serve``: the glass box in a browser.
+
+Draw a digit (or drop a photo) and watch every layer of a real model answer; click a neuron for
+its z = W·a + b; take one training step and see ∂C/∂z layer by layer; the deck's worked example
+and gradient descent with a learning-rate slider. In English or Traditional Chinese. The page is
+served by Starlette under uvicorn, from this package's own files: nothing is fetched from
+elsewhere, so it works offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glassnet.serve.app import Models, create_app
+
+__all__ = ["Models", "create_app", "serve"]
+
+
+def serve(
+    model: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    open_browser: bool = True,
+    folder: Path | None = None,
+) -> None:
+    """Serve the page until Ctrl-C: for ``model`` (a ``.keras`` file), or for every ``.keras``
+    file in ``folder`` (the current one by default)."""
+    import threading
+    import webbrowser
+
+    import uvicorn
+
+    models = Models.from_arguments(model, Path.cwd() if folder is None else folder)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    url = f"http://{shown}:{port}/"
+    print(f"glassnet is serving {', '.join(models.names()) or 'no model'} at {url}")
+    print("Press Ctrl-C to stop.")
+    if not models.names():
+        print("No .keras model here: train one with `glassnet train`, or name one.")
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(create_app(models), host=host, port=port, log_level="warning")

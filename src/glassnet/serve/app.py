@@ -1,0 +1,425 @@
+"""The page's server: its own files, and JSON built from what the glass box already computes.
+
+Every answer is computed from the request alone — the image the page sends, the model's name,
+a label — so two tabs drawing at once each get their own activations, and nothing a request
+says ever names a file: models are chosen when the server starts (``Models``), static files
+come from this package's ``static`` folder only.
+
+Endpoints (all JSON but the page):
+    GET  /                  the page
+    GET  /api/info          the models and their layers, the languages
+    GET  /api/messages      the page's words in ``lang``
+    POST /api/see?model=M   an image file's bytes (the canvas, a photo) -> what every layer does
+    POST /api/neuron        {model, image, layer, neuron} -> z = W·a + b with its numbers
+    POST /api/step          {model, image, label, learning_rate} -> one traced training step
+    GET  /api/deck          the deck's worked example, every number of one step
+    GET  /api/descent       gradient descent on a curve, for the learning-rate slider
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from glassnet import glassbox, i18n
+from glassnet.glassbox import descent
+from glassnet.images import read_digit_image
+from glassnet.layers import Conv2D, Dense
+from glassnet.models import load_model
+
+STATIC = Path(__file__).parent / "static"
+MAX_IMAGE_BYTES = 10 << 20  # a photo larger than this gets a message, not a decoder
+MAX_JSON_BYTES = 1 << 20
+TOP_TERMS = 8  # the largest w·a terms shown for a neuron
+MAX_MAPS = 32  # feature maps sent per conv layer
+
+
+class BadRequest(ValueError):
+    """A request the page should not have sent: answered 400 with the reason."""
+
+
+class TooLarge(BadRequest):
+    """A body over the limit: answered 413."""
+
+
+# ---- the models ---------------------------------------------------------------------------------
+
+
+class Models:
+    """The models the page may use, by name, fixed at start; each loaded once, when first used."""
+
+    def __init__(self, paths: dict[str, Path]):
+        self.paths = dict(paths)
+        self._loaded: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_arguments(cls, model: str | None, folder: Path) -> Models:
+        """MODEL if given, else every ``.keras`` file in ``folder`` (not below it)."""
+        if model is not None:
+            path = Path(model)
+            if not path.is_file():
+                raise FileNotFoundError(f"No such model file: {model}")
+            return cls({path.name: path})
+        return cls({p.name: p for p in sorted(folder.glob("*.keras")) if p.is_file()})
+
+    def names(self) -> list[str]:
+        return list(self.paths)
+
+    def get(self, name) -> object:
+        if name not in self.paths:
+            raise BadRequest(
+                f"Unknown model {name!r}; this server offers {', '.join(self.paths) or 'none'}."
+            )
+        with self._lock:
+            if name not in self._loaded:
+                model = load_model(self.paths[name])
+                if not model.compiled:
+                    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+                self._loaded[name] = model
+            return self._loaded[name]
+
+
+def _image_side(model) -> int:
+    """The side of the square image the model reads: 28 for (784,) and (28, 28, 1) alike."""
+    n = int(np.prod(model.input_shape[1:]))
+    side = round(n**0.5)
+    if side * side != n:
+        raise BadRequest(f"The model reads inputs of shape {model.input_shape[1:]}, not images.")
+    return side
+
+
+def _as_input(model, image) -> np.ndarray:
+    """The 28×28 image the page sends back (a list of rows) as one sample of the model's input."""
+    side = _image_side(model)
+    try:
+        x = np.asarray(image, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise BadRequest("image must be a list of rows of numbers.") from None
+    if x.shape != (side, side) or not np.isfinite(x).all():
+        raise BadRequest(f"image must be {side}×{side} finite numbers; received shape {x.shape}.")
+    return np.clip(x, 0, 1).reshape(1, *model.input_shape[1:])
+
+
+# ---- what the page shows ------------------------------------------------------------------------
+
+
+def describe(model) -> dict:
+    """The model's layers as the page lists them."""
+    return {
+        "input_shape": list(model.input_shape[1:]),
+        "side": _image_side(model),
+        "layers": [
+            {"name": layer.name, "kind": type(layer).__name__, "neurons": _has_neurons(layer)}
+            for layer in model.layers
+        ],
+    }
+
+
+def _has_neurons(layer) -> bool:
+    return isinstance(layer, (Dense, Conv2D))
+
+
+def look(model, x) -> dict:
+    """What every layer does with the sample x: activations, feature maps, the output's bars."""
+    capture = model.capture(x)
+    panels = []
+    for number, (node, out) in enumerate(zip(capture.nodes, capture.outputs), start=1):
+        layer, a = node.layer, np.asarray(out[0], dtype=np.float64)
+        activation = getattr(layer, "activation", None)
+        panel = {
+            "number": number,
+            "name": layer.name,
+            "kind": type(layer).__name__,
+            "activation": activation.name if activation is not None else None,
+            "shape": list(a.shape),
+            "neurons": _has_neurons(layer),
+        }
+        if a.ndim == 3:  # (rows, cols, channels): feature maps, the first MAX_MAPS of them
+            panel["view"] = "maps"
+            panel["maps"] = np.moveaxis(a[..., :MAX_MAPS], -1, 0).round(4).tolist()
+            panel["channels"] = a.shape[-1]
+        else:
+            panel["view"] = "vector"
+            panel["values"] = a.reshape(-1).round(4).tolist()
+        panels.append(panel)
+    panels[-1]["view"] = "output"
+    probabilities = np.asarray(capture.outputs[-1][0], dtype=np.float64).reshape(-1)
+    return {
+        "layers": panels,
+        "prediction": int(np.argmax(probabilities)),
+        "probabilities": probabilities.round(5).tolist(),
+    }
+
+
+def neuron(model, x, number: int, index: int) -> dict:
+    """Neuron ``index`` of layer ``number``: z = w·a + b with its largest terms, a = σ(z). For
+    a filter, at the position where it answers most strongly."""
+    capture = model.capture(x)
+    if not 1 <= number <= len(capture.nodes):
+        raise BadRequest(f"layer must be 1 to {len(capture.nodes)}; received {number}.")
+    layer, cache = capture.nodes[number - 1].layer, capture.caches[number - 1]
+    if not _has_neurons(layer):
+        raise BadRequest(f"Layer {number} ({layer.name}) has no neurons of its own.")
+    W = layer.params["W"]  # (n_out, n_in): one row per neuron
+    if not 0 <= index < W.shape[0]:
+        raise BadRequest(f"Layer {number} has neurons 0 to {W.shape[0] - 1}; received {index}.")
+    w = np.asarray(W[index], dtype=np.float64)
+    b = float(layer.params["b"][index]) if "b" in layer.params else 0.0
+    z_all = np.asarray(cache.z, dtype=np.float64)[0]  # this sample: (n_out,) or (r, c, n_out)
+    a_all = np.asarray(capture.outputs[number - 1], dtype=np.float64)[0]
+    result = {"layer": number, "name": layer.name, "index": index, "activation": None}
+    if isinstance(layer, Conv2D):
+        maps = z_all[..., index]  # (rows, cols)
+        r, c = (int(v) for v in np.unravel_index(np.argmax(maps), maps.shape))
+        inputs = np.asarray(cache.patches, dtype=np.float64)[r * maps.shape[1] + c]  # its window
+        window = (*layer.kernel_size, layer.c_in)
+        result.update(position=[r, c], window=list(window),
+                      filter=w.reshape(window).round(4).tolist())  # fmt: skip
+        z, a = float(maps[r, c]), float(a_all[r, c, index])
+    else:
+        inputs = np.asarray(cache.a_prev, dtype=np.float64)[0]
+        z, a = float(z_all[index]), float(a_all[index])
+    terms = w * inputs
+    top = np.argsort(-np.abs(terms), kind="stable")[:TOP_TERMS]
+    result.update(
+        activation=layer.activation.name,
+        terms=[
+            {"j": int(j), "w": float(w[j]), "a": float(inputs[j]), "wa": float(terms[j])}
+            for j in top
+        ],
+        rest=float(terms.sum() - terms[top].sum()),
+        n_inputs=int(w.size),
+        b=b,
+        z=z,
+        a=a,
+        z_check=float(terms.sum() + b),
+    )
+    return result
+
+
+def step(model, x, label: int, learning_rate: float) -> dict:
+    """One training step on this image with this label, traced: ∂C/∂z of every layer (case 1
+    at the output, case 2 below), the finite-difference check, the update and the new answer.
+    The model itself is not changed: the glass box steps a copy."""
+    target = glassbox.target_for_label(model, label)
+    tr = glassbox.trace(model, x, target, learning_rate=learning_rate)
+    layers = []
+    for lt in tr.layers:
+        entry = {"number": lt.number, "name": lt.name, "kind": lt.kind, "case_1": lt.case_1,
+                 "is_output": lt.is_output, "read_by": lt.read_by}  # fmt: skip
+        if lt.dC_dz is not None:
+            dz = np.asarray(lt.dC_dz, dtype=np.float64)
+            entry["dC_dz"] = dz[0].reshape(-1)[:64].round(6).tolist() if dz.ndim == 2 else None
+            entry["dC_dz_norm"] = float(np.linalg.norm(dz))
+        if lt.has_weights:
+            change = np.asarray(lt.W_new, dtype=np.float64) - np.asarray(lt.W, dtype=np.float64)
+            entry.update(
+                dC_dW_norm=float(np.linalg.norm(lt.dC_dW)),
+                W_change=float(np.abs(change).max()),
+                error=lt.relative_error("W"),
+            )
+        layers.append(entry)
+    after = np.asarray(tr.a_new, dtype=np.float64)[0].reshape(-1)
+    return {
+        "label": label,
+        "learning_rate": learning_rate,
+        "C": tr.C,
+        "C_new": tr.C_new,
+        "layers": layers,
+        "probabilities": after.round(5).tolist(),
+        "prediction": int(np.argmax(after)),
+    }
+
+
+def deck(learning_rate: float) -> dict:
+    """The deck's 2-2-2-2 sigmoid network on x = (1, −1): every number of one step."""
+    model = glassbox.deck_network(learning_rate)
+    tr = glassbox.trace(model, glassbox.DECK_INPUT, glassbox.DECK_TARGET)
+    plain = lambda a: np.asarray(a, dtype=np.float64).round(4).tolist()  # noqa: E731
+    return {
+        "x": plain(tr.x[0]),
+        "y": plain(tr.y[0]),
+        "C": tr.C,
+        "C_new": tr.C_new,
+        "learning_rate": learning_rate,
+        "layers": [
+            {
+                "W": plain(lt.W),
+                "b": plain(lt.b),
+                "z": plain(lt.z[0]),
+                "a": plain(lt.a[0]),
+                "dC_dz": plain(lt.dC_dz[0]),
+                "W_new": plain(lt.W_new),
+            }
+            for lt in tr.layers
+        ],
+    }
+
+
+def walk(curve: str, learning_rate: float, start: float | None, steps: int) -> dict:
+    """Gradient descent on one of the deck's curves, for the slider: the curve and the walk."""
+    if curve not in descent.CURVES:
+        raise BadRequest(f"curve must be one of {', '.join(descent.CURVES)}; received {curve!r}.")
+    shape = descent.get_curve(curve)
+    start = (-1.0 if curve != "network" else 3.0) if start is None else start
+    run = descent.descend(shape, start, learning_rate, max_steps=steps)
+    seen = [s.w for s in run.steps if abs(s.w) <= 10] + [start]
+    ws = np.linspace(min(seen) - 1, max(seen) + 1, 200)
+    return {
+        "formula": shape.formula,
+        "curve": [[float(w), float(shape.C(w))] for w in ws],
+        "steps": [[s.w, s.C] for s in run.steps],
+        "verdict": run.verdict,
+        "summary": run.summary(),
+    }
+
+
+# ---- the web application ------------------------------------------------------------------------
+
+
+def create_app(models: Models):
+    """The Starlette application serving the page for ``models``."""
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.responses import FileResponse, JSONResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    async def body(request, limit: int) -> bytes:
+        """The request's body, read no further than ``limit`` bytes."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(_too_large(int(declared), limit))
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > limit:
+                raise TooLarge(_too_large(len(data), limit))
+        return bytes(data)
+
+    async def json_body(request) -> dict:
+        try:
+            value = json.loads(await body(request, MAX_JSON_BYTES))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"The body is not JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise BadRequest("The body must be a JSON object.")
+        return value
+
+    def field(data: dict, name: str, kind: type, check=None, default=None):
+        """data[name], a whole number (kind int) or any number (kind float), checked."""
+        value = data.get(name, default)
+        if value is None:
+            raise BadRequest(f"{name} is missing.")
+        accepted = int if kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            wanted = "a whole number" if kind is int else "a number"
+            raise BadRequest(f"{name} must be {wanted}; received {value!r}."[:200])
+        if check is not None and not check(value):
+            raise BadRequest(f"{name}={value!r} is out of range."[:200])
+        return value
+
+    def query_number(request, name: str, default: float, low: float, high: float) -> float:
+        text = request.query_params.get(name)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise BadRequest(f"{name} must be a number; received {text!r}.") from None
+        if not low <= value <= high:
+            raise BadRequest(f"{name} must be between {low:g} and {high:g}; received {value:g}.")
+        return value
+
+    async def page(request):
+        return FileResponse(STATIC / "index.html")
+
+    async def info(request):
+        return JSONResponse({
+            "models": {name: describe(models.get(name)) for name in models.names()},
+            "languages": i18n.LANGUAGES,
+            "language": i18n.language(),
+        })  # fmt: skip
+
+    async def messages(request):
+        code = i18n.normalize(request.query_params.get("lang", "en"))
+        if code is None:
+            raise BadRequest(f"lang must be one of {', '.join(i18n.LANGUAGES)}.")
+        from glassnet.serve.words import PAGE_WORDS
+
+        return JSONResponse(i18n.messages(code, PAGE_WORDS))
+
+    async def see(request):
+        model = models.get(request.query_params.get("model"))
+        data = await body(request, MAX_IMAGE_BYTES)
+        if not data:
+            raise BadRequest("The body is empty: send an image file (PNG, JPEG, …).")
+        try:
+            image = read_digit_image(data, size=_image_side(model), name="the image")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        answer = look(model, image.reshape(1, *model.input_shape[1:]))
+        answer["image"] = image.round(4).tolist()
+        return JSONResponse(answer)
+
+    async def neuron_view(request):
+        data = await json_body(request)
+        model = models.get(data.get("model"))
+        x = _as_input(model, data.get("image"))
+        number = field(data, "layer", int)
+        index = field(data, "neuron", int)
+        return JSONResponse(neuron(model, x, number, index))
+
+    async def step_view(request):
+        data = await json_body(request)
+        model = models.get(data.get("model"))
+        x = _as_input(model, data.get("image"))
+        classes = model.output_shape[-1]
+        label = field(data, "label", int, lambda v: 0 <= v < classes)
+        rate = field(data, "learning_rate", float, lambda v: 0 < v <= 10, default=0.01)
+        return JSONResponse(step(model, x, label, float(rate)))
+
+    async def deck_view(request):
+        return JSONResponse(deck(query_number(request, "learning_rate", 0.5, 1e-4, 100)))
+
+    async def descent_view(request):
+        rate = query_number(request, "learning_rate", 0.1, 1e-4, 10)
+        start = request.query_params.get("start")
+        start = None if start is None else query_number(request, "start", 0, -10, 10)
+        steps = int(query_number(request, "steps", 60, 1, 500))
+        return JSONResponse(
+            walk(request.query_params.get("curve", "quadratic"), rate, start, steps)
+        )
+
+    async def bad_request(request, exc: BadRequest):
+        return JSONResponse(
+            {"error": str(exc)}, status_code=413 if isinstance(exc, TooLarge) else 400
+        )
+
+    async def http_error(request, exc: HTTPException):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    routes = [
+        Route("/", page),
+        Route("/api/info", info),
+        Route("/api/messages", messages),
+        Route("/api/see", see, methods=["POST"]),
+        Route("/api/neuron", neuron_view, methods=["POST"]),
+        Route("/api/step", step_view, methods=["POST"]),
+        Route("/api/deck", deck_view),
+        Route("/api/descent", descent_view),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    handlers = {BadRequest: bad_request, HTTPException: http_error}
+    return Starlette(routes=routes, exception_handlers=handlers)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"The request is {size / 1e6:.1f} MB; the page takes images up to {limit / 1e6:.0f} MB. "
+        "Crop the photo, or save it smaller."
+    )

@@ -218,3 +218,17 @@ def test_a_photo_dropped_in_is_converted_like_predict(page, tmp_path):
     photo.save(path)
     page.set_input_files("#photo", str(path))
     assert prediction(page).startswith("1")
+
+
+def test_a_training_run_from_the_page_draws_its_curves(page):
+    page.select_option("#train-samples", "2000")
+    page.select_option("#train-epochs", "1")
+    page.get_by_test_id("train").click()
+    status = page.get_by_test_id("train-status")
+    page.wait_for_function(
+        "el => el.textContent.startsWith('Done:')", arg=status.element_handle(), timeout=60_000
+    )
+    assert page.locator("#model").input_value() == "mnist-mlp.keras · trained here"
+    draw(page, 1)
+    assert prediction(page)[0].isdigit()
+    shot(page, "training-run")

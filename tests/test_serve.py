@@ -363,3 +363,57 @@ def test_layering_keeps_the_server_out_of_the_library():
     code = "import sys, glassnet, glassnet.glassbox; print('starlette' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.stdout.strip() == "False", run.stderr
+
+
+# ---- a short training run ------------------------------------------------------------------------
+
+
+def test_a_training_run_streams_its_progress_and_joins_the_models(folder, mnist_arrays):
+    models = Models.from_arguments(None, folder)
+    client = TestClient(create_app(models))
+    with client.stream("POST", "/api/train", json={"model": "mlp.keras", "samples": 6400,
+                                                   "epochs": 2}) as answer:  # fmt: skip
+        assert answer.status_code == 200
+        events = [json.loads(line) for line in answer.iter_lines() if line]
+    assert events[0] == {"start": True, "samples": 6400, "epochs": 2, "steps": 100}
+    progress = [e for e in events if "batch" in e]
+    assert len(progress) == 2 * 20 and {"loss", "accuracy"} <= set(progress[0])  # 20 an epoch
+    assert progress[-1]["loss"] < progress[0]["loss"]
+    assert [e["epoch"] for e in events if e.get("end")] == [0, 1]
+    done = events[-1]
+    assert done["done"] and done["model"] == "mlp.keras · trained here"
+    assert done["test_accuracy"] > 0.8
+    assert "mlp.keras · trained here" in client.get("/api/info").json()["models"]
+    seen = client.post("/api/see?model=mlp.keras · trained here", content=png(seven)).json()
+    assert seen["prediction"] == 7
+    assert not models.training.locked()
+
+
+def test_one_training_run_at_a_time(folder):
+    models = Models.from_arguments(None, folder)
+    client = TestClient(create_app(models))
+    with models.training:
+        answer = client.post("/api/train", json={"samples": 1000})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "A training run is already going; wait for it to end."
+
+
+def test_training_without_mnist_says_so(folder, monkeypatch, tmp_path):
+    monkeypatch.setenv("GLASSNET_DATA", str(tmp_path / "nothing"))
+    models = Models.from_arguments(None, folder)
+    answer = TestClient(create_app(models)).post("/api/train", json={"samples": 1000})
+    assert answer.status_code == 503
+    assert answer.json()["error"].startswith(
+        "MNIST is not available here, so the page cannot train"
+    )
+    assert not models.training.locked()
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"samples": 10}, "samples=10 is out of range."),
+    ({"epochs": 50}, "epochs=50 is out of range."),
+    ({"model": "other.keras"}, "Unknown model 'other.keras'"),
+])  # fmt: skip
+def test_training_requests_are_checked(client, body, message):
+    answer = client.post("/api/train", json=body)
+    assert answer.status_code == 400 and answer.json()["error"].startswith(message)

@@ -14,27 +14,33 @@ Endpoints (all JSON but the page):
     POST /api/step          {model, image, label, learning_rate} -> one traced training step
     GET  /api/deck          the deck's worked example, every number of one step
     GET  /api/descent       gradient descent on a curve, for the learning-rate slider
+    POST /api/train         {model, samples, epochs} -> a short training run, one JSON line per
+                            progress report (loss, accuracy), then the trained model's name
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from glassnet import glassbox, i18n
+from glassnet.callbacks import Callback
 from glassnet.glassbox import descent
 from glassnet.images import read_digit_image
 from glassnet.layers import Conv2D, Dense
-from glassnet.models import load_model
+from glassnet.models import clone_model, load_model
 
 STATIC = Path(__file__).parent / "static"
 MAX_IMAGE_BYTES = 10 << 20  # a photo larger than this gets a message, not a decoder
 MAX_JSON_BYTES = 1 << 20
 TOP_TERMS = 8  # the largest w·a terms shown for a neuron
 MAX_MAPS = 32  # feature maps sent per conv layer
+MAX_TRAINING_SAMPLES = 60_000
+REPORTS_PER_EPOCH = 20  # progress lines a training run sends per epoch
 
 
 class BadRequest(ValueError):
@@ -43,6 +49,10 @@ class BadRequest(ValueError):
 
 class TooLarge(BadRequest):
     """A body over the limit: answered 413."""
+
+
+class Unavailable(BadRequest):
+    """Something the request needs is not on this machine (MNIST, for a training run): 503."""
 
 
 # ---- the models ---------------------------------------------------------------------------------
@@ -55,6 +65,7 @@ class Models:
         self.paths = dict(paths)
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
+        self.training = threading.Lock()  # one training run at a time
 
     @classmethod
     def from_arguments(cls, model: str | None, folder: Path) -> Models:
@@ -67,12 +78,17 @@ class Models:
         return cls({p.name: p for p in sorted(folder.glob("*.keras")) if p.is_file()})
 
     def names(self) -> list[str]:
-        return list(self.paths)
+        return list(self.paths) + [n for n in self._loaded if n not in self.paths]
+
+    def add(self, name: str, model) -> None:
+        """A model trained from the page, kept in memory (it is never written to a file)."""
+        with self._lock:
+            self._loaded[name] = model
 
     def get(self, name) -> object:
-        if name not in self.paths:
+        if name not in self.names():
             raise BadRequest(
-                f"Unknown model {name!r}; this server offers {', '.join(self.paths) or 'none'}."
+                f"Unknown model {name!r}; this server offers {', '.join(self.names()) or 'none'}."
             )
         with self._lock:
             if name not in self._loaded:
@@ -278,14 +294,100 @@ def walk(curve: str, learning_rate: float, start: float | None, steps: int) -> d
     }
 
 
+class _Reporter(Callback):
+    """Puts the training's progress on a queue, REPORTS_PER_EPOCH times an epoch."""
+
+    def __init__(self, events: queue.Queue, steps: int, stop: threading.Event):
+        super().__init__()
+        self.events, self.every, self.stop = events, max(1, steps // REPORTS_PER_EPOCH), stop
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (batch + 1) % self.every == 0:
+            self.events.put({"epoch": self.epoch, "batch": batch + 1, **_plain(logs)})
+        if self.stop.is_set():  # the page went away
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.events.put({"epoch": epoch, "end": True, **_plain(logs)})
+
+
+def _plain(logs) -> dict:
+    return {k: float(v) for k, v in (logs or {}).items()}
+
+
+def _default_network():
+    from glassnet.layers import Input
+    from glassnet.models import Sequential
+
+    return Sequential([Input(shape=(784,)), Dense(128, activation="relu"),
+                       Dense(10, activation="softmax")])  # fmt: skip
+
+
+def prepare_training(models: Models, name: str | None, samples: int) -> tuple:
+    """What a short training run needs: ``name``'s architecture (or a 784-128-10 MLP where the
+    server has no model) with fresh weights, compiled with Adam, and the first ``samples`` MNIST
+    training images with 2,000 test images, shaped for it."""
+    from glassnet.datasets import DatasetUnavailableError, mnist
+
+    base = models.get(name) if name else _default_network()
+    try:
+        (x, y), (x_test, y_test) = mnist.load_data()
+    except DatasetUnavailableError as exc:
+        raise Unavailable(f"MNIST is not available here, so the page cannot train: {exc}") from None
+    shape = (-1, *base.input_shape[1:])
+    x = (x[:samples] / 255.0).reshape(shape).astype("float32")
+    x_test = (x_test[:2000] / 255.0).reshape(shape).astype("float32")
+    model = clone_model(base)  # the same layers, fresh weights
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, (x, y[:samples]), (x_test, y_test[:2000])
+
+
+def train(models: Models, trained: str, model, data, test_data, epochs: int):
+    """The training run, as lines of JSON: the loss and accuracy as it goes (batch 64), the test
+    accuracy at the end; the trained model then joins the server's models as ``trained``."""
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    steps = -(-len(data[0]) // 64)
+    yield json.dumps({"start": True, "samples": len(data[0]), "epochs": epochs,
+                      "steps": steps}) + "\n"  # fmt: skip
+
+    def run():
+        try:
+            model.fit(*data, batch_size=64, epochs=epochs, verbose=0,
+                      callbacks=[_Reporter(events, steps, stop)])  # fmt: skip
+            loss, accuracy = model.evaluate(*test_data, verbose=0)
+            if not stop.is_set():
+                models.add(trained, model)
+            events.put({"done": True, "model": trained, "test_loss": float(loss),
+                        "test_accuracy": float(accuracy)})  # fmt: skip
+        except Exception as exc:  # whatever stops it, the page that asked for the run is told
+            events.put({"error": f"Training stopped: {exc}"})
+        finally:
+            events.put(None)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        while (event := events.get()) is not None:
+            yield json.dumps(event) + "\n"
+    finally:
+        stop.set()  # the page closed the stream early: stop at the next batch
+        worker.join()
+
+
 # ---- the web application ------------------------------------------------------------------------
 
 
 def create_app(models: Models):
     """The Starlette application serving the page for ``models``."""
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
-    from starlette.responses import FileResponse, JSONResponse
+    from starlette.responses import FileResponse, JSONResponse, StreamingResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
@@ -395,10 +497,35 @@ def create_app(models: Models):
             walk(request.query_params.get("curve", "quadratic"), rate, start, steps)
         )
 
+    async def train_view(request):
+        data = await json_body(request)
+        name = data.get("model")
+        if name is not None:
+            models.get(name)  # an unknown name is a 400 before the stream starts
+        samples = field(data, "samples", int, lambda v: 64 <= v <= MAX_TRAINING_SAMPLES, 6000)
+        epochs = field(data, "epochs", int, lambda v: 1 <= v <= 5, 1)
+        if not models.training.acquire(blocking=False):
+            raise BadRequest("A training run is already going; wait for it to end.")
+        try:
+            model, data, test_data = await run_in_threadpool(
+                prepare_training, models, name, samples
+            )
+        except BaseException:
+            models.training.release()
+            raise
+        trained = f"{name or 'mlp'} · trained here"
+
+        def lines():
+            try:
+                yield from train(models, trained, model, data, test_data, epochs)
+            finally:
+                models.training.release()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
     async def bad_request(request, exc: BadRequest):
-        return JSONResponse(
-            {"error": str(exc)}, status_code=413 if isinstance(exc, TooLarge) else 400
-        )
+        status = 413 if isinstance(exc, TooLarge) else 503 if isinstance(exc, Unavailable) else 400
+        return JSONResponse({"error": str(exc)}, status_code=status)
 
     async def http_error(request, exc: HTTPException):
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
@@ -412,6 +539,7 @@ def create_app(models: Models):
         Route("/api/step", step_view, methods=["POST"]),
         Route("/api/deck", deck_view),
         Route("/api/descent", descent_view),
+        Route("/api/train", train_view, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     handlers = {BadRequest: bad_request, HTTPException: http_error}

@@ -51,5 +51,17 @@ PAGE_WORDS = [
     N_("Converges in {n} steps."),
     N_("Diverges: each step overshoots further."),
     N_("Still crawling after {n} steps."),
-    N_("No model here: train one with `glassnet train`, then start `glassnet serve` again."),
+    N_("No model here yet: train one below, or with `glassnet train`."),
+    N_("A short training run"),
+    N_(
+        "The chosen model's layers from fresh weights, trained with Adam on MNIST images; the "
+        "loss and the accuracy as it learns. The trained model then appears among the models."
+    ),
+    N_("Images"),
+    N_("Epochs"),
+    N_("Train"),
+    N_("loss"),
+    N_("accuracy"),
+    N_("Epoch {epoch}: loss {loss}, accuracy {accuracy}"),
+    N_("Done: {accuracy} right on 2,000 test images. Draw on it: it is now the model “{model}”."),
 ]

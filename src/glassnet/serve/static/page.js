@@ -366,6 +366,91 @@ async function trainingStep() {
 $("step").addEventListener("click", trainingStep);
 $("label").addEventListener("change", () => { state.labelChosen = true; });
 
+// ---- a short training run ----------------------------------------------------------------------
+
+function drawCurves(points, total) {
+  const canvas = $("curves");
+  const context = canvas.getContext("2d");
+  const [w, h, pad] = [canvas.width, canvas.height, 30];
+  context.clearRect(0, 0, w, h);
+  context.strokeStyle = "#d9dee7";
+  context.strokeRect(pad, 10, w - 2 * pad, h - pad - 10);
+  const top = Math.max(0.5, ...points.map((p) => p.loss));
+  const X = (step) => pad + (w - 2 * pad) * step / total;
+  const line = (key, scale, colour) => {
+    context.strokeStyle = colour;
+    context.lineWidth = 2;
+    context.beginPath();
+    points.forEach((p, i) => {
+      const y = 10 + (h - pad - 10) * (1 - p[key] / scale);
+      i ? context.lineTo(X(p.step), y) : context.moveTo(X(p.step), y);
+    });
+    context.stroke();
+  };
+  line("loss", top, "#d9480f");
+  line("accuracy", 1, "#1f6feb");
+  context.fillStyle = "#5b6678";
+  context.font = "12px system-ui";
+  context.fillText(`${t("loss")} (0–${top.toFixed(2)})`, pad + 6, 24);
+  context.fillStyle = "#1f6feb";
+  context.fillText(`${t("accuracy")} (0–1)`, pad + 6, 40);
+}
+
+async function trainingRun() {
+  const button = $("train");
+  button.disabled = true;
+  const status = $("train-status");
+  const points = [];
+  let total = 1;
+  try {
+    const answer = await fetch("/api/train", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        model: state.model, samples: Number($("train-samples").value),
+        epochs: Number($("train-epochs").value),
+      }),
+    });
+    if (!answer.ok) throw new Error((await answer.json()).error);
+    const reader = answer.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      const lines = buffer.split("\n");
+      buffer = lines.pop();
+      for (const line of lines.filter(Boolean)) {
+        const event = JSON.parse(line);
+        if (event.error) throw new Error(event.error);
+        if (event.start) total = event.steps * event.epochs;
+        if (event.batch) {
+          points.push({ step: event.epoch * (total / Number($("train-epochs").value)) + event.batch,
+                        loss: event.loss, accuracy: event.accuracy });
+          drawCurves(points, total);
+          status.textContent = t("Epoch {epoch}: loss {loss}, accuracy {accuracy}", {
+            epoch: event.epoch + 1, loss: event.loss.toFixed(4), accuracy: percent(event.accuracy),
+          });
+        }
+        if (event.done) {
+          status.textContent = t("Done: {accuracy} right on 2,000 test images. Draw on it: it is now the model “{model}”.", {
+            accuracy: percent(event.test_accuracy), model: event.model,
+          });
+          if (![...$("model").options].some((o) => o.value === event.model)) {
+            $("model").add(new Option(event.model, event.model));
+          }
+          $("model").value = state.model = event.model;
+          clearCanvas();
+        }
+      }
+    }
+  } catch (error) { fail(error); }
+  button.disabled = false;
+}
+
+$("train").addEventListener("click", trainingRun);
+
 // ---- the deck's worked example -----------------------------------------------------------------
 
 let deckNumbers = null;
@@ -473,7 +558,7 @@ async function start() {
   $("lang").value = code;
   $("lang").addEventListener("change", (event) => setLanguage(event.target.value));
   await setLanguage(code);
-  if (!state.model) fail(new Error(t("No model here: train one with `glassnet train`, then start `glassnet serve` again.")));
+  if (!state.model) fail(new Error(t("No model here yet: train one below, or with `glassnet train`.")));
 }
 
 start();

@@ -341,6 +341,22 @@ def test_glassnet_serve_listens_on_localhost_and_stops_cleanly_on_ctrl_c(folder)
     assert "Traceback" not in err
 
 
+def test_a_port_in_use_is_said_before_starting(folder, capsys):
+    from glassnet import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert (
+            cli.main(["serve", str(folder / "mlp.keras"), "--no-browser", "--port", str(port)]) == 1
+        )
+    assert capsys.readouterr().err == (
+        f"glassnet: error: Port {port} on 127.0.0.1 is in use (another glassnet serve?); "
+        "choose another with --port.\n"
+    )
+
+
 def test_serve_defaults_to_this_machine_only():
     from glassnet.cli import build_parser
 

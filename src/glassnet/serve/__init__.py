@@ -31,12 +31,32 @@ def serve(
     import uvicorn
 
     models = Models.from_arguments(model, Path.cwd() if folder is None else folder)
+    _check_port(host, port)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     url = f"http://{shown}:{port}/"
     print(f"glassnet is serving {', '.join(models.names()) or 'no model'} at {url}")
     print("Press Ctrl-C to stop.")
     if not models.names():
-        print("No .keras model here: train one with `glassnet train`, or name one.")
+        print("No .keras model here: the page can train one, or use `glassnet train`.")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(create_app(models), host=host, port=port, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Say so before starting, where another program already listens on the port."""
+    import socket
+
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        raise OSError(f"Cannot listen on {host!r}: no such address on this machine.") from None
+    with socket.socket(info[0], socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(info[4])
+        except OSError:
+            raise OSError(
+                f"Port {port} on {host} is in use (another glassnet serve?); choose another with "
+                "--port."
+            ) from None

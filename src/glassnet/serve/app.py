@@ -86,6 +86,8 @@ class Models:
             self._loaded[name] = model
 
     def get(self, name) -> object:
+        if name is None:
+            raise BadRequest(f"Name the model: one of {', '.join(self.names()) or 'none'}.")
         if name not in self.names():
             raise BadRequest(
                 f"Unknown model {name!r}; this server offers {', '.join(self.names()) or 'none'}."

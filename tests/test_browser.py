@@ -181,6 +181,8 @@ def test_one_training_step_from_the_page(page):
     text = result.inner_text()
     assert "case 2" in text and "✓" in text and "✗" not in text
     assert "the true label 3 now has" in text
+    assert "− 0.01 ×" in text  # W ← W − η·∂C/∂W with the numbers of one weight
+    assert "output layer: ∂C/∂z = a − y = [" in text
     shot(page, "step")
 
 

@@ -163,3 +163,20 @@ def test_the_environment_chooses_the_commands_language(monkeypatch, capsys):
         monkeypatch.delenv(variable, raising=False)
     assert cli.main(["descent", "--steps", "2"]) == 0
     assert "梯度下降 Gradient Descent" in capsys.readouterr().out
+
+
+def test_no_message_hides_where_the_extractor_cannot_see_it():
+    """pybabel does not look inside f-strings: a message there would never be translated."""
+    hidden = [
+        f"{path.relative_to(SOURCE)}:{number}"
+        for path in SOURCE.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"\{_\(|\{N_\(", line)
+    ]
+    assert not hidden, hidden
+
+
+def test_explain_rnn_speaks_traditional_chinese(capsys):
+    assert cli.main(["explain", "--rnn", "--lang", "zh-TW"]) == 0
+    out = capsys.readouterr().out
+    assert "沿時間反向傳遞 BACKWARD THROUGH TIME" in out and "(每個單元 Unit 一列)" in out

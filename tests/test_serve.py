@@ -168,6 +168,12 @@ def test_one_training_step_is_the_glass_box_trace(client):
     assert output["case_1"] and output["is_output"] and not hidden["case_1"]
     assert output["error"] < 1e-4 and hidden["error"] < 1e-4  # finite differences agree
     assert output["W_change"] > 0
+    u = output["update"]  # W ← W − η·∂C/∂W, for the weight that moves most
+    assert u["w_new"] == pytest.approx(u["w"] - 0.5 * u["grad"], abs=1e-5)
+    assert abs(u["w_new"] - u["w"]) == pytest.approx(output["W_change"], rel=1e-4)
+    one_hot = np.eye(10)[label]
+    assert output["dC_dz"] == pytest.approx(np.array(seen["probabilities"]) - one_hot, abs=1e-4)
+    assert len(hidden["dC_dz"]) == 16  # up to MAX_SHOWN numbers are sent in full
     # The model itself did not change: the same drawing, the same answer.
     again = client.post("/api/see?model=mlp.keras", content=png(one)).json()
     assert again["probabilities"] == seen["probabilities"]

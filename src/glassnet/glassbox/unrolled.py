@@ -16,6 +16,7 @@ import numpy as np
 
 from glassnet.glassbox.render import format_array
 from glassnet.glassbox.trace import trace
+from glassnet.i18n import _
 
 __all__ = ["RNN_INPUT", "RNN_TARGET", "explain_rnn", "rnn_network"]
 
@@ -56,13 +57,14 @@ def explain_rnn(x=None, y=None, learning_rate: float = 0.05) -> str:
     out = model.forward(x.astype("float32"), training=True)
     C = model.backpropagate(y, out)
     W_x, W_h, b = (rnn.params[k] for k in ("W_x", "W_h", "b"))
+    per_unit, from_loss = _("one row per unit"), _("from the loss")
     lines = [
-        "A recurrent layer unrolled: 2 tanh units read 3 steps, then one linear neuron.",
+        _("A recurrent layer unrolled: 2 tanh units read 3 steps, then one linear neuron."),
         "  z_t = W_x·x_t + W_h·h_{t−1} + b,  h_t = tanh(z_t),  a = w·h_3 + c,  C = (a − y)²",
-        f"  W_x = {_v(W_x)}   W_h = {_v(W_h)}   b = {_v(b)}   (one row per unit)",
+        f"  W_x = {_v(W_x)}   W_h = {_v(W_h)}   b = {_v(b)}   ({per_unit})",
         f"  w = {_v(dense.params['W'])}   c = {_v(dense.params['b'])}",
         "",
-        "FORWARD — the same W_x, W_h and b at every step; h_0 = 0",
+        _("FORWARD — the same W_x, W_h and b at every step; h_0 = 0"),
     ]
     for t, s in enumerate(rnn.steps, start=1):
         lines.append(
@@ -72,32 +74,36 @@ def explain_rnn(x=None, y=None, learning_rate: float = 0.05) -> str:
     lines += [
         f"  a = w·h_3 + c = {_v(out[0])}   y = {_v(y[0])}   C = {C:.6g}",
         "",
-        "BACKWARD THROUGH TIME — ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}",
-        f"  ∂C/∂a = 2(a − y) = {_v(dense.dC_da[0])}   (from the loss)",
+        _("BACKWARD THROUGH TIME — ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}"),
+        f"  ∂C/∂a = 2(a − y) = {_v(dense.dC_da[0])}   ({from_loss})",
     ]
     T = len(rnn.steps)
     for t in range(T, 0, -1):
-        source = "wᵀ·∂C/∂a (the output reads h_3)" if t == T else f"W_hᵀ·∂C/∂z_{t + 1}"
+        source = _("wᵀ·∂C/∂a (the output reads h_3)") if t == T else f"W_hᵀ·∂C/∂z_{t + 1}"
         lines.append(
             f"  t = {t}: ∂C/∂h_{t} = {source} = {_v(rnn.dC_dh[0, t - 1])}   "
             f"∂C/∂z_{t} = tanh′(z_{t}) ⊙ ∂C/∂h_{t} = {_v(rnn.dC_dz[0, t - 1])}"
         )
     checked = trace(model, x, y, learning_rate=learning_rate)  # its finite differences
     layer = checked.layers[0]
-    lines += ["", "GRADIENTS — each weight was used at every step: its gradient sums over them"]
+    lines += ["", _("GRADIENTS — each weight was used at every step: its gradient sums over them")]
     for name, formula in (("W_x", "Σ_t ∂C/∂z_t·x_tᵀ"), ("W_h", "Σ_t ∂C/∂z_t·h_{t−1}ᵀ"),
                           ("b", "Σ_t ∂C/∂z_t")):  # fmt: skip
         idx, numeric = layer.numeric[name]
         finite = np.empty(rnn.grads[name].size)
         finite[idx] = numeric
+        finite = _v(finite.reshape(rnn.grads[name].shape))
+        error = f"{layer.relative_error(name):.1e}"
         lines.append(
-            f"  ∂C/∂{name} = {formula} = {_v(rnn.grads[name])}   finite differences: "
-            f"{_v(finite.reshape(rnn.grads[name].shape))}   "
-            f"(relative error {layer.relative_error(name):.1e})"
+            f"  ∂C/∂{name} = {formula} = {_v(rnn.grads[name])}   "
+            + _("finite differences: {values}   (relative error {error})").format(
+                values=finite, error=error
+            )
         )
     lines += [
         "",
-        f"UPDATE — W ← W − {learning_rate:g}·∂C/∂W: the loss goes from {checked.C:.6g} to "
-        f"{checked.C_new:.6g}",
+        _("UPDATE — W ← W − {lr}·∂C/∂W: the loss goes from {C} to {C_new}").format(
+            lr=f"{learning_rate:g}", C=f"{checked.C:.6g}", C_new=f"{checked.C_new:.6g}"
+        ),
     ]
     return "\n".join(lines)

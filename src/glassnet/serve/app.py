@@ -39,6 +39,7 @@ MAX_IMAGE_BYTES = 10 << 20  # a photo larger than this gets a message, not a dec
 MAX_JSON_BYTES = 1 << 20
 TOP_TERMS = 8  # the largest w·a terms shown for a neuron
 MAX_MAPS = 32  # feature maps sent per conv layer
+MAX_SHOWN = 16  # a layer's ∂C/∂z is sent in full up to this many neurons
 MAX_TRAINING_SAMPLES = 60_000
 REPORTS_PER_EPOCH = 20  # progress lines a training run sends per epoch
 
@@ -230,15 +231,24 @@ def step(model, x, label: int, learning_rate: float) -> dict:
         entry = {"number": lt.number, "name": lt.name, "kind": lt.kind, "case_1": lt.case_1,
                  "is_output": lt.is_output, "read_by": lt.read_by}  # fmt: skip
         if lt.dC_dz is not None:
-            dz = np.asarray(lt.dC_dz, dtype=np.float64)
-            entry["dC_dz"] = dz[0].reshape(-1)[:64].round(6).tolist() if dz.ndim == 2 else None
+            dz = np.asarray(lt.dC_dz, dtype=np.float64)[0].reshape(-1)  # this sample's
+            if dz.size <= MAX_SHOWN:  # the output layer's: (a − y) in case 1
+                entry["dC_dz"] = dz.round(6).tolist()
             entry["dC_dz_norm"] = float(np.linalg.norm(dz))
         if lt.has_weights:
-            change = np.asarray(lt.W_new, dtype=np.float64) - np.asarray(lt.W, dtype=np.float64)
+            W, W_new = (np.asarray(v, dtype=np.float64) for v in (lt.W, lt.W_new))
+            dW = np.asarray(lt.dC_dW, dtype=np.float64)
+            k = np.unravel_index(np.argmax(np.abs(dW)), dW.shape)  # the weight that moves most
             entry.update(
-                dC_dW_norm=float(np.linalg.norm(lt.dC_dW)),
-                W_change=float(np.abs(change).max()),
+                dC_dW_norm=float(np.linalg.norm(dW)),
+                W_change=float(np.abs(W_new - W).max()),
                 error=lt.relative_error("W"),
+                update={
+                    "index": [int(i) for i in k],
+                    "w": float(W[k]),
+                    "grad": float(dW[k]),
+                    "w_new": float(W_new[k]),
+                },
             )
         layers.append(entry)
     after = np.asarray(tr.a_new, dtype=np.float64)[0].reshape(-1)

@@ -52,6 +52,8 @@ PAGE_WORDS = [
     N_("Diverges: each step overshoots further."),
     N_("Still crawling after {n} steps."),
     N_("No model here yet: train one below, or with `glassnet train`."),
+    N_("the weight that moves most"),
+    N_("output layer"),
     N_("A short training run"),
     N_(
         "The chosen model's layers from fresh weights, trained with Adam on MNIST images; the "

@@ -336,7 +336,8 @@ async function trainingStep() {
     box.append(loss);
     const table = document.createElement("table");
     table.innerHTML = `<tr><th class="text">${t("layer")}</th><th class="text">∂C/∂z</th>` +
-      `<th>‖∂C/∂z‖</th><th>‖∂C/∂W‖</th><th>${t("finite differences")}</th><th>max |ΔW|</th></tr>`;
+      `<th>‖∂C/∂z‖</th><th>‖∂C/∂W‖</th><th>${t("finite differences")}</th>` +
+      `<th class="text">W ← W − η·∂C/∂W (${t("the weight that moves most")})</th></tr>`;
     for (const layer of [...s.layers].reverse()) {
       const row = table.insertRow();
       const c = (text, cls = "") => { const cell = row.insertCell(); cell.textContent = text; cell.className = cls; return cell; };
@@ -349,9 +350,17 @@ async function trainingStep() {
       const check = c(layer.error === undefined || layer.error === null ? ""
         : `${layer.error.toExponential(1)} ${layer.error < 1e-4 ? "✓" : "✗"}`);
       check.className = layer.error < 1e-4 ? "ok" : "bad";
-      c(layer.W_change === undefined ? "" : fmt(layer.W_change));
+      const u = layer.update;
+      c(u ? `W[${u.index.join(", ")}]: ${fmt(u.w)} − ${s.learning_rate} × ${fmt(u.grad)} = ${fmt(u.w_new)}` : "", "text formula");
     }
     box.append(table);
+    const output = s.layers[s.layers.length - 1];
+    if (output.case_1 && output.dC_dz) {
+      const line = document.createElement("p");
+      line.className = "formula";
+      line.textContent = `${t("output layer")}: ∂C/∂z = a − y = [${output.dC_dz.map((v) => v.toFixed(3)).join(", ")}]`;
+      box.append(line);
+    }
     const after = document.createElement("p");
     after.dataset.testid = "step-prediction";
     after.setAttribute("data-testid", "step-prediction");

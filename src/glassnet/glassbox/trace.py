@@ -184,7 +184,7 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
     """A Trace from what the layers cached in the step just taken (weights now updated)."""
     case_1_nodes = {id(t.node) for i, t in enumerate(model.outputs) if model.case_1(i)}
     nodes = _layer_nodes(model)
-    number = {id(node.output): i for i, node in enumerate(nodes, start=1)}
+    number = {id(t): i for i, node in enumerate(nodes, start=1) for t in node.outputs}
     single = len(model.inputs) == 1
     names = {id(t): "x" if single else f"x[{k}]" for k, t in enumerate(model.inputs)}
     outputs = {id(t) for t in model.outputs}
@@ -210,8 +210,12 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
             for t in node.inputs
         ]
         lt.source = _(" and ").join(reads)
-        lt.read_by = [k for k, other in enumerate(nodes, start=1) if node.output in other.inputs]
-        lt.is_output, lt.case_1 = id(node.output) in outputs, id(node) in case_1_nodes
+        lt.read_by = [
+            k for k, other in enumerate(nodes, start=1)
+            if any(t in other.inputs for t in node.outputs)
+        ]  # fmt: skip
+        lt.is_output = any(id(t) in outputs for t in node.outputs)
+        lt.case_1 = id(node) in case_1_nodes
         if id(node) not in case_1_nodes and getattr(cache, "dC_da", None) is not None:
             lt.dC_da = np.array(cache.dC_da)
         if "W" in layer.params:

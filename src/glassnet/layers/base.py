@@ -93,12 +93,15 @@ class KerasTensor:
     Args:
         shape: Batch shape, the batch axis first (``None`` when free).
         node: The ``Node`` that outputs it.
+        index: Which of the node's outputs it is (a recurrent layer with ``return_state`` has
+            several: its output, then its final states).
     """
 
-    def __init__(self, shape, node: Node | None = None, dtype=None):
+    def __init__(self, shape, node: Node | None = None, dtype=None, index: int = 0):
         self.shape = tuple(shape)
         self.node = node
         self.dtype = dtype or floatx()
+        self.index = index
 
     @property
     def ndim(self) -> int:
@@ -113,17 +116,27 @@ class KerasTensor:
 
 
 class Node:
-    """One call of ``layer`` on ``inputs`` (symbolic tensors), giving ``output``.
+    """One call of ``layer`` on ``inputs`` (symbolic tensors), giving ``outputs``.
 
-    ``many`` is True when the layer was called on a list (merge layers): its forward pass then
-    takes a list of arrays and its backward pass returns one gradient per input.
+    ``many`` is True when the layer was called on a list (merge layers), or on its input and an
+    initial state (``states``: how many of the inputs, at the end, are the initial state): its
+    forward pass then takes a list of arrays and its backward pass returns one gradient per
+    input. ``output_shape`` is a list of shapes for a layer with several outputs (a recurrent
+    layer with ``return_state``): its forward pass returns a list, its backward pass takes one
+    ∂C/∂(output) per output (None for an output nothing reads).
     """
 
-    def __init__(self, layer: Layer, inputs: list[KerasTensor], many: bool, output_shape):
+    def __init__(
+        self, layer: Layer, inputs: list[KerasTensor], many: bool, output_shape, states: int = 0
+    ):
         self.layer = layer
         self.inputs = inputs
         self.many = many
-        self.output = KerasTensor(output_shape, node=self)
+        self.states = states
+        self.several = isinstance(output_shape, list)
+        shapes = output_shape if self.several else [output_shape]
+        self.outputs = [KerasTensor(s, node=self, index=i) for i, s in enumerate(shapes)]
+        self.output = self.outputs[0]
         layer.inbound_nodes.append(self)
 
     def __repr__(self) -> str:
@@ -383,7 +396,8 @@ class Layer:
             self.build(shape)
         else:
             self._check_built_for(shape)
-        return Node(self, tensors, many, self.compute_output_shape(shape)).output
+        node = Node(self, tensors, many, self.compute_output_shape(shape))
+        return node.outputs if node.several else node.output
 
     def _only_node(self, what: str) -> Node:
         if len(self.inbound_nodes) == 1:
@@ -400,9 +414,11 @@ class Layer:
         )
 
     @property
-    def output(self) -> KerasTensor:
-        """The symbolic output of this layer's one call, as Keras's ``layer.output``."""
-        return self._only_node("output").output
+    def output(self) -> KerasTensor | list[KerasTensor]:
+        """The symbolic output of this layer's one call, as Keras's ``layer.output`` (a list
+        where the layer has several)."""
+        node = self._only_node("output")
+        return node.outputs if node.several else node.output
 
     @property
     def input(self):

@@ -17,8 +17,8 @@ def _fail(message: str):
     raise ValueError(f"The model config cannot be read: {message}")
 
 
-def _history(ref) -> tuple[str, int]:
-    """(layer name, node index) from a ``__keras_tensor__`` entry or a [name, node, tensor] list."""
+def _history(ref) -> tuple[str, int, int]:
+    """(layer name, node index, tensor index) from a ``__keras_tensor__`` entry or a list."""
     if isinstance(ref, dict):
         if ref.get("class_name") != "__keras_tensor__":
             _fail(f"expected a tensor reference, received {str(ref)[:80]}.")
@@ -30,31 +30,33 @@ def _history(ref) -> tuple[str, int]:
         or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ref[1:])
     ):
         _fail(f"a tensor reference must be [layer name, node index, tensor index]; got {ref!r}.")
-    if ref[2] != 0:
-        _fail(f"layer {ref[0]!r} has one output; the config asks for output {ref[2]}.")
-    return ref[0], ref[1]
+    return ref[0], ref[1], ref[2]
 
 
 def _node_args(node_data, layer_name):
-    """The tensor references of one call: (list of (name, index), called on a list?)."""
+    """The tensor references of one call: (references, called on a list?, how many of the
+    references, at the end, are an initial state)."""
     if not isinstance(node_data, dict) or not isinstance(node_data.get("args"), list):
         _fail(f"the calls of layer {layer_name!r} are not in Keras 3's form.")
     args = node_data["args"]
-    if node_data.get("kwargs"):
-        kwargs = {k: v for k, v in node_data["kwargs"].items() if k not in ("training", "mask")}
-        if kwargs:
-            _fail(
-                f"layer {layer_name!r} is called with arguments glassnet lacks: {sorted(kwargs)}."
-            )
+    kwargs = node_data.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        _fail(f"the call arguments of layer {layer_name!r} must be a dict.")
+    unknown = sorted(k for k in kwargs if k not in ("training", "mask", "initial_state"))
+    if unknown:
+        _fail(f"layer {layer_name!r} is called with arguments glassnet lacks: {unknown}.")
     if len(args) != 1:
         _fail(f"layer {layer_name!r} is called with {len(args)} positional arguments; expected 1.")
-    arg = args[0]
+    arg, state = args[0], kwargs.get("initial_state") or []
+    state = state if isinstance(state, list) else [state]
     if isinstance(arg, list):
-        return [_history(a) for a in arg], True
-    return [_history(arg)], False
+        if state:
+            _fail(f"layer {layer_name!r} is called on a list with an initial state.")
+        return [_history(a) for a in arg], True, 0
+    return [_history(arg)] + [_history(s) for s in state], False, len(state)
 
 
-def _ends(spec, what) -> list[tuple[str, int]]:
+def _ends(spec, what) -> list[tuple[str, int, int]]:
     if isinstance(spec, list) and spec and isinstance(spec[0], str):
         spec = [spec]
     if not isinstance(spec, list) or not spec:
@@ -80,19 +82,26 @@ def functional_from_config(cls, config: dict, custom_objects=None):
             _fail(f"the calls of layer {name!r} must be a list.")
         calls += [(name, index, *_node_args(data, name)) for index, data in enumerate(nodes)]
 
-    tensors: dict[tuple[str, int], KerasTensor] = {
-        (name, 0): layer.output for name, layer in layers.items() if isinstance(layer, InputLayer)
+    tensors: dict[tuple[str, int, int], KerasTensor] = {
+        (name, 0, 0): layer.output
+        for name, layer in layers.items()
+        if isinstance(layer, InputLayer)
     }
     while calls:  # every pass makes at least one call, or the config cannot be completed
         waiting = []
-        for name, index, refs, many in calls:
+        for name, index, refs, many, states in calls:
             if not all(ref in tensors for ref in refs):
-                waiting.append((name, index, refs, many))
+                waiting.append((name, index, refs, many, states))
                 continue
             args = [tensors[ref] for ref in refs]
-            tensors[(name, index)] = layers[name](args if many else args[0])
+            if states:
+                out = layers[name](args[0], initial_state=args[1:])
+            else:
+                out = layers[name](args if many else args[0])
+            for k, t in enumerate(out if isinstance(out, list) else [out]):
+                tensors[(name, index, k)] = t
         if len(waiting) == len(calls):
-            missing = sorted({r for _, _, refs, _ in waiting for r in refs if r not in tensors})
+            missing = sorted({r for _, _, refs, _, _ in waiting for r in refs if r not in tensors})
             _fail(f"some layers read tensors no layer makes: {missing[:5]}.")
         calls = waiting
 

@@ -298,10 +298,11 @@ class Model(Layer):
         self._shared = {id(node.layer) for node in order if calls[id(node.layer)] > 1}
         # What each step of the forward pass reads and writes, worked out once per graph.
         self._plan = [
-            (node, node.layer, node.many, [id(t) for t in node.inputs], id(node.output))
+            (node, node.layer, node.many, [id(t) for t in node.inputs],
+             [id(t) for t in node.outputs])
             for node in order
             if not isinstance(node.layer, InputLayer)
-        ]
+        ]  # fmt: skip
         self._input_keys = [id(t) for t in self.inputs]
         # For inference: after step i, the tensors no later step reads (outputs are kept).
         kept, last_read = {id(t) for t in self.outputs}, {}
@@ -335,7 +336,7 @@ class Model(Layer):
         """The layers as Keras lists them — and so names them in its weight files: deepest
         first (a node's depth is the longest path from it to an output), then in the order the
         search from the outputs first met them."""
-        producer = {id(node.output): node for node in order}
+        producer = {id(t): node for node in order for t in node.outputs}
         node_depth: dict[int, int] = {}
         layer_depth: dict[int, int] = {}
         for node in reversed(order):
@@ -426,15 +427,19 @@ class Model(Layer):
             cache = caches[id(node)]
             if not keep:
                 cache.inference_only = True  # a layer may skip keeping what backward reads
-            mask = None if many else masks.get(reads[0])
+            # The mask of the (first) input: merge layers take none; an initial state has none.
+            mask = None if many and not node.states else masks.get(reads[0])
             (layer if cache is None else cache).input_mask = mask  # a recurrent layer reads it
             a_prev = [values[k] for k in reads] if many else values[reads[0]]
-            values[writes] = layer.forward(a_prev, training=training, cache=cache)
-            out_mask = layer.compute_mask(a_prev, values[writes], mask)
+            result = layer.forward(a_prev, training=training, cache=cache)
+            outs = result if node.several else (result,)
+            for k, out in zip(writes, outs):
+                values[k] = out
+            out_mask = layer.compute_mask(a_prev, outs[0], mask)
             if out_mask is not None:
-                masks[writes] = out_mask
+                masks[writes[0]] = out_mask  # a recurrent layer's final states have none
             if not keep:
-                if writes not in outputs:
+                if outputs.isdisjoint(writes):
                     vars(cache).clear()  # what backward would have read: patches, z, a, …
                 for k in self._done_after[step]:
                     del values[k]
@@ -555,10 +560,10 @@ class Model(Layer):
             if dC_dz is not None:  # case 1: the loss gave ∂C/∂z directly
                 dC_din = layer.backward_from_z(dC_dz, cache)
             else:
-                dC_da = grads.pop(writes, None)
-                if dC_da is None:
+                parts = [grads.pop(k, None) for k in writes]  # None: nothing reads that one
+                if all(part is None for part in parts):
                     continue  # nothing downstream of this node reaches the loss
-                dC_din = layer.backward(dC_da, cache)
+                dC_din = layer.backward(parts if node.several else parts[0], cache)
             if id(layer) in self._shared:  # sum ∂C/∂W over the calls of a shared layer
                 previous = shared_sums.get(id(layer))
                 if previous is not None:
@@ -568,7 +573,7 @@ class Model(Layer):
             if dC_din is None:
                 continue
             for key, part in zip(reads, dC_din) if many else ((reads[0], dC_din),):
-                if key in skip:
+                if key in skip or part is None:
                     continue
                 # The deck's sum: a tensor read by two layers gets what both send back.
                 grads[key] = part if key not in grads else grads[key] + part
@@ -1415,13 +1420,15 @@ class Model(Layer):
             if id(layer) not in listed:
                 continue  # Sequential lists no input layer
             connected = ", ".join(
-                f"{t.node.layer.name}[{self._node_index(t.node)}][0]" for t in node.inputs
+                f"{t.node.layer.name}[{self._node_index(t.node)}][{t.index}]" for t in node.inputs
             )
-            shape = node.output.shape
+            shape = [t.shape for t in node.outputs] if node.several else node.output.shape
             rows.append(
                 (
                     f"{layer.name} ({type(layer).__name__})",
-                    format_shape(shape),
+                    "[" + ", ".join(map(format_shape, shape)) + "]"
+                    if node.several
+                    else format_shape(shape),
                     f"{layer.count_params():,}",
                     connected or "-",
                 )
@@ -1505,7 +1512,7 @@ class Model(Layer):
             "config": {
                 "shape": list(t.shape),
                 "dtype": t.dtype,
-                "keras_history": [t.node.layer.name, self._node_index(t.node), 0],
+                "keras_history": [t.node.layer.name, self._node_index(t.node), t.index],
             },
         }
 
@@ -1520,13 +1527,15 @@ class Model(Layer):
                 if node.layer is not layer or isinstance(layer, InputLayer):
                     continue
                 tensors = [self._tensor_config(t) for t in node.inputs]
-                entry["inbound_nodes"].append(
-                    {"args": [tensors] if node.many else tensors, "kwargs": {}}
-                )
+                if node.states:  # a recurrent layer's initial state, as Keras writes it
+                    call = {"args": tensors[:1], "kwargs": {"initial_state": tensors[1:]}}
+                else:
+                    call = {"args": [tensors] if node.many else tensors, "kwargs": {}}
+                entry["inbound_nodes"].append(call)
             layers.append(entry)
 
         def ends(tensors):
-            triples = [[t.node.layer.name, self._node_index(t.node), 0] for t in tensors]
+            triples = [[t.node.layer.name, self._node_index(t.node), t.index] for t in tensors]
             return triples[0] if len(triples) == 1 else triples
 
         return {

@@ -101,6 +101,14 @@ class Sequential(Model):
             except ValueError as exc:
                 message = f"Layer {i} ({layer.name!r}) cannot follow the one before: {exc}"
                 raise ValueError(message) from None
+            if isinstance(t, list):
+                layer.inbound_nodes.pop()
+                self._stack.remove(layer)
+                raise ValueError(
+                    f"All layers in a Sequential model should have a single output tensor; "
+                    f"layer {i} ({layer.name!r}) has {len(t)} (return_state=True). Use the "
+                    "functional API: output, *states = layer(x)."
+                )
         self._init_graph(self._input, t)
         if self.compiled:
             self._resolve_compile()

@@ -40,7 +40,7 @@ def one(values):
 def test_there_are_fixtures():
     assert {"seq_sgd", "seq_momentum", "seq_rmsprop", "seq_adam", "seq_adamw", "merges",
             "two_heads", "seq_dropout", "cnn_2d", "cnn_1d", "cnn_shapes",
-            "rnn"} <= set(NAMES)  # fmt: skip
+            "rnn", "seq2seq"} <= set(NAMES)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -127,7 +127,17 @@ def glassnet_models():
                           Dense(3, activation="softmax")])  # fmt: skip
     wrapped.compile(optimizer="adam", loss="categorical_crossentropy")
     data["wrapped"] = data["rnn"]
-    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped)
+    source, target = Input(shape=(5, 3)), Input(shape=(4, 2))
+    _, h, c = L.LSTM(4, return_state=True)(source)
+    decoded = L.LSTM(4)(target, initial_state=[h, c])
+    _, h2 = L.GRU(3, return_state=True)(source)
+    decoded2 = L.SimpleRNN(3)(target, initial_state=[h2])
+    seq2seq = Model([source, target], Dense(3, activation="softmax")(
+        Concatenate()([decoded, decoded2])))  # fmt: skip
+    seq2seq.compile(optimizer="adam", loss="categorical_crossentropy")
+    data["seq2seq"] = ([data["rnn"][0][0], rng.normal(size=(12, 4, 2)).astype("float32")],
+                       data["seq"][1])  # fmt: skip
+    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq)
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

@@ -110,7 +110,6 @@ def test_flat_input_into_an_lstm_says_what_it_expects():
     [
         (lambda: layers.LSTM(0), r"expected a positive integer, got 0"),
         (lambda: layers.GRU(2, reset_after=False), r"reset_after=False"),
-        (lambda: layers.LSTM(2, return_state=True), r"return_state=True"),
         (lambda: layers.SimpleRNN(2, stateful=True), r"stateful=True"),
         (lambda: layers.LSTM(2, dropout=1.5), r"dropout=1.5"),
     ],
@@ -304,3 +303,110 @@ def test_summary_wraps_long_names_as_keras_does(capsys):
     assert "│ time_distributed                │ (None, 5, 2)           │             8 │" in lines
     assert "│ (TimeDistributed)               │                        │               │" in lines
     assert len({len(line) for line in lines[1:-3]}) == 1  # every table line the same width
+
+
+# ---- return_state and initial states ------------------------------------------------------------
+
+
+@settings(max_examples=30)
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    batch=st.integers(1, 3),
+    steps=st.integers(1, 4),
+    n_in=st.integers(1, 3),
+    units=st.integers(1, 3),
+    return_sequences=st.booleans(),
+    go_backwards=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+@_float64
+def test_final_states_and_initial_states_against_finite_differences(
+    kind, batch, steps, n_in, units, return_sequences, go_backwards, seed
+):
+    """C = Σ output ⊙ g₀ + Σ h_T ⊙ g₁ (+ Σ c_T ⊙ g₂): ∂C/∂x, ∂C/∂(initial state) and every
+    weight's gradient, each against central differences."""
+    rng = np.random.default_rng(seed)
+    layer = KINDS[kind](units, return_sequences=return_sequences, go_backwards=go_backwards,
+                        return_state=True, bias_initializer="random_normal")  # fmt: skip
+    layer.build((None, steps, n_in))
+    x = rng.normal(size=(batch, steps, n_in))
+    initial = [rng.normal(size=(batch, units)) for _ in range(layer._state_count)]
+    outs = layer.forward([x, *initial])
+    assert len(outs) == 1 + layer._state_count
+    weights = [rng.normal(size=o.shape) for o in outs]
+
+    def C():
+        return float(sum((o * w).sum() for o, w in zip(layer.forward([x, *initial]), weights)))
+
+    dx, *d_initial = layer.backward(weights)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    assert relative_error(dx, numerical_gradient(C, x)) < 1e-6
+    for got, h0 in zip(d_initial, initial):
+        assert relative_error(got, numerical_gradient(C, h0)) < 1e-6
+    for name, p in layer.params.items():
+        assert relative_error(grads[name], numerical_gradient(C, p)) < 1e-6, name
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_final_state_is_the_last_steps_and_starts_where_it_is_told(float64, rng, kind):
+    layer = KINDS[kind](3, return_sequences=True, return_state=True)
+    x = rng.normal(size=(2, 4, 2))
+    out, *states = layer(x)
+    assert np.array_equal(states[0], out[:, -1])  # h_T is the last step's output
+    # Two halves, the second started from the first's final state, are the whole sequence.
+    first, *middle = layer(x[:, :2])
+    second, *end = layer(x[:, 2:], initial_state=middle)
+    assert np.allclose(np.concatenate([first, second], axis=1), out, atol=1e-12)
+    for a, b in zip(end, states):
+        assert np.allclose(a, b, atol=1e-12)
+
+
+def test_an_encoder_decoder_graph_checks_out_and_saves(float64, rng, tmp_path):
+    """The encoder's weights get their gradient only through the states it hands over."""
+    from glassnet import glassbox
+    from glassnet.models import Model, load_model
+
+    source, target = glassnet.Input((5, 3)), glassnet.Input((4, 2))
+    _, h, c = layers.LSTM(3, return_state=True, name="encoder")(source)
+    decoded = layers.LSTM(3, return_sequences=True, name="decoder")(target, initial_state=[h, c])
+    model = Model([source, target], layers.Dense(2, name="head")(decoded))
+    model.compile(optimizer="sgd", loss="mse")
+    xs = [rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 4, 2))]
+    y = rng.normal(size=(2, 4, 2))
+    report = glassbox.check_gradients(model, xs, y)
+    assert "all gradients agree" in str(report) and "1 (encoder)" in str(report)
+    tr = glassbox.trace(model, xs, y, learning_rate=0.1)
+    assert [lt.read_by for lt in tr.layers[:2]] == [[2], [3]]  # the encoder feeds the decoder
+    model.save(tmp_path / "s2s.keras")
+    again = load_model(tmp_path / "s2s.keras")
+    assert np.array_equal(again.predict(xs, verbose=0), model.predict(xs, verbose=0))
+    node = next(n for n in again.nodes if n.layer.name == "decoder")
+    assert node.states == 2 and [t.index for t in node.inputs] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x, s: layers.LSTM(3)(x, initial_state=[s]),
+         "LSTM layer 'lstm' carries 2 states (h and c); initial_state has 1."),
+        (lambda x, s: layers.GRU(4)(x, initial_state=s),
+         "GRU layer 'gru': initial_state[0] must have shape (batch, 4); received (None, 3)."),
+        (lambda x, s: layers.SimpleRNN(3)(x, initial_state=np.zeros((1, 3))),
+         "Layer 'simple_rnn' was called on a mix of symbolic tensors and arrays"),
+    ],
+)  # fmt: skip
+def test_initial_states_that_do_not_fit_are_refused(call, message):
+    x, s = glassnet.Input((4, 2)), glassnet.Input((3,))
+    with pytest.raises((ValueError, TypeError)) as info:
+        call(x, s)
+    assert str(info.value).startswith(message)
+
+
+def test_several_outputs_need_the_functional_api():
+    single = r"should have a single output tensor; layer 1 \('lstm'\) has 3 \(return_state=True"
+    with pytest.raises(ValueError, match=single):
+        glassnet.Sequential([glassnet.Input((4, 2)), layers.LSTM(3, return_state=True)])
+    with pytest.raises(NotImplementedError, match="Bidirectional of a layer with return_state"):
+        layers.Bidirectional(layers.GRU(2, return_state=True))
+    with pytest.raises(NotImplementedError, match=r"LSTM\(stateful=True\) is not supported"):
+        layers.LSTM(2, stateful=True)

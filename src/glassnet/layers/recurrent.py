@@ -18,6 +18,11 @@ as down the layers:
 
 and each weight's gradient is the sum over the steps of ∂C/∂z_t times what it multiplied.
 
+``return_state=True`` also returns the final state (h; an LSTM's c too), and
+``layer(x, initial_state=[h0])`` starts from a given state instead of zeros — an encoder's final
+state, say. Backward, what reads the final state adds to ∂C/∂h_T before the recursion starts, and
+the recursion's last ∂C/∂h_0 is the gradient sent back to the initial state.
+
 Shapes, batch first as in Keras: x (batch, T, n_in); W_x (G·u, n_in); W_h (G·u, u); b (G·u,),
 for GRU (2, 3u): the inputs' bias and the recurrent one; h_t (batch, u); z_t (batch, G·u), with
 G = 1 (SimpleRNN), 4 (LSTM: gates i, f, c, o) or 3 (GRU: z, r, h). Keras's ``kernel`` is W_xᵀ
@@ -32,7 +37,16 @@ from typing import ClassVar
 
 from glassnet import activations, initializers, kernels
 from glassnet.backend import make_rng, xp
-from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported, snake_case
+from glassnet.layers.base import (
+    KerasTensor,
+    Layer,
+    Node,
+    Variable,
+    _symbolic,
+    format_shape,
+    refuse_unsupported,
+    snake_case,
+)
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
@@ -96,12 +110,11 @@ class RNN(Layer):
             recurrent_constraint=recurrent_constraint,
             bias_constraint=bias_constraint,
         )
-        for arg, value in (("return_state", return_state), ("stateful", stateful)):
-            if value:
-                raise NotImplementedError(
-                    f"{kind}({arg}=True) is not supported by glassnet yet: the layer returns "
-                    "its output only, and every batch starts from a zero state."
-                )
+        if stateful:
+            raise NotImplementedError(
+                f"{kind}(stateful=True) is not supported by glassnet yet: every batch starts "
+                "from a zero state, or from the initial_state it is given."
+            )
         for arg, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
                 raise ValueError(f"Received {arg}={value!r}. Expected a float in [0, 1).")
@@ -116,6 +129,7 @@ class RNN(Layer):
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.seed, self._rng = seed, make_rng(seed)
         self.return_sequences, self.go_backwards = bool(return_sequences), bool(go_backwards)
+        self.return_state = bool(return_state)  # also return the final state(s): h (and c)
         self.unroll = bool(unroll)  # accepted for Keras's sake: the loop is the same either way
         self.zero_output_for_mask = bool(zero_output_for_mask)  # kept for the config
 
@@ -179,13 +193,73 @@ class RNN(Layer):
         if len(input_shape) != 3:
             raise ValueError(self._rank_error(tuple(input_shape)))
         if self.return_sequences:
-            return (input_shape[0], input_shape[1], self.units)
-        return (input_shape[0], self.units)
+            out = (input_shape[0], input_shape[1], self.units)
+        else:
+            out = (input_shape[0], self.units)
+        if self.return_state:  # the output, then each final state (h; an LSTM's c too)
+            return [out] + [(input_shape[0], self.units)] * self._state_count
+        return out
+
+    # ---- calls with an initial state -----------------------------------------------------------
+
+    def __call__(self, inputs, training: bool = False, initial_state=None, mask=None):
+        """As Keras's RNN call: ``layer(x)``, or ``layer(x, initial_state=[h0])`` (an LSTM:
+        ``[h0, c0]``) to start from a state other than zeros — an encoder's final state, say."""
+        if mask is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__} takes its mask from the layers before it (Embedding "
+                "with mask_zero=True, Masking), not as an argument."
+            )
+        if initial_state is None:
+            return super().__call__(inputs, training=training)
+        many = isinstance(initial_state, (list, tuple))
+        states = list(initial_state) if many else [initial_state]
+        if len(states) != self._state_count:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} carries {self._state_count} "
+                f"state{'s' if self._state_count > 1 else ''} ("
+                f"{'h and c' if self._state_count == 2 else 'h'}); initial_state has "
+                f"{len(states)}."
+            )
+        if _symbolic([inputs, *states]):
+            if not all(isinstance(t, KerasTensor) for t in (inputs, *states)):
+                raise TypeError(
+                    f"Layer {self.name!r} was called on a mix of symbolic tensors and arrays; "
+                    "in the functional API the input and the initial state must all come from "
+                    "Input(...) or a layer."
+                )
+            shape = tuple(inputs.shape)
+            if not self.built:
+                self.build(shape)
+            else:
+                self._check_built_for(shape)
+            for k, t in enumerate(states):
+                self._check_state_shape(k, t.shape)
+            node = Node(self, [inputs, *states], True, self.compute_output_shape(shape),
+                        states=len(states))  # fmt: skip
+            return node.outputs if node.several else node.output
+        xs = [xp.asarray(a, dtype=self.compute_dtype) for a in (inputs, *states)]
+        if not self.built:
+            self.build((None, *xs[0].shape[1:]))
+        return self.forward(xs, training=training)
+
+    def _check_state_shape(self, k: int, shape) -> None:
+        if len(shape) != 2 or shape[-1] != self.units:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r}: initial_state[{k}] must have shape "
+                f"(batch, {self.units}); received {format_shape(tuple(shape))}."
+            )
 
     # ---- the loop over time --------------------------------------------------------------------
 
     def forward(self, a_prev, training=False, cache=None):
         c = self.cache_for(cache)
+        initial = None
+        if isinstance(a_prev, (list, tuple)):  # called with an initial state
+            a_prev, initial = a_prev[0], list(a_prev[1:])
+            for k, h0 in enumerate(initial):
+                self._check_state_shape(k, (None, *h0.shape[1:]))
+        c.initial = initial is not None
         if a_prev.ndim != 3:
             raise ValueError(self._rank_error((None, *a_prev.shape[1:])))
         W_x = self.params["W_x"]
@@ -208,7 +282,11 @@ class RNN(Layer):
         zx = (c.x.reshape(n * T, n_in) @ W_x.T).reshape(n, T, -1)  # (batch, T, G·u)
         if self.use_bias:
             zx += self._input_bias()
-        state = [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
+        state = (
+            [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
+            if initial is None
+            else [xp.asarray(h0, dtype=x.dtype) for h0 in initial]
+        )
         keep = not getattr(c, "inference_only", False)  # a prediction keeps no step's values
         # Masked steps (padding, from Embedding(mask_zero=True) or Masking) change nothing:
         # the state goes through them as it was.
@@ -232,6 +310,8 @@ class RNN(Layer):
         if keep:
             c.z = zs.transpose(1, 0, 2)  # (batch, T, G·u), a view: every step's z
         c.a = hs if self.return_sequences else hs[:, -1]
+        if self.return_state:
+            return [c.a, *state]  # the final state: what the last real step left
         return c.a
 
     _state_count = 1  # h; an LSTM also carries its cell state c
@@ -243,6 +323,12 @@ class RNN(Layer):
         c = self.cache_for(cache)
         n, T, n_in = c.x.shape
         W_x = self.params["W_x"]
+        # With return_state, ∂C/∂(output) and ∂C/∂(each final state); None where nothing reads it
+        from_state = [None] * self._state_count
+        if self.return_state:
+            dC_da, *from_state = dC_da
+            if dC_da is None:
+                dC_da = xp.zeros_like(c.a)
         # What the outputs send back to each step's h: every step's, or only the last one's.
         if self.return_sequences:
             from_output = dC_da
@@ -254,7 +340,11 @@ class RNN(Layer):
         drec = xp.empty((T, n, rows), dtype=dC_da.dtype)  # ∂C/∂(the recurrent share of z_t)
         h_in = xp.stack([s.h_in for s in c.steps])  # (T, batch, u): what W_h multiplied
         c.dC_dh = xp.empty((n, T, self.units), dtype=dC_da.dtype)  # ∂C/∂h_t, for the glass box
-        later = [xp.zeros((n, self.units), dtype=dC_da.dtype) for _ in range(self._state_count)]
+        # ∂C/∂(the state after the last step): what reads the final states sends back
+        later = [
+            xp.zeros((n, self.units), dtype=dC_da.dtype) if d is None else d.astype(dC_da.dtype)
+            for d in from_state
+        ]
         if c.real is not None and self.zero_output_for_mask:
             from_output = from_output * c.real[:, :, None]  # a masked step's output was 0
         for t in range(T - 1, -1, -1):  # back through time: t = T … 1
@@ -276,12 +366,15 @@ class RNN(Layer):
         xp.matmul(flat.T, c.x.reshape(n * T, n_in), out=self.grads["W_x"])  # Σ_t ∂C/∂z_t·x_t
         if self.use_bias:
             self._input_bias_grad()[...] = flat.sum(axis=0)  # ∂z/∂b = 1 at every step
-        if not self.needs_input_gradient:
-            return None
-        dx = (flat @ W_x).reshape(n, T, n_in)  # ∂C/∂x_t = W_xᵀ·∂C/∂z_t
-        if c.x_drop is not None:
-            dx *= c.x_drop
-        return dx[:, ::-1] if self.go_backwards else dx
+        dx = None
+        if self.needs_input_gradient:
+            dx = (flat @ W_x).reshape(n, T, n_in)  # ∂C/∂x_t = W_xᵀ·∂C/∂z_t
+            if c.x_drop is not None:
+                dx *= c.x_drop
+            dx = dx[:, ::-1] if self.go_backwards else dx
+        if c.initial:  # ∂C/∂(initial state): what the first step sends back
+            return [dx, *later]
+        return dx
 
     def _recurrent_bias_grad(self, drec) -> None:
         """Only GRU has a recurrent bias of its own."""
@@ -320,7 +413,7 @@ class RNN(Layer):
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
             "return_sequences": self.return_sequences,
-            "return_state": False,
+            "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "stateful": False,
             "unroll": self.unroll,

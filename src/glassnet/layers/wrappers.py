@@ -85,6 +85,11 @@ class Bidirectional(Wrapper):
                 "Please initialize `Bidirectional` layer with a recurrent layer (SimpleRNN, "
                 f"LSTM, GRU). Received: {layer!r}"
             )
+        if layer.return_state:
+            raise NotImplementedError(
+                "Bidirectional of a layer with return_state=True (its output and both "
+                "directions' states) is not supported by glassnet yet; wrap a layer without it."
+            )
         if merge_mode not in ("concat", "sum", "ave", "mul"):
             if merge_mode is None:
                 raise NotImplementedError(

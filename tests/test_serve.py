@@ -343,7 +343,7 @@ def test_glassnet_serve_listens_on_localhost_and_stops_cleanly_on_ctrl_c(folder)
     finally:
         process.kill()
     assert process.returncode == 0, err
-    assert f"glassnet is serving cnn.keras, mlp.keras at http://localhost:{port}/" in out
+    assert f"glassnet is serving cnn.keras, mlp.keras at http://127.0.0.1:{port}/" in out
     assert "Traceback" not in err
 
 

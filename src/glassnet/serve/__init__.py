@@ -32,9 +32,14 @@ def serve(
 
     models = Models.from_arguments(model, Path.cwd() if folder is None else folder)
     _check_port(host, port)
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    url = f"http://{shown}:{port}/"
+    everywhere = host in ("0.0.0.0", "::")
+    url = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    if everywhere:  # reachable from other machines; this one opens it at the loopback address
+        url = f"http://127.0.0.1:{port}/"
     print(f"glassnet is serving {', '.join(models.names()) or 'no model'} at {url}")
+    if everywhere:
+        print(f"Listening on every network interface ({host}): others on the network can "
+              "reach this page too.")  # fmt: skip
     print("Press Ctrl-C to stop.")
     if not models.names():
         print("No .keras model here: the page can train one, or use `glassnet train`.")

@@ -87,6 +87,19 @@ def test_info_lists_the_folder_models_and_their_layers(client):
     assert info["languages"] == {"en": "English", "zh_TW": "繁體中文"}
 
 
+def test_a_broken_file_or_a_model_of_text_is_named_not_served(folder):
+    (folder / "broken.keras").write_bytes(b"not a zip")
+    text = Sequential([layers.Input(shape=(30,)), layers.Dense(2, activation="softmax")])
+    text.save(folder / "text.keras")
+    client = TestClient(create_app(Models.from_arguments(None, folder)))
+    info = client.get("/api/info").json()
+    assert sorted(info["models"]) == ["cnn.keras", "mlp.keras"]
+    assert info["unusable"]["broken.keras"].startswith("broken.keras cannot be used: ")
+    assert info["unusable"]["text.keras"] == ("The model reads inputs of shape (30,), not images.")
+    answer = client.post("/api/see?model=broken.keras", content=png(one))
+    assert answer.status_code == 400 and "cannot be used" in answer.json()["error"]
+
+
 def test_the_page_and_its_own_files_are_served(client):
     page = client.get("/")
     assert page.status_code == 200

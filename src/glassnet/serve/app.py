@@ -95,7 +95,10 @@ class Models:
             )
         with self._lock:
             if name not in self._loaded:
-                model = load_model(self.paths[name])
+                try:
+                    model = load_model(self.paths[name])
+                except (ValueError, OSError, KeyError, TypeError, NotImplementedError) as exc:
+                    raise BadRequest(f"{name} cannot be used: {exc}") from None
                 if not model.compiled:
                     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
                 self._loaded[name] = model
@@ -190,7 +193,7 @@ def neuron(model, x, number: int, index: int) -> dict:
     b = float(layer.params["b"][index]) if "b" in layer.params else 0.0
     z_all = np.asarray(cache.z, dtype=np.float64)[0]  # this sample: (n_out,) or (r, c, n_out)
     a_all = np.asarray(capture.outputs[number - 1], dtype=np.float64)[0]
-    result = {"layer": number, "name": layer.name, "index": index, "activation": None}
+    result = {"layer": number, "name": layer.name, "index": index}
     if isinstance(layer, Conv2D):
         maps = z_all[..., index]  # (rows, cols)
         r, c = (int(v) for v in np.unravel_index(np.argmax(maps), maps.shape))
@@ -453,8 +456,15 @@ def create_app(models: Models):
         return FileResponse(STATIC / "index.html")
 
     async def info(request):
+        usable, unusable = {}, {}
+        for name in models.names():  # a broken file, or a model of text, is named, not served
+            try:
+                usable[name] = describe(models.get(name))
+            except BadRequest as exc:
+                unusable[name] = str(exc)
         return JSONResponse({
-            "models": {name: describe(models.get(name)) for name in models.names()},
+            "models": usable,
+            "unusable": unusable,
             "languages": i18n.LANGUAGES,
             "language": i18n.language(),
         })  # fmt: skip

@@ -139,13 +139,12 @@ async function see(blob) {
 
 function photo(file) {
   if (!file) return;
-  const context = pen;
   const picture = new Image();
-  picture.onload = () => {
+  picture.onload = () => {  // shown on the canvas; the file itself goes to the server
     const scale = Math.min(draw.width / picture.width, draw.height / picture.height);
-    context.fillStyle = "#fff";
-    context.fillRect(0, 0, draw.width, draw.height);
-    context.drawImage(picture, 0, 0, picture.width * scale, picture.height * scale);
+    pen.fillStyle = "#fff";
+    pen.fillRect(0, 0, draw.width, draw.height);
+    pen.drawImage(picture, 0, 0, picture.width * scale, picture.height * scale);
     URL.revokeObjectURL(picture.src);
   };
   picture.src = URL.createObjectURL(file);
@@ -205,7 +204,6 @@ function showLayers(answer) {
     const panel = document.createElement("div");
     panel.className = "panel";
     panel.dataset.testid = "layer";
-    panel.setAttribute("data-testid", "layer");
     const title = document.createElement("h4");
     const kind = layer.activation ? `${layer.kind}, ${layer.activation}` : layer.kind;
     title.textContent = `${layer.number}. ${layer.name} `;
@@ -363,7 +361,6 @@ async function trainingStep() {
     }
     const after = document.createElement("p");
     after.dataset.testid = "step-prediction";
-    after.setAttribute("data-testid", "step-prediction");
     const p = s.probabilities[s.label];
     after.textContent = t("After the step: {digit} ({p} sure); the true label {label} now has {q}.", {
       digit: s.prediction, p: percent(s.probabilities[s.prediction]), label: s.label, q: percent(p),
@@ -567,7 +564,9 @@ async function start() {
   $("lang").value = code;
   $("lang").addEventListener("change", (event) => setLanguage(event.target.value));
   await setLanguage(code);
+  const unusable = Object.entries(state.info.unusable).map(([name, why]) => `${name}: ${why}`);
   if (!state.model) fail(new Error(t("No model here yet: train one below, or with `glassnet train`.")));
+  else if (unusable.length) fail(new Error(unusable.join(" ")));
 }
 
 start();

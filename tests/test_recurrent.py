@@ -410,3 +410,16 @@ def test_several_outputs_need_the_functional_api():
         layers.Bidirectional(layers.GRU(2, return_state=True))
     with pytest.raises(NotImplementedError, match=r"LSTM\(stateful=True\) is not supported"):
         layers.LSTM(2, stateful=True)
+
+
+def test_a_config_giving_an_initial_state_to_a_dense_layer_is_refused():
+    import json
+
+    from glassnet.models import Model, model_from_json
+
+    x = glassnet.Input((4,))
+    config = json.loads(Model(x, layers.Dense(2, name="d")(x)).to_json())
+    call = config["config"]["layers"][1]["inbound_nodes"][0]
+    call["kwargs"] = {"initial_state": call["args"]}
+    with pytest.raises(ValueError, match=r"layer 'd' \(Dense\) takes no initial_state"):
+        model_from_json(json.dumps(config))

@@ -8,6 +8,8 @@ symbolic tensors again, in any order that has every input ready; a config that n
 
 from __future__ import annotations
 
+import inspect
+
 from glassnet.layers import InputLayer, KerasTensor, deserialize
 
 __all__ = ["functional_from_config"]
@@ -95,6 +97,8 @@ def functional_from_config(cls, config: dict, custom_objects=None):
                 continue
             args = [tensors[ref] for ref in refs]
             if states:
+                if "initial_state" not in inspect.signature(layers[name].__call__).parameters:
+                    _fail(f"layer {name!r} ({type(layers[name]).__name__}) takes no initial_state.")
                 out = layers[name](args[0], initial_state=args[1:])
             else:
                 out = layers[name](args if many else args[0])

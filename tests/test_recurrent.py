@@ -377,6 +377,9 @@ def test_an_encoder_decoder_graph_checks_out_and_saves(float64, rng, tmp_path):
     assert "all gradients agree" in str(report) and "1 (encoder)" in str(report)
     tr = glassbox.trace(model, xs, y, learning_rate=0.1)
     assert [lt.read_by for lt in tr.layers[:2]] == [[2], [3]]  # the encoder feeds the decoder
+    assert tr.layers[1].source == (
+        "the input x[1]; its initial state: final state 1 of layer 1 and final state 2 of layer 1"
+    )
     model.save(tmp_path / "s2s.keras")
     again = load_model(tmp_path / "s2s.keras")
     assert np.array_equal(again.predict(xs, verbose=0), model.predict(xs, verbose=0))

@@ -203,13 +203,22 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         for attr in ("a_prev", "z", "a", "dC_dz", "dC_dh"):
             value = getattr(cache, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
-        reads = [
-            _("the input {x}").format(x=names[id(t)])
-            if id(t) in names
-            else _("the output of layer {number}").format(number=number[id(t)])
-            for t in node.inputs
-        ]
-        lt.source = _(" and ").join(reads)
+
+        def said(t):  # a tensor a layer reads, in words
+            if id(t) in names:
+                return _("the input {x}").format(x=names[id(t)])
+            if t.index:  # a recurrent layer's final state (return_state): 1 is h, 2 an LSTM's c
+                return _("final state {k} of layer {number}").format(
+                    k=t.index, number=number[id(t)]
+                )
+            return _("the output of layer {number}").format(number=number[id(t)])
+
+        inputs = node.inputs[: len(node.inputs) - node.states]
+        lt.source = _(" and ").join(said(t) for t in inputs)
+        if node.states:
+            lt.source += _("; its initial state: {states}").format(
+                states=_(" and ").join(said(t) for t in node.inputs[len(inputs) :])
+            )
         lt.read_by = [
             k for k, other in enumerate(nodes, start=1)
             if any(t in other.inputs for t in node.outputs)

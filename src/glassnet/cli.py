@@ -603,9 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser(
         "predict",
         help="classify your own images of digits",
-        description="Classify photos or scans of handwritten digits. Each image is converted the "
-        "way MNIST was made: greyscale, light digit on dark, fitted into a 20×20 box "
-        "and centred by its centre of mass in 28×28.",
+        description="Classify photos or scans of handwritten digits. Each image is made "
+        "MNIST-style: the paper's shading and ruled lines taken away, the digit found (Otsu's "
+        "threshold, its connected components), its strokes made as thick as MNIST's, fitted "
+        "into a 20×20 box and centred by its centre of mass in 28×28.",
     )
     predict.add_argument("model", help="a .keras file trained on 28×28 digits")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, …)")

@@ -234,3 +234,11 @@ def test_a_training_run_from_the_page_draws_its_curves(page):
     draw(page, 1)
     assert prediction(page)[0].isdigit()
     shot(page, "training-run")
+
+
+def test_a_20_mb_photo_gets_a_message(page):
+    big = {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * (20 << 20)}
+    page.set_input_files("#photo", files=[big])
+    error = page.locator("#error")
+    error.get_by_text("The photo is 21.0 MB; the page takes images up to 10 MB.").wait_for()
+    assert page.get_by_test_id("prediction").inner_text() == "–"

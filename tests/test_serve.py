@@ -278,6 +278,12 @@ def test_a_20_mb_photo_gets_a_message_not_a_decoder(client):
     )
 
 
+def test_the_page_refuses_the_same_photos_before_sending_them():
+    from glassnet.serve.app import STATIC
+
+    assert f"const MAX_PHOTO_MB = {MAX_IMAGE_BYTES >> 20};" in (STATIC / "page.js").read_text()
+
+
 def test_query_numbers_are_checked(client):
     answer = client.get("/api/descent?learning_rate=abc")
     assert answer.status_code == 400

@@ -52,6 +52,10 @@ PAGE_WORDS = [
     N_("Diverges: each step overshoots further."),
     N_("Still crawling after {n} steps."),
     N_("No model here yet: train one below, or with `glassnet train`."),
+    N_(
+        "The photo is {size} MB; the page takes images up to {limit} MB. Crop it, or save it "
+        "smaller."
+    ),
     N_("the weight that moves most"),
     N_("output layer"),
     N_("A short training run"),

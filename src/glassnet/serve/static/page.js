@@ -137,8 +137,16 @@ async function see(blob) {
   } catch (error) { fail(error); }
 }
 
+const MAX_PHOTO_MB = 10;  // as the server's MAX_IMAGE_BYTES
+
 function photo(file) {
   if (!file) return;
+  if (file.size > MAX_PHOTO_MB * 1024 * 1024) {  // said here, before a long upload is refused
+    fail(new Error(t("The photo is {size} MB; the page takes images up to {limit} MB. Crop it, or save it smaller.", {
+      size: (file.size / 1e6).toFixed(1), limit: MAX_PHOTO_MB,
+    })));
+    return;
+  }
   const picture = new Image();
   picture.onload = () => {  // shown on the canvas; the file itself goes to the server
     const scale = Math.min(draw.width / picture.width, draw.height / picture.height);

@@ -1,9 +1,10 @@
 """The page's server: its own files, and JSON built from what the glass box already computes.
 
 Every answer is computed from the request alone — the image the page sends, the model's name,
-a label — so two tabs drawing at once each get their own activations, and nothing a request
-says ever names a file: models are chosen when the server starts (``Models``), static files
-come from this package's ``static`` folder only.
+a label — in a worker thread (``model.capture`` keeps nothing in the layers, and a training
+step is traced on a copy), so two tabs drawing at once each get their own activations. Nothing
+a request says ever names a file: models are chosen when the server starts (``Models``), static
+files come from this package's ``static`` folder only.
 
 Endpoints (all JSON but the page):
     GET  /                  the page
@@ -175,6 +176,18 @@ def look(model, x) -> dict:
         "prediction": int(np.argmax(probabilities)),
         "probabilities": probabilities.round(5).tolist(),
     }
+
+
+def see_image(model, data: bytes) -> dict:
+    """An image file's bytes, made MNIST-style as ``glassnet predict`` makes a photo, and what
+    every layer does with it; the 28×28 image the network saw goes back with the answer."""
+    try:
+        image = read_digit_image(data, size=_image_side(model), name="the image")
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    answer = look(model, image.reshape(1, *model.input_shape[1:]))
+    answer["image"] = image.round(4).tolist()
+    return answer
 
 
 def neuron(model, x, number: int, index: int) -> dict:
@@ -482,13 +495,7 @@ def create_app(models: Models):
         data = await body(request, MAX_IMAGE_BYTES)
         if not data:
             raise BadRequest("The body is empty: send an image file (PNG, JPEG, …).")
-        try:
-            image = read_digit_image(data, size=_image_side(model), name="the image")
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        answer = look(model, image.reshape(1, *model.input_shape[1:]))
-        answer["image"] = image.round(4).tolist()
-        return JSONResponse(answer)
+        return JSONResponse(await run_in_threadpool(see_image, model, data))
 
     async def neuron_view(request):
         data = await json_body(request)
@@ -496,7 +503,7 @@ def create_app(models: Models):
         x = _as_input(model, data.get("image"))
         number = field(data, "layer", int)
         index = field(data, "neuron", int)
-        return JSONResponse(neuron(model, x, number, index))
+        return JSONResponse(await run_in_threadpool(neuron, model, x, number, index))
 
     async def step_view(request):
         data = await json_body(request)
@@ -505,7 +512,7 @@ def create_app(models: Models):
         classes = model.output_shape[-1]
         label = field(data, "label", int, lambda v: 0 <= v < classes)
         rate = field(data, "learning_rate", float, lambda v: 0 < v <= 10, default=0.01)
-        return JSONResponse(step(model, x, label, float(rate)))
+        return JSONResponse(await run_in_threadpool(step, model, x, label, float(rate)))
 
     async def deck_view(request):
         return JSONResponse(deck(query_number(request, "learning_rate", 0.5, 1e-4, 100)))

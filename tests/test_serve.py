@@ -238,6 +238,8 @@ def test_unknown_model_is_400_with_the_choices(client):
          "layer must be 1 to 2; received 7."),
         (json.dumps({"model": "mlp.keras", "image": [[0.0] * 28] * 28, "layer": 1, "neuron": 99}),
          "Layer 1 has neurons 0 to 15; received 99."),
+        (json.dumps({"model": "cnn.keras", "image": [[0.0] * 28] * 28, "layer": 2, "neuron": 0}),
+         "Layer 2 (max_pooling2d, MaxPooling2D): the page shows the neurons of Dense and Conv2D"),
         (json.dumps({"model": "mlp.keras", "image": [[0.0] * 28] * 28, "layer": "1", "neuron": 0}),
          "layer must be a whole number; received '1'."),
         (json.dumps({"model": "mlp.keras", "image": "no", "layer": 1, "neuron": 0}),
@@ -458,3 +460,18 @@ def test_training_without_mnist_says_so(folder, monkeypatch, tmp_path):
 def test_training_requests_are_checked(client, body, message):
     answer = client.post("/api/train", json=body)
     assert answer.status_code == 400 and answer.json()["error"].startswith(message)
+
+
+def test_a_recurrent_model_reads_the_drawing_row_by_row(tmp_path):
+    """An LSTM trained on MNIST row by row takes the same 28×28 image as 28 steps of 28."""
+    lstm = Sequential([layers.Input(shape=(28, 28)), layers.LSTM(8),
+                       layers.Dense(10, activation="softmax")])  # fmt: skip
+    lstm.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    lstm.save(tmp_path / "rows.keras")
+    client = TestClient(create_app(Models.from_arguments(None, tmp_path)))
+    seen = client.post("/api/see?model=rows.keras", content=png(seven)).json()
+    assert [p["view"] for p in seen["layers"]] == ["vector", "output"]
+    assert not seen["layers"][0]["neurons"]  # the page makes Dense and Conv2D neurons clickable
+    s = client.post("/api/step", json={"model": "rows.keras", "image": seen["image"], "label": 3,
+                                       "learning_rate": 0.1}).json()  # fmt: skip
+    assert s["C_new"] < s["C"] and s["layers"][1]["case_1"]

@@ -198,7 +198,10 @@ def neuron(model, x, number: int, index: int) -> dict:
         raise BadRequest(f"layer must be 1 to {len(capture.nodes)}; received {number}.")
     layer, cache = capture.nodes[number - 1].layer, capture.caches[number - 1]
     if not _has_neurons(layer):
-        raise BadRequest(f"Layer {number} ({layer.name}) has no neurons of its own.")
+        raise BadRequest(
+            f"Layer {number} ({layer.name}, {type(layer).__name__}): the page shows the neurons "
+            "of Dense and Conv2D layers."
+        )
     W = layer.params["W"]  # (n_out, n_in): one row per neuron
     if not 0 <= index < W.shape[0]:
         raise BadRequest(f"Layer {number} has neurons 0 to {W.shape[0] - 1}; received {index}.")

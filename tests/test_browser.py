@@ -211,7 +211,7 @@ def test_the_deck_example_and_the_descent_slider(page):
     shot(page, "descent")
 
 
-def test_a_photo_dropped_in_is_converted_like_predict(page, tmp_path):
+def test_a_photo_chosen_with_the_button_is_converted_like_predict(page, tmp_path):
     from PIL import Image, ImageDraw
 
     path = tmp_path / "photo.png"

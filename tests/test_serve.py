@@ -298,8 +298,12 @@ def test_models_are_chosen_at_start(folder, tmp_path):
     with pytest.raises(FileNotFoundError, match="No such model file: nothere.keras"):
         Models.from_arguments("nothere.keras", folder)
     assert Models.from_arguments(str(folder / "cnn.keras"), tmp_path).names() == ["cnn.keras"]
-    (folder / "late.keras").write_bytes(b"")  # saved after the start: not offered
-    assert "late.keras" not in Models.from_arguments(None, tmp_path / "empty").names()
+    models = Models.from_arguments(None, folder)
+    mlp().save(folder / "late.keras")  # saved after the start: not offered
+    client = TestClient(create_app(models))
+    assert sorted(client.get("/api/info").json()["models"]) == ["cnn.keras", "mlp.keras"]
+    answer = client.post("/api/see?model=late.keras", content=png(one))
+    assert answer.status_code == 400 and answer.json()["error"].startswith("Unknown model")
 
 
 def test_two_tabs_drawing_at_once_each_get_their_own_activations(client):

@@ -249,7 +249,7 @@ def gradient_through_time(model, x, y):
         raise ValueError("This model has no recurrent layer: no gradient through time to draw.")
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for lt in shown:
-        norms = np.sqrt((np.asarray(lt.dC_dh, dtype=float) ** 2).sum(axis=(0, 2)))
+        norms = lt.gradient_through_time()
         ax.semilogy(np.arange(1, len(norms) + 1), norms, marker="o", markersize=3,
                     label=f"layer {lt.number}: {lt.name} ({lt.kind})")  # fmt: skip
     ax.set_xlabel("time step t")

@@ -210,7 +210,7 @@ def render_text(
             if fn is not None and fn.prime is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
         if lt.dC_dh is not None:  # a recurrent layer: the recursion back along time
-            w.lines.extend(through_time_text(lt.dC_dh))
+            w.lines.extend(through_time_text(lt.gradient_through_time()))
         if lt.dC_dz is not None:
             w.value("∂C/∂z", lt.dC_dz)
         for name, values in lt.other.items():  # a user's own parameters
@@ -284,10 +284,9 @@ def feature_maps_text(a, limit: int = 8) -> list[str]:
     return lines
 
 
-def through_time_text(dC_dh) -> list[str]:
-    """Backpropagation through time in one table: the size of ∂C/∂h_t at every step, from the
-    last step back — where a gradient vanishes (or explodes), it shows."""
-    norms = np.sqrt((np.asarray(dC_dh, dtype=float) ** 2).sum(axis=(0, 2)))  # per step
+def through_time_text(norms) -> list[str]:
+    """Backpropagation through time in one table: ‖∂C/∂h_t‖ at every step (``norms``, from
+    ``LayerTrace.gradient_through_time``), from the last step back."""
     largest = norms.max() or 1.0
     lines = ["  " + _("back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}, "
                       "t = T … 1; its size ‖∂C/∂h_t‖ per step:")]  # fmt: skip

@@ -77,6 +77,13 @@ class LayerTrace:
             return self.other[name]["before"]
         return {"W": self.W, "b": self.b}.get(name)
 
+    def gradient_through_time(self) -> np.ndarray | None:
+        """‖∂C/∂h_t‖ at every step t = 1 … T of a recurrent layer (over the batch and the
+        units): where a gradient vanishes or explodes on its way back, it shows."""
+        if self.dC_dh is None:
+            return None
+        return np.linalg.norm(np.asarray(self.dC_dh, dtype=np.float64), axis=(0, 2))
+
     @property
     def has_weights(self) -> bool:
         return self.W is not None

@@ -378,10 +378,12 @@ class Layer:
 
     _takes_list = False  # merge layers take a list of inputs
 
-    def _call_symbolic(self, inputs) -> KerasTensor:
+    def _call_symbolic(self, inputs, states=()) -> KerasTensor | list[KerasTensor]:
+        """A node for this call; ``states``: a recurrent layer's initial state, read after the
+        input (see ``Node``)."""
         many = isinstance(inputs, (list, tuple))
         tensors = list(inputs) if many else [inputs]
-        if not all(isinstance(t, KerasTensor) for t in tensors):
+        if not all(isinstance(t, KerasTensor) for t in (*tensors, *states)):
             raise TypeError(
                 f"Layer {self.name!r} was called on a mix of symbolic tensors and arrays; "
                 "in the functional API every input must come from Input(...) or a layer."
@@ -396,7 +398,8 @@ class Layer:
             self.build(shape)
         else:
             self._check_built_for(shape)
-        node = Node(self, tensors, many, self.compute_output_shape(shape))
+        node = Node(self, tensors + list(states), many or bool(states),
+                    self.compute_output_shape(shape), states=len(states))  # fmt: skip
         return node.outputs if node.several else node.output
 
     def _only_node(self, what: str) -> Node:

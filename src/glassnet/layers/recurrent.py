@@ -40,7 +40,6 @@ from glassnet.backend import make_rng, xp
 from glassnet.layers.base import (
     KerasTensor,
     Layer,
-    Node,
     Variable,
     _symbolic,
     format_shape,
@@ -222,22 +221,10 @@ class RNN(Layer):
                 f"{len(states)}."
             )
         if _symbolic([inputs, *states]):
-            if not all(isinstance(t, KerasTensor) for t in (inputs, *states)):
-                raise TypeError(
-                    f"Layer {self.name!r} was called on a mix of symbolic tensors and arrays; "
-                    "in the functional API the input and the initial state must all come from "
-                    "Input(...) or a layer."
-                )
-            shape = tuple(inputs.shape)
-            if not self.built:
-                self.build(shape)
-            else:
-                self._check_built_for(shape)
             for k, t in enumerate(states):
-                self._check_state_shape(k, t.shape)
-            node = Node(self, [inputs, *states], True, self.compute_output_shape(shape),
-                        states=len(states))  # fmt: skip
-            return node.outputs if node.several else node.output
+                if isinstance(t, KerasTensor):
+                    self._check_state_shape(k, t.shape)
+            return self._call_symbolic(inputs, states)
         xs = [xp.asarray(a, dtype=self.compute_dtype) for a in (inputs, *states)]
         if not self.built:
             self.build((None, *xs[0].shape[1:]))

@@ -166,24 +166,127 @@ def test_conv_scatter_kernel_agrees_with_the_numpy_formula(dtype, tolerance, mon
             np.testing.assert_array_equal(dx[True], dx[False])
 
 
+def _ulps(actual, exact):
+    """|actual − exact| in units in the last place of float32 at the exact value."""
+    spacing = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    return np.abs(actual.astype(np.float64) - exact) / spacing
+
+
 @needs_kernels
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_lstm_backward_kernel_gives_the_numpy_formulas_bits(dtype, monkeypatch):
-    """A whole sequence back through time, the fused backward step against the NumPy one."""
+@pytest.mark.parametrize(
+    "name, exact, lo, hi",
+    [("sigmoid32", lambda z: 1 / (1 + np.exp(-z)), -87.0, 87.0), ("tanh32", np.tanh, -10.0, 10.0)],
+)
+def test_vectorized_sigmoid_and_tanh_are_within_2_5_ulp(name, exact, lo, hi):
+    """Against float64 on 400,001 points across the range and on tiny and huge ones."""
+    z = np.concatenate([np.linspace(lo, hi, 400_001), [0.0, -0.0, 1e-30, -1e-30, 1e-45, 3e-8]])
+    z = z.astype(np.float32)
+    a = np.empty_like(z)
+    getattr(kernels, name)(z, a)
+    assert _ulps(a, exact(z.astype(np.float64))).max() <= 2.5
+
+
+@needs_kernels
+def test_vectorized_sigmoid_and_tanh_at_the_edges():
+    """Saturation without overflow or subnormal numbers, NaN kept, odd symmetry of tanh."""
+    z = np.array([np.inf, -np.inf, 1e30, -1e30, 100.0, -100.0, 88.5, -88.5, np.nan], np.float32)
+    s, t = np.empty_like(z), np.empty_like(z)
+    kernels.sigmoid32(z, s)
+    kernels.tanh32(z, t)
+    np.testing.assert_array_equal(s[[0, 2, 4, 6]], 1)
+    assert (s[[1, 3, 5, 7]] > 0).all() and (s[[1, 3, 5, 7]] < 2e-38).all()  # tiny, never 0 …
+    assert (s[[1, 3, 5, 7]] >= np.finfo(np.float32).tiny).all()  # … nor subnormal
+    np.testing.assert_array_equal(t[:8], [1, -1, 1, -1, 1, -1, 1, -1])
+    assert np.isnan(s[8]) and np.isnan(t[8])
+    x = np.linspace(0, 9, 10001, dtype=np.float32)
+    plus, minus = np.empty_like(x), np.empty_like(x)
+    kernels.tanh32(x, plus)
+    kernels.tanh32(-x, minus)
+    np.testing.assert_array_equal(minus, -plus)
+
+
+def _lstm_runs(dtype, options, batch, enabled, monkeypatch, initial=False):
+    """An LSTM's output, final states, ∂C/∂x, ∂C/∂(initial state) and gradients, with the
+    kernels on or off (the same weights and inputs each time)."""
     import glassnet
     from glassnet.layers import LSTM
 
     glassnet.config.set_floatx(dtype)  # the session fixture sets float32 back
-    rng = np.random.default_rng(2)
-    layer = LSTM(6, return_sequences=True)
+    glassnet.utils.set_random_seed(4)
+    layer = LSTM(6, return_state=True, **options)
     layer.build((None, 7, 3))
-    x = rng.normal(size=(4, 7, 3)).astype(dtype)
-    d = rng.normal(size=(4, 7, 6)).astype(dtype)
-    results = {}
-    for enabled in (True, False):
-        monkeypatch.setattr(kernels, "ENABLED", enabled)
-        out = layer.forward(x)
-        dx = layer.backward(d)
-        results[enabled] = [out, dx, *(g.copy() for g in layer.grads.values())]
-    for fused, plain in zip(results[True], results[False]):
-        np.testing.assert_array_equal(fused, plain)
+    layer.needs_input_gradient = True
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(batch, 7, 3)).astype(dtype) * 2
+    states = [rng.normal(size=(batch, 6)).astype(dtype) for _ in range(2)]
+    monkeypatch.setattr(kernels, "ENABLED", enabled)
+    out = layer.forward([x, *states] if initial else x, training=True)
+    d = [rng.normal(size=np.shape(o)).astype(dtype) for o in out]
+    back = layer.backward(d)
+    back = back if isinstance(back, list) else [back]
+    return [*out, *back, *(g.copy() for g in layer.grads.values())], layer
+
+
+@needs_kernels
+@pytest.mark.parametrize("batch", [1, 5, 64])
+@pytest.mark.parametrize(
+    "options, initial",
+    [
+        ({}, False),
+        ({"return_sequences": True}, False),
+        ({"go_backwards": True}, True),
+        ({"return_sequences": True, "dropout": 0.3}, True),
+    ],
+)
+def test_fused_lstm_agrees_with_the_numpy_formulas(options, initial, batch, monkeypatch):
+    """The whole sequence in kernels (float32, the batch in one piece per thread: 5 rows split
+    2 and 3), forward and back, against the NumPy formulas: they differ only by sigmoid's and
+    tanh's last bits (2 ulp), which the recursion carries a few ulp further."""
+    fused, layer = _lstm_runs("float32", options, batch, True, monkeypatch, initial)
+    assert layer.fused
+    plain, layer = _lstm_runs("float32", options, batch, False, monkeypatch, initial)
+    assert not layer.fused
+    for a, b in zip(fused, plain, strict=True):
+        scale = max(np.abs(b).max(), 1e-3)
+        assert np.abs(a - b).max() <= 2e-6 * scale
+
+
+@needs_kernels
+def test_fused_lstm_step_backward_gives_the_numpy_formulas_bits():
+    """From the same stored values, the backward kernel and ``LSTM.step_backward`` (the NumPy
+    formulas) give the same ∂C/∂z, ∂C/∂c_{t−1} and ∂C/∂h_t, bit for bit."""
+    from types import SimpleNamespace
+
+    from glassnet.layers import LSTM
+
+    rng = np.random.default_rng(6)
+    n, u = 9, 5
+    layer = LSTM(u)
+    layer.build((None, 3, 2))
+    z = rng.normal(size=(n, 4 * u)).astype(np.float32) * 3
+    s = SimpleNamespace(z=z, c_prev=rng.normal(size=(n, u)).astype(np.float32))
+    layer.step(np.zeros_like(z), [np.zeros((n, u), np.float32), s.c_prev], s, None)
+    s.z = z  # step added W_h·0 = 0 to it
+    dh_later, dh_output, dc = (rng.normal(size=(n, u)).astype(np.float32) for _ in range(3))
+    dz_plain, _, (_, dc_plain) = layer.step_backward([dh_later + dh_output, dc], s, None)
+    dz, dh = np.empty_like(z), np.empty_like(dc)
+    kernels.lstm_step_backward(dh_later, dh_output, dc, s.gates, s.c_prev, s.tanh_c, dz, dh,
+                               np.float32(1))  # fmt: skip
+    np.testing.assert_array_equal(dh, dh_later + dh_output)
+    np.testing.assert_array_equal(dz, dz_plain)
+    np.testing.assert_array_equal(dc, dc_plain)
+
+
+@needs_kernels
+def test_fused_lstm_predicts_as_it_trains():
+    """A prediction (no step's values kept, pieces of the batch on threads) gives the outputs
+    of a training-mode forward pass, bit for bit."""
+    import glassnet
+    from glassnet import layers
+
+    glassnet.utils.set_random_seed(7)
+    model = glassnet.Sequential([layers.Input((11, 4)), layers.LSTM(8, return_sequences=True),
+                                 layers.LSTM(5), layers.Dense(3)])  # fmt: skip
+    x = np.random.default_rng(8).normal(size=(300, 11, 4)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x, batch_size=300, verbose=0),
+                                  model(x, training=True))  # fmt: skip

@@ -31,12 +31,13 @@ and its ``recurrent_kernel`` W_hᵀ: they appear only at the weights and file bo
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from types import SimpleNamespace
 from typing import ClassVar
 
 from glassnet import activations, initializers, kernels
-from glassnet.backend import make_rng, xp
+from glassnet.backend import blas_threads_for, make_rng, num_threads, parallel_map, xp
 from glassnet.layers.base import (
     KerasTensor,
     Layer,
@@ -264,11 +265,18 @@ class RNN(Layer):
             for shape, rate in (((n, 1, n_in), self.dropout),
                                 ((n, self.units), self.recurrent_dropout))
         )  # fmt: skip
-        c.x = x if c.x_drop is None else x * c.x_drop
-        # The inputs' share of every step at once: (batch·T, n_in)·(n_in, G·u)
-        zx = (c.x.reshape(n * T, n_in) @ W_x.T).reshape(n, T, -1)  # (batch, T, G·u)
+        # Time first from here on, so that each step's rows lie together: (T, batch, n_in), and
+        # with a bias, a last input that is always 1, whose weight is b: (T, batch, n_in + 1)
+        c.x_steps = xp.empty((T, n, n_in + self.use_bias), dtype=x.dtype)
+        c.x_steps[..., :n_in] = x.transpose(1, 0, 2)
+        if c.x_drop is not None:
+            c.x_steps[..., :n_in] *= c.x_drop.transpose(1, 0, 2)
+        W = W_x
         if self.use_bias:
-            zx += self._input_bias()
+            c.x_steps[..., n_in] = 1
+            W = xp.concatenate([W_x, self._input_bias()[:, None]], axis=1)  # (G·u, n_in + 1)
+        # The inputs' share of every step at once: (T·batch, n_in + 1)·(n_in + 1, G·u)
+        zx = (c.x_steps.reshape(T * n, -1) @ W.T).reshape(T, n, -1)  # (T, batch, G·u)
         state = (
             [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
             if initial is None
@@ -279,12 +287,22 @@ class RNN(Layer):
         # the state goes through them as it was.
         mask = getattr(c, "input_mask", None)
         c.real = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
-        c.steps, hs = [], xp.empty((n, T, self.units), dtype=x.dtype)
+        hs, state = self._forward_steps(zx, state, c, keep)
+        c.a = hs if self.return_sequences else hs[:, -1]
+        if self.return_state:
+            return [c.a, *state]  # the final state: what the last real step left
+        return c.a
+
+    def _forward_steps(self, zx, state, c, keep):
+        """The recurrence, one ``step`` after another: every step's h (batch, T, u), and the
+        state after the last step."""
+        T, n, width = zx.shape
+        c.steps, hs = [], xp.empty((n, T, self.units), dtype=zx.dtype)
         # Every step's z, written in place by the steps: (T, batch, G·u), one step after another
-        zs = xp.empty((T, n, zx.shape[2]), dtype=x.dtype) if keep else None
+        zs = xp.empty((T, n, width), dtype=zx.dtype) if keep else None
         for t in range(T):  # the recurrence: each step needs the one before
-            s = SimpleNamespace(z=zs[t] if keep else xp.empty((n, zx.shape[2]), dtype=x.dtype))
-            new = self.step(zx[:, t], state, s, c.h_drop)
+            s = SimpleNamespace(z=zs[t] if keep else xp.empty((n, width), dtype=zx.dtype))
+            new = self.step(zx[t], state, s, c.h_drop)
             if c.real is not None:
                 real = c.real[:, t, None]  # (batch, 1)
                 new = [xp.where(real, after, before) for after, before in zip(new, state)]
@@ -296,10 +314,7 @@ class RNN(Layer):
                 hs[:, t] *= c.real[:, t, None]
         if keep:
             c.z = zs.transpose(1, 0, 2)  # (batch, T, G·u), a view: every step's z
-        c.a = hs if self.return_sequences else hs[:, -1]
-        if self.return_state:
-            return [c.a, *state]  # the final state: what the last real step left
-        return c.a
+        return hs, state
 
     _state_count = 1  # h; an LSTM also carries its cell state c
 
@@ -308,60 +323,70 @@ class RNN(Layer):
 
     def backward(self, dC_da, cache=None):
         c = self.cache_for(cache)
-        n, T, n_in = c.x.shape
         W_x = self.params["W_x"]
+        T, n, n_in = (*c.x_steps.shape[:2], W_x.shape[1])
         # With return_state, ∂C/∂(output) and ∂C/∂(each final state); None where nothing reads it
         from_state = [None] * self._state_count
         if self.return_state:
             dC_da, *from_state = dC_da
             if dC_da is None:
                 dC_da = xp.zeros_like(c.a)
-        # What the outputs send back to each step's h: every step's, or only the last one's.
-        if self.return_sequences:
-            from_output = dC_da
-        else:
-            from_output = xp.zeros((n, T, self.units), dtype=dC_da.dtype)
-            from_output[:, -1] = dC_da
-        rows = W_x.shape[0]
-        dzx = xp.empty((n, T, rows), dtype=dC_da.dtype)  # ∂C/∂(the inputs' share of z_t)
-        drec = xp.empty((T, n, rows), dtype=dC_da.dtype)  # ∂C/∂(the recurrent share of z_t)
-        h_in = xp.stack([s.h_in for s in c.steps])  # (T, batch, u): what W_h multiplied
-        c.dC_dh = xp.empty((n, T, self.units), dtype=dC_da.dtype)  # ∂C/∂h_t, for the glass box
         # ∂C/∂(the state after the last step): what reads the final states sends back
         later = [
             xp.zeros((n, self.units), dtype=dC_da.dtype) if d is None else d.astype(dC_da.dtype)
             for d in from_state
         ]
-        if c.real is not None and self.zero_output_for_mask:
-            from_output = from_output * c.real[:, :, None]  # a masked step's output was 0
-        for t in range(T - 1, -1, -1):  # back through time: t = T … 1
-            later[0] = later[0] + from_output[:, t]  # ∂C/∂h_t: from the output and from t + 1
-            c.dC_dh[:, t] = later[0]
-            dzx[:, t], drec[t], earlier = self.step_backward(later, c.steps[t], c.h_drop)
-            if c.real is not None:  # a masked step passed the state on untouched: so back
-                real = c.real[:, t, None]
-                dzx[:, t] *= real
-                drec[t] *= real
-                earlier = [xp.where(real, e, g) for e, g in zip(earlier, later)]
-            later = earlier
-        c.dC_dz = dzx
+        rows = W_x.shape[0]
+        dzx = xp.empty((T, n, rows), dtype=dC_da.dtype)  # ∂C/∂(the inputs' share of z_t)
+        drec, h_in, later = self._backward_steps(dC_da, later, c, dzx)
+        c.dC_dz = dzx.transpose(1, 0, 2)  # (batch, T, G·u), a view, for the glass box
         # Every step used the same W_h: its gradient sums ∂C/∂z_t·h_{t−1} over the steps, one
         # product for all of them.
         xp.matmul(drec.reshape(T * n, rows).T, h_in.reshape(T * n, -1), out=self.grads["W_h"])
         self._recurrent_bias_grad(drec)
-        flat = dzx.reshape(n * T, rows)  # (batch·T, G·u)
-        xp.matmul(flat.T, c.x.reshape(n * T, n_in), out=self.grads["W_x"])  # Σ_t ∂C/∂z_t·x_t
+        flat = dzx.reshape(T * n, rows)  # (T·batch, G·u)
+        dW = flat.T @ c.x_steps.reshape(T * n, -1)  # Σ_t ∂C/∂z_t·x_t, and for b: Σ_t ∂C/∂z_t·1
+        self.grads["W_x"][...] = dW[:, :n_in]
         if self.use_bias:
-            self._input_bias_grad()[...] = flat.sum(axis=0)  # ∂z/∂b = 1 at every step
+            self._input_bias_grad()[...] = dW[:, n_in]
         dx = None
         if self.needs_input_gradient:
-            dx = (flat @ W_x).reshape(n, T, n_in)  # ∂C/∂x_t = W_xᵀ·∂C/∂z_t
+            dx = (flat @ W_x).reshape(T, n, n_in).transpose(1, 0, 2)  # ∂C/∂x_t = W_xᵀ·∂C/∂z_t
             if c.x_drop is not None:
                 dx *= c.x_drop
             dx = dx[:, ::-1] if self.go_backwards else dx
         if c.initial:  # ∂C/∂(initial state): what the first step sends back
             return [dx, *later]
         return dx
+
+    def _backward_steps(self, dC_da, later, c, dzx):
+        """Back through time, one ``step_backward`` after another, from ∂C/∂(output) and
+        ``later`` (∂C/∂(state after the last step)): fills ``dzx`` (T, batch, G·u) and returns
+        ∂C/∂(the recurrent share of z) alike, what W_h multiplied at each step (T, batch, u), and
+        ∂C/∂(initial state)."""
+        T, n, rows = dzx.shape
+        # What the outputs send back to each step's h: every step's, or only the last one's.
+        if self.return_sequences:
+            from_output = dC_da
+        else:
+            from_output = xp.zeros((n, T, self.units), dtype=dC_da.dtype)
+            from_output[:, -1] = dC_da
+        drec = xp.empty((T, n, rows), dtype=dC_da.dtype)  # ∂C/∂(the recurrent share of z_t)
+        h_in = xp.stack([s.h_in for s in c.steps])  # (T, batch, u): what W_h multiplied
+        c.dC_dh = xp.empty((n, T, self.units), dtype=dC_da.dtype)  # ∂C/∂h_t, for the glass box
+        if c.real is not None and self.zero_output_for_mask:
+            from_output = from_output * c.real[:, :, None]  # a masked step's output was 0
+        for t in range(T - 1, -1, -1):  # back through time: t = T … 1
+            later[0] = later[0] + from_output[:, t]  # ∂C/∂h_t: from the output and from t + 1
+            c.dC_dh[:, t] = later[0]
+            dzx[t], drec[t], earlier = self.step_backward(later, c.steps[t], c.h_drop)
+            if c.real is not None:  # a masked step passed the state on untouched: so back
+                real = c.real[:, t, None]
+                dzx[t] *= real
+                drec[t] *= real
+                earlier = [xp.where(real, e, g) for e, g in zip(earlier, later)]
+            later = earlier
+        return drec, h_in, later
 
     def _recurrent_bias_grad(self, drec) -> None:
         """Only GRU has a recurrent bias of its own."""
@@ -470,14 +495,92 @@ class LSTM(RNN):
             u = self.units
             self.params["b"][u : 2 * u] += 1  # Keras: the initializer's values, 1 for f
 
-    def _fused(self, z) -> bool:
-        """Whether the step's backward pass runs as one kernel: Keras's activations, floats."""
+    # ---- the whole sequence in fused kernels (float32, Keras's activations) ----------------
+    # The same formulas as ``step`` and ``step_backward`` below, each step's elementwise work one
+    # kernel (kernels.lstm_step, kernels.lstm_step_backward) beside its matrix product, every
+    # step's values in arrays made once for the sequence. The rows of the batch are independent,
+    # so the batch is cut in one piece per core, each running the whole recurrence with one
+    # BLAS thread: a (128, 128)·(128, 512) product gains little from BLAS's second thread, two
+    # halves side by side gain almost twice.
+
+    def _fused(self, c, dtype) -> bool:
+        """Whether this sequence runs in the fused kernels."""
         return (
             kernels.ENABLED
-            and z.dtype in (xp.float32, xp.float64)
+            and dtype == xp.float32
             and self.activation is activations.tanh
             and self.recurrent_activation is activations.sigmoid
+            and c.real is None
+            and c.h_drop is None
         )
+
+    def _forward_steps(self, zx, state, c, keep):
+        c.fused = self._fused(c, zx.dtype)
+        if not c.fused:
+            return super()._forward_steps(zx, state, c, keep)
+        T, n, width = zx.shape
+        steps = T if keep else 1  # a prediction keeps no step's values: one slot, reused
+        c.zs, c.gate_values = (xp.empty((steps, n, width), dtype=zx.dtype) for _ in range(2))
+        c.tanh_c = xp.empty((steps, n, self.units), dtype=zx.dtype)
+        c.hs = xp.empty((T + 1, n, self.units), dtype=zx.dtype)  # h_0 … h_T
+        c.cs = xp.empty((T + 1 if keep else 2, n, self.units), dtype=zx.dtype)  # c_0 … c_T
+        c.hs[0], c.cs[0] = state
+        W_h_T = xp.ascontiguousarray(self.params["W_h"].T)  # BLAS is faster with it so, 20 %
+
+        def rows(piece) -> None:
+            lo, hi = piece[1:]
+            for t in range(T):
+                k, c_prev, c_now = (t, t, t + 1) if keep else (0, t % 2, (t + 1) % 2)
+                xp.matmul(c.hs[t, lo:hi], W_h_T, out=c.zs[k, lo:hi])  # W_h·h_{t−1}
+                kernels.lstm_step(c.zs[k, lo:hi], zx[t, lo:hi], c.cs[c_prev, lo:hi],
+                                  c.gate_values[k, lo:hi], c.cs[c_now, lo:hi], c.tanh_c[k, lo:hi],
+                                  c.hs[t + 1, lo:hi])  # fmt: skip
+
+        self._by_rows(rows, zx, kernels.lstm_step)
+        if keep:
+            c.z = c.zs.transpose(1, 0, 2)  # (batch, T, 4u), a view: every step's z
+        return c.hs[1:].transpose(1, 0, 2), [c.hs[T], c.cs[T if keep else T % 2]]
+
+    def _backward_steps(self, dC_da, later, c, dz):
+        if not c.fused:
+            return super()._backward_steps(dC_da, later, c, dz)
+        T, n, _ = dz.shape
+        if self.return_sequences:  # what the output at t sends back to h_t, time first
+            from_output = xp.ascontiguousarray(dC_da.transpose(1, 0, 2))
+        else:  # only h_T reaches the output: start the recursion with it
+            from_output = xp.zeros((1, n, self.units), dtype=dC_da.dtype)
+            later[0] = later[0] + dC_da
+        dh_later, dc = later[0].copy(), later[1].copy()  # the kernels update them in place
+        dC_dh = xp.empty((T, n, self.units), dtype=dC_da.dtype)
+        one, W_h = dz.dtype.type(1), self.params["W_h"]
+
+        def rows(piece) -> None:
+            lo, hi = piece[1:]
+            for t in range(T - 1, -1, -1):
+                out = from_output[t if self.return_sequences else 0, lo:hi]
+                kernels.lstm_step_backward(dh_later[lo:hi], out, dc[lo:hi], c.gate_values[t, lo:hi],
+                                           c.cs[t, lo:hi], c.tanh_c[t, lo:hi], dz[t, lo:hi],
+                                           dC_dh[t, lo:hi], one)  # fmt: skip
+                xp.matmul(dz[t, lo:hi], W_h, out=dh_later[lo:hi])  # W_hᵀ·∂C/∂z_t
+
+        self._by_rows(rows, dz, kernels.lstm_step_backward)
+        c.dC_dh = dC_dh.transpose(1, 0, 2)  # (batch, T, u), a view
+        return dz, c.hs[:T], [dh_later, dc]  # the recurrent share of z_t is all of z_t here
+
+    @staticmethod
+    def _by_rows(rows, steps, kernel) -> None:
+        """``rows((…, lo, hi))`` on one piece of the batch per thread, with one BLAS thread each;
+        ``steps`` is (T, batch, …). While ``kernel`` is not compiled, one piece: the first call
+        compiles it."""
+        n = steps.shape[1]
+        threads = min(num_threads(), n)
+        if threads == 1 or hasattr(kernel, "python"):
+            rows((steps, 0, n))
+            return
+        edges = [n * k // threads for k in range(threads + 1)]
+        pieces = [(steps[:, lo:hi], lo, hi) for lo, hi in itertools.pairwise(edges)]
+        with blas_threads_for(0):
+            parallel_map(rows, pieces, 0)
 
     def step(self, zx, state, s, h_drop):
         """One step forward: the four gates, the new cell state c_t, the output h_t."""
@@ -499,20 +602,15 @@ class LSTM(RNN):
         """∂C/∂h_t and ∂C/∂c_t (from step t + 1) → ∂C/∂z_t, and both for step t − 1."""
         u, sig, act = self.units, self.recurrent_activation, self.activation
         dh, dc_later = later
+        i, f, g, o = (s.gates[:, k * u : (k + 1) * u] for k in range(4))
         dz = xp.empty_like(s.z)
-        if self._fused(s.z):
-            dc_prev = xp.empty_like(dh)
-            kernels.lstm_step_backward(dh, dc_later, s.gates, s.c_prev, s.tanh_c, dz, dc_prev,
-                                       dz.dtype.type(1))  # fmt: skip
-        else:
-            i, f, g, o = (s.gates[:, k * u : (k + 1) * u] for k in range(4))
-            do = dh * s.tanh_c  # h = o ⊙ tanh(c)
-            dc = dc_later + act.backward(s.c, s.tanh_c, dh * o)  # c reaches C directly and via h
-            dz[:, :u] = sig.backward(s.z[:, :u], i, dc * g)  # c = f ⊙ c_prev + i ⊙ g
-            dz[:, u : 2 * u] = sig.backward(s.z[:, u : 2 * u], f, dc * s.c_prev)
-            dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], g, dc * i)
-            dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], o, do)
-            dc_prev = dc * f
+        do = dh * s.tanh_c  # h = o ⊙ tanh(c)
+        dc = dc_later + act.backward(s.c, s.tanh_c, dh * o)  # c reaches C directly and via h
+        dz[:, :u] = sig.backward(s.z[:, :u], i, dc * g)  # c = f ⊙ c_prev + i ⊙ g
+        dz[:, u : 2 * u] = sig.backward(s.z[:, u : 2 * u], f, dc * s.c_prev)
+        dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], g, dc * i)
+        dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], o, do)
+        dc_prev = dc * f
         dh_prev = dz @ self.params["W_h"]
         return dz, dz, [dh_prev if h_drop is None else dh_prev * h_drop, dc_prev]
 

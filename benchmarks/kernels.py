@@ -3,8 +3,9 @@
     python benchmarks/kernels.py
 
 Prints medians over repeated calls, on one thread: each optimizer's update of the mnist_mlp first
-layer (401,920 float32 parameters), bias + relu and the activation derivatives at (128, 512), and
-the time of one training step of a tiny 8-8-10 model (batch 32), where the matrix products cost
+layer (401,920 float32 parameters), bias + relu and the activation derivatives at (128, 512), an
+LSTM step's elementwise work at W6's shapes, and the time of one training step of a tiny
+8-8-10 model (batch 32), where the matrix products cost
 next to nothing and what remains is glassnet's own per-step work.
 """
 
@@ -80,6 +81,33 @@ def around_products(rng) -> None:
         print(f"{name + ' derivative (128, 512)':28} {fused:8.1f} µs  {plain:8.1f} µs")
 
 
+def lstm_step(rng) -> None:
+    """One LSTM step after its matrix product, W6's shapes (batch 128, 128 units): the gates,
+    the cell state and h in one kernel, against the NumPy formulas of ``LSTM.step``."""
+    from types import SimpleNamespace
+
+    from glassnet.layers import LSTM
+
+    n, u = 128, 128
+    layer = LSTM(u)
+    layer.build((None, 28, 28))
+    layer.params["W_h"][...] = 0  # the product is timed elsewhere: here it adds nothing
+    z0, zx = (rng.normal(size=(n, 4 * u)).astype("float32") for _ in range(2))
+    h, c_prev = (rng.normal(size=(n, u)).astype("float32") for _ in range(2))
+    z, gates, c, tanh_c, h_new = (np.empty_like(a) for a in (z0, z0, h, h, h))
+
+    def fused():
+        z[...] = z0
+        kernels.lstm_step(z, zx, c_prev, gates, c, tanh_c, h_new)
+
+    def plain():
+        layer.step(zx, [h, c_prev], SimpleNamespace(z=z), None)
+
+    kernel = median_us(fused) - median_us(lambda: z.__setitem__(..., z0))
+    numpy_formulas = median_us(plain) - median_us(lambda: np.matmul(h, layer.params["W_h"].T))
+    print(f"{'LSTM step (128, 4·128)':28} {kernel:8.1f} µs  {numpy_formulas:8.1f} µs")
+
+
 def step_overhead(rng) -> None:
     x = rng.random((64000, 8), dtype=np.float32)
     y = rng.integers(0, 10, 64000)
@@ -96,12 +124,63 @@ def step_overhead(rng) -> None:
     )
 
 
+COLD_START = """
+import time
+start = time.perf_counter()
+import glassnet
+from glassnet import layers
+imported = time.perf_counter() - start
+import numpy as np
+rng = np.random.default_rng(0)
+x, y = rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 64)
+models = {
+    "mlp": [layers.Flatten(), layers.Dense(16, activation="relu"), layers.Dropout(0.2)],
+    "sigmoid": [layers.Flatten(), layers.Dense(16, activation="sigmoid")],
+    "cnn": [layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten()],
+    "lstm": [layers.Reshape((8, 8)), layers.LSTM(8)],
+}
+start = time.perf_counter()
+for kind, middle in models.items():
+    for optimizer in ("sgd", "rmsprop", "adam"):
+        model = glassnet.Sequential([layers.Input((8, 8, 1)), *middle,
+                                     layers.Dense(10, activation="softmax")])
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+        model.predict(x, verbose=0)
+print(imported, time.perf_counter() - start)
+"""
+
+
+def cold_start() -> None:
+    """What a fresh install pays once: ``import glassnet``, and the first training steps of an
+    MLP (relu, sigmoid), a CNN and an LSTM with each optimizer, with Numba's disk cache empty
+    (every kernel compiled) and then full (loaded), each in a fresh process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        runs = []
+        for _ in range(2):  # compiling, then loading from the cache
+            out = subprocess.run([sys.executable, "-c", COLD_START], env=env, check=True,
+                                 capture_output=True, text=True).stdout  # fmt: skip
+            runs.append([float(v) for v in out.split()])
+    (imported, compiling), (_, loading) = runs
+    print(f"import glassnet: {imported:.2f} s; first steps with every kernel compiled: "
+          f"{compiling:.1f} s, loaded from the cache: {loading:.1f} s "
+          f"(compiling costs {compiling - loading:.1f} s, once)")  # fmt: skip
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     print(f"{'':28} {'kernel':>11}  {'NumPy':>11}")
     optimizer_updates(rng)
     around_products(rng)
+    lstm_step(rng)
     step_overhead(rng)
+    cold_start()
 
 
 if __name__ == "__main__":

@@ -186,6 +186,18 @@ def test_vectorized_sigmoid_and_tanh_are_within_2_5_ulp(name, exact, lo, hi):
     assert _ulps(a, exact(z.astype(np.float64))).max() <= 2.5
 
 
+def test_the_exp_polynomial_is_the_least_squares_fit():
+    """kernels._FIT is p in e^r − 1 = r + r²·p(r) on [−ln 2 / 2, ln 2 / 2]: the least-squares fit
+    of (e^r − 1 − r)/r² at Chebyshev points, weighted so that it minimizes e^r's relative error."""
+    half = np.log(2) / 2
+    r = np.cos(np.linspace(0, np.pi, 4001)) * half
+    r = r[np.abs(r) > 1e-6]
+    target = (np.expm1(r) - r) / r**2
+    weight = r**2 / np.exp(r)  # an error in p moves e^r by r²·(error); relative: divided by e^r
+    fit, *_ = np.linalg.lstsq(np.vander(r, 5, increasing=True) * weight[:, None], target * weight)
+    np.testing.assert_allclose(kernels._FIT, fit, rtol=1e-6)  # printed to 8 digits, used as float32
+
+
 @needs_kernels
 def test_vectorized_sigmoid_and_tanh_at_the_edges():
     """Saturation without overflow or subnormal numbers, NaN kept, odd symmetry of tanh."""

@@ -341,8 +341,10 @@ class RNN(Layer):
         drec, h_in, later = self._backward_steps(dC_da, later, c, dzx)
         c.dC_dz = dzx.transpose(1, 0, 2)  # (batch, T, G·u), a view, for the glass box
         # Every step used the same W_h: its gradient sums ∂C/∂z_t·h_{t−1} over the steps, one
-        # product for all of them.
-        xp.matmul(drec.reshape(T * n, rows).T, h_in.reshape(T * n, -1), out=self.grads["W_h"])
+        # product for all of them (from t = 2 when h_0 = 0).
+        first, u = (0 if c.initial else 1), self.units
+        xp.matmul(drec[first:].reshape((T - first) * n, rows).T,
+                  h_in[first:].reshape((T - first) * n, u), out=self.grads["W_h"])  # fmt: skip
         self._recurrent_bias_grad(drec)
         flat = dzx.reshape(T * n, rows)  # (T·batch, G·u)
         dW = flat.T @ c.x_steps.reshape(T * n, -1)  # Σ_t ∂C/∂z_t·x_t, and for b: Σ_t ∂C/∂z_t·1
@@ -531,7 +533,10 @@ class LSTM(RNN):
             lo, hi = piece[1:]
             for t in range(T):
                 k, c_prev, c_now = (t, t, t + 1) if keep else (0, t % 2, (t + 1) % 2)
-                xp.matmul(c.hs[t, lo:hi], W_h_T, out=c.zs[k, lo:hi])  # W_h·h_{t−1}
+                if t or c.initial:
+                    xp.matmul(c.hs[t, lo:hi], W_h_T, out=c.zs[k, lo:hi])  # W_h·h_{t−1}
+                else:
+                    c.zs[k, lo:hi] = 0  # h_0 = 0: nothing to multiply
                 kernels.lstm_step(c.zs[k, lo:hi], zx[t, lo:hi], c.cs[c_prev, lo:hi],
                                   c.gate_values[k, lo:hi], c.cs[c_now, lo:hi], c.tanh_c[k, lo:hi],
                                   c.hs[t + 1, lo:hi])  # fmt: skip
@@ -561,7 +566,8 @@ class LSTM(RNN):
                 kernels.lstm_step_backward(dh_later[lo:hi], out, dc[lo:hi], c.gate_values[t, lo:hi],
                                            c.cs[t, lo:hi], c.tanh_c[t, lo:hi], dz[t, lo:hi],
                                            dC_dh[t, lo:hi], one)  # fmt: skip
-                xp.matmul(dz[t, lo:hi], W_h, out=dh_later[lo:hi])  # W_hᵀ·∂C/∂z_t
+                if t or c.initial:  # ∂C/∂h_0 only for a given initial state
+                    xp.matmul(dz[t, lo:hi], W_h, out=dh_later[lo:hi])  # W_hᵀ·∂C/∂z_t
 
         self._by_rows(rows, dz, kernels.lstm_step_backward)
         c.dC_dh = dC_dh.transpose(1, 0, 2)  # (batch, T, u), a view

@@ -10,9 +10,9 @@ with one row of W_x and of W_h per unit, as a Dense layer's W has one row per ne
 share, W_x·x_t + b, is one matrix product for every step at once; only W_h·h_{t−1} waits for the
 step before. LSTM and GRU compute several such z at once — their gates — stacked in W's rows.
 
-The forward pass keeps every step's values, one cache per step (the deck: the forward pass stores
-the outputs). Backpropagation through time is the deck's case 2 run back along the steps as well
-as down the layers:
+The forward pass keeps every step's values (the deck: the forward pass stores the outputs).
+Backpropagation through time is the deck's case 2 run back along the steps as well as down the
+layers:
 
     ∂C/∂h_t = (what the output at t sends back) + W_hᵀ·∂C/∂z_{t+1},   for t = T, T−1, …, 1,
 

@@ -99,6 +99,35 @@ def test_default_cli_mlp_reaches_97_5_percent_in_5_epochs(mnist_arrays, tmp_path
     assert f"Test accuracy: {accuracy:.4f}" in capsys.readouterr().out
 
 
+def test_blas_keeps_its_threads_when_another_thread_asks_for_one():
+    """OpenBLAS ignores a raise of its thread count asked from a thread other than the main one,
+    so only the main thread lowers it: a block in another thread leaves the count as it was."""
+    import threading
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from glassnet.backend import blas_threads_for
+
+    def blas_threads():
+        info = threadpoolctl.threadpool_info()
+        return max((p["num_threads"] for p in info if p["user_api"] == "blas"), default=None)
+
+    outside = blas_threads()
+    if outside is None or outside == 1:
+        pytest.skip("no BLAS thread pool with several threads is visible to threadpoolctl")
+    seen = []
+
+    def elsewhere():
+        with blas_threads_for(0):
+            seen.append(blas_threads())
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    with blas_threads_for(0):
+        seen.append(blas_threads())
+    assert seen == [outside, 1] and blas_threads() == outside
+
+
 def test_small_products_train_with_one_blas_thread(rng):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from glassnet import callbacks

@@ -161,8 +161,14 @@ thread against two, three alternating runs: batch 32 (784·128, 3.2 MFLOP) 0.36�
 @contextlib.contextmanager
 def blas_threads_for(flops: float):
     """Within this block, BLAS uses one thread if the largest matrix product has fewer than
-    ``SMALL_PRODUCT_FLOPS`` operations (and threadpoolctl is there to say so); else as it was."""
-    controller = _blas_controller() if flops < SMALL_PRODUCT_FLOPS else None
+    ``SMALL_PRODUCT_FLOPS`` operations (and threadpoolctl is there to say so); else as it was.
+
+    Only in the main thread: BLAS's thread count is one setting for the whole process, and
+    OpenBLAS (0.3.31) ignores a raise of it asked from any other thread, so a block elsewhere (a
+    request to ``glassnet serve``) could lower it but never put it back; nor do the settings of
+    a threadpoolctl controller made in another thread reach it (both measured)."""
+    main = threading.current_thread() is threading.main_thread()
+    controller = _blas_controller() if main and flops < SMALL_PRODUCT_FLOPS else None
     if controller is None or os.environ.get("OPENBLAS_NUM_THREADS"):
         yield
         return
@@ -172,8 +178,9 @@ def blas_threads_for(flops: float):
 
 @functools.cache
 def _blas_controller():
-    """threadpoolctl's view of the loaded BLAS libraries, made once: finding them takes 0.3 ms,
-    switching their thread count 10 µs, and the recurrent layers switch it at every batch."""
+    """threadpoolctl's view of the loaded BLAS libraries, made once, in the main thread: finding
+    them takes 0.3 ms, switching their thread count 10 µs, and the recurrent layers switch it at
+    every batch."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency; without it BLAS keeps its threads

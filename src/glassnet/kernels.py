@@ -1,14 +1,16 @@
 """Fused elementwise kernels, compiled with Numba (DESIGN.md §4).
 
-Each kernel is one loop over one contiguous piece of a parameter, reading like its formula; the
-optimizers call them on the pieces they already spread over the cores. NumPy would run the same
-formula as several passes over memory, one per operation; a kernel makes one.
+Each kernel is one loop over one contiguous piece of an array, reading like its formula; the
+callers spread the pieces over the cores. NumPy would run the same formula as several passes over
+memory, one per operation; a kernel makes one.
 
-Every scalar arrives in the parameter's own float type and the operations run in the NumPy
-formulas' order, without fast-math reassociation, so a kernel's result is bit for bit the NumPy
-formula's (the tests check it). ``GLASSNET_KERNELS=numpy`` turns the kernels off and runs the
-NumPy formulas instead, for comparison; so does a machine without Numba. Compiled code is cached
-on disk, so only the first run after an install pays for compiling.
+Every scalar arrives in the array's own float type and the operations run in the NumPy formulas'
+order, without fast-math reassociation, so a kernel's result is bit for bit the NumPy formula's
+(the tests check it) — but for the kernels that compute sigmoid and tanh themselves (the LSTM's
+forward step), which are within 2.5 ulp of them instead (see there). ``GLASSNET_KERNELS=numpy``
+turns the kernels off and runs the NumPy formulas instead, for comparison; so does a machine
+without Numba. Compiled code is cached on disk, so only the first run after an install pays for
+compiling.
 """
 
 from __future__ import annotations

@@ -363,9 +363,9 @@ class RNN(Layer):
 
     def _backward_steps(self, dC_da, later, c, dzx):
         """Back through time, one ``step_backward`` after another, from ∂C/∂(output) and
-        ``later`` (∂C/∂(state after the last step)): fills ``dzx`` (T, batch, G·u) and returns
-        ∂C/∂(the recurrent share of z) alike, what W_h multiplied at each step (T, batch, u), and
-        ∂C/∂(initial state)."""
+        ``later`` (∂C/∂(state after the last step)). Fills ``dzx``, ∂C/∂(the inputs' share of
+        each z_t), (T, batch, G·u); returns ∂C/∂(the recurrent share of each z_t) in the same
+        layout, what W_h multiplied at each step (T, batch, u), and ∂C/∂(initial state)."""
         T, n, rows = dzx.shape
         # What the outputs send back to each step's h: every step's, or only the last one's.
         if self.return_sequences:

@@ -426,3 +426,31 @@ def test_a_config_giving_an_initial_state_to_a_dense_layer_is_refused():
     call["kwargs"] = {"initial_state": call["args"]}
     with pytest.raises(ValueError, match=r"layer 'd' \(Dense\) takes no initial_state"):
         model_from_json(json.dumps(config))
+
+
+def test_train_predict_evaluate_and_explain_an_rnn(tmp_path, no_mnist, capsys):
+    """`glassnet train --model rnn`: an LSTM reading the 8×8 digits row by row (8 steps of 8
+    pixels), which predict, evaluate and explain then take like any model."""
+    from glassnet import cli
+    from tests.test_cli import draw_digit
+
+    path = tmp_path / "digits-rnn.keras"
+    args = ["train", "--model", "rnn", "--dataset", "digits", "--epochs", "30", "--seed", "0",
+            "--verbose", "0", "-o", str(path)]  # fmt: skip
+    assert cli.main(args) == 0
+    accuracy = float(capsys.readouterr().out.split("Test accuracy: ")[1].split()[0])
+    assert accuracy > 0.7  # it learns: chance is 0.1; 0.83 with this seed here
+    model = glassnet.models.load_model(path)
+    assert [type(layer).__name__ for layer in model.layers] == ["LSTM", "Dense"]
+    assert model.input_shape == (None, 8, 8)
+
+    image = draw_digit(tmp_path / "one.png")
+    assert cli.main(["predict", str(path), str(image)]) == 0
+    assert capsys.readouterr().out.startswith(f"{image}: ")
+    assert cli.main(["evaluate", str(path)]) == 0
+    assert "on the digits test set" in capsys.readouterr().out
+    assert cli.main(["explain", str(path), "--image", str(image), "--label", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "h_t = o ⊙ tanh(c_t)" in out  # the step, not "a = tanh(z)": z is no input here
+    assert "z (1×8×512)" in out and "every step's z" in out  # 8 steps, 4 gates × 128 units
+    assert "W_h (512×128)" in out and "back through time" in out

@@ -149,6 +149,15 @@ def _convnet(side: int, n_classes: int) -> Sequential:
     ])  # fmt: skip
 
 
+def _lstm(side: int, n_classes: int) -> Sequential:
+    """The deck's RNN on images: an LSTM(128) reading each image row by row (``side`` steps of
+    ``side`` pixels), then a softmax layer reading its last h."""
+    from glassnet.layers import LSTM
+
+    return Sequential([Input(shape=(side, side)), LSTM(128),
+                       Dense(n_classes, activation="softmax")])  # fmt: skip
+
+
 def cmd_train(args) -> int:
     if args.seed is not None:
         utils.set_random_seed(args.seed)
@@ -163,6 +172,9 @@ def cmd_train(args) -> int:
     if args.model == "cnn":
         x_train, x_test = (x.reshape(len(x), side, side, 1) for x in (x_train, x_test))
         model = _convnet(side, n_classes)
+    elif args.model == "rnn":
+        x_train, x_test = (x.reshape(len(x), side, side) for x in (x_train, x_test))
+        model = _lstm(side, n_classes)
     else:
         model = _mlp(x_train.shape[1], n_classes, args)
     optimizer = glassnet.optimizers.get(args.optimizer)
@@ -232,7 +244,7 @@ def _write_training_plots(folder: Path, model, history, x_test, y_test) -> None:
 def _dataset_for_model(model, requested: str | None) -> str:
     if requested is not None:
         return requested
-    return "digits" if model.input_shape[1:] == (64,) else "mnist"
+    return "digits" if int(np.prod(model.input_shape[1:])) == 64 else "mnist"  # 8×8 images
 
 
 def cmd_evaluate(args) -> int:
@@ -499,18 +511,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train an MLP or a CNN on MNIST (or another dataset) and save it",
+        help="train an MLP, a CNN or an RNN on MNIST (or another dataset) and save it",
         description="Train a multilayer perceptron (or, with --model cnn, keras-io's "
-        "mnist_convnet) with Keras-style progress, print its test accuracy and save it as a "
+        "mnist_convnet; with --model rnn, an LSTM reading each image row by row) with "
+        "Keras-style progress, print its test accuracy and save it as a "
         ".keras file. Without --dataset it uses MNIST, and if MNIST cannot be found or "
         "downloaded, scikit-learn's bundled digits.",
     )
     train.add_argument(
         "--model",
-        choices=["mlp", "cnn"],
+        choices=["mlp", "cnn", "rnn"],
         default="mlp",
         help="mlp: Dense layers (--hidden, --activation, --dropout); cnn: conv 32 → max pool → "
-        "conv 64 → max pool → dropout 0.5 → softmax (default: mlp)",
+        "conv 64 → max pool → dropout 0.5 → softmax; rnn: LSTM(128) over the image's rows → "
+        "softmax (default: mlp)",
     )
     train.add_argument(
         "--dataset",

@@ -159,6 +159,17 @@ def render_text(
                 w.value("b", lt.b)
             w.value("z = a·Wᵀ + b", lt.z)
             w.value(f"a = {lt.activation}(z)", lt.a)
+        elif "W_h" in lt.other:  # a recurrent layer: the same neurons at every step
+            w.lines.append("  " + lt.what)
+            for name in ("W_x", "W_h"):
+                w.value(name, lt.other[name]["before"], _("one row per unit and gate"))
+            if "b" in lt.other:
+                w.value("b", lt.other["b"]["before"])
+            w.value(
+                "x", lt.a_prev, _("{source}, stored for the backward pass").format(source=source)
+            )
+            w.value("z", lt.z, _("every step's z: (batch, T, gates × units)"))
+            w.value("h", lt.a, _("the output: the last step's h, or every step's"))
         elif lt.z is not None:
             w.value(f"a = {lt.activation}(z)", lt.a, _("z is {source}").format(source=source))
         elif lt.what:

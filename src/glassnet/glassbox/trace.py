@@ -270,7 +270,8 @@ def _window_of(layer) -> tuple | None:
 
 
 def _what(layer) -> str:
-    """What a layer without neurons does to its input, in the deck's words."""
+    """What a layer without neurons does to its input, or a recurrent layer at each step, in
+    the deck's words."""
     kind = type(layer).__name__
     size = "×".join(str(k) for k in getattr(layer, "pool_size", ()))
     if kind.startswith("MaxPooling"):
@@ -287,6 +288,23 @@ def _what(layer) -> str:
         return _("keeps the mean of each feature map")
     if kind == "BatchNormalization":
         return _("standardizes each feature over the batch: γ·(x − μ)/√(σ² + ε) + β")
+    if kind == "SimpleRNN":
+        return _(
+            "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{{t−1}} + b, "
+            "h_t = {activation}(z_t)"
+        ).format(activation=layer.activation.name)
+    if kind == "LSTM":
+        return _(
+            "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{t−1} + b, "
+            "the gates i, f, c, o side by side; i, f, o = σ(z), g = tanh(z), "
+            "c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t)"
+        )
+    if kind == "GRU":
+        return _(
+            "at every step t = 1 … T, with the same weights: the update and reset gates z, r = "
+            "σ(W_x·x_t + W_h·h_{t−1} + b), the candidate h̃ = tanh(x part + r ⊙ h part), "
+            "h_t = z ⊙ h_{t−1} + (1 − z) ⊙ h̃"
+        )
     return ""
 
 

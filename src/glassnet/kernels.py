@@ -309,7 +309,7 @@ def scatter_windows(d, dx, sh, sw, dh, dw):
 _FIT = (0.49999989, 0.16666518, 0.04166953, 0.00836892, 0.00137514)  # p's coefficients
 _P0, _P1, _P2, _P3, _P4 = (np.float32(c) for c in _FIT)
 _LOG2_E = np.float32(1.4426950408889634)
-_LN2_HIGH = np.float32(0.693359375)  # 8 significant bits: n·_LN2_HIGH is exact for |n| < 2^15
+_LN2_HIGH = np.float32(0.693359375)  # 9 significant bits: n·_LN2_HIGH is exact for |n| < 2^15
 _LN2_LOW = np.float32(-2.12194440e-4)  # ln 2 − _LN2_HIGH
 _EXP_LOWEST, _EXP_HIGHEST = np.float32(-87.0), np.float32(87.0)  # see _exp_parts
 _TANH_ONE = np.float32(9.0)  # tanh(x) rounds to 1 in float32 from x = 9.01 on

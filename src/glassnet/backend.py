@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import difflib
 import functools
+import itertools
 import math
 import os
 import threading
@@ -235,6 +236,17 @@ def parallel_map(fn, items, min_size: int = _PARALLEL_MIN) -> None:
     run(loads[0][1])
     for future in futures:
         future.result()
+
+
+def split_evenly(n: int, parts: int) -> list[slice]:
+    """0 … n cut into ``parts`` slices whose sizes differ by at most one (none empty): the
+    pieces of work ``parallel_map`` shares out.
+
+    >>> split_evenly(5, 2)
+    [slice(0, 2, None), slice(2, 5, None)]
+    """
+    edges = [n * k // parts for k in range(parts + 1)]
+    return [slice(lo, hi) for lo, hi in itertools.pairwise(edges) if hi > lo]
 
 
 CUSTOM_OBJECTS: dict[str, type] = {}

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import itertools
 import math
 import os
 
 import numpy as np
 
-from glassnet.backend import num_threads, parallel_map
+from glassnet.backend import num_threads, parallel_map, split_evenly
 
 __all__ = [
     "ENABLED",
@@ -114,8 +113,7 @@ def run_split(kernel: str, arrays, *scalars) -> None:
     if hasattr(fn, "python") or threads == 1 or n == 1:  # not compiled yet: compile it once
         fn(*arrays, *scalars)
         return
-    edges = [n * k // threads for k in range(threads + 1)]
-    pieces = [tuple(a[lo:hi] for a in arrays) for lo, hi in itertools.pairwise(edges) if hi > lo]
+    pieces = [tuple(a[rows] for a in arrays) for rows in split_evenly(n, threads)]
     parallel_map(lambda piece: globals()[kernel](*piece, *scalars), pieces)
 
 
@@ -356,14 +354,14 @@ _CONTRACT = {"fastmath": {"contract"}}
 
 @_compiled(**_CONTRACT)
 def sigmoid32(z, a):
-    """a = σ(z), 1-D float32 arrays (for the tests and the benchmark)."""
+    """a = σ(z), 1-D float32 arrays (for the tests)."""
     for k in range(z.size):
         a[k] = _sigmoid32(z[k])
 
 
 @_compiled(**_CONTRACT)
 def tanh32(z, a):
-    """a = tanh(z), 1-D float32 arrays (for the tests and the benchmark)."""
+    """a = tanh(z), 1-D float32 arrays (for the tests)."""
     for k in range(z.size):
         a[k] = _tanh32(z[k])
 

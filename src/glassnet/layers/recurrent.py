@@ -31,13 +31,19 @@ and its ``recurrent_kernel`` W_hᵀ: they appear only at the weights and file bo
 
 from __future__ import annotations
 
-import itertools
 import numbers
 from types import SimpleNamespace
 from typing import ClassVar
 
 from glassnet import activations, initializers, kernels
-from glassnet.backend import blas_threads_for, make_rng, num_threads, parallel_map, xp
+from glassnet.backend import (
+    blas_threads_for,
+    make_rng,
+    num_threads,
+    parallel_map,
+    split_evenly,
+    xp,
+)
 from glassnet.layers.base import (
     KerasTensor,
     Layer,
@@ -530,16 +536,15 @@ class LSTM(RNN):
         W_h_T = xp.ascontiguousarray(self.params["W_h"].T)  # BLAS is faster with it so, 20 %
 
         def rows(piece) -> None:
-            lo, hi = piece[1:]
+            r = piece[1]  # these rows of the batch
             for t in range(T):
                 k, c_prev, c_now = (t, t, t + 1) if keep else (0, t % 2, (t + 1) % 2)
                 if t or c.initial:
-                    xp.matmul(c.hs[t, lo:hi], W_h_T, out=c.zs[k, lo:hi])  # W_h·h_{t−1}
+                    xp.matmul(c.hs[t, r], W_h_T, out=c.zs[k, r])  # W_h·h_{t−1}
                 else:
-                    c.zs[k, lo:hi] = 0  # h_0 = 0: nothing to multiply
-                kernels.lstm_step(c.zs[k, lo:hi], zx[t, lo:hi], c.cs[c_prev, lo:hi],
-                                  c.gate_values[k, lo:hi], c.cs[c_now, lo:hi], c.tanh_c[k, lo:hi],
-                                  c.hs[t + 1, lo:hi])  # fmt: skip
+                    c.zs[k, r] = 0  # h_0 = 0: nothing to multiply
+                kernels.lstm_step(c.zs[k, r], zx[t, r], c.cs[c_prev, r], c.gate_values[k, r],
+                                  c.cs[c_now, r], c.tanh_c[k, r], c.hs[t + 1, r])  # fmt: skip
 
         self._by_rows(rows, zx, kernels.lstm_step)
         if keep:
@@ -550,24 +555,26 @@ class LSTM(RNN):
         if not c.fused:
             return super()._backward_steps(dC_da, later, c, dz)
         T, n, _ = dz.shape
+        # ∂C/∂h and ∂C/∂c after the last step, updated in place by the kernels as they go back
         if self.return_sequences:  # what the output at t sends back to h_t, time first
             from_output = xp.ascontiguousarray(dC_da.transpose(1, 0, 2))
+            dh_later = later[0].copy()
         else:  # only h_T reaches the output: start the recursion with it
             from_output = xp.zeros((1, n, self.units), dtype=dC_da.dtype)
-            later[0] = later[0] + dC_da
-        dh_later, dc = later[0].copy(), later[1].copy()  # the kernels update them in place
+            dh_later = later[0] + dC_da
+        dc = later[1].copy()
         dC_dh = xp.empty((T, n, self.units), dtype=dC_da.dtype)
         one, W_h = dz.dtype.type(1), self.params["W_h"]
 
         def rows(piece) -> None:
-            lo, hi = piece[1:]
+            r = piece[1]  # these rows of the batch
             for t in range(T - 1, -1, -1):
-                out = from_output[t if self.return_sequences else 0, lo:hi]
-                kernels.lstm_step_backward(dh_later[lo:hi], out, dc[lo:hi], c.gate_values[t, lo:hi],
-                                           c.cs[t, lo:hi], c.tanh_c[t, lo:hi], dz[t, lo:hi],
-                                           dC_dh[t, lo:hi], one)  # fmt: skip
+                out = from_output[t if self.return_sequences else 0, r]
+                kernels.lstm_step_backward(dh_later[r], out, dc[r], c.gate_values[t, r],
+                                           c.cs[t, r], c.tanh_c[t, r], dz[t, r], dC_dh[t, r],
+                                           one)  # fmt: skip
                 if t or c.initial:  # ∂C/∂h_0 only for a given initial state
-                    xp.matmul(dz[t, lo:hi], W_h, out=dh_later[lo:hi])  # W_hᵀ·∂C/∂z_t
+                    xp.matmul(dz[t, r], W_h, out=dh_later[r])  # W_hᵀ·∂C/∂z_t
 
         self._by_rows(rows, dz, kernels.lstm_step_backward)
         c.dC_dh = dC_dh.transpose(1, 0, 2)  # (batch, T, u), a view
@@ -575,16 +582,14 @@ class LSTM(RNN):
 
     @staticmethod
     def _by_rows(rows, steps, kernel) -> None:
-        """``rows((…, lo, hi))`` on one piece of the batch per thread, with one BLAS thread each;
-        ``steps`` is (T, batch, …). While ``kernel`` is not compiled, one piece: the first call
-        compiles it."""
+        """``rows((…, slice of the batch))`` on one piece of the batch per thread, with one
+        BLAS thread each; ``steps`` is (T, batch, …). While ``kernel`` is not compiled, one
+        piece: the first call compiles it."""
         n = steps.shape[1]
-        threads = min(num_threads(), n)
-        if threads == 1 or hasattr(kernel, "python"):
-            rows((steps, 0, n))
+        if num_threads() == 1 or n == 1 or hasattr(kernel, "python"):
+            rows((steps, slice(0, n)))
             return
-        edges = [n * k // threads for k in range(threads + 1)]
-        pieces = [(steps[:, lo:hi], lo, hi) for lo, hi in itertools.pairwise(edges)]
+        pieces = [(steps[:, r], r) for r in split_evenly(n, num_threads())]
         with blas_threads_for(0):
             parallel_map(rows, pieces, 0)
 

@@ -13,12 +13,11 @@ array([0.95])
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 
 from glassnet import kernels
-from glassnet.backend import lookup, num_threads, parallel_map, xp
+from glassnet.backend import lookup, num_threads, parallel_map, split_evenly, xp
 from glassnet.optimizers import schedules
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get", "schedules"]
@@ -50,9 +49,7 @@ _EMPTY = {c: xp.empty(0, dtype=c) for c in "fd"}  # a state the optimizer does n
 
 def _slices(size: int) -> list[slice]:
     """Cut ``size`` elements into one slice per thread, unless the array is small."""
-    pieces = min(num_threads(), max(1, size // _SLICE))
-    bounds = [size * i // pieces for i in range(pieces + 1)]
-    return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    return split_evenly(size, min(num_threads(), max(1, size // _SLICE)))
 
 
 class Optimizer:

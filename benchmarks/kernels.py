@@ -125,7 +125,7 @@ def step_overhead(rng) -> None:
 
 
 COLD_START = """
-import time
+import json, time
 start = time.perf_counter()
 import glassnet
 from glassnet import layers
@@ -134,27 +134,35 @@ import numpy as np
 rng = np.random.default_rng(0)
 x, y = rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 64)
 models = {
-    "mlp": [layers.Flatten(), layers.Dense(16, activation="relu"), layers.Dropout(0.2)],
-    "sigmoid": [layers.Flatten(), layers.Dense(16, activation="sigmoid")],
-    "cnn": [layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten()],
-    "lstm": [layers.Reshape((8, 8)), layers.LSTM(8)],
+    "MLP (relu, dropout)": [layers.Flatten(), layers.Dense(16, activation="relu"),
+                            layers.Dropout(0.2)],
+    "MLP (sigmoid, tanh)": [layers.Flatten(), layers.Dense(16, activation="sigmoid"),
+                            layers.Dense(16, activation="tanh")],
+    "CNN": [layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(4, 3, activation="relu"), layers.Flatten()],
+    "LSTM": [layers.Reshape((8, 8)), layers.LSTM(8)],
 }
-start = time.perf_counter()
+seconds = {"import glassnet": imported}
 for kind, middle in models.items():
+    start = time.perf_counter()
     for optimizer in ("sgd", "rmsprop", "adam"):
         model = glassnet.Sequential([layers.Input((8, 8, 1)), *middle,
                                      layers.Dense(10, activation="softmax")])
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
         model.fit(x, y, batch_size=32, epochs=1, verbose=0)
         model.predict(x, verbose=0)
-print(imported, time.perf_counter() - start)
+    seconds[kind] = time.perf_counter() - start
+print(json.dumps(seconds))
 """
 
 
 def cold_start() -> None:
-    """What a fresh install pays once: ``import glassnet``, and the first training steps of an
-    MLP (relu, sigmoid), a CNN and an LSTM with each optimizer, with Numba's disk cache empty
-    (every kernel compiled) and then full (loaded), each in a fresh process."""
+    """What a fresh install pays once: ``import glassnet``, then the first training steps of
+    each kind of model with each optimizer, in this order, with Numba's disk cache empty (every
+    kernel compiled when first used) and then full (loaded), each in a fresh process. A kind's
+    compile cost is its first steps' time with the cache empty minus with it full; the first
+    kind also pays for starting Numba's compiler."""
+    import json
     import os
     import subprocess
     import sys
@@ -164,13 +172,16 @@ def cold_start() -> None:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         runs = []
         for _ in range(2):  # compiling, then loading from the cache
-            out = subprocess.run([sys.executable, "-c", COLD_START], env=env, check=True,
-                                 capture_output=True, text=True).stdout  # fmt: skip
-            runs.append([float(v) for v in out.split()])
-    (imported, compiling), (_, loading) = runs
-    print(f"import glassnet: {imported:.2f} s; first steps with every kernel compiled: "
-          f"{compiling:.1f} s, loaded from the cache: {loading:.1f} s "
-          f"(compiling costs {compiling - loading:.1f} s, once)")  # fmt: skip
+            run = subprocess.run([sys.executable, "-c", COLD_START], env=env, check=True,
+                                 capture_output=True, text=True)  # fmt: skip
+            runs.append(json.loads(run.stdout))
+    compiling, loading = runs
+    print(f"import glassnet: {compiling.pop('import glassnet'):.2f} s; compiling the kernels, "
+          "once after an install (first steps with the cache empty − with it full):")  # fmt: skip
+    loading.pop("import glassnet")
+    for kind, seconds in compiling.items():
+        print(f"  {kind:26} {seconds - loading[kind]:5.2f} s")
+    print(f"  {'all':26} {sum(compiling.values()) - sum(loading.values()):5.2f} s")
 
 
 def main() -> None:

@@ -513,9 +513,10 @@ def test_profiler_says_when_blas_threads_spin(rng, monkeypatch, spinning):
     ("imports", "env", "spin", "threads"),
     [
         ("import glassnet", {}, False, "cpus"),
-        ("import numpy, glassnet", {}, True, 1),  # OpenBLAS loaded before glassnet could ask
+        # OpenBLAS loaded before glassnet could ask: it is asked to read its environment again
+        ("import numpy, glassnet", {}, False, "cpus"),
         ("import numpy, glassnet", {"OPENBLAS_THREAD_TIMEOUT": "4"}, False, "cpus"),
-        ("import numpy, glassnet", {"GLASSNET_NUM_THREADS": "3"}, True, 3),  # the user decides
+        ("import numpy, glassnet", {"GLASSNET_NUM_THREADS": "3"}, False, 3),  # the user decides
     ],
 )
 def test_own_threads_follow_the_import_order(imports, env, spin, threads):
@@ -534,6 +535,42 @@ def test_own_threads_follow_the_import_order(imports, env, spin, threads):
     ).stdout.split()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert out == [str(spin), str(cpus if threads == "cpus" else threads)]
+
+
+SPIN_CHECK = """
+import time, numpy
+{import_glassnet}
+a = numpy.ones((512, 512), numpy.float32)
+a @ a  # OpenBLAS's workers join in, then spin or sleep
+cpu = time.process_time()
+time.sleep(0.2)
+print(time.process_time() - cpu)
+"""
+
+
+@pytest.mark.skipif(
+    (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) < 2,
+    reason="one CPU: OpenBLAS starts no worker threads",
+)
+def test_blas_threads_sleep_after_a_product_though_numpy_came_first():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS", "GLASSNET"))}
+
+    def cpu_while_asleep(import_glassnet: str) -> float:
+        code = SPIN_CHECK.format(import_glassnet=import_glassnet)
+        run = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        return float(run.stdout)
+
+    assert cpu_while_asleep("") > 0.03  # NumPy alone: a worker spins on for about 0.1 s
+    assert cpu_while_asleep("import glassnet") < 0.02  # told to sleep after a short spin
+
+
+def test_blas_threads_are_left_alone_where_openblas_cannot_restart_them(monkeypatch):
+    class Library:  # a BLAS build without openblas_read_env or blas_thread_shutdown_
+        pass
+
+    monkeypatch.setattr(glassnet.backend.ctypes, "CDLL", lambda path: Library())
+    assert glassnet.backend.restart_blas_threads() is False
 
 
 def test_every_hook_and_its_logs_as_keras_calls_them():

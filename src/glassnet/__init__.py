@@ -17,9 +17,10 @@ import sys
 
 # OpenBLAS keeps its worker threads spinning for up to 2²⁸ cycles after each matrix product. On a
 # few cores they then fight glassnet's own threads (the optimizer update runs on every core) for
-# the CPU. A short spin lets them sleep instead. It only takes effect if NumPy is not loaded yet,
-# and a value the user set wins. If NumPy came first, its BLAS threads will spin, and glassnet
-# keeps its own work to one thread rather than fight them (see backend.num_threads).
+# the CPU. A short spin lets them sleep instead. A value the user set wins. If NumPy came first,
+# its OpenBLAS has read its environment already: glassnet asks it to read it again and restart
+# its threads (backend.restart_blas_threads); where that is not possible, the threads spin, and
+# glassnet keeps its own work to one thread rather than fight them (see backend.num_threads).
 _blas_loaded_first = "numpy" in sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in os.environ
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
@@ -45,7 +46,7 @@ from glassnet import (  # noqa: E402
 from glassnet.layers import Input  # noqa: E402
 from glassnet.models import Model, Sequential  # noqa: E402
 
-backend.BLAS_THREADS_SPIN = _blas_loaded_first
+backend.BLAS_THREADS_SPIN = _blas_loaded_first and not backend.restart_blas_threads()
 
 __all__ = [
     "Input",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
 import difflib
 import functools
 import itertools
@@ -135,8 +136,34 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 BLAS_THREADS_SPIN = False
 """True when NumPy's BLAS was loaded before glassnet could ask its idle threads to sleep
-(``import numpy`` before ``import glassnet``, with ``OPENBLAS_THREAD_TIMEOUT`` unset): they then
-spin on every core for a while after each matrix product. Set by ``glassnet/__init__.py``."""
+(``import numpy`` before ``import glassnet``, with ``OPENBLAS_THREAD_TIMEOUT`` unset) and could
+not be told afterwards (``restart_blas_threads``): they then spin on every core for a while after
+each matrix product. Set by ``glassnet/__init__.py``."""
+
+
+def restart_blas_threads() -> bool:
+    """Have an OpenBLAS loaded before glassnet take ``OPENBLAS_THREAD_TIMEOUT`` after all.
+
+    OpenBLAS reads its environment once, when it is loaded, and its worker threads take the
+    timeout when they start. So: read the environment again (``openblas_read_env``) and stop
+    the workers (``blas_thread_shutdown_``, what OpenBLAS itself does before a fork); the next
+    product that needs them starts them again, with the short spin. ``import numpy`` before
+    ``import glassnet`` is how most scripts begin: without this, a thread spinning 0.1 s after
+    each product kept glassnet's own work to one thread (an LSTM step took 15 % longer).
+    Returns whether every loaded OpenBLAS exported both functions and took the setting."""
+    controller = _blas_controller()
+    libraries = [] if controller is None else controller.select(internal_api="openblas")
+    restarted = False
+    for library in getattr(libraries, "lib_controllers", []):
+        try:
+            loaded = ctypes.CDLL(library.filepath)  # already loaded: the same library
+            read_environment, shutdown = loaded.openblas_read_env, loaded.blas_thread_shutdown_
+        except (OSError, AttributeError):  # another build: its threads spin as before
+            return False
+        read_environment()
+        shutdown()
+        restarted = True
+    return restarted
 
 
 @functools.cache

@@ -145,23 +145,27 @@ def restart_blas_threads() -> bool:
     """Have an OpenBLAS loaded before glassnet take ``OPENBLAS_THREAD_TIMEOUT`` after all.
 
     OpenBLAS reads its environment once, when it is loaded, and its worker threads take the
-    timeout when they start. So: read the environment again (``openblas_read_env``) and stop
-    the workers (``blas_thread_shutdown_``, what OpenBLAS itself does before a fork); the next
-    product that needs them starts them again, with the short spin. ``import numpy`` before
+    timeout when they start. So: read the environment again (``openblas_read_env``), stop the
+    workers (``blas_thread_shutdown_``, what OpenBLAS itself does before a fork) and start them
+    again (``blas_thread_init``), with the short spin. ``import numpy`` before
     ``import glassnet`` is how most scripts begin: without this, a thread spinning 0.1 s after
     each product kept glassnet's own work to one thread (an LSTM step took 15 % longer).
-    Returns whether every loaded OpenBLAS exported both functions and took the setting."""
-    controller = _blas_controller()
-    libraries = [] if controller is None else controller.select(internal_api="openblas")
+    Returns whether every loaded OpenBLAS exported the three functions and took the setting."""
+    try:  # a controller of its own: _blas_controller's, made now, would miss the BLAS that
+        from threadpoolctl import ThreadpoolController  # others load later (SciPy's, by Numba)
+    except ImportError:  # pragma: no cover - a dependency
+        return False
     restarted = False
-    for library in getattr(libraries, "lib_controllers", []):
+    for library in ThreadpoolController().select(internal_api="openblas").lib_controllers:
         try:
             loaded = ctypes.CDLL(library.filepath)  # already loaded: the same library
-            read_environment, shutdown = loaded.openblas_read_env, loaded.blas_thread_shutdown_
+            read_environment = loaded.openblas_read_env
+            stop, start = loaded.blas_thread_shutdown_, loaded.blas_thread_init
         except (OSError, AttributeError):  # another build: its threads spin as before
             return False
         read_environment()
-        shutdown()
+        stop()
+        start()
         restarted = True
     return restarted
 

@@ -566,7 +566,7 @@ def test_blas_threads_sleep_after_a_product_though_numpy_came_first():
 
 
 def test_blas_threads_are_left_alone_where_openblas_cannot_restart_them(monkeypatch):
-    class Library:  # a BLAS build without openblas_read_env or blas_thread_shutdown_
+    class Library:  # a BLAS build without the functions that restart OpenBLAS's threads
         pass
 
     monkeypatch.setattr(glassnet.backend.ctypes, "CDLL", lambda path: Library())

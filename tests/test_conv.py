@@ -113,9 +113,8 @@ geometry = st.fixed_dictionaries(
 
 
 def _conv_layer(g, activation=None, use_bias=True):
-    glassnet.utils.set_random_seed(
-        g["seed"]
-    )  # the weights too: hypothesis replays the same example
+    # The weights from the example's seed too: hypothesis replays the same example.
+    glassnet.utils.set_random_seed(g["seed"])
     strides = g["strides"] if g["dilation"] == (1, 1) else (1, 1)
     layer = layers.Conv2D(
         g["filters"], g["kernel"], strides=strides, padding=g["padding"],

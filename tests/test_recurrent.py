@@ -456,3 +456,24 @@ def test_train_predict_evaluate_and_explain_an_rnn(tmp_path, no_mnist, capsys):
     assert "h_t = o ⊙ tanh(c_t)" in out  # the step, not "a = tanh(z)": z is no input here
     assert "z (1×8×512)" in out and "every step's z" in out  # 8 steps, 4 gates × 128 units
     assert "W_h (512×128)" in out and "back through time" in out
+
+
+@pytest.mark.parametrize(
+    ("layer", "formula"),
+    [
+        (layers.SimpleRNN(2, activation="relu"), "h_t = relu(z_t)"),
+        (
+            layers.LSTM(2),
+            "i, f, o = σ(z), g = tanh(z), c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t)",
+        ),
+        (
+            layers.LSTM(2, activation="relu", recurrent_activation="tanh"),
+            "i, f, o = tanh(z), g = relu(z), c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ relu(c_t)",
+        ),
+        (layers.GRU(2, recurrent_activation="relu"), "z, r = relu(W_x·x_t + W_h·h_{t−1} + b)"),
+    ],
+)
+def test_the_glass_box_writes_each_step_with_the_layers_own_activations(layer, formula):
+    from glassnet.glassbox.trace import _what
+
+    assert formula in _what(layer)

@@ -288,28 +288,28 @@ def _what(layer) -> str:
         return _("keeps the mean of each feature map")
     if kind == "BatchNormalization":
         return _("standardizes each feature over the batch: γ·(x − μ)/√(σ² + ε) + β")
-    if kind in ("SimpleRNN", "LSTM", "GRU"):  # the layer's own activations, σ for sigmoid
-        act, gate = (
+    if kind in ("SimpleRNN", "LSTM", "GRU"):
+        steps = {
+            "SimpleRNN": _(
+                "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{{t−1}} + "
+                "b, h_t = {activation}(z_t)"
+            ),
+            "LSTM": _(
+                "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{{t−1}} + "
+                "b, the gates i, f, c, o side by side; i, f, o = {gate}(z), g = {activation}(z), "
+                "c_t = f ⊙ c_{{t−1}} + i ⊙ g, h_t = o ⊙ {activation}(c_t)"
+            ),
+            "GRU": _(
+                "at every step t = 1 … T, with the same weights: the update and reset gates z, "
+                "r = {gate}(W_x·x_t + W_h·h_{{t−1}} + b), the candidate h̃ = {activation}(x part "
+                "+ r ⊙ h part), h_t = z ⊙ h_{{t−1}} + (1 − z) ⊙ h̃"
+            ),
+        }
+        act, gate = (  # the layer's own activations (the gates': LSTM's, GRU's), σ for sigmoid
             "σ" if f.name == "sigmoid" else f.name
-            for f in (layer.activation, layer.recurrent_activation)  # gate: LSTM's, GRU's
+            for f in (layer.activation, layer.recurrent_activation)
         )
-    if kind == "SimpleRNN":
-        return _(
-            "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{{t−1}} + b, "
-            "h_t = {activation}(z_t)"
-        ).format(activation=act)
-    if kind == "LSTM":
-        return _(
-            "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{{t−1}} + b, "
-            "the gates i, f, c, o side by side; i, f, o = {gate}(z), g = {activation}(z), "
-            "c_t = f ⊙ c_{{t−1}} + i ⊙ g, h_t = o ⊙ {activation}(c_t)"
-        ).format(activation=act, gate=gate)
-    if kind == "GRU":
-        return _(
-            "at every step t = 1 … T, with the same weights: the update and reset gates z, r = "
-            "{gate}(W_x·x_t + W_h·h_{{t−1}} + b), the candidate h̃ = {activation}(x part + r ⊙ h "
-            "part), h_t = z ⊙ h_{{t−1}} + (1 − z) ⊙ h̃"
-        ).format(activation=act, gate=gate)
+        return steps[kind].format(activation=act, gate=gate)
     return ""
 
 

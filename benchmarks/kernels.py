@@ -4,9 +4,9 @@
 
 Prints medians over repeated calls, on one thread: each optimizer's update of the mnist_mlp first
 layer (401,920 float32 parameters), bias + relu and the activation derivatives at (128, 512), an
-LSTM step's elementwise work at W6's shapes, and the time of one training step of a tiny
-8-8-10 model (batch 32), where the matrix products cost
-next to nothing and what remains is glassnet's own per-step work.
+LSTM step's elementwise work at W6's shapes, forward and back, and the time of one training step
+of a tiny 8-8-10 model (batch 32), where the matrix products cost next to nothing and what
+remains is glassnet's own per-step work.
 """
 
 from __future__ import annotations
@@ -106,6 +106,24 @@ def lstm_step(rng) -> None:
     kernel = median_us(fused) - median_us(lambda: z.__setitem__(..., z0))
     numpy_formulas = median_us(plain) - median_us(lambda: np.matmul(h, layer.params["W_h"].T))
     print(f"{'LSTM step (128, 4·128)':28} {kernel:8.1f} µs  {numpy_formulas:8.1f} µs")
+
+    # Back: from the values the step above stored, ∂C/∂z, ∂C/∂c_{t−1} and ∂C/∂h_t
+    s = SimpleNamespace(z=z.copy())
+    layer.step(zx, [h, c_prev], s, None)
+    dh_later, dh_output, dc0 = (rng.normal(size=(n, u)).astype("float32") for _ in range(3))
+    dc, dz, dh, one = np.empty_like(dc0), np.empty_like(z0), np.empty_like(h), np.float32(1)
+
+    def fused_back():
+        dc[...] = dc0
+        kernels.lstm_step_backward(dh_later, dh_output, dc, s.gates, c_prev, s.tanh_c, dz, dh,
+                                   one)  # fmt: skip
+
+    def plain_back():
+        layer.step_backward([dh_later + dh_output, dc0], s, None)
+
+    kernel = median_us(fused_back) - median_us(lambda: dc.__setitem__(..., dc0))
+    numpy_formulas = median_us(plain_back) - median_us(lambda: np.matmul(dz, layer.params["W_h"]))
+    print(f"{'LSTM step back (128, 4·128)':28} {kernel:8.1f} µs  {numpy_formulas:8.1f} µs")
 
 
 def step_overhead(rng) -> None:

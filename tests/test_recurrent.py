@@ -477,3 +477,44 @@ def test_the_glass_box_writes_each_step_with_the_layers_own_activations(layer, f
     from glassnet.glassbox.trace import _what
 
     assert formula in _what(layer)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])  # float32: the fused LSTM kernels
+def test_working_arrays_are_reused_and_change_nothing(dtype, monkeypatch):
+    """A layer keeps its working arrays from one batch to the next (the same objects) and trains
+    to the same weights, bit for bit, as with new arrays for every batch; what it returned for
+    one batch (every step's h, the final states) is not overwritten by the next."""
+    from glassnet.layers import recurrent
+
+    def train(reuse: bool):
+        if not reuse:
+            new = lambda c, name, shape, dtype: np.empty(shape, dtype)  # noqa: E731
+            monkeypatch.setattr(recurrent, "_workspace", new)
+        glassnet.config.set_floatx(dtype)  # the session fixture sets float32 back
+        glassnet.utils.set_random_seed(3)
+        source = glassnet.Input((6, 3))
+        seq, h, c = layers.LSTM(5, return_sequences=True, return_state=True)(source)
+        gru = layers.GRU(4)(seq)
+        model = glassnet.Model(source, layers.Dense(2)(layers.Concatenate()([gru, h, c])))
+        model.compile(optimizer="adam", loss="mse")
+        rng = np.random.default_rng(4)
+        x, y = rng.normal(size=(40, 6, 3)), rng.normal(size=(40, 2))
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        monkeypatch.undo()
+        return model
+
+    reused, fresh = train(True), train(False)
+    for a, b in zip(reused.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    lstm = reused.layers[1]
+    names = ["x_steps", "zx", "zs", *(["gate_values", "tanh_c"] if lstm.fused else [])]
+    assert lstm.fused == (dtype == "float32")
+    before = {name: id(getattr(lstm, name)) for name in names}
+    x = np.random.default_rng(5).normal(size=(8, 6, 3)).astype(dtype)
+    first = [np.array(a) for a in lstm(x, training=True)]
+    kept = lstm(x, training=True)
+    assert {name: id(getattr(lstm, name)) for name in before} == before
+    lstm(x[::-1] * 2, training=True)  # another batch of the same shape
+    for a, b in zip(first, kept, strict=True):
+        np.testing.assert_array_equal(a, b)

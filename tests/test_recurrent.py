@@ -489,7 +489,7 @@ def test_working_arrays_are_reused_and_change_nothing(dtype, monkeypatch):
     def train(reuse: bool):
         if not reuse:
             new = lambda c, name, shape, dtype: np.empty(shape, dtype)  # noqa: E731
-            monkeypatch.setattr(recurrent, "_workspace", new)
+            monkeypatch.setattr(recurrent, "workspace", new)
         glassnet.config.set_floatx(dtype)  # the session fixture sets float32 back
         glassnet.utils.set_random_seed(3)
         source = glassnet.Input((6, 3))

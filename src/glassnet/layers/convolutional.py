@@ -29,7 +29,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from glassnet import activations, initializers, kernels
 from glassnet.backend import xp
-from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported
+from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported, workspace
 from glassnet.layers.core import add_bias_and_activate
 
 __all__ = ["Conv1D", "Conv2D", "ZeroPadding2D"]
@@ -338,11 +338,19 @@ class Conv(Layer):
         n = x.shape[0]
         c.a_prev, c.pads, c.padded_shape = a_prev, pads, x.shape
         windows = self.windows.view(x, (oh, ow))  # (batch, oh, ow, kh, kw, c_in), a view
-        patches = windows.reshape(n * oh * ow, W.shape[1])  # (rows, K): one window per row
+        shape = (n * oh * ow, W.shape[1])  # (rows, K): one window per row
+        if windows.flags.c_contiguous:  # 1×1 windows side by side: already that matrix
+            patches = windows.reshape(shape)
+        else:
+            patches = workspace(c, "patches", shape, x.dtype)
+            xp.copyto(patches.reshape(windows.shape), windows)
         if not getattr(c, "inference_only", False):
             c.patches = patches  # ∂z/∂W: the backward pass reads the windows
-        z = patches @ W.T  # (rows, K)·(K, filters) = (rows, filters)
+        z = c.z_rows = workspace(c, "z_rows", (shape[0], self.filters), x.dtype)
+        xp.matmul(patches, W.T, out=z)  # (rows, K)·(K, filters) = (rows, filters)
         a = add_bias_and_activate(z, self.params.get("b"), self.activation)
+        if xp.may_share_memory(a, z):  # z is the output too (linear): not the layer's to reuse
+            del c.z_rows
         out_shape = (n, ow, self.filters) if self.rank == 1 else (n, oh, ow, self.filters)
         c.z, c.a = z.reshape(out_shape), a.reshape(out_shape)  # one feature map per filter
         return c.a
@@ -365,7 +373,9 @@ class Conv(Layer):
             xp.matmul(xp.ones(len(per_row), dtype=per_row.dtype), per_row, out=self.grads["b"])
         if not self.needs_input_gradient:
             return None
-        d_patches = per_row @ W  # (rows, filters)·(filters, K) = (rows, K): ∂C/∂(each window)
+        # ∂C/∂(each window): (rows, filters)·(filters, K) = (rows, K)
+        d_patches = c.d_patches = workspace(c, "d_patches", c.patches.shape, per_row.dtype)
+        xp.matmul(per_row, W, out=d_patches)
         n, _, _, c_in = c.padded_shape
         kh, kw = self.windows.size
         oh, ow = (1, dC_dz.shape[1]) if self.rank == 1 else dC_dz.shape[1:3]

@@ -52,21 +52,10 @@ from glassnet.layers.base import (
     format_shape,
     refuse_unsupported,
     snake_case,
+    workspace,
 )
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
-
-
-def _workspace(c, name: str, shape: tuple, dtype):
-    """The array ``c.<name>`` for this batch: the previous batch's, overwritten, while its shape
-    and type stay the same. These are the layer's working arrays (nothing outside the layer
-    keeps them after a step; the glass box copies what it shows), tens of megabytes a batch:
-    made anew for every batch, the memory allocator handed them back to the system and took
-    them again, page by page, for whole epochs (W6: 830 page faults and 3 ms of a 14 ms batch)."""
-    a = getattr(c, name, None)
-    if not isinstance(a, xp.ndarray) or a.shape != shape or a.dtype != dtype:
-        a = xp.empty(shape, dtype=dtype)
-    return a
 
 
 class RNN(Layer):
@@ -285,7 +274,7 @@ class RNN(Layer):
         )  # fmt: skip
         # Time first from here on, so that each step's rows lie together: (T, batch, n_in), and
         # with a bias, a last input that is always 1, whose weight is b: (T, batch, n_in + 1)
-        c.x_steps = _workspace(c, "x_steps", (T, n, n_in + self.use_bias), x.dtype)
+        c.x_steps = workspace(c, "x_steps", (T, n, n_in + self.use_bias), x.dtype)
         c.x_steps[..., :n_in] = x.transpose(1, 0, 2)
         if c.x_drop is not None:
             c.x_steps[..., :n_in] *= c.x_drop.transpose(1, 0, 2)
@@ -294,7 +283,7 @@ class RNN(Layer):
             c.x_steps[..., n_in] = 1
             W = xp.concatenate([W_x, self._input_bias()[:, None]], axis=1)  # (G·u, n_in + 1)
         # The inputs' share of every step at once: (T·batch, n_in + 1)·(n_in + 1, G·u)
-        zx = c.zx = _workspace(c, "zx", (T, n, W.shape[0]), x.dtype)  # (T, batch, G·u)
+        zx = c.zx = workspace(c, "zx", (T, n, W.shape[0]), x.dtype)  # (T, batch, G·u)
         xp.matmul(c.x_steps.reshape(T * n, -1), W.T, out=zx.reshape(T * n, -1))
         state = (
             [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
@@ -318,7 +307,7 @@ class RNN(Layer):
         T, n, width = zx.shape
         c.steps, hs = [], xp.empty((n, T, self.units), dtype=zx.dtype)
         # Every step's z, written in place by the steps: (T, batch, G·u), one step after another
-        zs = c.zs = _workspace(c, "zs", (T, n, width), zx.dtype) if keep else None
+        zs = c.zs = workspace(c, "zs", (T, n, width), zx.dtype) if keep else None
         for t in range(T):  # the recurrence: each step needs the one before
             s = SimpleNamespace(z=zs[t] if keep else xp.empty((n, width), dtype=zx.dtype))
             new = self.step(zx[t], state, s, c.h_drop)
@@ -357,7 +346,7 @@ class RNN(Layer):
         ]
         rows = W_x.shape[0]
         # ∂C/∂(the inputs' share of z_t), in the array that held that share (not read again)
-        dzx = c.zx = _workspace(c, "zx", (T, n, rows), dC_da.dtype)
+        dzx = c.zx = workspace(c, "zx", (T, n, rows), dC_da.dtype)
         drec, h_in, later = self._backward_steps(dC_da, later, c, dzx)
         c.dC_dz = dzx.transpose(1, 0, 2)  # (batch, T, G·u), a view, for the glass box
         # Every step used the same W_h: its gradient sums ∂C/∂z_t·h_{t−1} over the steps, one
@@ -393,9 +382,9 @@ class RNN(Layer):
         else:
             from_output = xp.zeros((n, T, self.units), dtype=dC_da.dtype)
             from_output[:, -1] = dC_da
-        drec = c.drec = _workspace(c, "drec", (T, n, rows), dC_da.dtype)  # ∂C/∂(recurrent share)
+        drec = c.drec = workspace(c, "drec", (T, n, rows), dC_da.dtype)  # ∂C/∂(recurrent share)
         h_in = xp.stack([s.h_in for s in c.steps])  # (T, batch, u): what W_h multiplied
-        c.dC_dh = _workspace(c, "dC_dh", (n, T, self.units), dC_da.dtype)  # for the glass box
+        c.dC_dh = workspace(c, "dC_dh", (n, T, self.units), dC_da.dtype)  # for the glass box
         if c.real is not None and self.zero_output_for_mask:
             from_output = from_output * c.real[:, :, None]  # a masked step's output was 0
         for t in range(T - 1, -1, -1):  # back through time: t = T … 1
@@ -542,9 +531,9 @@ class LSTM(RNN):
             return super()._forward_steps(zx, state, c, keep)
         T, n, width = zx.shape
         steps = T if keep else 1  # a prediction keeps no step's values: one slot, reused
-        c.zs, c.gate_values = (_workspace(c, name, (steps, n, width), zx.dtype)
+        c.zs, c.gate_values = (workspace(c, name, (steps, n, width), zx.dtype)
                                for name in ("zs", "gate_values"))  # fmt: skip
-        c.tanh_c = _workspace(c, "tanh_c", (steps, n, self.units), zx.dtype)
+        c.tanh_c = workspace(c, "tanh_c", (steps, n, self.units), zx.dtype)
         c.hs = xp.empty((T + 1, n, self.units), dtype=zx.dtype)  # h_0 … h_T
         c.cs = xp.empty((T + 1 if keep else 2, n, self.units), dtype=zx.dtype)  # c_0 … c_T
         c.hs[0], c.cs[0] = state
@@ -578,7 +567,7 @@ class LSTM(RNN):
             from_output = xp.zeros((1, n, self.units), dtype=dC_da.dtype)
             dh_later = later[0] + dC_da
         dc = later[1].copy()
-        dC_dh = c.dC_dh_steps = _workspace(c, "dC_dh_steps", (T, n, self.units), dC_da.dtype)
+        dC_dh = c.dC_dh_steps = workspace(c, "dC_dh_steps", (T, n, self.units), dC_da.dtype)
         one, W_h = dz.dtype.type(1), self.params["W_h"]
 
         def rows(piece) -> None:

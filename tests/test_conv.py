@@ -455,6 +455,41 @@ def test_inference_in_pieces_gives_the_whole_batchs_numbers(rng, monkeypatch):
     assert accuracy_in_pieces == accuracy
 
 
+def trains_as_with_fresh_arrays(make_model, module, x, y, monkeypatch):
+    """The model ``make_model()`` builds, trained on (x, y) as it is and again with ``module``'s
+    ``workspace`` making a new array at every call: the weights must be the same, bit for bit.
+    Returns the first model, for a look at its working arrays."""
+
+    def train(reuse: bool):
+        if not reuse:
+            new = lambda c, name, shape, dtype: np.empty(shape, dtype)  # noqa: E731
+            monkeypatch.setattr(module, "workspace", new)
+        glassnet.utils.set_random_seed(3)
+        model = make_model()
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        monkeypatch.undo()
+        return model
+
+    reused, fresh = train(True), train(False)
+    for a, b in zip(reused.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    return reused
+
+
+def reused_between_calls(layer, x, names) -> list[str]:
+    """Which of the working arrays ``names`` a second call of ``layer`` (another batch of the
+    same shape) took over from the first; and that the first call's outputs stayed as they were."""
+    kept = layer(x, training=True)
+    kept = kept if isinstance(kept, list) else [kept]
+    first = [np.array(a) for a in kept]
+    before = {name: vars(layer).get(name) for name in names}
+    layer(x[::-1] * 2, training=True)
+    for a, b in zip(kept, first, strict=True):
+        np.testing.assert_array_equal(a, b)
+    return [n for n, a in before.items() if a is not None and vars(layer).get(n) is a]
+
+
 @pytest.mark.parametrize("activation", ["relu", None])  # None: z is the output itself
 @pytest.mark.parametrize("kernel_size", [3, 1])  # 1: the windows are the input, no copy
 def test_working_arrays_are_reused_and_change_nothing(activation, kernel_size, monkeypatch):
@@ -463,33 +498,17 @@ def test_working_arrays_are_reused_and_change_nothing(activation, kernel_size, m
     every batch; what it returned for one batch is not overwritten by the next."""
     from glassnet.layers import convolutional
 
-    def train(reuse: bool):
-        if not reuse:
-            new = lambda c, name, shape, dtype: np.empty(shape, dtype)  # noqa: E731
-            monkeypatch.setattr(convolutional, "workspace", new)
-        glassnet.utils.set_random_seed(3)
-        model = glassnet.Sequential([
+    def make_model():
+        return glassnet.Sequential([
             layers.Input((7, 7, 2)), layers.Conv2D(3, 2, activation="tanh"),
             layers.Conv2D(4, kernel_size, activation=activation), layers.Flatten(),
             layers.Dense(2),
         ])  # fmt: skip
-        model.compile(optimizer="adam", loss="mse")
-        rng = np.random.default_rng(4)
-        x, y = rng.normal(size=(40, 7, 7, 2)), rng.normal(size=(40, 2))
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-        monkeypatch.undo()
-        return model
 
-    reused, fresh = train(True), train(False)
-    for a, b in zip(reused.get_weights(), fresh.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-    conv = reused.layers[1]
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(40, 7, 7, 2)), rng.normal(size=(40, 2))
+    model = trains_as_with_fresh_arrays(make_model, convolutional, x, y, monkeypatch)
     x = np.random.default_rng(5).normal(size=(8, 6, 6, 3)).astype("float32")
-    kept = conv(x, training=True)
-    first = np.array(kept)
-    before = {name: vars(conv).get(name) for name in ("patches", "z_rows")}
-    conv(x[::-1] * 2, training=True)  # another batch of the same shape
-    np.testing.assert_array_equal(kept, first)
-    reused_now = [n for n, a in before.items() if a is not None and vars(conv).get(n) is a]
-    assert reused_now == ["patches"] * (kernel_size == 3) + ["z_rows"] * (activation == "relu")
+    assert reused_between_calls(model.layers[1], x, ["patches", "z_rows"]) == (
+        ["patches"] * (kernel_size == 3) + ["z_rows"] * (activation == "relu")
+    )

@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 import glassnet
 from glassnet import layers
 from tests.gradcheck import numerical_gradient, relative_error
-from tests.test_conv import _check_layer, _float64
+from tests.test_conv import (
+    _check_layer,
+    _float64,
+    reused_between_calls,
+    trains_as_with_fresh_arrays,
+)
 
 KINDS = {"SimpleRNN": layers.SimpleRNN, "LSTM": layers.LSTM, "GRU": layers.GRU}
 
@@ -486,35 +491,17 @@ def test_working_arrays_are_reused_and_change_nothing(dtype, monkeypatch):
     one batch (every step's h, the final states) is not overwritten by the next."""
     from glassnet.layers import recurrent
 
-    def train(reuse: bool):
-        if not reuse:
-            new = lambda c, name, shape, dtype: np.empty(shape, dtype)  # noqa: E731
-            monkeypatch.setattr(recurrent, "workspace", new)
+    def make_model():
         glassnet.config.set_floatx(dtype)  # the session fixture sets float32 back
-        glassnet.utils.set_random_seed(3)
         source = glassnet.Input((6, 3))
         seq, h, c = layers.LSTM(5, return_sequences=True, return_state=True)(source)
         gru = layers.GRU(4)(seq)
-        model = glassnet.Model(source, layers.Dense(2)(layers.Concatenate()([gru, h, c])))
-        model.compile(optimizer="adam", loss="mse")
-        rng = np.random.default_rng(4)
-        x, y = rng.normal(size=(40, 6, 3)), rng.normal(size=(40, 2))
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-        monkeypatch.undo()
-        return model
+        return glassnet.Model(source, layers.Dense(2)(layers.Concatenate()([gru, h, c])))
 
-    reused, fresh = train(True), train(False)
-    for a, b in zip(reused.get_weights(), fresh.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-    lstm = reused.layers[1]
-    names = ["x_steps", "zx", "zs", *(["gate_values", "tanh_c"] if lstm.fused else [])]
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(40, 6, 3)), rng.normal(size=(40, 2))
+    lstm = trains_as_with_fresh_arrays(make_model, recurrent, x, y, monkeypatch).layers[1]
     assert lstm.fused == (dtype == "float32")
-    before = {name: id(getattr(lstm, name)) for name in names}
+    names = ["x_steps", "zx", "zs", *(["gate_values", "tanh_c"] if lstm.fused else [])]
     x = np.random.default_rng(5).normal(size=(8, 6, 3)).astype(dtype)
-    first = [np.array(a) for a in lstm(x, training=True)]
-    kept = lstm(x, training=True)
-    assert {name: id(getattr(lstm, name)) for name in before} == before
-    lstm(x[::-1] * 2, training=True)  # another batch of the same shape
-    for a, b in zip(first, kept, strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert reused_between_calls(lstm, x, names) == names

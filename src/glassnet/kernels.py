@@ -379,9 +379,9 @@ def tanh32(z, a):
 # slice of its own, indexed from 0: with an index such as u + j, the compiler cannot prove it
 # non-negative (u is width // 4) and keeps Python's wraparound of negative indices. The forward
 # step then moved its values one lane at a time (gather and scatter instructions; a test checks
-# the machine code for them), and the backward step's vector loop sat behind a check that the
-# arrays do not overlap which it could not prove, so its scalar loop ran: 1.7–1.9 and 2.3–2.5 times
-# slower (python benchmarks/kernels.py).
+# the machine code for them); the backward step had its vector loop compiled but ran the scalar
+# one (by every sign, its run-time check that the arrays do not overlap failed). They were
+# 1.7–1.9 and 2.3–2.5 times slower (python benchmarks/kernels.py).
 
 
 @_compiled(**_CONTRACT)

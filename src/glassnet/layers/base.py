@@ -92,8 +92,8 @@ def workspace(c, name: str, shape: tuple, dtype):
     shape and type stay the same. For a layer's working arrays, which nothing outside the layer
     keeps after a step (the glass box copies what it shows), never for its outputs: tens of
     megabytes made anew for every batch were handed back to the system by the memory allocator
-    and taken again, page by page (W6, an LSTM: 830 page faults and 2 ms in some epochs'
-    batches of 13 ms; W5, a CNN: 340 faults and 2 ms in every batch of 25 ms)."""
+    and taken again, page by page (W6, an LSTM: 830 page faults and 3 ms of system time in each
+    13 ms batch of some epochs; W5, a CNN: 350 faults and 2 ms in each 25 ms batch)."""
     a = getattr(c, name, None)
     if not isinstance(a, xp.ndarray) or a.shape != shape or a.dtype != dtype:
         a = xp.empty(shape, dtype=dtype)

@@ -194,16 +194,18 @@ def test_trace_shows_backpropagation_through_time(rng):
 
 @pytest.mark.slow
 def test_lstm_reads_mnist_row_by_row(mnist_arrays):
-    """LSTM(128) → Dense(10) on 28 steps of 28 pixels, Adam, batch 128, 5 epochs: 98.08 % on the
-    development machine with this seed. The bar is a little lower, for other machines' BLAS."""
+    """LSTM(128) → Dense(10) on 28 steps of 28 pixels, Adam, 5 epochs, at least 98 % (the issue's
+    bar). In batches of 64: 98.25, 98.13 and 98.16 % for seeds 0, 1, 2 on the development machine.
+    In batches of 128 (W6's) the recipe straddles the bar, in Keras 3 too: glassnet 98.09, 97.85,
+    97.25 %; Keras on TensorFlow 98.22, 97.69, 97.95 %."""
     x, y, xt, yt = mnist_arrays
     glassnet.utils.set_random_seed(0)
     model = glassnet.Sequential([glassnet.Input((28, 28)), layers.LSTM(128),
                                  layers.Dense(10, activation="softmax")])  # fmt: skip
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x.reshape(-1, 28, 28), y, batch_size=128, epochs=5, verbose=0)
+    model.fit(x.reshape(-1, 28, 28), y, batch_size=64, epochs=5, verbose=0)
     accuracy = model.evaluate(xt.reshape(-1, 28, 28), yt, verbose=0)[1]
-    assert accuracy >= 0.975, f"test accuracy {accuracy:.4f}"
+    assert accuracy >= 0.98, f"test accuracy {accuracy:.4f}"
 
 
 # ---- wrappers ------------------------------------------------------------------------------------

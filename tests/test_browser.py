@@ -52,6 +52,9 @@ def server(tmp_path_factory, mnist_arrays):
     mlp.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     mlp.fit(x[:30000], y[:30000], epochs=2, batch_size=64, verbose=0)
     mlp.save(folder / "mnist-mlp.keras")
+    for name in ("W", "b"):  # the same answers, given with near certainty: C ≈ 0 at each
+        mlp.layers[-1].params[name] *= 8
+    mlp.save(folder / "mnist-sure.keras")
     cnn = Sequential([layers.Input(shape=(28, 28, 1)), layers.Conv2D(8, 3, activation="relu"),
                       layers.MaxPooling2D(2), layers.Flatten(),
                       layers.Dense(10, activation="softmax")])  # fmt: skip
@@ -114,6 +117,7 @@ STROKES = {
 
 def draw(page, digit: int) -> None:
     """Draw ``digit`` on the canvas with mouse strokes, as a person would."""
+    page.get_by_test_id("draw").scroll_into_view_if_needed()
     box = page.get_by_test_id("draw").bounding_box()
     for stroke in STROKES[digit]:
         points = [
@@ -242,3 +246,84 @@ def test_a_20_mb_photo_gets_a_message(page):
     error = page.locator("#error")
     error.get_by_text("The photo is 21.0 MB; the page takes images up to 10 MB.").wait_for()
     assert page.get_by_test_id("prediction").inner_text() == "–"
+
+
+def overflow(page) -> int:
+    """How far the page scrolls sideways (0: it fits the screen)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def in_view(page, selector: str) -> bool:
+    """Whether the element at ``selector`` comes onto the screen (within 2 s)."""
+    try:
+        page.wait_for_function(
+            "s => { const el = document.querySelector(s); if (!el) return false;"
+            " const r = el.getBoundingClientRect();"
+            " return r.bottom > 0 && r.top < window.innerHeight && r.height > 0; }",
+            arg=selector,
+            timeout=2000,
+        )
+    except playwright_api.TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_TW"])
+@pytest.mark.parametrize("size", [(360, 740), (1280, 900)], ids=["phone", "desktop"])
+def test_every_panel_fits_and_every_answer_appears_where_the_student_looks(
+    browser, server, size, lang
+):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    page.wait_for_selector("#model option", state="attached")
+    page.select_option("#model", "mnist-cnn.keras")
+    page.select_option("[data-testid=lang]", lang)
+    page.wait_for_function(f"document.documentElement.lang === '{lang.replace('_', '-')}'")
+    draw(page, 7)
+    prediction(page)
+    assert overflow(page) == 0
+    # a filter clicked: its numbers come into view
+    page.locator("canvas.map").nth(2).click()
+    assert in_view(page, "#neuron table")
+    # a step: every layer under its own rule, ✓ everywhere, in view, and it all fits
+    page.select_option("#label", "3")
+    page.get_by_test_id("step").scroll_into_view_if_needed()
+    page.get_by_test_id("step").click()
+    result = page.get_by_test_id("step-result")
+    result.locator("table").wait_for()
+    text = result.inner_text()
+    checks = result.locator("table").inner_text()
+    assert checks.count("✓") == 2 and "✗" not in checks  # the conv layer and the dense one
+    for kind in ("MaxPooling2D", "Flatten"):
+        assert kind in text
+    assert in_view(page, "#step-result table") and overflow(page) == 0
+    shot(page, f"step-{lang}-{size[0]}")
+    # a step at a near-certain network's own answer: C ≈ 0 is said, with a label to try
+    page.select_option("#model", "mnist-sure.keras")
+    draw(page, 7)
+    prediction(page)
+    page.get_by_test_id("step").click()
+    page.get_by_test_id("tiny-loss").wait_for()
+    text = result.inner_text()
+    checks = result.locator("table").inner_text()
+    assert checks.count("✓") == 2 and "✗" not in checks
+    assert "C = 0.0000" not in text and "e-" in text  # small numbers as powers of ten
+    assert in_view(page, "[data-testid=tiny-loss]") and overflow(page) == 0
+    shot(page, f"tiny-loss-{lang}-{size[0]}")
+    page.get_by_test_id("tiny-loss").locator("button").click()  # its second choice instead
+    page.wait_for_function("!document.querySelector('[data-testid=tiny-loss]')")
+    assert "✓" in result.inner_text() and overflow(page) == 0
+    # the deck's picture and the charts stay legible and inside the screen
+    page.get_by_test_id("deck").scroll_into_view_if_needed()
+    font = page.evaluate(
+        "(() => { const t = document.querySelector('#deck text');"
+        " return t.getBoundingClientRect().height; })()"
+    )
+    assert font >= 9, font
+    assert overflow(page) == 0
+    shot(page, f"page-{lang}-{size[0]}")
+    context.close()
+    assert not errors, errors

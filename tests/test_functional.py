@@ -291,7 +291,7 @@ def test_trace_shows_a_graph_with_two_inputs_and_two_outputs(rng):
 
 
 def test_the_trace_follows_the_graph_not_the_numbering(rng):
-    # upper → add → out: upper's ∂C/∂a comes from layer 5 (out) through the Add, not layer 3.
+    # upper → add → out: upper's ∂C/∂a is what the Add (layer 4) sent back, not layer 3's.
     x = Input(shape=(2,))
     h = Dense(1, activation="sigmoid")(x)
     upper, lower = Dense(2, activation="sigmoid")(h), Dense(2, activation="sigmoid")(h)
@@ -300,8 +300,8 @@ def test_the_trace_follows_the_graph_not_the_numbering(rng):
     text = glassbox.trace(model, np.array([[1.0, -1.0]]), np.array([[0.0, 1.0]])).render()
     for number in (2, 3):
         assert (
-            f"layer {number} (dense_{number - 1}) — case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer 5"
-            in text
+            f"layer {number} (dense_{number - 1}) — case 2: ∂C/∂z = σ′(z) ⊙ ∂C/∂a, ∂C/∂a as "
+            "layer 4 (Add) sent it back" in text
         )
     assert "its output feeds layers 2, 3" in text
 

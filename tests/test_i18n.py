@@ -143,7 +143,7 @@ def test_explain_speaks_traditional_chinese_with_the_same_numbers(capsys):
     assert cli.main(["explain", "--lang", "zh-TW"]) == 0
     chinese = capsys.readouterr().out
     assert "前向傳遞 FORWARD PASS" in chinese and "反向傳遞 BACKWARD PASS" in chinese
-    assert "損失 LOSS — C = mean_squared_error(y, a) = 0.205379" in chinese
+    assert "損失 LOSS — C = mean_squared_error(y, a) = 0.2054" in chinese
     numbers = re.compile(r"-?\d+\.\d+")
     assert numbers.findall(english) == numbers.findall(chinese)
 

@@ -23,10 +23,21 @@ from __future__ import annotations
 
 import gettext as _gettext
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "N_", "_", "language", "messages", "normalize", "set_language"]
+__all__ = [
+    "LANGUAGES",
+    "N_",
+    "_",
+    "language",
+    "messages",
+    "normalize",
+    "set_language",
+    "speaking",
+]
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "glassnet"
@@ -34,6 +45,8 @@ LANGUAGES = {"en": "English", "zh_TW": "繁體中文"}  # code -> its own name
 _ALIASES = {"zh_tw": "zh_TW", "zh_hant": "zh_TW", "zh_hant_tw": "zh_TW", "zh_hk": "zh_TW"}
 
 _current: str | None = None  # None: read the environment when first needed
+# A language for one thread or task only (a request to ``glassnet serve``), over _current.
+_speaking: ContextVar[str | None] = ContextVar("glassnet_speaking", default=None)
 
 
 def normalize(name: str) -> str | None:
@@ -78,7 +91,28 @@ def set_language(name: str | None = None) -> str:
 
 def language() -> str:
     """The catalog code in use: 'en' or 'zh_TW'."""
+    said = _speaking.get()
+    if said is not None:
+        return said
     return _current if _current is not None else set_language()
+
+
+@contextmanager
+def speaking(code: str):
+    """Speak ``code`` (a catalog code from ``normalize``) inside the block, in this thread or
+    task only; the process's language stays as it was for every other.
+
+    >>> with speaking("zh_TW"):
+    ...     _("Gradient Descent")
+    '梯度下降 Gradient Descent'
+    >>> _("Gradient Descent")
+    'Gradient Descent'
+    """
+    token = _speaking.set(code)
+    try:
+        yield
+    finally:
+        _speaking.reset(token)
 
 
 @cache

@@ -42,9 +42,16 @@ __all__ = [
 
 
 def _log_softmax(z):
-    # log softmax(z) = z − max − log Σ exp(z − max): finite even for logits of ±1e4.
-    shifted = z - z.max(axis=-1, keepdims=True)  # (batch, k)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+    # log softmax(z) = z − max − log Σ exp(z − max): finite even for logits of ±1e4. The sum is
+    # 1 (the largest term) + t; log1p(t) keeps t's digits where log(1 + t) would round them
+    # away, so a confident answer's C ≈ t is exact to the last bits, not to ±1e-16 (float64) or
+    # ±6e-8 (float32): the glass box's C and its finite differences rest on it.
+    shifted = z - z.max(axis=-1, keepdims=True)  # (batch, k), the largest entry 0
+    e = xp.exp(shifted)  # (batch, k)
+    largest = shifted == 0  # (batch, k): one True per row, or more for a tie
+    ties = largest.sum(axis=-1, keepdims=True).astype(e.dtype) - 1  # (batch, 1), mostly 0
+    t = xp.where(largest, 0, e).sum(axis=-1, keepdims=True) + ties  # (batch, 1)
+    return shifted - xp.log1p(t)
 
 
 def mean_squared_error(y_true, y_pred):

@@ -10,12 +10,23 @@
 
 from glassnet.glassbox.deck import DECK_INPUT, DECK_TARGET, deck_network
 from glassnet.glassbox.gradcheck import GradientReport, check_gradients
-from glassnet.glassbox.trace import LayerTrace, Trace, TraceRecorder, target_for_label, trace
+from glassnet.glassbox.trace import (
+    TOLERANCE,
+    Check,
+    LayerTrace,
+    Trace,
+    TraceRecorder,
+    relative_error,
+    target_for_label,
+    trace,
+)
 from glassnet.glassbox.unrolled import explain_rnn, rnn_network
 
 __all__ = [
     "DECK_INPUT",
     "DECK_TARGET",
+    "TOLERANCE",
+    "Check",
     "GradientReport",
     "LayerTrace",
     "Trace",
@@ -23,6 +34,7 @@ __all__ = [
     "check_gradients",
     "deck_network",
     "explain_rnn",
+    "relative_error",
     "rnn_network",
     "target_for_label",
     "trace",

@@ -13,7 +13,7 @@ import numpy as np
 from glassnet import activations
 from glassnet.i18n import _
 
-__all__ = ["format_array", "render_html", "render_text"]
+__all__ = ["format_array", "number", "render_html", "render_text"]
 
 FULL = 24  # arrays with at most this many entries are shown in full
 
@@ -22,21 +22,38 @@ def _size(a: np.ndarray) -> str:
     return "×".join(str(s) for s in a.shape) if a.ndim else "scalar"
 
 
+def number(v: float) -> str:
+    """One number as the glass box prints it: 4 significant digits, and powers of ten where
+    fixed decimals would hide it (1.2e-6, not 0.0000).
+
+    >>> number(0.61768), number(-2.5e-06), number(0.0), number(31415.9)
+    ('0.6177', '-2.5e-6', '0', '3.142e4')
+    """
+    v = float(v)
+    if v == 0 or not np.isfinite(v):
+        return "0" if v == 0 else str(v)
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.4g}"
+    mantissa, exponent = f"{v:.3e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def format_array(a: np.ndarray, full: bool = False) -> str:
     """Small arrays in full; large ones as shape, norm, mean and the largest entries."""
     a = np.asarray(a)
     if a.size <= FULL or full:
         return np.array2string(
-            a, precision=4, suppress_small=True, max_line_width=100, threshold=10**9, separator=", "
-        )
+            a, max_line_width=100, threshold=10**9, separator=", ",
+            formatter={"float_kind": number},
+        )  # fmt: skip
     flat = np.abs(a).reshape(-1)
     top = np.argsort(-flat, kind="stable")[:3]
     entries = ", ".join(
-        f"[{', '.join(map(str, np.unravel_index(k, a.shape)))}] = {a.reshape(-1)[k]:.4g}"
+        f"[{', '.join(map(str, np.unravel_index(k, a.shape)))}] = {number(a.reshape(-1)[k])}"
         for k in top
     )
     return _("‖·‖ = {norm}, mean {mean}; largest: {entries}, …").format(
-        norm=f"{np.linalg.norm(a):.4g}", mean=f"{a.mean():.4g}", entries=entries
+        norm=number(np.linalg.norm(a)), mean=number(a.mean()), entries=entries
     )
 
 
@@ -52,6 +69,9 @@ class _Writer:
     def sub(self, text: str) -> None:
         self.lines.append(f"\x1b[1m{text}\x1b[0m" if self.color else text)
 
+    def say(self, text: str) -> None:
+        self.lines.append("  " + text)
+
     def value(self, label: str, a, note: str = "") -> None:
         a = np.asarray(a)
         body = format_array(a, self.full)
@@ -64,28 +84,34 @@ class _Writer:
             self.lines.append(pad + note.strip())
 
     def check(self, lt, name: str) -> None:
+        """The finite-difference check of parameter ``name``: float64 backprop against float64
+        central differences, ✓ within ``TOLERANCE``."""
         if name not in lt.numeric:
             return
-        idx, numeric = lt.numeric[name]
-        error = lt.relative_error(name)
-        mark = "✓" if error < 1e-4 else "✗"
+        check = lt.numeric[name]
+        mark = "✓" if check.ok else "✗"
+        error = number(check.error)
         grad = lt.gradient(name)
-        if len(idx) == grad.size:
-            shown = numeric[np.argsort(idx)].reshape(grad.shape)
+        if len(check.indices) == grad.size:
+            shown = np.empty(grad.size)
+            shown[check.indices] = check.finite
             self.value(
                 "  " + _("finite differences of ∂C/∂{name}").format(name=name),
-                shown,
-                _("relative error {error} {mark}").format(error=f"{error:.1e}", mark=mark),
+                shown.reshape(grad.shape),
+                _("against backprop in float64: relative error {error} {mark}").format(
+                    error=error, mark=mark
+                ),
             )
         else:
             self.lines.append(
                 "    "
                 + _(
-                    "finite differences on the {n} largest entries: relative error {error} {mark}"
-                ).format(n=len(idx), error=f"{error:.1e}", mark=mark)
+                    "finite differences on the {n} largest entries, against backprop in float64: "
+                    "relative error {error} {mark}"
+                ).format(n=len(check.indices), error=error, mark=mark)
             )
         kinks = int((lt.z == 0).sum()) if lt.z is not None and lt.activation == "relu" else 0
-        if mark == "✗" and kinks:
+        if not check.ok and kinks:
             self.lines.append(
                 "    "
                 + _(
@@ -95,18 +121,6 @@ class _Writer:
                     "expected, not a bug.)"
                 ).format(kinks=kinks)
             )
-
-
-def _next_with_weights(lt, layers):
-    """The layer whose ∂C/∂z and W give this one's ∂C/∂a: follow the single reader through
-    layers without weights (Dropout, Add, …); None where the output branches."""
-    readers = lt.read_by
-    while len(readers) == 1:
-        reader = layers[readers[0] - 1]
-        if reader.has_weights:
-            return reader
-        readers = reader.read_by
-    return None
 
 
 def render_text(
@@ -128,21 +142,28 @@ def render_text(
     if neuron is not None:
         _neuron(w, tr, *neuron)
         return "\n".join(w.lines)
+    _forward(w, tr)
+    _loss(w, tr)
+    _backward(w, tr)
+    _update(w, tr)
+    return "\n".join(w.lines)
 
-    w.head(_("FORWARD PASS — each layer computes z = W·a + b and a = σ(z), and stores them"))
+
+def _forward(w: _Writer, tr) -> None:
+    """FORWARD PASS: each layer's stored input, z and a (a filter's windows, a recurrent
+    layer's steps), or in words what a layer without neurons does."""
+    w.head(_("FORWARD PASS — each layer computes z = W·a_prev + b and a = σ(z), and stores them"))
     for lt in tr.layers:
         kind = f"{lt.kind}, {lt.activation}" if lt.activation else lt.kind
         w.sub(
             _("layer {number} ({name}: {kind})").format(number=lt.number, name=lt.name, kind=kind)
         )
-        source = lt.source
+        stored = _("{source}, stored for the backward pass").format(source=lt.source)
         if lt.has_weights and lt.window is not None:  # a convolution: neurons that see windows
             kh, kw, c_in = lt.window
             w.value("W", lt.W, _("one row per filter: a neuron that sees one {window} window "
                                  "of its input").format(window=f"{kh}×{kw}×{c_in}"))  # fmt: skip
-            w.value(
-                "a", lt.a_prev, _("{source}, stored for the backward pass").format(source=source)
-            )
+            w.value("a_prev", lt.a_prev, stored)
             if lt.b is not None:
                 w.value("b", lt.b)
             maps = _("at every window position: one feature map per filter, "
@@ -152,79 +173,70 @@ def render_text(
             w.lines.extend(feature_maps_text(lt.a))
         elif lt.has_weights:
             w.value("W", lt.W, _("one row per neuron"))
-            w.value(
-                "a", lt.a_prev, _("{source}, stored for the backward pass").format(source=source)
-            )
+            w.value("a_prev", lt.a_prev, stored)
             if lt.b is not None:
                 w.value("b", lt.b)
-            w.value("z = a·Wᵀ + b", lt.z)
+            w.value("z = a_prev·Wᵀ + b", lt.z)
             w.value(f"a = {lt.activation}(z)", lt.a)
         elif "W_h" in lt.other:  # a recurrent layer: the same neurons at every step
-            w.lines.append("  " + lt.what)
+            w.say(lt.what)
             for name in ("W_x", "W_h"):
                 w.value(name, lt.other[name]["before"], _("one row per unit and gate"))
             if "b" in lt.other:
                 w.value("b", lt.other["b"]["before"])
-            w.value(
-                "x", lt.a_prev, _("{source}, stored for the backward pass").format(source=source)
-            )
+            w.value("x", lt.a_prev, stored)
             w.value("z", lt.z, _("every step's z: (batch, T, gates × units)"))
             w.value("h", lt.a, _("the output: the last step's h, or every step's"))
         elif lt.z is not None:
-            w.value(f"a = {lt.activation}(z)", lt.a, _("z is {source}").format(source=source))
+            w.value(f"a = {lt.activation}(z)", lt.a, _("z is {source}").format(source=lt.source))
         elif lt.what:
-            w.lines.append("  " + _("{what}, from {source}").format(what=lt.what, source=source))
+            w.say(_("{what}, from {source}").format(what=lt.what, source=lt.source))
+            if lt.a is not None:
+                w.value("a", lt.a)
         else:
-            w.lines.append(
-                "  " + _("passes {source} on ({kind})").format(source=source, kind=lt.kind)
-            )
-    w.head(_("LOSS — C = {loss}(y, a) = {C}").format(loss=tr.loss_name, C=f"{tr.C:.6g}"))
+            w.say(_("passes {source} on ({kind})").format(source=lt.source, kind=lt.kind))
+            if lt.a is not None:
+                w.value("a", lt.a)
 
-    w.head(_("BACKWARD PASS — from the output layer back, ∂C/∂z of each layer from the one after"))
-    layers = tr.layers
-    for pos in range(len(layers) - 1, -1, -1):
-        lt = layers[pos]
-        if not lt.has_weights and lt.dC_dz is None and not lt.other:
-            continue
-        is_output = lt.is_output
-        after = _next_with_weights(lt, layers)
-        if is_output:
-            case = (
-                _("case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss")
-                if lt.case_1
-                else _("output layer: ∂C/∂a from the loss, then σ′")
-            )
-        elif len(lt.read_by) > 1:
-            readers = ", ".join(str(k) for k in lt.read_by)
-            case = _(
-                "case 2 with a sum: its output feeds layers {readers}, so ∂C/∂a is the sum of "
-                "what each sends back (the deck's σ′(z)·(w3·∂C/∂z′ + w4·∂C/∂z″))"
-            ).format(readers=readers)
-        else:
-            case = (
-                _("case 2: ∂C/∂z = σ′(z) ⊙ (∂C/∂z of layer {k} · W of layer {k})").format(
-                    k=after.number
-                )
-                if after
-                else _("case 2")
-            )
-        w.sub(_("layer {number} ({name})").format(number=lt.number, name=lt.name) + f" — {case}")
+
+def _loss(w: _Writer, tr) -> None:
+    """LOSS: C, and where it is ≈ 0, what that means for the step."""
+    w.head(_("LOSS — C = {loss}(y, a) = {C}").format(loss=tr.loss_name, C=number(tr.C)))
+    if tr.tiny_loss:
+        w.say(
+            _(
+                "C ≈ 0: the network already gives this target almost all of its probability, so "
+                "every ∂C/∂z, ∂C/∂W and the update are tiny ({dtype} may not even change W). "
+                "The checks below still hold. Choose another label to watch a step that "
+                "changes something."
+            ).format(dtype=tr.dtype)
+        )
+
+
+def _backward(w: _Writer, tr) -> None:
+    """BACKWARD PASS: from the output layer back, each layer by its own rule (``lt.backward``)
+    with the numbers it received and sent back, its gradients and their checks."""
+    w.head(_("BACKWARD PASS — from the output layer back, each layer's ∂C/∂x is the ∂C/∂a of "
+             "the layer before it"))  # fmt: skip
+    for lt in reversed(tr.layers):
+        w.sub(_("layer {number} ({name})").format(number=lt.number, name=lt.name)
+              + f" — {lt.backward}")  # fmt: skip
         if lt.dC_da is not None:
-            if is_output:
+            if lt.is_output:
                 origin = _("from the loss")
             elif len(lt.read_by) > 1:
-                origin = _("Σ over the layers it feeds of ∂C/∂z_next · W_next")
+                origin = _("Σ of what the layers it feeds sent back")
             else:
-                origin = _("from the layer after: ∂C/∂z_next · W_next")
+                origin = _("what layer {k} sent back").format(k=", ".join(map(str, lt.read_by)))
             w.value("∂C/∂a", lt.dC_da, origin)
             fn = activations.get(lt.activation) if lt.activation else None
-            if fn is not None and fn.prime is not None:
+            if fn is not None and fn.prime is not None and lt.z is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
         if lt.dC_dh is not None:  # a recurrent layer: the recursion back along time
             w.lines.extend(through_time_text(lt.gradient_through_time()))
         if lt.dC_dz is not None:
             w.value("∂C/∂z", lt.dC_dz)
-        for name, values in lt.other.items():  # a user's own parameters
+        for name, values in lt.other.items():  # a recurrent layer's or a user's parameters
             w.value(f"∂C/∂{name}", values["grad"], _("from the layer's own backward pass"))
             w.check(lt, name)
         if lt.has_weights and lt.window is not None:
@@ -236,12 +248,18 @@ def render_text(
                                                        "the positions"))  # fmt: skip
                 w.check(lt, "b")
         elif lt.has_weights:
-            w.value("∂C/∂W = ∂C/∂zᵀ·a", lt.dC_dW, _("∂z/∂w = the stored input a of this layer"))
+            w.value("∂C/∂W = ∂C/∂zᵀ·a_prev", lt.dC_dW,
+                    _("∂z/∂w = the stored input a_prev of this layer"))  # fmt: skip
             w.check(lt, "W")
             if lt.dC_db is not None:
                 w.value("∂C/∂b = Σ ∂C/∂z", lt.dC_db, _("∂z/∂b = 1, summed over the batch"))
                 w.check(lt, "b")
+        if lt.dC_dx is not None and not lt.has_weights and not lt.other:
+            w.value("∂C/∂x", lt.dC_dx, _("sent back to {source}").format(source=lt.source))
 
+
+def _update(w: _Writer, tr) -> None:
+    """UPDATE and NEW LOSS: every parameter before and after the step, and how much it moved."""
     rule = (
         "W ← W − learning_rate · ∂C/∂W"
         if tr.optimizer == "SGD"
@@ -249,23 +267,23 @@ def render_text(
     )
     w.head(_("UPDATE — {rule}, learning rate {lr}").format(rule=rule, lr=f"{tr.learning_rate:g}"))
     before, after = _("{name} before"), _("{name} after ")
+    moved = _("{name} after − {name} before")
     for lt in tr.layers:
-        if lt.has_weights or lt.other:
-            w.sub(_("layer {number} ({name})").format(number=lt.number, name=lt.name))
-        if lt.has_weights:
-            w.value(before.format(name="W"), lt.W)
-            w.value(after.format(name="W"), lt.W_new)
-            if lt.b is not None:
-                w.value(before.format(name="b"), lt.b)
-                w.value(after.format(name="b"), lt.b_new)
-        for name, values in lt.other.items():
-            w.value(before.format(name=name), values["before"])
-            w.value(after.format(name=name), values["after"])
+        names = lt.parameter_names()
+        if not names:
+            continue
+        w.sub(_("layer {number} ({name})").format(number=lt.number, name=lt.name))
+        for name in names:
+            old, new = lt.before(name), lt.after(name)
+            w.value(before.format(name=name), old)
+            w.value(after.format(name=name), new)
+            w.value(moved.format(name=name), np.asarray(new, float) - np.asarray(old, float))
     if tr.C_new is not None:
         w.head(
-            _("NEW LOSS — C = {C_new} (was {C})").format(C_new=f"{tr.C_new:.6g}", C=f"{tr.C:.6g}")
+            _("NEW LOSS — C = {C_new} (was {C}; change {change})").format(
+                C_new=number(tr.C_new), C=number(tr.C), change=number(tr.C_new - tr.C)
+            )
         )
-    return "\n".join(w.lines)
 
 
 SHADES = " .:-=+*#%@"  # dark to bright: a feature map as text

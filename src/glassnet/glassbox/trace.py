@@ -13,20 +13,72 @@ the ``fit`` callback that records the real training steps of the model being tra
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 
 import numpy as np
 
 from glassnet import optimizers
-from glassnet.backend import floatx, set_floatx
 from glassnet.callbacks import Callback
 from glassnet.i18n import _
 from glassnet.layers import InputLayer
 from glassnet.models import Model
 
-__all__ = ["LayerTrace", "Trace", "TraceRecorder", "target_for_label", "trace"]
+__all__ = [
+    "FLOOR",
+    "TOLERANCE",
+    "Check",
+    "LayerTrace",
+    "Trace",
+    "TraceRecorder",
+    "backward_rule",
+    "relative_error",
+    "target_for_label",
+    "trace",
+]
 
 MAX_CHECKED = 64  # finite-difference checks per weight tensor (the largest gradients first)
+# One bound for ✓ everywhere (the page, ``glassnet explain``, ``check_gradients``): backprop in
+# float64 against float64 central differences agree to ~1e-9 on every layer kind; a wrong
+# derivative is off by a fraction of itself.
+TOLERANCE = 1e-5
+# The smallest gradient scale a relative error divides by. Central differences of C carry
+# rounding of about 1e-16 / ε = 1e-10 whatever C is (C ≈ 0 near a confident answer), so where a
+# whole gradient is smaller than this, the check compares absolutely: |backprop − finite| ≤
+# TOLERANCE · FLOOR = 1e-9, ten times that noise and far below any wrong derivative's error.
+FLOOR = 1e-4
+TINY_LOSS = 1e-4  # below this C, the text says the network already gives the label ≈ all of it
+
+
+def relative_error(backprop, finite, floor: float = FLOOR) -> float:
+    """max |backprop − finite| / max(max |backprop|, max |finite|, floor).
+
+    >>> relative_error(np.array([2.0, -1.0]), np.array([2.0, -1.000001]))
+    5e-07
+    >>> relative_error(np.array([2e-12]), np.array([1e-12]))  # both ≈ 0: agreement
+    1e-08
+    """
+    backprop, finite = np.asarray(backprop, float), np.asarray(finite, float)
+    scale = max(np.abs(backprop).max(initial=0), np.abs(finite).max(initial=0), floor)
+    return float(np.abs(backprop - finite).max(initial=0) / scale)
+
+
+@dataclass
+class Check:
+    """Backpropagation against central differences on some entries of one parameter, both in
+    float64 (the step itself may have run in float32, whose rounding at a tiny loss is larger
+    than the gradient: the check is of the derivative, not of float32)."""
+
+    indices: np.ndarray  # flat indices into the parameter, the largest |∂C/∂w| first
+    backprop: np.ndarray  # ∂C/∂w there, by the backward pass in float64
+    finite: np.ndarray  # (C(w + ε) − C(w − ε)) / 2ε there, in float64
+
+    @property
+    def error(self) -> float:
+        return relative_error(self.backprop, self.finite)
+
+    @property
+    def ok(self) -> bool:
+        return self.error <= TOLERANCE
 
 
 @dataclass
@@ -44,9 +96,10 @@ class LayerTrace:
     a: np.ndarray | None = None
     dC_da: np.ndarray | None = None  # None where the case-1 shortcut skipped it
     dC_dz: np.ndarray | None = None
+    dC_dx: np.ndarray | None = None  # what the layer sent back to the one before it
     dC_dW: np.ndarray | None = None
     dC_db: np.ndarray | None = None
-    numeric: dict = field(default_factory=dict)  # "W"/"b" -> (flat indices, finite differences)
+    numeric: dict = field(default_factory=dict)  # "W", "b", … -> Check
     W_new: np.ndarray | None = None
     b_new: np.ndarray | None = None
     source: str = "the input x"  # what the layer reads, in words
@@ -60,6 +113,7 @@ class LayerTrace:
     what: str = ""  # what a layer without neurons does, in words (pooling, normalization, …)
     # A recurrent layer's ∂C/∂h_t for every step t (batch, T, units): backpropagation through time
     dC_dh: np.ndarray | None = None
+    backward: str = ""  # what the layer's backward pass does, in the deck's words
 
     def parameter_names(self) -> list[str]:
         names = [n for n, v in (("W", self.W), ("b", self.b)) if v is not None]
@@ -77,6 +131,12 @@ class LayerTrace:
             return self.other[name]["before"]
         return {"W": self.W, "b": self.b}.get(name)
 
+    def after(self, name: str) -> np.ndarray:
+        """Parameter ``name`` as the step left it."""
+        if name in self.other:
+            return self.other[name]["after"]
+        return {"W": self.W_new, "b": self.b_new}.get(name)
+
     def gradient_through_time(self) -> np.ndarray | None:
         """‖∂C/∂h_t‖ at every step t = 1 … T of a recurrent layer (over the batch and the
         units): where a gradient vanishes or explodes on its way back, it shows."""
@@ -89,13 +149,12 @@ class LayerTrace:
         return self.W is not None
 
     def relative_error(self, name: str) -> float | None:
-        """max |backprop − finite differences| / max |value| over the checked entries."""
-        if name not in self.numeric:
-            return None
-        idx, numeric = self.numeric[name]
-        analytic = self.gradient(name).reshape(-1)[idx]
-        scale = max(np.abs(analytic).max(initial=0), np.abs(numeric).max(initial=0))
-        return 0.0 if scale == 0 else float(np.abs(analytic - numeric).max() / scale)
+        """The check's relative error for parameter ``name`` (see ``relative_error``)."""
+        return self.numeric[name].error if name in self.numeric else None
+
+    def checks_ok(self) -> bool | None:
+        """Whether every check of this layer passed; None where nothing was checked."""
+        return all(c.ok for c in self.numeric.values()) if self.numeric else None
 
 
 @dataclass
@@ -112,6 +171,13 @@ class Trace:
     layers: list[LayerTrace]
     C_new: float | None = None
     a_new: np.ndarray | None = None  # the model's output after the step
+    dtype: str = "float32"  # the step's float type (the checks run in float64)
+
+    @property
+    def tiny_loss(self) -> bool:
+        """C ≈ 0: the network already gives the target nearly all of it, so every gradient
+        and the update are tiny (in float32, W after the step may equal W before)."""
+        return self.C < TINY_LOSS
 
     # ---- rendering ------------------------------------------------------------------------------
 
@@ -133,6 +199,8 @@ class Trace:
 
     def to_dict(self) -> dict:
         def plain(value):
+            if is_dataclass(value):
+                return {k: plain(v) for k, v in vars(value).items()}
             if isinstance(value, np.ndarray):
                 return value.tolist()
             if isinstance(value, dict):
@@ -155,19 +223,25 @@ class Trace:
 
 
 def _copy_model(model: Model, dtype: str) -> Model:
-    """The same architecture and weights, built with ``dtype`` parameters."""
-    config = model.get_config()
-    for entry in config["layers"]:
-        entry["config"].pop("dtype", None)  # so that the layers take floatx, set just below
-    classes = model.layer_classes()
-    previous = floatx()
-    set_floatx(dtype)
-    try:  # the model's own classes, a user's layers among them, rebuild it
-        clone = type(model).from_config(config, custom_objects=classes)
-        clone.set_weights(model.get_weights())
-    finally:
-        set_floatx(previous)
+    """The same architecture and weights, its parameters in ``dtype`` (the process's float type
+    is left alone: another thread may be training)."""
+    config = _with_dtype(model.get_config(), dtype)
+    # the model's own classes, a user's layers among them, rebuild it
+    clone = type(model).from_config(config, custom_objects=model.layer_classes())
+    clone.set_weights(model.get_weights())
     return clone
+
+
+def _with_dtype(config, dtype: str):
+    """``config`` with every float ``dtype`` entry, nested models' included, set to ``dtype``."""
+    if isinstance(config, list):
+        return [_with_dtype(entry, dtype) for entry in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _with_dtype(v, dtype) for k, v in config.items()}
+    if isinstance(out.get("dtype"), (str, dict)) and "float" in str(out["dtype"]):
+        out["dtype"] = dtype
+    return out
 
 
 def _losses(model: Model):
@@ -234,6 +308,9 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         lt.case_1 = id(node) in case_1_nodes
         if id(node) not in case_1_nodes and getattr(cache, "dC_da", None) is not None:
             lt.dC_da = np.array(cache.dC_da)
+        dC_dx = getattr(cache, "dC_dx", None)
+        if isinstance(dC_dx, np.ndarray):  # one input (a merge layer sends back a list)
+            lt.dC_dx = dC_dx.copy()
         if "W" in layer.params:
             lt.W, lt.W_new = old["W"], layer.params["W"].copy()
             lt.dC_dW = layer.grads["W"].copy()
@@ -246,6 +323,8 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
                 after, grad = layer.params[name].copy(), layer.grads[name].copy()
                 lt.other[name] = {"before": old[name], "after": after, "grad": grad}
         layers.append(lt)
+    for node, lt in zip(nodes, layers):
+        lt.backward = backward_rule(node.layer, lt, layers, model.cache_of(node))
     return Trace(
         x=[np.array(a) for a in x] if isinstance(x, list) else np.array(x),
         y=[np.array(a) for a in y] if isinstance(y, list) else np.array(y),
@@ -259,6 +338,7 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         optimizer=type(model.optimizer).__name__,
         learning_rate=model.optimizer.learning_rate,
         layers=layers,
+        dtype=model.compute_dtype,
     )
 
 
@@ -288,6 +368,14 @@ def _what(layer) -> str:
         return _("keeps the mean of each feature map")
     if kind == "BatchNormalization":
         return _("standardizes each feature over the batch: γ·(x − μ)/√(σ² + ε) + β")
+    if kind in ("Flatten", "Reshape"):
+        return _("lays the same numbers out in the shape {shape}").format(
+            shape="×".join(str(d) for d in layer.output_shape[1:])
+        )
+    if kind in ("Dropout", "SpatialDropout2D"):
+        return _("while training, sets a random {rate} of its inputs to 0 and scales the rest "
+                 "by 1/(1 − rate); otherwise passes them on unchanged").format(
+            rate=f"{layer.rate:.0%}")  # fmt: skip
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         steps = {
             "SimpleRNN": _(
@@ -313,10 +401,88 @@ def _what(layer) -> str:
     return ""
 
 
+def _next_with_weights(lt: LayerTrace, layers: list) -> LayerTrace | None:
+    """The layer whose ∂C/∂z and W give this one's ∂C/∂a directly: its single reader, if that
+    has weights; None where the output branches or passes through a layer without weights."""
+    if len(lt.read_by) == 1 and layers[lt.read_by[0] - 1].has_weights:
+        return layers[lt.read_by[0] - 1]
+    return None
+
+
+def backward_rule(layer, lt: LayerTrace, layers: list, cache=None) -> str:
+    """What the backward pass of ``layer`` (traced as ``lt`` among ``layers``, its values in
+    ``cache``) does, in the deck's words: case 1 or 2 for neurons, each other kind its own."""
+    kind = type(layer).__name__
+    if lt.case_1:
+        return _("case 1: output layer, ∂C/∂z = (a − y)/batch straight from the loss")
+    if lt.has_weights or kind == "Activation":
+        if lt.is_output:
+            return _("output layer: ∂C/∂a from the loss, then ∂C/∂z = σ′(z) ⊙ ∂C/∂a")
+        if len(lt.read_by) > 1:
+            return _(
+                "case 2 with a sum: its output feeds layers {readers}, so ∂C/∂a is the sum of "
+                "what each sends back (the deck's σ′(z)·(w3·∂C/∂z′ + w4·∂C/∂z″)); "
+                "∂C/∂z = σ′(z) ⊙ ∂C/∂a"
+            ).format(readers=", ".join(str(k) for k in lt.read_by))
+        after = _next_with_weights(lt, layers)
+        if after is not None:
+            return _("case 2: ∂C/∂z = σ′(z) ⊙ (W_nextᵀ·∂C/∂z_next), W_next and ∂C/∂z_next "
+                     "of layer {k}").format(k=after.number)  # fmt: skip
+        reader = layers[lt.read_by[0] - 1] if lt.read_by else None
+        return _("case 2: ∂C/∂z = σ′(z) ⊙ ∂C/∂a, ∂C/∂a as layer {k} ({kind}) sent it back").format(
+            k=reader.number if reader else "?", kind=reader.kind if reader else "?"
+        )
+    if kind.startswith("MaxPooling"):
+        return _("∂C/∂x: each window's ∂C/∂a goes to the place of its largest value; the "
+                 "other places get 0")  # fmt: skip
+    if kind.startswith("AveragePooling"):
+        size = int(np.prod(layer.pool_size))
+        return _("∂C/∂x: each window's ∂C/∂a is shared out equally, ÷ {n}, among its "
+                 "places").format(n=size)  # fmt: skip
+    if kind.startswith("GlobalMaxPooling"):
+        return _("∂C/∂x: each feature map's ∂C/∂a goes to the place of its largest value")
+    if kind.startswith("GlobalAveragePooling"):
+        return _("∂C/∂x: each feature map's ∂C/∂a is shared out equally among its places")
+    if kind in ("Flatten", "Reshape"):
+        return _("∂C/∂x = ∂C/∂a: the same numbers, rearranged back into the input's shape")
+    if kind in ("Dropout", "SpatialDropout2D"):
+        if getattr(cache, "mask", None) is None:
+            return _("∂C/∂x = ∂C/∂a ⊙ mask / (1 − rate); this step ran without dropout "
+                     "(no mask), so ∂C/∂x = ∂C/∂a")  # fmt: skip
+        return _("∂C/∂x = ∂C/∂a ⊙ mask / (1 − rate): the dropped neurons get 0")
+    if kind == "BatchNormalization":
+        return _("∂C/∂x = ∂C/∂a · γ/√(σ² + ε) with the stored μ and σ² (inference mode); "
+                 "∂C/∂γ = Σ ∂C/∂a ⊙ x̂, ∂C/∂β = Σ ∂C/∂a")  # fmt: skip
+    if kind in ("SimpleRNN", "LSTM", "GRU"):
+        return _("back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{{t+1}}, "
+                 "t = T … 1; ∂C/∂W_x, ∂C/∂W_h and ∂C/∂b are summed over the steps")  # fmt: skip
+    if kind == "Add":
+        return _("∂C/∂x_k = ∂C/∂a for every input k: a sum passes the gradient on unchanged")
+    if kind == "Subtract":
+        return _("∂C/∂x_1 = ∂C/∂a, ∂C/∂x_2 = −∂C/∂a")
+    if kind == "Multiply":
+        return _("∂C/∂x_k = ∂C/∂a ⊙ (the product of the other inputs)")
+    if kind == "Average":
+        return _("∂C/∂x_k = ∂C/∂a / n for each of the n inputs")
+    if kind in ("Maximum", "Minimum"):
+        return _("∂C/∂x_k = ∂C/∂a where input k was the one chosen, else 0")
+    if kind == "Concatenate":
+        return _("∂C/∂a cut back into the inputs' parts along the joined axis")
+    if kind == "Embedding":
+        return _("∂C/∂W: the row of each token read gets that step's ∂C/∂a, summed; "
+                 "tokens are labels, so there is no ∂C/∂x")  # fmt: skip
+    if kind in ("Rescaling", "Normalization"):
+        return _("∂C/∂x = ∂C/∂a × the same scale the forward pass applied")
+    if kind in ("TimeDistributed", "Bidirectional"):
+        return _("its inner layer's backward pass, at every step (both directions, added)")
+    return _("its own backward pass: ∂C/∂x from ∂C/∂a")
+
+
 def _finite_differences(
     model: Model, x, y, tr: Trace, max_checked: int = MAX_CHECKED, eps: float = 1e-6
 ) -> None:
-    """Beside each gradient, central differences of C on a float64 copy of the model."""
+    """Beside each gradient, a ``Check``: on a float64 copy of the model at the weights the step
+    started from, the backward pass and central differences of C, entry by entry."""
     check = _copy_model(model, "float64")
     check.compile(optimizer="sgd", loss=_losses(model), loss_weights=model.loss_weights)
     if isinstance(x, list):
@@ -328,11 +494,17 @@ def _finite_differences(
     for node, lt in zip(nodes, tr.layers):  # the weights the step started from
         for name in lt.parameter_names():
             node.layer.params[name][...] = lt.before(name)
+    check.backpropagate(ys, check.forward(xs))  # the backward pass, in float64
+    backprop = {
+        (id(node), name): node.layer.grads[name].copy()
+        for node, lt in zip(nodes, tr.layers)
+        for name in lt.parameter_names()
+    }
     for node, lt in zip(nodes, tr.layers):
         for name in lt.parameter_names():
-            grad = lt.gradient(name)
+            grad = backprop[id(node), name].reshape(-1)
             flat = node.layer.params[name].reshape(-1)
-            order = np.argsort(-np.abs(grad.reshape(-1)), kind="stable")[:max_checked]
+            order = np.argsort(-np.abs(grad), kind="stable")[:max_checked]
             numeric = np.empty(len(order))
             for j, k in enumerate(order):
                 old = flat[k]
@@ -342,7 +514,7 @@ def _finite_differences(
                 c_minus = check.loss_value(ys, check.forward(xs))
                 flat[k] = old
                 numeric[j] = (c_plus - c_minus) / (2 * eps)
-            lt.numeric[name] = (order, numeric)
+            lt.numeric[name] = Check(order, grad[order], numeric)
 
 
 def trace(
@@ -383,7 +555,8 @@ def trace(
             "trace() needs a compiled model, or a learning_rate to trace plain "
             "gradient descent with."
         )
-    copy = _copy_model(model, floatx())
+    copy = _copy_model(model, model.compute_dtype)
+    copy.record_backward = True  # every layer's ∂C/∂a and ∂C/∂x, for the trace
     optimizer = (
         optimizers.SGD(learning_rate=learning_rate)
         if learning_rate is not None
@@ -402,7 +575,7 @@ def trace(
             sparse = copy.losses[0].name == "sparse_categorical_crossentropy"
             y = y.reshape(1) if sparse else y[None]
     xs, ys = copy.check_data(x, y)
-    xs = [np.asarray(a, dtype=floatx()) for a in xs]
+    xs = [np.asarray(a, dtype=copy.compute_dtype) for a in xs]
     x = xs[0] if len(xs) == 1 else xs
     y = ys[0] if len(ys) == 1 else ys
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glassnet.glassbox.render import format_array
+from glassnet.glassbox.render import format_array, number
 from glassnet.glassbox.trace import trace
 from glassnet.i18n import _
 
@@ -89,11 +89,11 @@ def explain_rnn(x=None, y=None, learning_rate: float = 0.05) -> str:
     lines += ["", _("GRADIENTS — each weight was used at every step: its gradient sums over them")]
     for name, formula in (("W_x", "Σ_t ∂C/∂z_t·x_tᵀ"), ("W_h", "Σ_t ∂C/∂z_t·h_{t−1}ᵀ"),
                           ("b", "Σ_t ∂C/∂z_t")):  # fmt: skip
-        idx, numeric = layer.numeric[name]
+        check = layer.numeric[name]
         finite = np.empty(rnn.grads[name].size)
-        finite[idx] = numeric
+        finite[check.indices] = check.finite
         finite = _v(finite.reshape(rnn.grads[name].shape))
-        error = f"{layer.relative_error(name):.1e}"
+        error = f"{number(check.error)} {'✓' if check.ok else '✗'}"
         lines.append(
             f"  ∂C/∂{name} = {formula} = {_v(rnn.grads[name])}   "
             + _("finite differences: {values}   (relative error {error})").format(

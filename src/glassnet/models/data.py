@@ -65,8 +65,9 @@ def is_batch_source(data) -> bool:
 class ArrayBatches:
     """Batches sliced from checked arrays, in a new random order each epoch if ``shuffle``."""
 
-    def __init__(self, xs, ys, sws, batch_size, shuffle=False, rng=None):
+    def __init__(self, xs, ys, sws, batch_size, shuffle=False, rng=None, dtype=None):
         self.xs, self.ys, self.sws = xs, ys, sws
+        self.dtype = dtype or floatx()  # the model's float type
         self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
         self.n = len(xs[0])
         self.steps = math.ceil(self.n / batch_size)
@@ -77,7 +78,7 @@ class ArrayBatches:
     def epoch(self):
         """(x batch, y batch, weights batch) for one pass; only the batch is converted."""
         order = self.rng.permutation(self.n) if self.shuffle else None
-        dtype = floatx()
+        dtype = self.dtype
         for start in range(0, self.n, self.batch_size):
             end = start + self.batch_size
             idx = slice(start, end) if order is None else order[start:end]
@@ -127,7 +128,7 @@ class GeneratedBatches:
             )
         xs, ys = self.model.check_data(x, y if self.with_targets else None, self.what)
         sws = self.model._weights_for_data(sw, None, ys) if ys is not None else None
-        return [xp.asarray(a, dtype=floatx()) for a in xs], ys, sws
+        return [xp.asarray(a, dtype=self.model.compute_dtype) for a in xs], ys, sws
 
     def targets(self):
         """The first batch's targets (metrics are chosen from their shapes)."""

@@ -192,6 +192,9 @@ class Model(Layer):
         self.stop_training = False
         self.history: History | None = None
         self.last_batch = None  # (x, y, C) of the latest training step, for callbacks
+        # The glass box sets this on its copy: every node then keeps the ∂C/∂(output) it
+        # received and the ∂C/∂(input) it sent back (as dC_da, dC_dx on its cache).
+        self.record_backward = False
         self.resume_from_epoch = None  # set by BackupAndRestore when a backup was restored
         self._rng = make_rng()
         self._pairs = None  # (W, ∂C/∂W) pairs the optimizer updates, made on first use
@@ -515,7 +518,7 @@ class Model(Layer):
 
         Nothing is stored in the layers, so this is safe while another thread trains the model.
         """
-        xs = [xp.asarray(a, dtype=floatx()) for a in self.check_data(x)[0]]
+        xs = [xp.asarray(a, dtype=self.compute_dtype) for a in self.check_data(x)[0]]
         caches = {id(node): Cache() for node in self._nodes}
         values = self._run(xs, training, caches)
         nodes = [node for node in self._nodes if not isinstance(node.layer, InputLayer)]
@@ -570,6 +573,10 @@ class Model(Layer):
                     for k, g in layer.grads.items():
                         g += previous[k]
                 shared_sums[id(layer)] = {k: g.copy() for k, g in layer.grads.items()}
+            if self.record_backward:
+                kept = self.cache_of(node, caches)
+                kept.dC_da = parts[0] if dC_dz is None and len(parts) == 1 else None
+                kept.dC_dx = dC_din
             if dC_din is None:
                 continue
             for key, part in zip(reads, dC_din) if many else ((reads[0], dC_din),):
@@ -720,6 +727,10 @@ class Model(Layer):
 
     @property
     def compute_dtype(self) -> str:
+        """The float type the model computes in: its layers' (``floatx()`` until it has any)."""
+        for layer in self.layers:
+            if not isinstance(layer, InputLayer):
+                return layer.compute_dtype
         return floatx()
 
     def compile(
@@ -851,7 +862,11 @@ class Model(Layer):
                     f"x and y must hold the same number of samples; received x with {n} and "
                     f"y with {len(arr)}."
                 )
-            checked.append(arr if loss is None else loss.check_targets(arr, t.shape))
+            if loss is not None:
+                arr = loss.check_targets(arr, t.shape)
+                if arr.dtype.kind == "f":  # float targets in the model's float type
+                    arr = arr.astype(self.compute_dtype, copy=False)
+            checked.append(arr)
         return xs, checked
 
     def _input_list(self, x, what) -> list:
@@ -1191,11 +1206,13 @@ class Model(Layer):
             xs, ys, sws, x_val, y_val, sw_val = self._split_validation(
                 xs, ys, sws, validation_split, given
             )
-            train = ArrayBatches(xs, ys, sws, batch_size, shuffle, self._rng)
+            train = ArrayBatches(xs, ys, sws, batch_size, shuffle, self._rng, self.compute_dtype)
         if is_batch_source(validation_data):
             val = GeneratedBatches(self, validation_data, val_steps, "validation_data")
         elif x_val is not None:
-            val = ArrayBatches(x_val, y_val, sw_val, validation_batch_size or batch_size)
+            val = ArrayBatches(
+                x_val, y_val, sw_val, validation_batch_size or batch_size, dtype=self.compute_dtype
+            )
         else:
             val = None
         return train, val, freq
@@ -1253,7 +1270,8 @@ class Model(Layer):
                 )
             return GeneratedBatches(self, x, steps)
         xs, ys = self.check_data(x, y)
-        return ArrayBatches(xs, ys, self._weights_for_data(sample_weight, None, ys), batch_size)
+        sws = self._weights_for_data(sample_weight, None, ys)
+        return ArrayBatches(xs, ys, sws, batch_size, dtype=self.compute_dtype)
 
     # ---- evaluation and prediction ----------------------------------------------------------
 
@@ -1299,7 +1317,9 @@ class Model(Layer):
         if is_batch_source(x):
             source = GeneratedBatches(self, x, steps, targets=False)
         else:
-            source = ArrayBatches(self.check_data(x)[0], None, None, batch_size)
+            source = ArrayBatches(
+                self.check_data(x)[0], None, None, batch_size, dtype=self.compute_dtype
+            )
         cbs = self._make_callbacks(
             callbacks, verbose, params={"verbose": verbose, "epochs": 1, "steps": source.steps}
         )
@@ -1324,7 +1344,7 @@ class Model(Layer):
             return self._call_symbolic(x)
         xs, _ = self.check_data(x)
         caches = {id(node): Cache() for node in self._nodes}
-        values = self._run([xp.asarray(a, dtype=floatx()) for a in xs], training, caches)
+        values = self._run([xp.asarray(a, dtype=self.compute_dtype) for a in xs], training, caches)
         return self._structure([values[id(t)] for t in self.outputs])
 
     @property
@@ -1340,7 +1360,7 @@ class Model(Layer):
         xs, ys = self.check_data(x, y)
         sws = self._weights_for_data(sample_weight, class_weight, ys)
         with self._training_lock:
-            xb = [xp.asarray(a, dtype=floatx()) for a in xs]
+            xb = [xp.asarray(a, dtype=self.compute_dtype) for a in xs]
             C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws)
         metrics = self._make_metrics(ys)
         trackers = self._loss_trackers()
@@ -1351,7 +1371,8 @@ class Model(Layer):
         """The loss (and metrics) of one batch, without training."""
         self._require_compiled("test_on_batch")
         xs, ys = self.check_data(x, y)
-        source = ArrayBatches(xs, ys, self._weights_for_data(sample_weight, None, ys), len(xs[0]))
+        sws = self._weights_for_data(sample_weight, None, ys)
+        source = ArrayBatches(xs, ys, sws, len(xs[0]), dtype=self.compute_dtype)
         return self._format_result(self._evaluate_source(source), return_dict)
 
     def predict_on_batch(self, x):
@@ -1494,7 +1515,7 @@ class Model(Layer):
             )
         total = self.count_params() if self.built else 0
         trainable = sum(int(p.size) for p, _ in self.trainable_pairs()) if self.built else 0
-        itemsize = xp.dtype(floatx()).itemsize
+        itemsize = xp.dtype(self.compute_dtype).itemsize
         for label, count in (
             ("Total", total),
             ("Trainable", trainable),

@@ -240,46 +240,66 @@ def neuron(model, x, number: int, index: int) -> dict:
 
 
 def step(model, x, label: int, learning_rate: float) -> dict:
-    """One training step on this image with this label, traced: ∂C/∂z of every layer (case 1
-    at the output, case 2 below), the finite-difference check, the update and the new answer.
-    The model itself is not changed: the glass box steps a copy."""
+    """One training step on this image with this label, traced: each layer's own backward rule
+    and numbers (case 1 at the output, case 2 for neurons below, pooling, flatten, … each by its
+    rule), the finite-difference check (✓ by ``glassbox.trace.TOLERANCE``), the update and the
+    new answer. The model itself is not changed: the glass box steps a copy."""
     target = glassbox.target_for_label(model, label)
     tr = glassbox.trace(model, x, target, learning_rate=learning_rate)
-    layers = []
-    for lt in tr.layers:
-        entry = {"number": lt.number, "name": lt.name, "kind": lt.kind, "case_1": lt.case_1,
-                 "is_output": lt.is_output, "read_by": lt.read_by}  # fmt: skip
-        if lt.dC_dz is not None:
-            dz = np.asarray(lt.dC_dz, dtype=np.float64)[0].reshape(-1)  # this sample's
-            if dz.size <= MAX_SHOWN:  # the output layer's: (a − y) in case 1
-                entry["dC_dz"] = dz.round(6).tolist()
-            entry["dC_dz_norm"] = float(np.linalg.norm(dz))
-        if lt.has_weights:
-            W, W_new = (np.asarray(v, dtype=np.float64) for v in (lt.W, lt.W_new))
-            dW = np.asarray(lt.dC_dW, dtype=np.float64)
-            k = np.unravel_index(np.argmax(np.abs(dW)), dW.shape)  # the weight that moves most
-            entry.update(
-                dC_dW_norm=float(np.linalg.norm(dW)),
-                W_change=float(np.abs(W_new - W).max()),
-                error=lt.relative_error("W"),
-                update={
-                    "index": [int(i) for i in k],
-                    "w": float(W[k]),
-                    "grad": float(dW[k]),
-                    "w_new": float(W_new[k]),
-                },
-            )
-        layers.append(entry)
+    layers = [_step_layer(lt) for lt in tr.layers]
+    before = np.asarray(tr.layers[-1].a, dtype=np.float64)[0].reshape(-1)
     after = np.asarray(tr.a_new, dtype=np.float64)[0].reshape(-1)
+    others = [int(k) for k in np.argsort(-before, kind="stable") if k != label]
     return {
         "label": label,
         "learning_rate": learning_rate,
         "C": tr.C,
         "C_new": tr.C_new,
+        "tiny_loss": tr.tiny_loss,
+        "suggested_label": others[0] if others else None,  # its second choice, to try instead
+        "dtype": tr.dtype,
+        "tolerance": glassbox.TOLERANCE,
         "layers": layers,
         "probabilities": after.round(5).tolist(),
         "prediction": int(np.argmax(after)),
     }
+
+
+def _step_layer(lt) -> dict:
+    """One layer of a traced step, for the page: its rule, the sizes of what it received and
+    sent back, its check and the weight that moved most."""
+    entry = {"number": lt.number, "name": lt.name, "kind": lt.kind, "case_1": lt.case_1,
+             "is_output": lt.is_output, "read_by": lt.read_by, "rule": lt.backward}  # fmt: skip
+    for key in ("dC_da", "dC_dz", "dC_dx"):
+        value = getattr(lt, key)
+        if value is not None:
+            flat = np.asarray(value, dtype=np.float64)[0].reshape(-1)  # this sample's
+            entry[f"{key}_norm"] = float(np.linalg.norm(flat))
+            if key == "dC_dz" and flat.size <= MAX_SHOWN:  # the output layer's: (a − y) in case 1
+                entry["dC_dz"] = flat.tolist()
+    if lt.dC_dh is not None:  # ‖∂C/∂h_t‖ from t = 1 to T: back through time
+        entry["dC_dh_norms"] = lt.gradient_through_time().tolist()
+    names = lt.parameter_names()
+    if names:
+        errors = [lt.relative_error(name) for name in names if name in lt.numeric]
+        entry["error"] = max(errors) if errors else None
+        entry["ok"] = lt.checks_ok()
+        name = "W" if "W" in names else names[0]
+        old, new = (np.asarray(v, dtype=np.float64) for v in (lt.before(name), lt.after(name)))
+        grad = np.asarray(lt.gradient(name), dtype=np.float64)
+        k = np.unravel_index(np.argmax(np.abs(grad)), grad.shape)  # the weight that moves most
+        entry.update(
+            dC_dW_norm=float(np.linalg.norm(grad)),
+            W_change=float(np.abs(new - old).max()),
+            update={
+                "name": name,
+                "index": [int(i) for i in k],
+                "w": float(old[k]),
+                "grad": float(grad[k]),
+                "w_new": float(new[k]),
+            },
+        )
+    return entry
 
 
 def deck(learning_rate: float) -> dict:
@@ -486,11 +506,9 @@ def create_app(models: Models):
         })  # fmt: skip
 
     async def messages(request):
-        code = i18n.normalize(request.query_params.get("lang", "en"))
-        if code is None:
-            raise BadRequest(f"lang must be one of {', '.join(i18n.LANGUAGES)}.")
         from glassnet.serve.words import PAGE_WORDS
 
+        code = _language(request.query_params.get("lang", "en"))
         return JSONResponse(i18n.messages(code, PAGE_WORDS))
 
     async def see(request):
@@ -515,7 +533,10 @@ def create_app(models: Models):
         classes = model.output_shape[-1]
         label = field(data, "label", int, lambda v: 0 <= v < classes)
         rate = field(data, "learning_rate", float, lambda v: 0 < v <= 10, default=0.01)
-        return JSONResponse(await run_in_threadpool(step, model, x, label, float(rate)))
+        lang = _language(data.get("lang", "en"))
+        return JSONResponse(
+            await run_in_threadpool(_speaking, lang, step, model, x, label, float(rate))
+        )
 
     async def deck_view(request):
         return JSONResponse(deck(query_number(request, "learning_rate", 0.5, 1e-4, 100)))
@@ -576,6 +597,20 @@ def create_app(models: Models):
     ]
     handlers = {BadRequest: bad_request, HTTPException: http_error}
     return Starlette(routes=routes, exception_handlers=handlers)
+
+
+def _language(name) -> str:
+    """A request's ``lang`` as a catalog code, or a 400 naming the languages."""
+    code = i18n.normalize(name) if isinstance(name, str) else None
+    if code is None:
+        raise BadRequest(f"lang must be one of {', '.join(i18n.LANGUAGES)}.")
+    return code
+
+
+def _speaking(code: str, fn, *args):
+    """``fn(*args)`` with its words in ``code``, for this request only."""
+    with i18n.speaking(code):
+        return fn(*args)
 
 
 def _too_large(size: int, limit: int) -> str:

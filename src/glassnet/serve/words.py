@@ -42,9 +42,18 @@ PAGE_WORDS = [
     N_("{n} terms; the largest:"),
     N_("Draw a digit first."),
     N_("finite differences"),
-    N_("case 1: straight from the loss, (a − y)"),
-    N_("output: ∂C/∂a from the loss, times σ′(z)"),
-    N_("case 2: σ′(z) ⊙ (W_next ᵀ · ∂C/∂z_next)"),
+    N_("its backward pass"),
+    N_(
+        "✓: backpropagation in float64 agrees with finite differences to a relative error of "
+        "at most {tolerance}."
+    ),
+    N_(
+        "C ≈ 0: the network already gives {label} almost all of its probability, so every "
+        "gradient and the update are tiny ({dtype} may not even change W). The checks still "
+        "hold. "
+    ),
+    N_("Try label {label}, its second choice"),
+    N_("training step"),
     N_("After the step: {digit} ({p} sure); the true label {label} now has {q}."),
     N_("a = σ(z) in each circle; W on the edges; y = ({y})"),
     N_("C = {C} before the step, {C_new} after it (η = {eta})."),

@@ -6,6 +6,7 @@ const state = {
   model: null,       // the model's name
   info: null,        // /api/info
   words: {},         // the page's words in the chosen language
+  lang: "en",        // the chosen language's code, sent with a step for its words
   image: null,       // the 28×28 image the network saw last (rows of numbers)
   seen: null,        // the last /api/see answer
   busy: false,       // a drawing is on its way to the server
@@ -26,13 +27,14 @@ function t(text, values = {}) {
 async function setLanguage(code) {
   const answer = await fetch(`/api/messages?lang=${encodeURIComponent(code)}`);
   state.words = await answer.json();
+  state.lang = code;
   document.documentElement.lang = code.replace("_", "-");
   for (const element of document.querySelectorAll("[data-i18n]")) {
     element.textContent = t(element.dataset.i18n);
   }
   localStorage.setItem("glassnet-lang", code);
   if (state.seen) showLayers(state.seen);
-  if (state.selected) showNeuron(...state.selected);
+  if (state.selected) showNeuron(...state.selected, false);
   drawDeck();
   drawDescent();
 }
@@ -133,7 +135,7 @@ async function see(blob) {
     showPrediction(answer);
     showLayers(answer);
     if (!state.labelChosen) $("label").value = answer.prediction;
-    if (state.selected) showNeuron(...state.selected);
+    if (state.selected) showNeuron(...state.selected, false);
   } catch (error) { fail(error); }
 }
 
@@ -242,9 +244,10 @@ function cells(layer) {
     cell.className = "cell";
     const shade = Math.round(255 * (1 - Math.abs(v) / top));
     cell.style.background = v >= 0 ? `rgb(${shade},${shade},255)` : `rgb(255,${shade},${shade})`;
-    cell.title = `${i}: a = ${v.toFixed(4)}`;
+    cell.title = `${i}: a = ${fmt(v)}`;
     const click = pick(layer, i);
     if (click) cell.addEventListener("click", click);
+    else cell.classList.add("inert");  // no neuron here: nothing to click
     strip.append(cell);
   });
   return strip;
@@ -261,6 +264,7 @@ function maps(layer) {
     canvas.title = `${t("filter")} ${i}`;
     const click = pick(layer, i);
     if (click) canvas.addEventListener("click", click);
+    else canvas.classList.add("inert");
     row.append(canvas);
   });
   return row;
@@ -278,6 +282,7 @@ function bars(layer, answer) {
     bar.style.width = `${100 * p}%`;
     const click = pick(layer, digit);
     if (click) bar.addEventListener("click", click);
+    else bar.classList.add("inert");
     track.append(bar);
     const value = document.createElement("span");
     value.textContent = percent(p);
@@ -292,7 +297,7 @@ function fmt(v) {
   return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4);
 }
 
-async function showNeuron(layer, index) {
+async function showNeuron(layer, index, reveal = true) {
   if (!state.image) return;
   state.selected = [layer, index];
   try {
@@ -323,6 +328,7 @@ async function showNeuron(layer, index) {
     result.className = "formula";
     result.textContent = `b = ${fmt(n.b)}    z = ${fmt(n.z)}    a = ${n.activation}(z) = ${fmt(n.a)}`;
     box.append(result);
+    if (reveal) $("neuron-section").scrollIntoView({ block: "nearest" });  // where the student looks
   } catch (error) { fail(error); }
 }
 
@@ -333,6 +339,7 @@ async function trainingStep() {
   try {
     const s = await postJSON("/api/step", {
       label: Number($("label").value), learning_rate: Number($("step-rate").value),
+      lang: state.lang,
     });
     const box = $("step-result");
     box.textContent = "";
@@ -340,31 +347,48 @@ async function trainingStep() {
     loss.className = "formula";
     loss.textContent = `C = ${fmt(s.C)} → ${fmt(s.C_new)}`;
     box.append(loss);
+    if (s.tiny_loss) box.append(tinyLoss(s));
     const table = document.createElement("table");
-    table.innerHTML = `<tr><th class="text">${t("layer")}</th><th class="text">∂C/∂z</th>` +
-      `<th>‖∂C/∂z‖</th><th>‖∂C/∂W‖</th><th>${t("finite differences")}</th>` +
-      `<th class="text">W ← W − η·∂C/∂W (${t("the weight that moves most")})</th></tr>`;
+    table.className = "step-table";
+    const heads = [t("layer"), t("its backward pass"), "‖∂C/∂a‖", "‖∂C/∂z‖", "‖∂C/∂W‖",
+                   t("finite differences"), `W ← W − η·∂C/∂W (${t("the weight that moves most")})`];
+    table.createTHead().insertRow().append(...heads.map((text) => {
+      const th = document.createElement("th");
+      th.textContent = text;
+      return th;
+    }));
+    const body = table.createTBody();
     for (const layer of [...s.layers].reverse()) {
-      const row = table.insertRow();
-      const c = (text, cls = "") => { const cell = row.insertCell(); cell.textContent = text; cell.className = cls; return cell; };
-      c(`${layer.number}. ${layer.name}`, "text");
-      c(layer.case_1 ? t("case 1: straight from the loss, (a − y)")
-        : layer.is_output ? t("output: ∂C/∂a from the loss, times σ′(z)")
-        : t("case 2: σ′(z) ⊙ (W_next ᵀ · ∂C/∂z_next)"), "text");
-      c(layer.dC_dz_norm === undefined ? "" : fmt(layer.dC_dz_norm));
-      c(layer.dC_dW_norm === undefined ? "" : fmt(layer.dC_dW_norm));
-      const check = c(layer.error === undefined || layer.error === null ? ""
-        : `${layer.error.toExponential(1)} ${layer.error < 1e-4 ? "✓" : "✗"}`);
-      check.className = layer.error < 1e-4 ? "ok" : "bad";
+      const row = body.insertRow();
+      const c = (column, text, cls = "") => {
+        const cell = row.insertCell();
+        cell.textContent = text;
+        cell.className = cls;
+        cell.dataset.label = heads[column];  // shown beside the value on a phone
+        if (!text) cell.classList.add("empty");
+        return cell;
+      };
+      c(0, `${layer.number}. ${layer.name} (${layer.kind})`, "text");
+      c(1, layer.rule, "text rule");
+      c(2, layer.dC_da_norm === undefined ? "" : fmt(layer.dC_da_norm));
+      c(3, layer.dC_dz_norm === undefined ? "" : fmt(layer.dC_dz_norm));
+      c(4, layer.dC_dW_norm === undefined ? "" : fmt(layer.dC_dW_norm));
+      const checked = layer.ok !== undefined && layer.ok !== null;
+      c(5, checked ? `${fmt(layer.error)} ${layer.ok ? "✓" : "✗"}` : "",
+        checked ? (layer.ok ? "ok" : "bad") : "");
       const u = layer.update;
-      c(u ? `W[${u.index.join(", ")}]: ${fmt(u.w)} − ${s.learning_rate} × ${fmt(u.grad)} = ${fmt(u.w_new)}` : "", "text formula");
+      c(6, u ? `${u.name}[${u.index.join(", ")}]: ${fmt(u.w)} − ${s.learning_rate} × ${fmt(u.grad)} = ${fmt(u.w_new)}` : "", "text formula");
     }
     box.append(table);
+    const note = document.createElement("p");
+    note.className = "hint";
+    note.textContent = t("✓: backpropagation in float64 agrees with finite differences to a relative error of at most {tolerance}.", { tolerance: s.tolerance });
+    box.append(note);
     const output = s.layers[s.layers.length - 1];
     if (output.case_1 && output.dC_dz) {
       const line = document.createElement("p");
       line.className = "formula";
-      line.textContent = `${t("output layer")}: ∂C/∂z = a − y = [${output.dC_dz.map((v) => v.toFixed(3)).join(", ")}]`;
+      line.textContent = `${t("output layer")}: ∂C/∂z = a − y = [${output.dC_dz.map(fmt).join(", ")}]`;
       box.append(line);
     }
     const after = document.createElement("p");
@@ -374,7 +398,27 @@ async function trainingStep() {
       digit: s.prediction, p: percent(s.probabilities[s.prediction]), label: s.label, q: percent(p),
     });
     box.append(after);
+    box.scrollIntoView({ block: "nearest" });
   } catch (error) { fail(error); }
+}
+
+// C ≈ 0: say so, and offer the network's second choice as the label to try instead.
+function tinyLoss(s) {
+  const line = document.createElement("p");
+  line.className = "notice";
+  line.dataset.testid = "tiny-loss";
+  line.textContent = t("C ≈ 0: the network already gives {label} almost all of its probability, so every gradient and the update are tiny ({dtype} may not even change W). The checks still hold. ", { label: s.label, dtype: s.dtype });
+  if (s.suggested_label !== null) {
+    const button = document.createElement("button");
+    button.textContent = t("Try label {label}, its second choice", { label: s.suggested_label });
+    button.addEventListener("click", () => {
+      $("label").value = s.suggested_label;
+      state.labelChosen = true;
+      trainingStep();
+    });
+    line.append(button);
+  }
+  return line;
 }
 
 $("step").addEventListener("click", trainingStep);
@@ -382,32 +426,66 @@ $("label").addEventListener("change", () => { state.labelChosen = true; });
 
 // ---- a short training run ----------------------------------------------------------------------
 
+// Axes with values: a frame, and ticks along each side with their numbers.
+function ticks(low, high, count = 5) {
+  const step = (high - low) / (count - 1) || 1;
+  return Array.from({ length: count }, (_, i) => low + i * step);
+}
+
+function short(v) {
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function axes(context, box, [x0, x1], [y0, y1], xName, yName) {
+  context.strokeStyle = "#d9dee7";
+  context.strokeRect(box.left, box.top, box.width, box.height);
+  context.fillStyle = "#5b6678";
+  context.font = "11px system-ui";
+  context.textAlign = "center";
+  for (const v of ticks(x0, x1)) {
+    const x = box.left + box.width * (v - x0) / ((x1 - x0) || 1);
+    context.fillText(short(v), x, box.top + box.height + 14);
+  }
+  context.fillText(xName, box.left + box.width / 2, box.top + box.height + 28);
+  context.textAlign = "right";
+  for (const v of ticks(y0, y1)) {
+    const y = box.top + box.height * (1 - (v - y0) / ((y1 - y0) || 1));
+    context.fillText(short(v), box.left - 4, y + 4);
+  }
+  context.save();
+  context.translate(12, box.top + box.height / 2);
+  context.rotate(-Math.PI / 2);
+  context.textAlign = "center";
+  context.fillText(yName, 0, 0);
+  context.restore();
+  context.textAlign = "left";
+}
+
 function drawCurves(points, total) {
   const canvas = $("curves");
   const context = canvas.getContext("2d");
-  const [w, h, pad] = [canvas.width, canvas.height, 30];
-  context.clearRect(0, 0, w, h);
-  context.strokeStyle = "#d9dee7";
-  context.strokeRect(pad, 10, w - 2 * pad, h - pad - 10);
+  const box = { left: 52, top: 10, width: canvas.width - 64, height: canvas.height - 48 };
+  context.clearRect(0, 0, canvas.width, canvas.height);
   const top = Math.max(0.5, ...points.map((p) => p.loss));
-  const X = (step) => pad + (w - 2 * pad) * step / total;
+  axes(context, box, [0, total], [0, top], t("training step"), t("loss"));
+  const X = (step) => box.left + box.width * step / total;
   const line = (key, scale, colour) => {
     context.strokeStyle = colour;
     context.lineWidth = 2;
     context.beginPath();
     points.forEach((p, i) => {
-      const y = 10 + (h - pad - 10) * (1 - p[key] / scale);
+      const y = box.top + box.height * (1 - p[key] / scale);
       i ? context.lineTo(X(p.step), y) : context.moveTo(X(p.step), y);
     });
     context.stroke();
   };
   line("loss", top, "#d9480f");
   line("accuracy", 1, "#1f6feb");
-  context.fillStyle = "#5b6678";
   context.font = "12px system-ui";
-  context.fillText(`${t("loss")} (0–${top.toFixed(2)})`, pad + 6, 24);
+  context.fillStyle = "#d9480f";
+  context.fillText(`${t("loss")} (0–${top.toFixed(2)})`, box.left + 6, box.top + 14);
   context.fillStyle = "#1f6feb";
-  context.fillText(`${t("accuracy")} (0–1)`, pad + 6, 40);
+  context.fillText(`${t("accuracy")} (0–1)`, box.left + 6, box.top + 30);
 }
 
 async function trainingRun() {
@@ -527,12 +605,14 @@ async function drawDescent() {
   const canvas = $("descent");
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
+  const box = { left: 52, top: 10, width: canvas.width - 64, height: canvas.height - 48 };
   const ws = walk.curve.map((p) => p[0]);
   const cs = walk.curve.map((p) => p[1]);
   const [w0, w1] = [Math.min(...ws), Math.max(...ws)];
   const [c0, c1] = [Math.min(...cs), Math.max(...cs)];
-  const X = (w) => 20 + (canvas.width - 40) * (w - w0) / (w1 - w0);
-  const Y = (c) => canvas.height - 20 - (canvas.height - 40) * (c - c0) / ((c1 - c0) || 1);
+  axes(context, box, [w0, w1], [c0, c1], "w", "C(w)");
+  const X = (w) => box.left + box.width * (w - w0) / (w1 - w0);
+  const Y = (c) => box.top + box.height * (1 - (c - c0) / ((c1 - c0) || 1));
   context.strokeStyle = "#9aa5b5";
   context.beginPath();
   walk.curve.forEach(([w, c], i) => (i ? context.lineTo(X(w), Y(c)) : context.moveTo(X(w), Y(c))));

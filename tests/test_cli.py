@@ -1,5 +1,6 @@
 """The glassnet command, run as a user runs it."""
 
+import os
 import subprocess
 import sys
 
@@ -10,12 +11,15 @@ from PIL import Image, ImageDraw
 from glassnet import cli
 from glassnet.images import mnist_style
 
+DATA = os.environ.get("GLASSNET_DATA")  # as the session found it (no_mnist removes it)
+
 
 def test_train_falls_back_to_bundled_digits_when_mnist_is_unavailable(no_mnist, tmp_path, capsys):
     path = tmp_path / "fallback.keras"
     assert cli.main(["train", "--seed", "0", "--verbose", "0", "-o", str(path)]) == 0
     out, err = capsys.readouterr()
     assert err.strip().splitlines()[-1] == cli.FALLBACK_NOTE
+    assert "  failed: " in err and "could not be downloaded" in err  # and why
     assert "Saved the model to" in out and path.exists()
     assert "after 50 epochs" in out  # the small dataset gets more epochs by default
     accuracy = float(out.split("Test accuracy: ")[1].split()[0])
@@ -78,6 +82,43 @@ def test_predict_prints_digit_picture_and_probabilities(digits_model, tmp_path, 
     probabilities = [float(line.split("%")[0].split(":")[1]) for line in lines[-10:]]
     assert [line.split(":")[0].strip() for line in lines[-10:]] == [str(d) for d in range(10)]
     assert sum(probabilities) == pytest.approx(100, abs=0.5)
+
+
+def test_predict_says_when_unsure_and_what_an_8x8_model_cannot_see(digits_model, tmp_path, capsys):
+    image = tmp_path / "scribble.png"
+    scribble = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(scribble).line([(10, 50), (30, 12), (40, 44), (55, 20)], fill=0, width=5)
+    scribble.save(image)
+    assert cli.main(["predict", str(digits_model), str(image)]) == 0
+    out, err = capsys.readouterr()
+    best = max(float(line.split("%")[0].split(":")[1]) for line in out.splitlines()[-10:])
+    assert ("The model is unsure" in out) == (best < 100 * cli.UNSURE)
+    assert "This model reads 8×8 images" in err
+
+
+def test_evaluate_refuses_a_dataset_of_another_shape_with_a_sentence(
+    digits_model, monkeypatch, capsys
+):
+    if not DATA:
+        pytest.skip("MNIST not available: set GLASSNET_DATA (CI uses ../shared/data)")
+    monkeypatch.setenv("GLASSNET_DATA", DATA)
+    assert cli.main(["evaluate", str(digits_model), "--dataset", "mnist"]) == 1
+    err = capsys.readouterr().err
+    assert "reads inputs of 64 values (64,), but the mnist images are 28×28 (784 values)" in err
+    assert "Evaluate it on --dataset digits." in err and "Traceback" not in err
+
+
+def test_bare_glassnet_shows_its_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert "usage: glassnet" in out and "choose a command" in err
+
+
+def test_info_into_a_closed_pipe_ends_quietly():
+    command = f"{sys.executable} -m glassnet.cli info | head -1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("glassnet ") and "Broken pipe" not in done.stderr
 
 
 def test_predict_on_a_non_image(digits_model, tmp_path, capsys):

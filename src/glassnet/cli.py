@@ -27,7 +27,7 @@ import numpy as np
 import glassnet
 from glassnet import datasets, i18n, utils
 from glassnet.datasets import DatasetUnavailableError, _fetch
-from glassnet.i18n import _
+from glassnet.i18n import N_, _
 from glassnet.layers import Dense, Dropout, Input
 from glassnet.models import Sequential, load_model
 
@@ -46,6 +46,14 @@ FALLBACK_NOTE = (
 )
 
 
+UNSURE = 0.6  # predict says the model is unsure below this probability for its best guess
+SMALL_MODEL_NOTE = N_(
+    "This model reads 8×8 images (it was trained on the UCI digits, as MNIST was not "
+    "available): at that size a drawn or photographed digit loses most of its shape, so expect "
+    "mistakes. Train on MNIST for a better reader: GLASSNET_DATA=folder glassnet train."
+)
+
+
 class CommandError(Exception):
     """A problem with what the user asked for, reported as one line."""
 
@@ -59,9 +67,9 @@ def _load_dataset(name: str | None, quiet: bool = False):
         return name, DATASETS[name].load_data()
     try:
         return "mnist", datasets.mnist.load_data()
-    except DatasetUnavailableError:
+    except DatasetUnavailableError as exc:
         if not quiet:
-            print(FALLBACK_NOTE, file=sys.stderr)
+            print(f"{exc}\n\n{FALLBACK_NOTE}", file=sys.stderr)
         return "digits", datasets.digits.load_data()
 
 
@@ -251,6 +259,15 @@ def cmd_evaluate(args) -> int:
     model = load_model(args.model)
     name = _dataset_for_model(model, args.dataset)
     _, (_, (x_test, y_test)) = _load_dataset(name)
+    reads, values = int(np.prod(model.input_shape[1:])), int(np.prod(x_test.shape[1:]))
+    if reads != values:
+        side = "×".join(map(str, x_test.shape[1:]))
+        fits = _dataset_for_model(model, None)
+        hint = f" Evaluate it on --dataset {fits}." if fits != name else ""
+        raise CommandError(
+            f"{args.model} reads inputs of {reads} values {model.input_shape[1:]}, but the "
+            f"{name} images are {side} ({values} values).{hint}"
+        )
     x_test = _prepare_images(x_test).reshape(len(x_test), *model.input_shape[1:])
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -281,11 +298,19 @@ def cmd_predict(args) -> int:
                 path=path, digit=best, p=f"{probabilities[best]:.1%}"
             )
         )
+        if probabilities[best] < UNSURE:
+            unsure = _(
+                "The model is unsure: its best guess has only {p}. Is the picture one digit, "
+                "filling most of it, in ink that stands out from the paper?"
+            )
+            print("  " + unsure.format(p=f"{probabilities[best]:.1%}"))
         if args.show:
             print(render_ascii(image))
         for digit, p in enumerate(probabilities):
             bar = "█" * round(float(p) * 40)
             print(f"  {digit}: {p:6.1%} {bar}")
+    if side == 8:
+        print(_(SMALL_MODEL_NOTE), file=sys.stderr)
     return 0
 
 
@@ -766,10 +791,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 0
+        print("\nglassnet: choose a command, for example: glassnet train", file=sys.stderr)
+        return 2
     try:
         i18n.set_language(getattr(args, "lang", None))
         return args.func(args)
+    except BrokenPipeError:  # `glassnet info | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 0
     except (CommandError, ValueError, TypeError, OSError) as exc:
         if os.environ.get("GLASSNET_DEBUG"):  # developers: the full traceback
             raise

@@ -254,6 +254,7 @@ def fetch(
                 _download(url, target, spec.sha256[name], stream, timeout)
                 break
             except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException) as exc:
+                stream.write(f"  failed: {exc}\n")
                 errors.append(f"{url}: {exc}")
         else:
             raise DatasetUnavailableError(

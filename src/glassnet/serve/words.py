@@ -54,6 +54,10 @@ PAGE_WORDS = [
     ),
     N_("Try label {label}, its second choice"),
     N_("training step"),
+    N_(
+        "This model reads {side}×{side} images: a drawn digit loses most of its shape at that "
+        "size, so expect mistakes. A model trained on MNIST (glassnet train) reads 28×28."
+    ),
     N_("After the step: {digit} ({p} sure); the true label {label} now has {q}."),
     N_("a = σ(z) in each circle; W on the edges; y = ({y})"),
     N_("C = {C} before the step, {C_new} after it (η = {eta})."),

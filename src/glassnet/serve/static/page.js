@@ -37,6 +37,7 @@ async function setLanguage(code) {
   if (state.selected) showNeuron(...state.selected, false);
   drawDeck();
   drawDescent();
+  if (state.info) noteModel();
 }
 
 // ---- talking to the server ---------------------------------------------------------------------
@@ -67,6 +68,14 @@ const draw = $("draw");
 const pen = draw.getContext("2d");
 let drawing = false;
 let inked = false;
+
+// A model that reads small images says so: the 8×8 digits model trained where MNIST was absent.
+function noteModel() {
+  const note = $("model-note");
+  const side = state.model && state.info.models[state.model] ? state.info.models[state.model].side : 28;
+  note.hidden = side >= 28;
+  note.textContent = note.hidden ? "" : t("This model reads {side}×{side} images: a drawn digit loses most of its shape at that size, so expect mistakes. A model trained on MNIST (glassnet train) reads 28×28.", { side });
+}
 
 function clearCanvas() {
   pen.fillStyle = "#000";
@@ -646,7 +655,11 @@ async function start() {
   const models = Object.keys(state.info.models);
   for (const name of models) $("model").add(new Option(name, name));
   state.model = models[0] || null;
-  $("model").addEventListener("change", (event) => { state.model = event.target.value; clearCanvas(); });
+  $("model").addEventListener("change", (event) => {
+    state.model = event.target.value;
+    clearCanvas();
+    noteModel();
+  });
   for (const [code, name] of Object.entries(state.info.languages)) $("lang").add(new Option(name, code));
   const code = localStorage.getItem("glassnet-lang") || state.info.language;
   $("lang").value = code;

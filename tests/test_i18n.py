@@ -79,6 +79,18 @@ GLOSSARY = {  # the deck's style: the Chinese term with the English one beside i
 }
 
 
+CJK = "\u4e00-\u9fff"  # the ideographs
+
+
+def test_chinese_sentences_use_full_width_punctuation(catalog):
+    """，：；（） in Chinese sentences, as Traditional Chinese text sets them; ASCII stays inside
+    formulas, shapes and English terms (z = W·a + b, (batch, T, …), 2,000)."""
+    beside = re.compile(f"[{CJK}][,:;(]|[,:;)][{CJK}]")
+    for message in catalog:
+        if message.id:
+            assert not beside.search(message.string), message.string
+
+
 def test_technical_words_keep_their_english_beside_them(catalog):
     for message in catalog:
         for english, chinese in GLOSSARY.items():
@@ -154,7 +166,7 @@ def test_predict_speaks_traditional_chinese(digits_model, tmp_path, capsys):
     image = draw_digit(tmp_path / "one.png")
     assert cli.main(["predict", str(digits_model), str(image), "--lang", "zh-TW"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first.startswith(f"{image}:") and "(把握 " in first
+    assert first.startswith(f"{image}：") and "（把握 " in first
 
 
 def test_the_environment_chooses_the_commands_language(monkeypatch, capsys):

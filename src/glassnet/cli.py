@@ -398,11 +398,12 @@ def cmd_descent(args) -> int:
     from glassnet.glassbox import descent
 
     curve = descent.get_curve(args.curve)
-    start = args.start if args.start is not None else (-1.0 if args.curve != "network" else 3.0)
-    rates = [args.learning_rate]
+    start = curve.start if args.start is None else args.start
+    rate = curve.learning_rate if args.learning_rate is None else args.learning_rate
+    rates = [rate]
     if args.compare:  # too small, the one asked for, too large
-        too_large = 2.2 / curve.curvature if curve.curvature else args.learning_rate * 12
-        rates = [args.learning_rate / 20, args.learning_rate, too_large]
+        too_large = 2.2 / curve.curvature if curve.curvature else rate * 12
+        rates = [rate / 20, rate, too_large]
     runs = [descent.descend(curve, start, lr, max_steps=args.steps) for lr in rates]
     print(
         _("Gradient descent on {curve}, from w = {start}: w ← w − learning_rate × slope").format(
@@ -739,7 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     desc.add_argument("--start", type=_moderate_float, default=None, help="the starting w")
     desc.add_argument(
-        "--learning-rate", type=_positive_float, default=0.1, help="step size (default: 0.1)"
+        "--learning-rate",
+        type=_positive_float,
+        default=None,
+        help="step size (default: 0.1; 30 for the flat network curve)",
     )
     desc.add_argument("--steps", type=_positive_int, default=100, help="at most this many steps")
     desc.add_argument(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glassnet.i18n import _
+
 __all__ = [
     "activation_histograms",
     "animate_descent",
@@ -26,17 +28,23 @@ __all__ = [
 ]
 
 
-def _pyplot():
+def _subplots(*args, figsize=None, **kwargs):
+    """A new figure and its axes, as ``plt.subplots`` makes them, but not kept by pyplot: a
+    notebook shows the figure a function returns once (pyplot would show it a second time at the
+    cell's end), and a long session keeps no figure it no longer uses."""
     import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        import os
-
-        if not os.environ.get("DISPLAY"):
-            matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    # Traditional Chinese in titles and labels: matplotlib falls back, glyph by glyph, to the
+    # next font of the list that has it (Debian's fonts-noto-cjk, where installed). Text takes
+    # its font when it is made, after this returns, so the setting is matplotlib's own default.
+    fonts = {f.name for f in matplotlib.font_manager.fontManager.ttflist}
+    cjk = [name for name in ("Noto Sans CJK TC", "Noto Sans CJK JP") if name in fonts][:1]
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *cjk]
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)  # draws PNGs and GIF frames, with no window and no pyplot
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _with_suffix(path, suffix: str) -> Path:
@@ -51,7 +59,6 @@ def save(fig, path, dpi: int = 100) -> Path:
     path = _with_suffix(path, ".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
-    _pyplot().close(fig)
     return path
 
 
@@ -60,16 +67,15 @@ def save(fig, path, dpi: int = 100) -> Path:
 
 def learning_curves(history):
     """Loss and every metric per epoch, training beside validation."""
-    plt = _pyplot()
     logs = history.history if hasattr(history, "history") else history
     names = [k for k in logs if not k.startswith("val_")]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    fig, axes = _subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
     epochs = np.arange(1, len(logs[names[0]]) + 1)
     for ax, name in zip(axes[0], names):
-        ax.plot(epochs, logs[name], "o-", label="training")
+        ax.plot(epochs, logs[name], "o-", label=_("training"))
         if f"val_{name}" in logs:
-            ax.plot(epochs, logs[f"val_{name}"], "s--", label="validation")
-        ax.set_xlabel("epoch")
+            ax.plot(epochs, logs[f"val_{name}"], "s--", label=_("validation"))
+        ax.set_xlabel(_("epoch"))
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(name)
         ax.grid(alpha=0.3)
@@ -84,13 +90,12 @@ def _predicted(model, x):
 
 def confusion_matrix(model, x, y, class_names=None):
     """Rows: the true class; columns: the predicted one; the diagonal is what it got right."""
-    plt = _pyplot()
     y = np.asarray(y).reshape(len(y), -1).argmax(axis=1) if np.ndim(y) > 1 else np.asarray(y)
     pred = _predicted(model, x)
     k = int(max(y.max(), pred.max())) + 1
     counts = np.zeros((k, k), dtype=int)
     np.add.at(counts, (y, pred), 1)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    fig, ax = _subplots(figsize=(6.4, 5.6))
     image = ax.imshow(counts, cmap="Blues")
     for i in range(k):
         for j in range(k):
@@ -106,9 +111,10 @@ def confusion_matrix(model, x, y, class_names=None):
     labels = class_names or [str(i) for i in range(k)]
     ax.set_xticks(range(k), labels, rotation=45 if class_names else 0)
     ax.set_yticks(range(k), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"Confusion matrix — accuracy {np.trace(counts) / counts.sum():.2%}")
+    ax.set_xlabel(_("predicted"))
+    ax.set_ylabel(_("true"))
+    accuracy = f"{np.trace(counts) / counts.sum():.2%}"
+    ax.set_title(_("Confusion matrix — accuracy {accuracy}").format(accuracy=accuracy))
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
@@ -116,7 +122,6 @@ def confusion_matrix(model, x, y, class_names=None):
 
 def misclassified(model, x, y, images=None, n: int = 25):
     """The first ``n`` test images the model gets wrong, with the true and predicted labels."""
-    plt = _pyplot()
     y = np.asarray(y).reshape(len(y), -1).argmax(axis=1) if np.ndim(y) > 1 else np.asarray(y)
     pred = _predicted(model, x)
     wrong = np.flatnonzero(pred != y)[:n]
@@ -124,14 +129,17 @@ def misclassified(model, x, y, images=None, n: int = 25):
     side = round(np.sqrt(images[0].size))
     cols = 5
     rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
         ax.imshow(images[i].reshape(side, side), cmap="gray_r")
-        ax.set_title(f"true {y[i]}, said {pred[i]}", fontsize=8, color="firebrick")
+        said = _("true {true}, said {said}").format(true=y[i], said=pred[i])
+        ax.set_title(said, fontsize=8, color="firebrick")
     fig.suptitle(
-        f"{len(np.flatnonzero(pred != y))} of {len(y)} misclassified; the first {len(wrong)}"
+        _("{wrong} of {n} misclassified; the first {shown}").format(
+            wrong=len(np.flatnonzero(pred != y)), n=len(y), shown=len(wrong)
+        )
     )
     fig.tight_layout()
     return fig
@@ -140,7 +148,6 @@ def misclassified(model, x, y, images=None, n: int = 25):
 def first_layer_weights(model, n: int = 16):
     """Each of the first ``n`` neurons of layer 1 as an image: its row of W, the pattern it
     responds to (red: positive weights, blue: negative). For a CNN, its filters."""
-    plt = _pyplot()
     first = next(layer for layer in model.layers if "W" in layer.params)
     if hasattr(first, "kernel_size"):
         return filters(model, first, n=max(n, 32))
@@ -151,14 +158,14 @@ def first_layer_weights(model, n: int = 16):
     n = min(n, W.shape[0])
     cols = int(np.ceil(np.sqrt(n)))
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.5), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(cols * 1.5, rows * 1.5), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i, ax in enumerate(axes.ravel()[:n]):
         limit = np.abs(W[i]).max() or 1.0
         ax.imshow(W[i].reshape(side, side), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set_title(f"neuron {i}", fontsize=8)
-    fig.suptitle("Layer 1 weights: one row of W per neuron, as an image")
+        ax.set_title(_("neuron {i}").format(i=i), fontsize=8)
+    fig.suptitle(_("Layer 1 weights: one row of W per neuron, as an image"))
     fig.tight_layout()
     return fig
 
@@ -171,7 +178,6 @@ def filters(model, layer=None, n: int = 32):
     """The filters of a conv layer (the first, by default) as images: each filter's row of W
     folded back to its window, kh × kw, one picture per input channel shown summed (red:
     positive weights, blue: negative). A filter answers most where its window looks like it."""
-    plt = _pyplot()
     convs = _conv_layers(model)
     if layer is None:
         if not convs:
@@ -187,16 +193,20 @@ def filters(model, layer=None, n: int = 32):
     n = min(n, len(W))
     cols = min(8, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.35 + 0.6), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(cols * 1.2, rows * 1.35 + 0.6), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     limit = np.abs(windows[:n]).max() or 1.0
     for i, ax in enumerate(axes.ravel()[:n]):
         ax.imshow(windows[i], cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set_title(f"filter {i}", fontsize=8)
+        ax.set_title(_("filter {i}").format(i=i), fontsize=8)
     channels = W.shape[1] // (kh * kw)
-    summed = f", its {channels} input channels summed" if channels > 1 else ""
-    fig.suptitle(f"{layer.name}: each filter's weights as its {kh}×{kw} window{summed}")
+    title = _("{name}: each filter's weights as its {window} window").format(
+        name=layer.name, window=f"{kh}×{kw}"
+    )
+    if channels > 1:
+        title += _(", its {channels} input channels summed").format(channels=channels)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -204,7 +214,6 @@ def filters(model, layer=None, n: int = 32):
 def feature_maps(model, image, n: int = 8):
     """What each conv and pooling layer makes of one ``image``: the image, then, row by row,
     the first ``n`` feature maps of each layer whose output is an image (bright: large a)."""
-    plt = _pyplot()
     image = np.asarray(image, dtype="float32")
     if image.ndim == len(model.input_shape) - 1:
         image = image[None]  # one image: a batch of one
@@ -217,7 +226,7 @@ def feature_maps(model, image, n: int = 8):
     if not shown:
         raise ValueError("This model has no layer whose output is an image (no conv layer).")
     cols = n + 1
-    fig, axes = plt.subplots(len(shown), cols, figsize=(cols * 1.25, len(shown) * 1.45 + 0.5),
+    fig, axes = _subplots(len(shown), cols, figsize=(cols * 1.25, len(shown) * 1.45 + 0.5),
                              squeeze=False)  # fmt: skip
     for ax in axes.ravel():
         ax.axis("off")
@@ -225,13 +234,14 @@ def feature_maps(model, image, n: int = 8):
     for row, (number, layer, maps) in enumerate(shown):
         if row == 0:
             axes[0, 0].imshow(picture, cmap="gray_r")
-            axes[0, 0].set_title("input", fontsize=8)
+            axes[0, 0].set_title(_("input"), fontsize=8)
         for k in range(min(n, maps.shape[-1])):
             ax = axes[row, k + 1]
             ax.imshow(maps[..., k], cmap="magma")
-            label = f"layer {number}: {layer.name}\n" if k == 0 else ""
-            ax.set_title(f"{label}map {k}", fontsize=7, loc="left" if k == 0 else "center")
-    fig.suptitle("Feature maps: one per filter, a = σ(W·window + b) at every position")
+            head = _("layer {number}: {name}").format(number=number, name=layer.name) + "\n"
+            title = (head if k == 0 else "") + _("map {k}").format(k=k)
+            ax.set_title(title, fontsize=7, loc="left" if k == 0 else "center")
+    fig.suptitle(_("Feature maps: one per filter, a = σ(W·window + b) at every position"))
     fig.tight_layout()
     return fig
 
@@ -242,19 +252,19 @@ def gradient_through_time(model, x, y):
     through time (a SimpleRNN over long sequences) or survives (an LSTM), it shows."""
     from glassnet import glassbox  # the trace runs one real step, on a copy of the model
 
-    plt = _pyplot()
     tr = glassbox.trace(model, x, y, check=False, learning_rate=None if model.compiled else 0.01)
     shown = [lt for lt in tr.layers if lt.dC_dh is not None]
     if not shown:
         raise ValueError("This model has no recurrent layer: no gradient through time to draw.")
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = _subplots(figsize=(6.4, 3.6))
     for lt in shown:
         norms = lt.gradient_through_time()
         ax.semilogy(np.arange(1, len(norms) + 1), norms, marker="o", markersize=3,
-                    label=f"layer {lt.number}: {lt.name} ({lt.kind})")  # fmt: skip
-    ax.set_xlabel("time step t")
+                    label=_("layer {number}: {name}").format(number=lt.number, name=lt.name)
+                    + f" ({lt.kind})")  # fmt: skip
+    ax.set_xlabel(_("time step t"))
     ax.set_ylabel("‖∂C/∂h_t‖")
-    ax.set_title("The gradient on its way back through time (from the last step)")
+    ax.set_title(_("The gradient on its way back through time (from the last step)"))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -262,23 +272,23 @@ def gradient_through_time(model, x, y):
 
 def activation_histograms(model, x):
     """For each layer with an activation, the distribution of its outputs a on ``x``."""
-    plt = _pyplot()
     captured = model.capture(x)  # every layer's z and a for this batch, in caches of their own
     shown = [
         (number, node.layer, cache)
         for number, (node, cache) in enumerate(zip(captured.nodes, captured.caches), 1)
         if getattr(cache, "a", None) is not None and hasattr(node.layer, "activation")
     ]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2), squeeze=False)
+    fig, axes = _subplots(1, len(shown), figsize=(4 * len(shown), 3.2), squeeze=False)
     for ax, (number, layer, cache) in zip(axes[0], shown):
         a = np.asarray(cache.a).ravel()
         ax.hist(a, bins=50, color="tab:blue", alpha=0.8)
-        ax.set_title(f"layer {number} ({layer.activation.name})")
+        ax.set_title(_("layer {number}").format(number=number) + f" ({layer.activation.name})")
         ax.set_xlabel("a")
         zero = (a == 0).mean()
         if zero > 0.05:
-            ax.text(0.97, 0.9, f"{zero:.0%} exactly 0", transform=ax.transAxes, ha="right")
-    fig.suptitle(f"Activations on {len(x)} inputs")
+            said = _("{share} exactly 0").format(share=f"{zero:.0%}")
+            ax.text(0.97, 0.9, said, transform=ax.transAxes, ha="right")
+    fig.suptitle(_("Activations on {n} inputs").format(n=len(x)))
     fig.tight_layout()
     return fig
 
@@ -299,6 +309,8 @@ def _walk_limits(run) -> tuple[float, float]:
 
 
 def _curve_axis(ax, run, limits=None, color="tab:red"):
+    from glassnet.glassbox.descent import VERDICTS
+
     lo, hi = limits or _walk_limits(run)
     grid = np.linspace(lo, hi, 400)
     ax.plot(grid, [run.curve.C(w) for w in grid], color="0.3", lw=1.5)
@@ -310,13 +322,16 @@ def _curve_axis(ax, run, limits=None, color="tab:red"):
         color=color,
         ms=4,
         lw=1,
-        label=f"learning rate {run.learning_rate:g}",
+        label=_("learning rate {lr}").format(lr=f"{run.learning_rate:g}"),
     )
-    ax.plot(shown[0].w, shown[0].C, "o", color="black", ms=7, label="start")
+    ax.plot(shown[0].w, shown[0].C, "o", color="black", ms=7, label=_("start"))
     ax.set_xlabel("w")
     ax.set_ylabel("C(w)")
     ax.set_title(
-        f"{run.verdict}: learning rate {run.learning_rate:g}, {run.steps[-1].t} steps", fontsize=10
+        _("{verdict}: learning rate {lr}, {n} steps").format(
+            verdict=_(VERDICTS[run.verdict]), lr=f"{run.learning_rate:g}", n=run.steps[-1].t
+        ),
+        fontsize=10,
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -324,12 +339,14 @@ def _curve_axis(ax, run, limits=None, color="tab:red"):
 
 def descent_picture(runs):
     """One panel per run: the loss curve and the walk down it, step by step."""
-    plt = _pyplot()
     runs = runs if isinstance(runs, (list, tuple)) else [runs]
-    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
+    fig, axes = _subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
     for ax, run in zip(axes[0], runs):
         _curve_axis(ax, run)
-    fig.suptitle(f"Gradient descent on {runs[0].curve.formula}: w ← w − learning rate × slope")
+    title = _("Gradient descent on {curve}: w ← w − learning rate × slope").format(
+        curve=_(runs[0].curve.formula)
+    )
+    fig.suptitle(title, wrap=True, fontsize=11)  # wrapped inside the picture
     fig.tight_layout()
     return fig
 
@@ -337,10 +354,9 @@ def descent_picture(runs):
 def animate_descent(run, path, fps: int = 4) -> Path:
     """An animated GIF of the walk: one frame per step, the current slope drawn as a tangent."""
     path = _with_suffix(path, ".gif")
-    plt = _pyplot()
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = _subplots(figsize=(5.5, 4))
     steps = run.steps[:60]
 
     def frame(i):
@@ -354,25 +370,23 @@ def animate_descent(run, path, fps: int = 4) -> Path:
             s.C + s.slope * (span - s.w),
             color="tab:orange",
             lw=2,
-            label=f"slope {s.slope:.3g}",
+            label=_("slope {slope}").format(slope=f"{s.slope:.3g}"),
         )
-        ax.set_title(f"step {s.t}: w = {s.w:.4g}, C = {s.C:.4g}", fontsize=10)
+        ax.set_title(_("step {t}").format(t=s.t) + f": w = {s.w:.4g}, C = {s.C:.4g}", fontsize=10)
 
     animation = FuncAnimation(fig, frame, frames=len(steps))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     animation.save(path, writer=PillowWriter(fps=fps))
-    plt.close(fig)
     return path
 
 
 def optimizer_paths(paths, surface):
     """Contours of a two-weight loss ``surface(w)`` and each optimizer's path across it."""
-    plt = _pyplot()
     points = np.concatenate(list(paths.values()))
     lo, hi = points.min(axis=0) - 0.8, points.max(axis=0) + 0.8
     w1, w2 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _subplots(figsize=(7, 4.5))
     ax.contour(
         w1, w2, surface(np.stack([w1, w2], axis=-1)), levels=25, cmap="Greys", linewidths=0.7
     )
@@ -384,12 +398,12 @@ def optimizer_paths(paths, surface):
             ms=2.5,
             lw=1.2,
             color=color,
-            label=f"{name} ({len(path) - 1} steps)",
+            label=_("{name} ({n} steps)").format(name=name, n=len(path) - 1),
         )
-    ax.plot(*points[0], "ko", ms=7, label="start")
+    ax.plot(*points[0], "ko", ms=7, label=_("start"))
     ax.set_xlabel("w₁")
     ax.set_ylabel("w₂")
-    ax.set_title("The same start, three optimizers: C(w₁, w₂) = w₁²/2 + 5·w₂²")
+    ax.set_title(_("The same start, three optimizers: C(w₁, w₂) = w₁²/2 + 5·w₂²"))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -430,7 +444,7 @@ def _draw_neurons(ax, columns, show_weights, max_neurons):
     positions = []
     small = all(len(_shown(c[1], max_neurons)) <= 4 for c in columns)
     lowest = 0.0
-    for x, (label, width, _, b, act) in zip(xs, columns):
+    for x, (label, width, _unused, b, act) in zip(xs, columns):
         shown = _shown(width, max_neurons)
         spacing = 1.7 if small else 1.0  # room for the values of small networks
         ys = (np.linspace(len(shown) - 1, 0, len(shown)) - (len(shown) - 1) / 2) * spacing
@@ -524,15 +538,14 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
         raise ValueError("plot_model needs a built model: give it an Input(shape=...) first.")
     if rankdir not in ("TB", "LR"):
         raise ValueError(f"Received rankdir={rankdir!r}. Expected 'TB' or 'LR'.")
-    plt = _pyplot()
     columns = _dense_chain(model)
     if columns is not None:
         tallest = max(len(_shown(c[1], max_neurons)) for c in columns)
-        fig, ax = plt.subplots(figsize=(2.2 * len(columns) + 1, 0.55 * tallest + 1.6))
+        fig, ax = _subplots(figsize=(2.2 * len(columns) + 1, 0.55 * tallest + 1.6))
         _draw_neurons(ax, columns, show_weights, max_neurons)
     else:
         depth = len(model.layers)
-        fig, ax = plt.subplots(figsize=(7, 1.1 * depth + 1) if rankdir == "TB" else (
+        fig, ax = _subplots(figsize=(7, 1.1 * depth + 1) if rankdir == "TB" else (
             1.8 * depth + 2, 4))  # fmt: skip
         _draw_blocks(ax, model, show_shapes, rankdir)
     ax.set_title(f'Model "{model.name}"', fontsize=10)

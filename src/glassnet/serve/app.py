@@ -332,7 +332,7 @@ def walk(curve: str, learning_rate: float, start: float | None, steps: int) -> d
     if curve not in descent.CURVES:
         raise BadRequest(f"curve must be one of {', '.join(descent.CURVES)}; received {curve!r}.")
     shape = descent.get_curve(curve)
-    start = (-1.0 if curve != "network" else 3.0) if start is None else start
+    start = shape.start if start is None else start
     run = descent.descend(shape, start, learning_rate, max_steps=steps)
     seen = [s.w for s in run.steps if abs(s.w) <= 10] + [start]
     ws = np.linspace(min(seen) - 1, max(seen) + 1, 200)

@@ -177,6 +177,36 @@ def test_the_environment_chooses_the_commands_language(monkeypatch, capsys):
     assert "梯度下降 Gradient Descent" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["explain"],
+                                     ["descent"], ["serve"], ["info"]])  # fmt: skip
+def test_every_help_speaks_traditional_chinese(command, monkeypatch, capsys):
+    monkeypatch.setenv("LANG", "zh_TW.UTF-8")
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(SystemExit):
+        cli.main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("用法：glassnet") and "顯示這段說明後結束" in out
+    assert "show this help" not in out and "options:" not in out
+    chinese = [line for line in out.splitlines()[1:] if re.search("[\u4e00-\u9fff]", line)]
+    assert len(chinese) >= 2, out
+
+
+def test_the_commands_say_their_results_and_errors_in_traditional_chinese(
+    digits_model, tmp_path, capsys
+):
+    assert cli.main(["evaluate", str(digits_model), "--lang", "zh-TW"]) == 0
+    assert "測試集上（" in capsys.readouterr().out
+    assert cli.main(["info", "--lang", "zh-TW"]) == 0
+    assert "資料：" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(tmp_path / "none.keras"), "--lang", "zh-TW"]) == 1
+    assert capsys.readouterr().err.startswith("glassnet: 錯誤：")
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--epochs", "0", "--lang", "zh-TW"])
+    err = capsys.readouterr().err
+    assert "參數 --epochs：需要一個正整數，收到的是 0" in err and "用法：" in err
+
+
 def test_no_message_hides_where_the_extractor_cannot_see_it():
     """pybabel does not look inside f-strings: a message there would never be translated."""
     hidden = [

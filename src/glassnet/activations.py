@@ -28,6 +28,7 @@ __all__ = [
     "get",
     "leaky_relu",
     "linear",
+    "names",
     "relu",
     "serialize",
     "sigmoid",
@@ -210,6 +211,11 @@ _REGISTRY = {
     fn.name: fn for fn in (linear, sigmoid, tanh, relu, leaky_relu, elu, softplus, swish, softmax)
 }
 _REGISTRY["silu"] = swish
+
+
+def names() -> list[str]:
+    """Every name ``get`` takes, sorted (the ``glassnet`` command's choices come from here)."""
+    return sorted(_REGISTRY)
 
 
 def get(identifier) -> ActivationFunction:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import glassnet
-from glassnet import datasets, i18n, utils
+from glassnet import activations, datasets, i18n, utils
 from glassnet.datasets import DatasetUnavailableError, _fetch
 from glassnet.i18n import N_, _
 from glassnet.layers import Dense, Dropout, Input
@@ -40,11 +40,10 @@ DATASETS = {
 }
 # About as many optimizer steps on the 1,438 digits as 5 epochs of MNIST's 60,000 images.
 DEFAULT_EPOCHS = {"mnist": 5, "fashion-mnist": 5, "digits": 50}
-FALLBACK_NOTE = (
+FALLBACK_NOTE = N_(
     "MNIST is not available here (not found locally, download failed): training instead on the "
     "UCI handwritten digits bundled with scikit-learn (1,797 images, 8×8)."
 )
-
 
 UNSURE = 0.6  # predict says the model is unsure below this probability for its best guess
 SMALL_MODEL_NOTE = N_(
@@ -69,7 +68,7 @@ def _load_dataset(name: str | None, quiet: bool = False):
         return "mnist", datasets.mnist.load_data()
     except DatasetUnavailableError as exc:
         if not quiet:
-            print(f"{exc}\n\n{FALLBACK_NOTE}", file=sys.stderr)
+            print(f"{exc}\n\n" + _(FALLBACK_NOTE), file=sys.stderr)
         return "digits", datasets.digits.load_data()
 
 
@@ -84,9 +83,15 @@ def _prepare_images(images: np.ndarray) -> np.ndarray:
 def _check_output(path: Path) -> None:
     """Fail now, not after training, if the model could not be saved to ``path``."""
     if not path.name.endswith(".keras"):
-        raise CommandError(f"--output must end in .keras (Keras's format); received {path}.")
+        raise CommandError(
+            _("--output must end in .keras (Keras's format); received {path}.").format(path=path)
+        )
     if path.is_dir():
-        raise CommandError(f"--output {path} is a directory; give a file name ending in .keras.")
+        raise CommandError(
+            _("--output {path} is a directory; give a file name ending in .keras.").format(
+                path=path
+            )
+        )
     folder = path.resolve().parent
     existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
     try:  # the only sure test (permissions, read-only mounts, /proc): write a file there
@@ -95,10 +100,14 @@ def _check_output(path: Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise CommandError(
-            f"Cannot write {path}: {existing} does not take new files ({exc.strerror})."
+            _("Cannot write {path}: {folder} does not take new files ({why}).").format(
+                path=path, folder=existing, why=exc.strerror
+            )
         ) from None
     if path.exists() and not os.access(path, os.W_OK):
-        raise CommandError(f"Cannot write {path}: the file exists and is read-only.")
+        raise CommandError(
+            _("Cannot write {path}: the file exists and is read-only.").format(path=path)
+        )
 
 
 def _available_memory() -> int | None:
@@ -122,9 +131,16 @@ def _check_size(sizes: list[int], optimizer: str) -> None:
     if available is not None and needed > available:
         shape = "-".join(map(str, sizes))
         raise CommandError(
-            f"A {shape} network has {params:,} parameters: training it with {optimizer} needs "
-            f"about {needed / 1e9:,.1f} GB of memory, and {available / 1e9:.1f} GB are free. "
-            "Give --hidden smaller layers."
+            _(
+                "A {shape} network has {params} parameters: training it with {optimizer} needs "
+                "about {needed} GB of memory, and {free} GB are free. Give --hidden smaller layers."
+            ).format(
+                shape=shape,
+                params=f"{params:,}",
+                optimizer=optimizer,
+                needed=f"{needed / 1e9:,.1f}",
+                free=f"{available / 1e9:.1f}",
+            )
         )
 
 
@@ -166,6 +182,13 @@ def _lstm(side: int, n_classes: int) -> Sequential:
                        Dense(n_classes, activation="softmax")])  # fmt: skip
 
 
+MODELS = {  # --model: its network for side×side images of n classes, and the shape it reads
+    "mlp": lambda side, n, args: (_mlp(side * side, n, args), (side * side,)),
+    "cnn": lambda side, n, args: (_convnet(side, n), (side, side, 1)),
+    "rnn": lambda side, n, args: (_lstm(side, n), (side, side)),
+}
+
+
 def cmd_train(args) -> int:
     if args.seed is not None:
         utils.set_random_seed(args.seed)
@@ -177,20 +200,18 @@ def cmd_train(args) -> int:
     side = x_train.shape[1]
     x_train, x_test = _prepare_images(x_train), _prepare_images(x_test)
     n_classes = int(y_train.max()) + 1  # the loaders check every label is a class
-    if args.model == "cnn":
-        x_train, x_test = (x.reshape(len(x), side, side, 1) for x in (x_train, x_test))
-        model = _convnet(side, n_classes)
-    elif args.model == "rnn":
-        x_train, x_test = (x.reshape(len(x), side, side) for x in (x_train, x_test))
-        model = _lstm(side, n_classes)
-    else:
-        model = _mlp(x_train.shape[1], n_classes, args)
+    model, shape = MODELS[args.model](side, n_classes, args)
+    x_train, x_test = (x.reshape(len(x), *shape) for x in (x_train, x_test))
     optimizer = glassnet.optimizers.get(args.optimizer)
     if args.learning_rate is not None:
         optimizer.learning_rate = args.learning_rate
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     if args.verbose:
-        print(f"Training on {name}: {len(x_train):,} training and {len(x_test):,} test images.")
+        print(
+            _("Training on {name}: {train} training and {test} test images.").format(
+                name=name, train=f"{len(x_train):,}", test=f"{len(x_test):,}"
+            )
+        )
         model.summary()
 
     profiler = glassnet.callbacks.Profiler() if args.profile else None
@@ -208,24 +229,30 @@ def cmd_train(args) -> int:
         )
     except KeyboardInterrupt:  # keep what was learned so far
         model.save(output)
-        print(f"\nInterrupted: saved the model as trained so far to {output}", file=sys.stderr)
+        said = _("Interrupted: saved the model as trained so far to {path}").format(path=output)
+        print("\n" + said, file=sys.stderr)
         raise
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     if not np.isfinite(loss) or not all(np.isfinite(w).all() for w in model.get_weights()):
-        kept = f" ({output} is untouched)" if output.exists() else ""
+        kept = _(" ({path} is untouched)").format(path=output) if output.exists() else ""
         raise CommandError(
-            f"Training diverged: the loss became {loss} (NaN or infinite), so the model was not "
-            f"saved{kept}. Try a smaller --learning-rate."
+            _(
+                "Training diverged: the loss became {loss} (NaN or infinite), so the model was "
+                "not saved{kept}. Try a smaller --learning-rate."
+            ).format(loss=loss, kept=kept)
         )
     model.save(output)
-    print(
-        f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {epochs} "
-        f"epoch{'s' if epochs != 1 else ''} in {seconds:.1f} s."
+    done = (
+        _("Test accuracy: {accuracy} (loss {loss}) after {epochs} epoch in {seconds} s.")
+        if epochs == 1
+        else _("Test accuracy: {accuracy} (loss {loss}) after {epochs} epochs in {seconds} s.")
     )
-    print(f"Saved the model to {output}")
+    print(done.format(accuracy=f"{accuracy:.4f}", loss=f"{loss:.4f}", epochs=epochs,
+                      seconds=f"{seconds:.1f}"))  # fmt: skip
+    print(_("Saved the model to {path}").format(path=output))
     if profiler:
-        print("\nWhere the training time went:")
+        print("\n" + _("Where the training time went:"))
         print(profiler.report())
     if args.plots:
         _write_training_plots(Path(args.plots), model, history, x_test, y_test)
@@ -246,7 +273,7 @@ def _write_training_plots(folder: Path, model, history, x_test, y_test) -> None:
         figures["first-layer-weights.png"] = lambda: plots.filters(model)
         figures["feature-maps.png"] = lambda: plots.feature_maps(model, x_test[0])
     for name, make in figures.items():
-        print(f"Wrote {plots.save(make(), folder / name)}")
+        print(_("Wrote {path}").format(path=plots.save(make(), folder / name)))
 
 
 def _dataset_for_model(model, requested: str | None) -> str:
@@ -258,21 +285,35 @@ def _dataset_for_model(model, requested: str | None) -> str:
 def cmd_evaluate(args) -> int:
     model = load_model(args.model)
     name = _dataset_for_model(model, args.dataset)
-    _, (_, (x_test, y_test)) = _load_dataset(name)
+    (x_test, y_test) = _load_dataset(name)[1][1]
     reads, values = int(np.prod(model.input_shape[1:])), int(np.prod(x_test.shape[1:]))
     if reads != values:
         side = "×".join(map(str, x_test.shape[1:]))
         fits = _dataset_for_model(model, None)
-        hint = f" Evaluate it on --dataset {fits}." if fits != name else ""
+        hint = _(" Evaluate it on --dataset {name}.").format(name=fits) if fits != name else ""
         raise CommandError(
-            f"{args.model} reads inputs of {reads} values {model.input_shape[1:]}, but the "
-            f"{name} images are {side} ({values} values).{hint}"
+            _(
+                "{model} reads inputs of {reads} values {shape}, but the {name} images are "
+                "{side} ({values} values).{hint}"
+            ).format(
+                model=args.model,
+                reads=reads,
+                shape=model.input_shape[1:],
+                name=name,
+                side=side,
+                values=values,
+                hint=hint,
+            )
         )
     x_test = _prepare_images(x_test).reshape(len(x_test), *model.input_shape[1:])
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     logs = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0, return_dict=True)
-    print(f"{args.model} on the {name} test set ({len(x_test):,} images):")
+    print(
+        _("{model} on the {name} test set ({n} images):").format(
+            model=args.model, name=name, n=f"{len(x_test):,}"
+        )
+    )
     for key, value in logs.items():
         print(f"  {key}: {value:.4f}")
     return 0
@@ -286,8 +327,9 @@ def cmd_predict(args) -> int:
     side = round(n_inputs**0.5)
     if side * side != n_inputs:
         raise CommandError(
-            f"{args.model} takes inputs of shape {model.input_shape[1:]}, "
-            "which is not a square image."
+            _("{model} takes inputs of shape {shape}, which is not a square image.").format(
+                model=args.model, shape=model.input_shape[1:]
+            )
         )
     for path in args.images:
         image = load_digit_image(path, size=side)  # (side, side) in [0, 1]
@@ -329,7 +371,7 @@ def cmd_explain(args) -> int:
 
     if args.rnn:
         if args.model is not None or args.image is not None:
-            raise CommandError("--rnn shows its own tiny recurrent network: give no MODEL.")
+            raise CommandError(_("--rnn shows its own tiny recurrent network: give no MODEL."))
         print(glassbox.explain_rnn(learning_rate=args.learning_rate or 0.05))
         return 0
     if args.model is None:  # the deck's worked example
@@ -376,12 +418,14 @@ def cmd_explain(args) -> int:
         from glassnet import plots
 
         if x.ndim != 4:
-            raise CommandError("--maps draws a CNN's feature maps; this model has no conv layer.")
-        print(f"Wrote {plots.save(plots.feature_maps(model, x[0]), args.maps)}")
+            raise CommandError(
+                _("--maps draws a CNN's feature maps; this model has no conv layer.")
+            )
+        print(_("Wrote {path}").format(path=plots.save(plots.feature_maps(model, x[0]), args.maps)))
     tr = glassbox.trace(model, x, y, learning_rate=learning_rate, check=not args.no_check)
     if args.json:
         Path(args.json).write_text(tr.to_json(indent=1))
-        print(f"Wrote the trace to {args.json}")
+        print(_("Wrote the trace to {path}").format(path=args.json))
     print(tr.render(color=sys.stdout.isatty(), neuron=args.neuron, full=args.full))
     if tr.tiny_loss and other is not None:
         print(
@@ -418,12 +462,14 @@ def cmd_descent(args) -> int:
         from glassnet import plots
 
         if args.png:
-            print(f"Wrote {plots.save(plots.descent_picture(runs), args.png)}")
+            print(_("Wrote {path}").format(path=plots.save(plots.descent_picture(runs), args.png)))
         if args.gif:
-            print(f"Wrote {plots.animate_descent(runs[len(runs) // 2], args.gif)}")
+            print(
+                _("Wrote {path}").format(path=plots.animate_descent(runs[len(runs) // 2], args.gif))
+            )
         if args.contour:
             figure = plots.optimizer_paths(descent.paths_2d(), descent.ravine)
-            print(f"Wrote {plots.save(figure, args.contour)}")
+            print(_("Wrote {path}").format(path=plots.save(figure, args.contour)))
     return 0
 
 
@@ -442,12 +488,12 @@ def cmd_info(args) -> int:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         print(f"BLAS     {blas.get('name')} {blas.get('version', '')}".rstrip())
     except Exception:  # show_config's layout differs between NumPy versions
-        print("BLAS     (unknown)")
+        print("BLAS     " + _("(unknown)"))
     try:
         from threadpoolctl import threadpool_info
 
         threads = [f"{p['internal_api']}: {p['num_threads']} threads" for p in threadpool_info()]
-        print(f"Threads  {', '.join(threads) or 'no BLAS thread pool found'}")
+        print("Threads  " + (", ".join(threads) or _("no BLAS thread pool found")))
     except ImportError:
         pass
     print(f"Floats   {glassnet.config.floatx()}")
@@ -455,10 +501,11 @@ def cmd_info(args) -> int:
         try:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
-            version = "not installed"
+            version = _("not installed")
         print(f"{package:8} {version}")
-    print(f"Kernels  {'fused (Numba)' if glassnet.kernels.ENABLED else 'NumPy formulas'}")
-    print("Data:")
+    kernels = _("fused (Numba)") if glassnet.kernels.ENABLED else _("NumPy formulas")
+    print(f"Kernels  {kernels}")
+    print(_("Data:"))
     for spec in (datasets.mnist.SPEC, datasets.fashion_mnist.SPEC):
         found = [
             (what, path) for what, path in _fetch.candidate_folders(spec) if _fetch._complete(path)
@@ -481,10 +528,12 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a positive integer, received {text!r}"
+            _("expected a positive integer, received {value}").format(value=repr(text))
         ) from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
+        raise argparse.ArgumentTypeError(
+            _("expected a positive integer, received {value}").format(value=value)
+        )
     return value
 
 
@@ -492,9 +541,13 @@ def _moderate_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("expected a number, received {value}").format(value=repr(text))
+        ) from None
     if not abs(value) <= 1e6:  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"expected a number between -1e6 and 1e6, received {text}")
+        raise argparse.ArgumentTypeError(
+            _("expected a number between -1e6 and 1e6, received {value}").format(value=text)
+        )
     return value
 
 
@@ -502,30 +555,38 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("expected a positive number, received {value}").format(value=repr(text))
+        ) from None
     if not value > 0 or not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text}")
+        raise argparse.ArgumentTypeError(
+            _("expected a positive number, received {value}").format(value=text)
+        )
     return value
 
 
 def _rate(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), received {text}")
+        raise argparse.ArgumentTypeError(
+            _("expected a rate in [0, 1), received {value}").format(value=text)
+        )
     return value
 
 
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port (1 to 65535)")
+        raise argparse.ArgumentTypeError(_("{value} is not a port (1 to 65535)").format(value=text))
     return value
 
 
 def _language(text: str) -> str:
     if i18n.normalize(text) is None:
         spoken = ", ".join(code.replace("_", "-") for code in i18n.LANGUAGES)
-        raise argparse.ArgumentTypeError(f"{text!r}: glassnet speaks {spoken}")
+        raise argparse.ArgumentTypeError(
+            _("{value}: glassnet speaks {spoken}").format(value=repr(text), spoken=spoken)
+        )
     return text
 
 
@@ -534,41 +595,69 @@ def _add_language(command) -> None:
         "--lang",
         type=_language,
         default=None,
-        help="en or zh-TW (Traditional Chinese); default: from LANG/LC_ALL",
+        help=_("en or zh-TW (Traditional Chinese); default: from LANG/LC_ALL"),
     )
+
+
+# argparse's own words ("usage:", "options", its errors), translated with glassnet's catalog.
+ARGPARSE_WORDS = [
+    N_("usage: "),
+    N_("options"),
+    N_("positional arguments"),
+    N_("show this help message and exit"),
+    N_("show program's version number and exit"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("expected one argument"),
+    N_("expected at least one argument"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("%(prog)s: error: %(message)s\n"),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``glassnet`` command's parser, its help in the language in use: one function per
+    command below adds that command's arguments."""
+    argparse._ = _  # argparse looks its words up at use: "usage:", "options", its errors
     parser = argparse.ArgumentParser(
         prog="glassnet",
-        description="A from-scratch neural-network library you can see inside. "
-        "Train, evaluate and use networks on MNIST from the command line.",
+        description=_(
+            "A from-scratch neural-network library you can see inside. Train, evaluate and use "
+            "networks on MNIST from the command line."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"glassnet {glassnet.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_train_parser, _evaluate_parser, _predict_parser, _explain_parser,
+                _descent_parser, _serve_parser, _info_parser):  # fmt: skip
+        command = add(sub)
+        if not any(a.dest == "lang" for a in command._actions):
+            _add_language(command)
+    return parser
 
+
+def _train_parser(sub) -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",
-        help="train an MLP, a CNN or an RNN on MNIST (or another dataset) and save it",
-        description="Train a multilayer perceptron (or, with --model cnn, keras-io's "
-        "mnist_convnet; with --model rnn, an LSTM reading each image row by row) with "
-        "Keras-style progress, print its test accuracy and save it as a "
-        ".keras file. Without --dataset it uses MNIST, and if MNIST cannot be found or "
-        "downloaded, scikit-learn's bundled digits.",
+        help=_("train an MLP, a CNN or an RNN on MNIST (or another dataset) and save it"),
+        description=_(
+            "Train a multilayer perceptron (or, with --model cnn, keras-io's mnist_convnet; with "
+            "--model rnn, an LSTM reading each image row by row) with Keras-style progress, print "
+            "its test accuracy and save it as a .keras file. Without --dataset it uses MNIST, "
+            "and if MNIST cannot be found or downloaded, scikit-learn's bundled digits."
+        ),
     )
-    train.add_argument(
-        "--model",
-        choices=["mlp", "cnn", "rnn"],
-        default="mlp",
-        help="mlp: Dense layers (--hidden, --activation, --dropout); cnn: conv 32 → max pool → "
+    train.add_argument("--model", choices=list(MODELS), default="mlp", help=_(
+        "mlp: Dense layers (--hidden, --activation, --dropout); cnn: conv 32 → max pool → "
         "conv 64 → max pool → dropout 0.5 → softmax; rnn: LSTM(128) over the image's rows → "
-        "softmax (default: mlp)",
-    )
+        "softmax (default: mlp)"))  # fmt: skip
     train.add_argument(
         "--dataset",
         choices=sorted(DATASETS),
         default=None,
-        help="dataset to train on (default: mnist, with an offline fallback)",
+        help=_("dataset to train on (default: mnist, with an offline fallback)"),
     )
     train.add_argument(
         "--hidden",
@@ -576,229 +665,280 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[512, 256],
         metavar="UNITS",
-        help="hidden layer sizes of the mlp (default: 512 256)",
+        help=_("hidden layer sizes of the mlp (default: 512 256)"),
     )
     train.add_argument(
         "--activation",
         default="relu",
-        choices=["relu", "sigmoid", "tanh", "elu", "leaky_relu", "swish"],
-        help="hidden-layer activation (default: relu)",
+        help=_("hidden-layer activation (default: relu)"),
+        choices=[name for name in activations.names() if name != "softmax"],
     )
     train.add_argument(
         "--dropout",
         type=_rate,
         default=0.0,
-        help="dropout rate after each hidden layer (default: 0)",
+        help=_("dropout rate after each hidden layer (default: 0)"),
     )
     train.add_argument(
         "--optimizer",
         default="adam",
-        choices=["sgd", "rmsprop", "adam", "adamw"],
-        help="optimizer (default: adam)",
+        choices=glassnet.optimizers.names(),
+        help=_("optimizer (default: adam)"),
     )
     train.add_argument(
         "--learning-rate",
         type=_positive_float,
         default=None,
-        help="learning rate (default: the optimizer's Keras default)",
+        help=_("learning rate (default: the optimizer's Keras default)"),
     )
     train.add_argument(
         "--epochs",
         type=_positive_int,
         default=None,
-        help="epochs (default: 5; 50 for the small digits dataset)",
+        help=_("epochs (default: 5; 50 for the small digits dataset)"),
     )
     train.add_argument(
-        "--batch-size", type=_positive_int, default=128, help="batch size (default: 128)"
+        "--batch-size", type=_positive_int, default=128, help=_("batch size (default: 128)")
     )
-    train.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    train.add_argument("--seed", type=int, default=None, help=_("random seed, for repeatable runs"))
     train.add_argument(
         "--output",
         "-o",
         default=None,
-        help="where to save the model (default: ./<dataset>-<model>.keras)",
+        help=_("where to save the model (default: ./<dataset>-<model>.keras)"),
     )
     train.add_argument(
         "--verbose",
         type=int,
         choices=[0, 1, 2],
         default=1,
-        help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+        help=_("0 silent, 1 progress bar, 2 one line per epoch (default: 1)"),
     )
     train.add_argument(
         "--plots",
         metavar="DIR",
-        help="write pictures of the training and the trained network into DIR",
+        help=_("write pictures of the training and the trained network into DIR"),
     )
     train.add_argument(
         "--profile",
         action="store_true",
-        help="after training, show where the time went, per layer and phase",
+        help=_("after training, show where the time went, per layer and phase"),
     )
     train.set_defaults(func=cmd_train)
+    return train
 
+
+def _evaluate_parser(sub) -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "evaluate",
-        help="test loss and accuracy of a saved model",
-        description="Evaluate a saved .keras model on a test set.",
+        help=_("test loss and accuracy of a saved model"),
+        description=_("Evaluate a saved .keras model on a test set."),
     )
-    evaluate.add_argument("model", help="a .keras file")
+    evaluate.add_argument("model", help=_("a .keras file"))
     evaluate.add_argument(
         "--dataset",
         choices=sorted(DATASETS),
         default=None,
-        help="test set (default: mnist, or digits for 8×8 models)",
+        help=_("test set (default: mnist, or digits for 8×8 models)"),
     )
-    evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    evaluate.add_argument(
+        "--batch-size", type=_positive_int, default=256, help=_("batch size (default: 256)")
+    )
     evaluate.set_defaults(func=cmd_evaluate)
+    return evaluate
 
+
+def _predict_parser(sub) -> argparse.ArgumentParser:
     predict = sub.add_parser(
         "predict",
-        help="classify your own images of digits",
-        description="Classify photos or scans of handwritten digits. Each image is made "
-        "MNIST-style: the paper's shading and ruled lines taken away, the digit found (Otsu's "
-        "threshold, its connected components), its strokes made as thick as MNIST's, fitted "
-        "into a 20×20 box and centred by its centre of mass in 28×28.",
+        help=_("classify your own images of digits"),
+        description=_(
+            "Classify photos or scans of handwritten digits. Each image is made MNIST-style: the "
+            "paper's shading and ruled lines taken away, the digit found (Otsu's threshold, its "
+            "connected components), its strokes made as thick as MNIST's, fitted into a 20×20 "
+            "box and centred by its centre of mass in 28×28."
+        ),
     )
-    predict.add_argument("model", help="a .keras file trained on 28×28 digits")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, …)")
+    predict.add_argument("model", help=_("a .keras file trained on 28×28 digits"))
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help=_("image files (PNG, JPEG, …)"))
     predict.add_argument(
-        "--no-show", dest="show", action="store_false", help="do not print the converted image"
+        "--no-show", dest="show", action="store_false", help=_("do not print the converted image")
     )
-    _add_language(predict)
     predict.set_defaults(func=cmd_predict)
+    return predict
 
+
+def _explain_parser(sub) -> argparse.ArgumentParser:
     explain = sub.add_parser(
         "explain",
-        help="every number of one forward and backward pass, in the deck's notation",
-        description="Show one gradient-descent step in the deck's notation: the forward pass "
-        "(z = W·a + b, a = σ(z)) layer by layer, the loss, the backward pass from the output "
-        "layer back with finite differences beside each gradient, the update and the new "
-        "loss. Without MODEL: the deck's worked example, the 2-2-2-2 sigmoid network with "
-        "input (1, −1).",
+        help=_("every number of one forward and backward pass, in the deck's notation"),
+        description=_(
+            "Show one gradient-descent step in the deck's notation: the forward pass "
+            "(z = W·a + b, a = σ(z)) layer by layer, the loss, the backward pass from the output "
+            "layer back with finite differences beside each gradient, the update and the new "
+            "loss. Without MODEL: the deck's worked example, the 2-2-2-2 sigmoid network with "
+            "input (1, −1)."
+        ),
     )
-    explain.add_argument("model", nargs="?", help="a .keras file (default: the deck's network)")
-    explain.add_argument("--image", help="a picture of a digit, as the input of MODEL")
+    explain.add_argument("model", nargs="?", help=_("a .keras file (default: the deck's network)"))
+    explain.add_argument("--image", help=_("a picture of a digit, as the input of MODEL"))
     explain.add_argument(
         "--input",
         type=float,
         nargs="+",
         metavar="VALUE",
-        help="the input values (default for the deck: 1 -1)",
+        help=_("the input values (default for the deck: 1 -1)"),
     )
     explain.add_argument(
         "--target",
         type=float,
         nargs="+",
         metavar="VALUE",
-        help="the target output values (default for the deck: 0 1)",
+        help=_("the target output values (default for the deck: 0 1)"),
     )
     explain.add_argument(
-        "--label", type=int, help="the target class for MODEL (default: the class it predicts)"
+        "--label", type=int, help=_("the target class for MODEL (default: the class it predicts)")
     )
     explain.add_argument(
         "--learning-rate",
         type=_positive_float,
         default=None,
-        help="step size of the update (default: 0.5 for the deck, 0.01 else)",
+        help=_("step size of the update (default: 0.5 for the deck, 0.01 else)"),
     )
     explain.add_argument(
         "--neuron",
         type=_neuron,
         metavar="LAYER:NEURON",
-        help="show one neuron in full, e.g. 1:0 (layers count from 1)",
+        help=_("show one neuron in full, e.g. 1:0 (layers count from 1)"),
     )
-    explain.add_argument("--full", action="store_true", help="print large arrays in full")
+    explain.add_argument("--full", action="store_true", help=_("print large arrays in full"))
     explain.add_argument(
-        "--no-check", action="store_true", help="skip the finite-difference checks"
+        "--no-check", action="store_true", help=_("skip the finite-difference checks")
     )
-    explain.add_argument("--json", metavar="FILE", help="also write the trace as JSON")
-    _add_language(explain)
+    explain.add_argument("--json", metavar="FILE", help=_("also write the trace as JSON"))
     explain.add_argument(
-        "--maps", metavar="PNG", help="for a CNN, also draw the feature maps of the input"
+        "--maps", metavar="PNG", help=_("for a CNN, also draw the feature maps of the input")
     )
     explain.add_argument(
         "--rnn",
         action="store_true",
-        help="a tiny recurrent network (2 units, 3 steps) unrolled: backpropagation through time",
+        help=_(
+            "a tiny recurrent network (2 units, 3 steps) unrolled: backpropagation through time"
+        ),
     )
     explain.set_defaults(func=cmd_explain)
+    return explain
+
+
+def _descent_parser(sub) -> argparse.ArgumentParser:
+    from glassnet.glassbox import descent
 
     desc = sub.add_parser(
         "descent",
-        help="the deck's gradient-descent picture: a ball rolling down a loss curve",
-        description="Walk down a loss curve with w ← w − learning_rate × slope and show every "
-        "step (w, slope, step, loss) until the minimum, or until it diverges. --compare adds a "
-        "learning rate too small (it crawls) and one too large (it diverges).",
+        help=_("the deck's gradient-descent picture: a ball rolling down a loss curve"),
+        description=_(
+            "Walk down a loss curve with w ← w − learning_rate × slope and show every step (w, "
+            "slope, step, loss) until the minimum, or until it diverges. --compare adds a "
+            "learning rate too small (it crawls) and one too large (it diverges)."
+        ),
     )
     desc.add_argument(
         "--curve",
-        choices=["quadratic", "bumpy", "network"],
+        choices=[*descent.CURVES, "network"],
         default="quadratic",
-        help="the loss: a quadratic, a curve with two valleys, or the real loss "
-        "of the deck's network along one weight (default: quadratic)",
+        help=_(
+            "the loss: a quadratic, a curve with two valleys, or the real loss "
+            "of the deck's network along one weight (default: quadratic)"
+        ),
     )
-    desc.add_argument("--start", type=_moderate_float, default=None, help="the starting w")
+    desc.add_argument(
+        "--start",
+        type=_moderate_float,
+        default=None,
+        help=_("the starting w (default: the curve's own)"),
+    )
     desc.add_argument(
         "--learning-rate",
         type=_positive_float,
         default=None,
-        help="step size (default: 0.1; 30 for the flat network curve)",
+        help=_("step size (default: 0.1; 30 for the flat network curve)"),
     )
-    desc.add_argument("--steps", type=_positive_int, default=100, help="at most this many steps")
+    desc.add_argument("--steps", type=_positive_int, default=100, help=_("at most this many steps"))
     desc.add_argument(
-        "--compare", action="store_true", help="also run a too small and a too large learning rate"
+        "--compare",
+        action="store_true",
+        help=_("also run a too small and a too large learning rate"),
     )
-    desc.add_argument("--png", metavar="FILE", help="draw the walk(s) as a PNG")
-    desc.add_argument("--gif", metavar="FILE", help="animate the walk as a GIF")
+    desc.add_argument("--png", metavar="FILE", help=_("draw the walk(s) as a PNG"))
+    desc.add_argument("--gif", metavar="FILE", help=_("animate the walk as a GIF"))
     desc.add_argument(
         "--contour",
         metavar="FILE",
-        help="draw SGD, momentum and Adam on a two-weight loss surface (PNG)",
+        help=_("draw SGD, momentum and Adam on a two-weight loss surface (PNG)"),
     )
-    _add_language(desc)
     desc.set_defaults(func=cmd_descent)
+    return desc
 
+
+def _serve_parser(sub) -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
-        help="the glass box in your browser: draw a digit and watch every layer",
-        description="Serve a local page: draw a digit (or drop a photo) and watch every layer "
-        "of MODEL answer, click a neuron for its z = W·a + b, take one training step and see "
-        "∂C/∂z layer by layer, the deck's worked example and gradient descent with a "
-        "learning-rate slider. Without MODEL it offers the .keras files in this folder. "
-        "Ctrl-C stops it.",
+        help=_("the glass box in your browser: draw a digit and watch every layer"),
+        description=_(
+            "Serve a local page: draw a digit (or drop a photo) and watch every layer of MODEL "
+            "answer, click a neuron for its z = W·a + b, take one training step and see ∂C/∂z "
+            "layer by layer, the deck's worked example and gradient descent with a learning-rate "
+            "slider. Without MODEL it offers the .keras files in this folder. Ctrl-C stops it."
+        ),
     )
-    serve.add_argument("model", nargs="?", help="a .keras file (default: those in this folder)")
+    serve.add_argument("model", nargs="?", help=_("a .keras file (default: those in this folder)"))
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this "
-        "machine only)"
-    )  # fmt: skip
-    serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
-    serve.add_argument(
-        "--no-browser", dest="browser", action="store_false", help="do not open a browser"
+        "--host",
+        default="127.0.0.1",
+        help=_("address to listen on (default: 127.0.0.1, this machine only)"),
     )
-    _add_language(serve)
+    serve.add_argument("--port", type=_port, default=8000, help=_("port (default: 8000)"))
+    serve.add_argument(
+        "--no-browser", dest="browser", action="store_false", help=_("do not open a browser")
+    )
     serve.set_defaults(func=cmd_serve)
+    return serve
 
+
+def _info_parser(sub) -> argparse.ArgumentParser:
     info = sub.add_parser(
         "info",
-        help="versions, BLAS and where the data is",
-        description="Show glassnet's version, NumPy and BLAS in use, and "
-        "where each dataset was found.",
+        help=_("versions, BLAS and where the data is"),
+        description=_(
+            "Show glassnet's version, NumPy and BLAS in use, and where each dataset was found."
+        ),
     )
     info.set_defaults(func=cmd_info)
-    return parser
+    return info
+
+
+def _language_in(argv: list[str]) -> str | None:
+    """The --lang the command line asks for, read before the parser is built (its help speaks
+    it); None: the environment's."""
+    for i, word in enumerate(argv):
+        if word == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if word.startswith("--lang="):
+            return word.split("=", 1)[1]
+    return None
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    asked = _language_in(argv)  # one glassnet does not speak: the parser says so, in English
+    i18n.set_language(asked if asked and i18n.normalize(asked) else None)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        print("\nglassnet: choose a command, for example: glassnet train", file=sys.stderr)
+        print("\nglassnet: " + _("choose a command, for example: glassnet train"), file=sys.stderr)
         return 2
     try:
-        i18n.set_language(getattr(args, "lang", None))
         return args.func(args)
     except BrokenPipeError:  # `glassnet info | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
@@ -806,10 +946,10 @@ def main(argv=None) -> int:
     except (CommandError, ValueError, TypeError, OSError) as exc:
         if os.environ.get("GLASSNET_DEBUG"):  # developers: the full traceback
             raise
-        print(f"glassnet: error: {exc}", file=sys.stderr)
+        print("glassnet: " + _("error:") + f" {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nglassnet: interrupted", file=sys.stderr)
+        print("\nglassnet: " + _("interrupted"), file=sys.stderr)
         return 130
 
 

@@ -52,10 +52,10 @@ TINY_LOSS = 1e-4  # below this C, the text says the network already gives the la
 def relative_error(backprop, finite, floor: float = FLOOR) -> float:
     """max |backprop − finite| / max(max |backprop|, max |finite|, floor).
 
-    >>> relative_error(np.array([2.0, -1.0]), np.array([2.0, -1.000001]))
-    5e-07
-    >>> relative_error(np.array([2e-12]), np.array([1e-12]))  # both ≈ 0: agreement
-    1e-08
+    >>> f"{relative_error(np.array([2.0, -1.0]), np.array([2.0, -1.000001])):.3g}"
+    '5e-07'
+    >>> f"{relative_error(np.array([2e-12]), np.array([1e-12])):.3g}"  # both ≈ 0: agreement
+    '1e-08'
     """
     backprop, finite = np.asarray(backprop, float), np.asarray(finite, float)
     scale = max(np.abs(backprop).max(initial=0), np.abs(finite).max(initial=0), floor)

@@ -20,7 +20,7 @@ from glassnet import kernels
 from glassnet.backend import lookup, num_threads, parallel_map, split_evenly, xp
 from glassnet.optimizers import schedules
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get", "schedules"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get", "names", "schedules"]
 
 
 def _check_positive(name, value, allow_zero=False):
@@ -443,6 +443,11 @@ class AdamW(Adam):
 
 
 _REGISTRY = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def names() -> list[str]:
+    """Every name ``get`` takes, as Keras spells them."""
+    return list(_REGISTRY)
 
 
 def get(identifier) -> Optimizer:

@@ -170,3 +170,22 @@ def test_explain_at_the_predicted_label_checks_true_and_says_the_loss_is_tiny(
     assert "✓" in out and "✗" not in out
     assert "C ≈ 0" in out and "--label" in out
     assert "0.0000 →" not in out
+
+
+def test_json_keeps_every_float32_in_its_shortest_form(rng, tmp_path, capsys):
+    import json
+
+    model, x = _model("Conv2D", rng)
+    tr = glassbox.trace(model, x, np.array([LABEL]), learning_rate=0.01)
+    data = json.loads(tr.to_json())
+    W = np.array(data["layers"][0]["W"], dtype=np.float32)
+    assert np.array_equal(W, tr.layers[0].W)  # the same float32 numbers, read back
+    assert len(repr(data["layers"][0]["W"][0][0])) <= 12  # 0.1, not 0.10000000149011612
+    check = data["layers"][0]["numeric"]["W"]
+    assert set(check) == {"indices", "backprop", "finite"}
+    dense, x = _model("Dense", rng)
+    dense.save(tmp_path / "dense.keras")
+    assert cli.main(["explain", str(tmp_path / "dense.keras"), "--input", *map(str, x.ravel()),
+                     "--json", str(tmp_path / "t.json")]) == 0  # fmt: skip
+    said = capsys.readouterr().out.splitlines()[1]
+    assert said.startswith(f"Wrote the trace to {tmp_path / 't.json'} (") and "MB: every" in said

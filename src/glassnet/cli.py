@@ -424,8 +424,14 @@ def cmd_explain(args) -> int:
         print(_("Wrote {path}").format(path=plots.save(plots.feature_maps(model, x[0]), args.maps)))
     tr = glassbox.trace(model, x, y, learning_rate=learning_rate, check=not args.no_check)
     if args.json:
-        Path(args.json).write_text(tr.to_json(indent=1))
-        print(_("Wrote the trace to {path}").format(path=args.json))
+        Path(args.json).write_text(tr.to_json(separators=(",", ":")))
+        size = Path(args.json).stat().st_size / 1e6
+        print(
+            _(
+                "Wrote the trace to {path} ({size} MB: every number of the step, each layer's "
+                "input, z, a, weights before and after, ∂C/∂a, ∂C/∂z, ∂C/∂x, ∂C/∂W and the checks)"
+            ).format(path=args.json, size=f"{size:.1f}")
+        )
     print(tr.render(color=sys.stdout.isatty(), neuron=args.neuron, full=args.full))
     if tr.tiny_loss and other is not None:
         print(

@@ -28,11 +28,29 @@ __all__ = [
 ]
 
 
+INLINE = "module://matplotlib_inline.backend_inline"
+_shown_inline: list = []  # [True] once the inline backend is loaded in this kernel
+
+
 def _subplots(*args, figsize=None, **kwargs):
     """A new figure and its axes, as ``plt.subplots`` makes them, but not kept by pyplot: a
     notebook shows the figure a function returns once (pyplot would show it a second time at the
     cell's end), and a long session keeps no figure it no longer uses."""
     import matplotlib
+
+    backend = matplotlib.get_backend().lower()
+    if backend == INLINE and not _shown_inline:
+        # Jupyter: loading the inline backend teaches IPython to show a returned figure (pyplot
+        # loads it only when it makes a figure itself, and these figures are not pyplot's)
+        import matplotlib.pyplot as plt
+
+        plt.switch_backend(backend)
+        _shown_inline.append(True)
+    elif backend != "agg":
+        import os
+
+        if not os.environ.get("DISPLAY"):
+            matplotlib.use("Agg")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

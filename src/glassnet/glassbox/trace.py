@@ -201,6 +201,11 @@ class Trace:
         def plain(value):
             if is_dataclass(value):
                 return {k: plain(v) for k, v in vars(value).items()}
+            if isinstance(value, np.ndarray) and value.dtype == np.float32:
+                # each float32 as its shortest decimal (0.1, not 0.10000000149011612): the
+                # same number when read back as float32, in half the characters
+                flat = [float(str(v)) for v in value.reshape(-1)]
+                return np.array(flat).reshape(value.shape).tolist()
             if isinstance(value, np.ndarray):
                 return value.tolist()
             if isinstance(value, dict):

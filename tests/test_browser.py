@@ -323,6 +323,11 @@ def test_every_panel_fits_and_every_answer_appears_where_the_student_looks(
         " return t.getBoundingClientRect().height; })()"
     )
     assert font >= 9, font
+    drawn = page.evaluate(  # the descent chart drawn at the size it is shown: legible words
+        "(() => { const c = document.querySelector('#descent');"
+        " return [c.width, Math.round(c.clientWidth)]; })()"
+    )
+    assert drawn[0] == drawn[1], drawn
     assert overflow(page) == 0
     shot(page, f"page-{lang}-{size[0]}")
     context.close()

@@ -302,8 +302,10 @@ function bars(layer, answer) {
 
 // ---- one neuron --------------------------------------------------------------------------------
 
+// One number as the glass box prints it: 4 decimals, powers of ten where decimals would hide it.
 function fmt(v) {
-  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4);
+  if (v === 0) return "0";
+  return Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toFixed(4);
 }
 
 async function showNeuron(layer, index, reveal = true) {
@@ -470,8 +472,19 @@ function axes(context, box, [x0, x1], [y0, y1], xName, yName) {
   context.textAlign = "left";
 }
 
+// A chart drawn at the size it is shown, so that its words stay legible on a phone.
+function fitted(id, aspect) {
+  const canvas = $(id);
+  const width = Math.round(canvas.clientWidth) || canvas.width;
+  if (canvas.width !== width) {
+    canvas.width = width;
+    canvas.height = Math.round(width * aspect);
+  }
+  return canvas;
+}
+
 function drawCurves(points, total) {
-  const canvas = $("curves");
+  const canvas = fitted("curves", 220 / 560);
   const context = canvas.getContext("2d");
   const box = { left: 52, top: 10, width: canvas.width - 64, height: canvas.height - 48 };
   context.clearRect(0, 0, canvas.width, canvas.height);
@@ -611,7 +624,7 @@ async function drawDescent() {
   try {
     walk = await ask(`/api/descent?curve=${$("curve").value}&learning_rate=${rate}&steps=60`);
   } catch (error) { fail(error); return; }
-  const canvas = $("descent");
+  const canvas = fitted("descent", 260 / 560);
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
   const box = { left: 52, top: 10, width: canvas.width - 64, height: canvas.height - 48 };

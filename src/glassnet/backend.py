@@ -62,16 +62,20 @@ def floatx() -> str:
     return _FLOATX
 
 
+FLOAT_TYPES = ("float32", "float64")  # what glassnet computes in
+
+
 def set_floatx(value: str) -> None:
     """Set the default float type: ``"float32"`` (fast, Keras's default) or ``"float64"``.
 
     float64 is what gradient checks use. Layers built after the call use the new type.
     """
     global _FLOATX
-    if value not in ("float16", "float32", "float64"):
+    if value not in FLOAT_TYPES:
         raise ValueError(
-            f"Unknown floatx type: received floatx={value!r}. "
-            "Expected one of 'float16', 'float32', 'float64'."
+            f"Received floatx={value!r}. glassnet computes in 'float32' (the default) or "
+            "'float64'; float16 has no fast path here (NumPy's BLAS and the fused kernels work "
+            "in 32 or 64 bits)."
         )
     _FLOATX = value
 

@@ -27,7 +27,7 @@ import re
 from types import SimpleNamespace
 from typing import ClassVar
 
-from glassnet.backend import floatx, reserve_parameters, unique_name, xp
+from glassnet.backend import FLOAT_TYPES, floatx, reserve_parameters, unique_name, xp
 
 __all__ = ["Cache", "Input", "InputLayer", "KerasTensor", "Layer", "Node", "Variable"]
 
@@ -285,10 +285,11 @@ class Layer:
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = bool(trainable)
         self.dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
-        if self.dtype not in (None, "float16", "float32", "float64"):
+        if self.dtype not in (None, *FLOAT_TYPES):
             raise ValueError(
-                f"Received dtype={dtype!r} for layer {self.name!r}. glassnet computes in floats: "
-                "expected 'float32' (the default), 'float64' or 'float16'."
+                f"Received dtype={dtype!r} for layer {self.name!r}. glassnet computes in "
+                "'float32' (the default) or 'float64'; float16 and mixed precision have no fast "
+                "path here (NumPy's BLAS and the fused kernels work in 32 or 64 bits)."
             )
         self.params: dict[str, xp.ndarray] = {}
         self.grads: dict[str, xp.ndarray] = {}

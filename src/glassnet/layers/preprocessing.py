@@ -44,6 +44,24 @@ class Rescaling(Layer):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}
 
 
+def _checked(mean, variance, where: str = "") -> tuple:
+    """``mean`` and ``variance`` as arrays, if they are finite numbers and no variance is
+    negative (its square root divides every input)."""
+    try:
+        mean, variance = xp.asarray(mean, dtype=float), xp.asarray(variance, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{where}Normalization's mean and variance must be numbers; received mean={mean!r}, "
+            f"variance={variance!r}."
+        ) from None
+    if not (xp.isfinite(mean).all() and xp.isfinite(variance).all()) or (variance < 0).any():
+        raise ValueError(
+            f"{where}Normalization needs a finite mean and a variance ≥ 0 (its square root divides "
+            f"the input); received variance {variance.tolist()}."
+        )
+    return mean, variance
+
+
 class Normalization(Layer):
     """a = (x − mean) / max(√variance, ε), per feature along ``axis`` (the last by default).
 
@@ -65,7 +83,7 @@ class Normalization(Layer):
         super().__init__(**kwargs)
         self.axis = () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
         self.invert = bool(invert)
-        self.given = None if mean is None else (xp.asarray(mean), xp.asarray(variance))
+        self.given = None if mean is None else _checked(mean, variance)
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -85,6 +103,12 @@ class Normalization(Layer):
             self.grads["count"] = xp.zeros((), dtype=xp.int64)
             self.non_trainable.add("count")
         super().build(input_shape)
+
+    def set_keras_variables(self, values, source: str = "") -> None:
+        values = list(values)
+        if len(values) == 3:  # mean, variance, count: the statistics checked as given ones are
+            _checked(values[0], values[1], f"{source}layer {self.name!r}: ")
+        super().set_keras_variables(values, source)
 
     def adapt(self, data) -> None:
         """Set mean and variance to those of ``data`` (an array of samples)."""

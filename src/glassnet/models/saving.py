@@ -23,9 +23,11 @@ and shape. Nothing in a file is ever executed: no pickle, no code.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
+import math
 import os
 import platform
 import secrets
@@ -52,6 +54,8 @@ MAX_FILE = 4 << 30  # bytes: a .keras file (or .weights.h5) larger than this is 
 MAX_JSON = 64 << 20  # bytes: config.json and metadata.json
 MAX_MEMBERS = 64
 MAX_H5_OBJECTS = 100_000
+MAX_LAYERS = 2_000  # layers in a file's config, nested models' included (ResNet-152 has ~500)
+MAX_RATIO = 16  # a weights member inflating more than this many times its zipped size is a bomb
 KERAS_FORMAT = "3.15.1"  # the Keras version whose files glassnet's match, written as Keras does
 
 
@@ -313,7 +317,8 @@ def _open_regular(path: Path, what: str):
 
 
 def _read_zip(path: Path) -> dict[str, bytes]:
-    """The members of a ``.keras`` zip, each checked and bounded before and while reading."""
+    """The members of a ``.keras`` zip, each checked and bounded before and while reading: the
+    JSON to MAX_JSON, the weights to what their zipped size can hold (``_inflated_bound``)."""
     with _open_regular(path, "model file") as f:
         try:
             zf = zipfile.ZipFile(f)
@@ -331,32 +336,37 @@ def _read_zip(path: Path) -> dict[str, bytes]:
                     raise _Corrupt(f"{path} holds {name!r} twice; which one is meant is unclear.")
                 if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
                     raise _Corrupt(f"{path} holds a member with an unsafe name: {name!r}.")
+            wanted = [i for i in infos if i.filename in (CONFIG, METADATA, WEIGHTS, LEGACY_WEIGHTS)]
             members = {}
-            for info in infos:
-                if info.filename not in (CONFIG, METADATA, WEIGHTS, LEGACY_WEIGHTS):
-                    continue  # assets/ and the like: nothing glassnet reads
-                limit = MAX_JSON if info.filename.endswith(".json") else MAX_FILE
-                if info.file_size > limit:
-                    raise _Corrupt(
-                        f"{path}: {info.filename} would inflate to {info.file_size:,} bytes "
-                        f"(at most {limit:,} are read)."
-                    )
-                try:
-                    with zf.open(info) as member:
-                        data = member.read(limit + 1)
-                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
-                        NotImplementedError, ValueError) as exc:  # fmt: skip
-                    message = f"{path} is corrupt: {info.filename} cannot be read ({exc})."
-                    raise _Corrupt(message) from None
-                if len(data) > limit:
-                    raise _Corrupt(f"{path}: {info.filename} inflates past {limit:,} bytes.")
-                members[info.filename] = data
+            for info in wanted:
+                json_member = info.filename.endswith(".json")
+                bound = MAX_JSON if json_member else min(MAX_FILE, _inflated_bound(info))
+                members[info.filename] = _read_member(zf, info, bound, path)
     for required in (CONFIG,):
         if required not in members:
             raise _Corrupt(f"{path} is not a complete .keras model file: it has no {required}.")
     if WEIGHTS not in members and LEGACY_WEIGHTS not in members:
         raise _Corrupt(f"{path} is not a complete .keras model file: it has no {WEIGHTS}.")
     return members
+
+
+def _read_member(zf, info, limit: int, path: Path) -> bytes:
+    """One zip member's bytes, refused from its declared size or as soon as it inflates past
+    ``limit``: a zip bomb costs at most ``limit`` bytes."""
+    if info.file_size > limit:
+        raise _Corrupt(
+            f"{path}: {info.filename} would inflate to {info.file_size:,} bytes "
+            f"(at most {limit:,} are read for this model)."
+        )
+    try:
+        with zf.open(info) as member:
+            data = member.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
+            NotImplementedError, ValueError) as exc:  # fmt: skip
+        raise _Corrupt(f"{path} is corrupt: {info.filename} cannot be read ({exc}).") from None
+    if len(data) > limit:
+        raise _Corrupt(f"{path}: {info.filename} inflates past {limit:,} bytes.")
+    return data
 
 
 def _parse_json(data: bytes, path: Path, name: str) -> dict:
@@ -369,65 +379,136 @@ def _parse_json(data: bytes, path: Path, name: str) -> dict:
     return value
 
 
-def _read_h5(data: bytes, path: Path) -> tuple[dict, dict]:
-    """Every dataset of a Keras weights file by path, and the layer name each ``vars`` group
-    records, after checking that the tree holds only groups and plain datasets."""
+class _Stored:
+    """The arrays of a weights file by Keras's path: what each declares (shape, dtype) is known
+    at once; its values are read only when a layer asks for that path with the shape it needs,
+    so a dataset declared (or inflating) to gigabytes is refused before any of it is read."""
+
+    def __init__(self, declared: dict, read, names: dict, path: Path, legacy: bool, stored: int):
+        self.declared = declared  # path -> (shape, dtype)
+        self._read, self.names, self.path, self.legacy = read, names, path, legacy
+        self.stored = stored  # bytes that really hold values: a bound on what can be read
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.declared
+
+    def __iter__(self):
+        return iter(self.declared)
+
+    def budget(self) -> int:
+        """How many parameters the config may build: what the layers' arrays declare, but never
+        more than the stored bytes can hold as float32 (a compressed or unallocated dataset
+        declares what it does not hold)."""
+        declared = sum(math.prod(shape) for k, (shape, _) in self.declared.items()
+                       if k.startswith("layers/"))  # fmt: skip
+        return min(declared, self.stored // 4)
+
+    def read(self, key: str, shape: tuple | None = None, what: str | None = None):
+        """The array at ``key``, after checking its declared shape (if given) and dtype;
+        ``what`` names it in a complaint ("Layer 'dense' weight W")."""
+        declared, dtype = self.declared[key]
+        if shape is not None and tuple(declared) != tuple(shape):
+            raise _Corrupt(
+                f"{self.path}: {what or key} has shape {tuple(shape)}; received an array of "
+                f"shape {tuple(declared)}" + (f" at {key}." if what else ".")
+            )
+        allowed = "fiu" if declared == () else "f"  # integers only as counts (iterations)
+        if dtype.kind not in allowed or dtype.itemsize > 8:
+            raise _Corrupt(f"{self.path}: weight {key} has dtype {dtype}; expected floats.")
+        value = xp.asarray(self._read(key))
+        if value.shape != tuple(declared):
+            raise _Corrupt(
+                f"{self.path}: {key} holds {value.shape}, not the {declared} it declares."
+            )
+        return value
+
+
+@contextlib.contextmanager
+def _stored_weights(members: dict, path: Path):
+    """The file's weights as ``_Stored``, open while the block reads them."""
+    if WEIGHTS not in members:
+        yield _stored_npz(members[LEGACY_WEIGHTS], path)
+        return
     import h5py  # only when a file is read
 
-    arrays: dict[str, xp.ndarray] = {}
-    names: dict[str, str] = {}
     try:
-        with h5py.File(io.BytesIO(data), "r") as f:
-            pending, seen = [("", f)], 0
-            while pending:
-                prefix, group = pending.pop()
-                for name in group:
-                    seen += 1
-                    if seen > MAX_H5_OBJECTS:
-                        raise _Corrupt(f"{path}: the weights file holds too many objects.")
-                    link = group.get(name, getlink=True)
-                    if not isinstance(link, h5py.HardLink):
-                        raise _Corrupt(
-                            f"{path}: the weights file holds a link ({prefix}{name}); links are "
-                            "refused."
-                        )
-                    obj = group[name]
-                    if isinstance(obj, h5py.Dataset):
-                        arrays[f"{prefix}{name}"] = _read_dataset(obj, f"{prefix}{name}", path)
-                        continue
-                    if name == "vars":
-                        names[prefix.rstrip("/")] = str(obj.attrs.get("name", ""))
-                    pending.append((f"{prefix}{name}/", obj))
+        with h5py.File(io.BytesIO(members[WEIGHTS]), "r") as f:
+            datasets, names = _walk_h5(f, path)
+            declared = {k: (tuple(d.shape), d.dtype) for k, d in datasets.items()}
+            data = members[WEIGHTS]
+            yield _Stored(declared, lambda key: datasets[key][()], names, path, False, len(data))
     except _Corrupt:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise _Corrupt(f"{path} is corrupt: its weights cannot be read ({exc}).") from None
-    return arrays, names
 
 
-def _read_dataset(ds, name: str, path: Path):
-    if ds.is_virtual or ds.external:
-        raise _Corrupt(f"{path}: weight {name} is stored outside the file; refused.")
-    allowed = "fiu" if ds.shape == () else "f"  # integers only as counts (iterations, count)
-    if ds.dtype.kind not in allowed or ds.dtype.itemsize > 8:
-        raise _Corrupt(f"{path}: weight {name} has dtype {ds.dtype}; expected floats.")
-    if ds.size * ds.dtype.itemsize > MAX_FILE:
-        raise _Corrupt(f"{path}: weight {name} claims {ds.shape}, more than the file can hold.")
-    value = ds[()]
-    return xp.asarray(value)
+def _walk_h5(f, path: Path) -> tuple[dict, dict]:
+    """Every dataset of a Keras weights file by path (unread), and the layer name each ``vars``
+    group records. The tree may hold only groups and plain datasets, each object under one name:
+    no links of any other kind, no object reached twice (a hard link, a cycle), no storage
+    outside the file."""
+    import h5py
+
+    datasets, names, seen = {}, {}, set()
+    pending = [("", f)]
+    while pending:
+        prefix, group = pending.pop()
+        for name in group:
+            if len(seen) >= MAX_H5_OBJECTS:
+                raise _Corrupt(f"{path}: the weights file holds too many objects.")
+            link = group.get(name, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                raise _Corrupt(
+                    f"{path}: the weights file holds a link ({prefix}{name}); links are refused."
+                )
+            obj = group[name]
+            if obj.id in seen:
+                raise _Corrupt(
+                    f"{path}: the weights file reaches one object under two names "
+                    f"({prefix}{name}); a Keras file names each once."
+                )
+            seen.add(obj.id)
+            if isinstance(obj, h5py.Dataset):
+                if obj.is_virtual or obj.external:
+                    raise _Corrupt(
+                        f"{path}: weight {prefix}{name} is stored outside the file; refused."
+                    )
+                datasets[f"{prefix}{name}"] = obj
+                continue
+            if name == "vars":
+                names[prefix.rstrip("/")] = str(obj.attrs.get("name", ""))
+            pending.append((f"{prefix}{name}/", obj))
+    return datasets, names
 
 
-def _read_npz(data: bytes, path: Path) -> dict[str, xp.ndarray]:
-    """glassnet 0.1's weights (``model.weights.npz``), without unpickling anything."""
+def _stored_npz(data: bytes, path: Path) -> _Stored:
+    """glassnet 0.1's weights (``model.weights.npz``): each array's header read first, its
+    values when asked for, nothing unpickled."""
     try:
-        with xp.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        declared = {}
+        stored = sum(min(i.file_size, _inflated_bound(i)) for i in archive.infolist())
+        for name in archive.namelist():
+            with archive.open(name) as member:
+                version = xp.lib.format.read_magic(member)
+                header = {(1, 0): xp.lib.format.read_array_header_1_0,
+                          (2, 0): xp.lib.format.read_array_header_2_0}.get(version)  # fmt: skip
+                if header is None:
+                    raise ValueError(f"npy format {version}")
+                shape, _, dtype = header(member)
+            declared[name.removesuffix(".npy")] = (tuple(shape), dtype)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise _Corrupt(f"{path} is corrupt: {LEGACY_WEIGHTS} cannot be read ({exc}).") from None
 
+    def read(key):
+        try:
+            with archive.open(f"{key}.npy") as member:
+                return xp.lib.format.read_array(member, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise _Corrupt(f"{path} is corrupt: {LEGACY_WEIGHTS} cannot be read ({exc}).") from None
 
-def _stored_size(arrays: dict) -> int:
-    return sum(int(a.size) for k, a in arrays.items() if k.startswith("layers/"))
+    return _Stored(declared, read, {}, path, True, stored)
 
 
 def _with_path(exc: Exception, path: Path) -> Exception:
@@ -446,6 +527,12 @@ def _model_from_config(config: dict, path: Path, budget: int, custom_objects=Non
     inner = config.get("config")
     if not isinstance(inner, dict):
         raise _Corrupt(f"{path} has a config.json without the model's config.")
+    count = _layer_count(inner)
+    if count > MAX_LAYERS:
+        raise _Corrupt(
+            f"{path} describes a model of {count:,} layers; glassnet loads models of at most "
+            f"{MAX_LAYERS:,} layers."
+        )
     try:
         with parameter_budget(budget):
             return cls.from_config(inner, custom_objects=custom_objects)
@@ -455,11 +542,21 @@ def _model_from_config(config: dict, path: Path, budget: int, custom_objects=Non
         raise _with_path(exc, path) from None
 
 
-def _set_layer_weights(model: Model, arrays: dict, names: dict, path: Path, legacy: bool):
+def _layer_count(config) -> int:
+    """Layers a model config lists, those of models nested in it included (not built: counted)."""
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list):
+        return 0
+    nested = (entry.get("config") for entry in layers if isinstance(entry, dict))
+    return len(layers) + sum(_layer_count(inner) for inner in nested)
+
+
+def _set_layer_weights(model: Model, stored: _Stored, names: dict):
     """Give each layer the variables stored at its path, checking name and shape first.
 
     ``names`` holds the layer name each ``vars`` group records; pass ``{}`` where the model's
     names need not match (``load_weights`` into a model built anew)."""
+    path, legacy = stored.path, stored.legacy
     expected_paths = set()
     plan = []
     for layer_path, layer in _container(model, ""):
@@ -476,28 +573,33 @@ def _set_layer_weights(model: Model, arrays: dict, names: dict, path: Path, lega
                 f"puts layer {layer.name!r} there. Were layers reordered?"
             )
         count = len(layer.params)
-        values = [arrays.get(f"{key}/vars/{i}") for i in range(count)]
-        if any(v is None for v in values):
+        keys = [f"{key}/vars/{i}" for i in range(count)]
+        if any(k not in stored for k in keys):
             raise _Corrupt(
                 f"{path}: layer {layer.name!r} needs {count} weight arrays at {key}/vars; "
-                f"{sum(v is not None for v in values)} are there."
+                f"{sum(k in stored for k in keys)} are there."
             )
-        if f"{key}/vars/{count}" in arrays:
+        if f"{key}/vars/{count}" in stored:
             raise _Corrupt(f"{path}: {key}/vars holds more arrays than layer {layer.name!r} has.")
-        plan.append((layer, values))
+        plan.append((layer, keys))
     stray = {
         k.rsplit("/vars/", 1)[0]
-        for k in arrays
+        for k in stored
         if k.startswith("layers/") and k.rsplit("/vars/", 1)[0] not in expected_paths
     }
     if stray:
         raise _Corrupt(f"{path} holds weights for layers its config lacks: {sorted(stray)[:3]}.")
-    for layer, values in plan:
+    for layer, keys in plan:  # each read at the shape its layer needs, or refused unread
+        values = [
+            stored.read(k, layer.to_keras(name, p).shape, f"Layer {layer.name!r} weight {name}")
+            for k, (name, p) in zip(keys, layer.params.items())
+        ]
         layer.set_keras_variables(values, source=f"{path}: ")
 
 
-def _restore_optimizer(model: Model, arrays: dict, path: Path, legacy: bool) -> None:
-    keys = [k for k in arrays if k.startswith("optimizer/vars/")]
+def _restore_optimizer(model: Model, stored: _Stored) -> None:
+    path, legacy = stored.path, stored.legacy
+    keys = [k for k in stored if k.startswith("optimizer/vars/")]
     if not keys:
         return
     optimizer = model.optimizer
@@ -507,28 +609,32 @@ def _restore_optimizer(model: Model, arrays: dict, path: Path, legacy: bool) -> 
     if len(keys) > first:  # slots were saved: the optimizer had stepped
         optimizer.build([p for p, _ in model.trainable_pairs()])
     variables = optimizer.variables()
-    if len(keys) != len(variables) + first:
+    if len(keys) != len(variables) + first or any(
+        f"optimizer/vars/{i}" not in stored for i in range(len(keys))
+    ):
         raise _Corrupt(
             f"{path}: the optimizer state has {len(keys) - first} arrays; "
             f"{type(optimizer).__name__} needs {len(variables)}."
         )
     owners = _parameter_owners(model)
     values = []
-    for i, (var, owner) in enumerate(zip(variables, optimizer.variable_owners()), start=first):
-        value = arrays[f"optimizer/vars/{i}"]
+    slots = zip(variables, optimizer.variable_owners(), optimizer.variable_names())
+    for i, (var, owner, slot) in enumerate(slots, start=first):
         layer, name = owners[owner]
         expected = var.shape if legacy else layer.to_keras(name, var).shape
-        if value.shape != expected:
+        value = stored.read(f"optimizer/vars/{i}", expected)
+        if not xp.isfinite(value).all() or (slot in optimizer.NON_NEGATIVE and (value < 0).any()):
+            domain = "finite and ≥ 0" if slot in optimizer.NON_NEGATIVE else "finite"
             raise _Corrupt(
-                f"{path}: optimizer state optimizer/vars/{i} has shape {value.shape}; "
-                f"expected {expected}."
+                f"{path}: optimizer state optimizer/vars/{i} ({type(optimizer).__name__}'s "
+                f"{slot} of {layer.name}/{name}) must be {domain}; the file's is not."
             )
         values.append(value if legacy else layer.from_keras(name, value))
-    iterations = arrays["optimizer/vars/0"]
-    if iterations.shape != () or not 0 <= float(iterations) < 2**62:
+    iterations = stored.read("optimizer/vars/0", ())
+    if not 0 <= float(iterations) < 2**62:
         raise _Corrupt(f"{path}: the optimizer's iteration count is not a count.")
     if has_lr:
-        lr = float(arrays["optimizer/vars/1"])
+        lr = float(stored.read("optimizer/vars/1", ()))
         if not (lr >= 0 and xp.isfinite(lr)):
             raise _Corrupt(f"{path}: the stored learning rate {lr} is not a learning rate.")
         # η is stored in float32, as Keras keeps it: where that is the compiled η, keep the
@@ -540,16 +646,16 @@ def _restore_optimizer(model: Model, arrays: dict, path: Path, legacy: bool) -> 
         var[...] = value
 
 
-def _weights_of(members: dict, path: Path) -> tuple[dict, dict, bool]:
-    """(arrays by path, layer names by path, whether the file is glassnet 0.1's)."""
-    if WEIGHTS in members:
-        return (*_read_h5(members[WEIGHTS], path), False)
-    return _read_npz(members[LEGACY_WEIGHTS], path), {}, True
+def _inflated_bound(info) -> int:
+    """The most bytes a zip member of weights may inflate to: floats compress little (trained
+    weights by ~10 %), so more than MAX_RATIO times its compressed size is a bomb, not weights."""
+    return MAX_RATIO * info.compress_size + (1 << 20)
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> Model:
     """Read a ``.keras`` file written by glassnet or by Keras 3: architecture, weights, and
-    (if saved) compile settings and optimizer state. Every part is checked before it is used."""
+    (if saved) compile settings and optimizer state. Every part is checked before it is used:
+    each weight's declared shape against its layer before any of its values is read."""
     path = Path(os.fspath(filepath))
     if not path.name.endswith(".keras"):
         raise ValueError(
@@ -559,13 +665,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> M
     try:
         members = _read_zip(path)
         config = _parse_json(members[CONFIG], path, CONFIG)
-        arrays, names, legacy = _weights_of(members, path)
-        model = _model_from_config(config, path, _stored_size(arrays), custom_objects)
-        _set_layer_weights(model, arrays, names, path, legacy)
-        compile_config = config.get("compile_config")
-        if compile and compile_config:
-            _compile_from_config(model, compile_config, path)
-            _restore_optimizer(model, arrays, path, legacy)
+        with _stored_weights(members, path) as stored:
+            model = _model_from_config(config, path, stored.budget(), custom_objects)
+            _set_layer_weights(model, stored, stored.names)
+            compile_config = config.get("compile_config")
+            if compile and compile_config:
+                _compile_from_config(model, compile_config, path)
+                _restore_optimizer(model, stored)
     except RecursionError:
         raise _Corrupt(f"{path}: its config nests too deeply to be a model.") from None
     return model
@@ -594,17 +700,16 @@ def load_weights(model: Model, filepath, optimizer: bool = False) -> None:
     with ``optimizer``, also the optimizer's state from a ``.keras`` file."""
     path = Path(os.fspath(filepath))
     if path.name.endswith(".keras"):
-        arrays, _, legacy = _weights_of(_read_zip(path), path)
-        if optimizer:
-            _set_layer_weights(model, arrays, {}, path, legacy)
-            _restore_optimizer(model, arrays, path, legacy)
-            return
+        members = _read_zip(path)
     elif path.name.endswith(".weights.h5"):
         with _open_regular(path, "weights file") as f:
-            (arrays, _), legacy = _read_h5(f.read(), path), False
+            members = {WEIGHTS: f.read(MAX_FILE + 1)}
     else:
         raise ValueError(
             f"Received filepath={filepath}. Expected a `.weights.h5` file (as save_weights "
             "writes) or a `.keras` file."
         )
-    _set_layer_weights(model, arrays, {}, path, legacy)  # matched by path, as Keras does
+    with _stored_weights(members, path) as stored:
+        _set_layer_weights(model, stored, {})  # matched by path, as Keras does
+        if optimizer and path.name.endswith(".keras"):
+            _restore_optimizer(model, stored)

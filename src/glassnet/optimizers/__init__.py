@@ -221,6 +221,13 @@ class Optimizer:
         """For each of ``variables()``, the index of the parameter it belongs to."""
         return [i for i, _ in self._variable_order()]
 
+    def variable_names(self) -> list[str]:
+        """For each of ``variables()``, its slot's name ("m", "v", …)."""
+        return [k for _, k in self._variable_order()]
+
+    # Slots that average squared gradients: never negative (√v would be NaN at the next step).
+    NON_NEGATIVE = frozenset({"v", "v_hat"})
+
     def _variable_order(self) -> list[tuple[int, str]]:
         n = len(self.state)
         return [(i, k) for group in self.slots() for i in range(n) for k in group]

@@ -45,7 +45,9 @@ def serve(
         print("No .keras model here: the page can train one, or use `glassnet train`.")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(create_app(models), host=host, port=port, log_level="warning")
+    from glassnet.serve.guard import guard
+
+    uvicorn.run(create_app(models), host=host, port=port, log_level="warning", **guard())
 
 
 def _check_port(host: str, port: int) -> None:

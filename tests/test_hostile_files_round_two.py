@@ -291,3 +291,21 @@ def with_h5_empty() -> bytes:
     with h5py.File(buffer, "w") as f:
         f.create_group("layers")
     return buffer.getvalue()
+
+
+def test_two_whole_layer_groups_swapped_are_named(tmp_path):
+    glassnet.backend.clear_session()
+    model = Sequential([Input(shape=(3,)), Dense(3), Dense(3), Dense(1)])  # two of one shape
+    path = tmp_path / "same.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+
+    def swap(f):
+        f.move("layers/dense", "layers/tmp")
+        f.move("layers/dense_1", "layers/dense")
+        f.move("layers/tmp", "layers/dense_1")
+
+    path.write_bytes(with_h5(members, swap))
+    with pytest.raises(ValueError, match="belong to layer 'dense_1'.*Were layers reordered"):
+        load_model(path)

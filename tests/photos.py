@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 PENS = {"black": (25, 25, 30), "blue": (30, 55, 160)}
 
@@ -78,3 +78,14 @@ def twenty_digits(x_test: np.ndarray, y_test: np.ndarray, seed: int = 2026):
     rng = np.random.default_rng(seed)
     picks = [int(i) for d in range(10) for i in rng.choice(np.flatnonzero(y_test == d), 2, False)]
     return x_test[picks], y_test[picks]
+
+
+def draw_digit(path, dark_on_light=True, size=(120, 160)):
+    """A "1" as one thick stroke, dark on light paper (or light on dark), saved at ``path``."""
+    paper, ink = (240, 240, 235), (20, 20, 20)
+    if not dark_on_light:
+        paper, ink = ink, paper
+    img = Image.new("RGB", size, paper)
+    ImageDraw.Draw(img).line([(size[0] // 2, 20), (size[0] // 2, size[1] - 20)], fill=ink, width=12)
+    img.save(path)
+    return path

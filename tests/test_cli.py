@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from glassnet import cli
 from glassnet.images import mnist_style
+from tests.photos import draw_digit
 
 DATA = os.environ.get("GLASSNET_DATA")  # as the session found it (no_mnist removes it)
 
@@ -62,16 +63,6 @@ def test_evaluate(digits_model, capsys):
     out = capsys.readouterr().out
     assert "on the digits test set (359 images)" in out
     assert float(out.split("accuracy: ")[1].split()[0]) > 0.85
-
-
-def draw_digit(path, dark_on_light=True, size=(120, 160)):
-    paper, ink = (240, 240, 235), (20, 20, 20)
-    if not dark_on_light:
-        paper, ink = ink, paper
-    img = Image.new("RGB", size, paper)
-    ImageDraw.Draw(img).line([(size[0] // 2, 20), (size[0] // 2, size[1] - 20)], fill=ink, width=12)
-    img.save(path)
-    return path
 
 
 def test_predict_prints_digit_picture_and_probabilities(digits_model, tmp_path, capsys):

@@ -6,7 +6,7 @@ import pytest
 
 import glassnet
 from glassnet import cli, glassbox, layers, plots
-from tests.test_cli import draw_digit
+from tests.photos import draw_digit
 
 
 def small_cnn(activation="tanh"):

@@ -8,40 +8,12 @@ from hypothesis import strategies as st
 
 import glassnet
 from glassnet import layers
-from tests.gradcheck import numerical_gradient, relative_error
-
-
-def _check_layer(layer, a_prev, rng, training=True, tolerance=1e-6, floor=0.0):
-    """Backward against finite differences of C = Σ forward(a_prev) ⊙ dC_da (random dC_da),
-    for the input and every trainable parameter (``floor``: see ``relative_error``)."""
-    out = layer.forward(a_prev, training=training)
-    dC_da = rng.normal(size=out.shape)
-
-    def C():
-        return float((layer.forward(a_prev, training=training) * dC_da).sum())
-
-    dC_da_prev = layer.backward(dC_da)
-    grads = {k: g.copy() for k, g in layer.grads.items()}
-    assert dC_da_prev.shape == a_prev.shape
-    assert relative_error(dC_da_prev, numerical_gradient(C, a_prev), floor) < tolerance
-    for name, p in layer.params.items():
-        if name not in layer.non_trainable:
-            assert relative_error(grads[name], numerical_gradient(C, p), floor) < tolerance, name
-
-
-def _float64(test):
-    """Run a hypothesis test body with float64 layers (fixtures do not mix with @given)."""
-
-    def run(*args, **kwargs):
-        glassnet.config.set_floatx("float64")
-        try:
-            test(*args, **kwargs)
-        finally:
-            glassnet.config.set_floatx("float32")
-
-    run.__name__, run.__doc__ = test.__name__, test.__doc__
-    return run
-
+from tests.layer_checks import (
+    check_layer,
+    in_float64,
+    reused_between_calls,
+    trains_as_with_fresh_arrays,
+)
 
 # ---- a plain reference: loops over every position, TensorFlow's padding rule ---------------------
 
@@ -133,17 +105,17 @@ def _conv_layer(g, activation=None, use_bias=True):
 
 @settings(max_examples=40)
 @given(g=geometry, activation=st.sampled_from([None, "tanh", "sigmoid"]), use_bias=st.booleans())
-@_float64
+@in_float64
 def test_conv2d_gradients(g, activation, use_bias):
     rng = np.random.default_rng(g["seed"])
     layer, _ = _conv_layer(g, activation, use_bias)
     x = rng.normal(size=(g["batch"], g["height"], g["width"], g["c_in"]))
-    _check_layer(layer, x, rng)
+    check_layer(layer, x, rng)
 
 
 @settings(max_examples=30)
 @given(g=geometry)
-@_float64
+@in_float64
 def test_conv2d_forward_matches_plain_loops(g):
     rng = np.random.default_rng(g["seed"])
     layer, strides = _conv_layer(g)
@@ -159,7 +131,7 @@ def test_conv2d_relu_gradients_off_the_kink(float64, rng):
     x = rng.normal(size=(2, 5, 6, 2))
     layer.forward(x)
     assert np.abs(layer.z).min() > 1e-5  # finite differences must not cross z = 0
-    _check_layer(layer, x, rng)
+    check_layer(layer, x, rng)
 
 
 def test_keras_kernel_is_a_view_of_W(rng):
@@ -199,7 +171,7 @@ def test_conv1d_gradients_and_causal_padding(float64, rng):
             x = rng.normal(size=(2, 9, 2))
             out = layer(x)
             assert out.shape == ((2, 9 - 2 * dilation, 3) if padding == "valid" else (2, 9, 3))
-            _check_layer(layer, x, rng)
+            check_layer(layer, x, rng)
     # causal: output t sees inputs up to t only
     layer = layers.Conv1D(1, 3, padding="causal")
     layer.build((None, 6, 1))
@@ -240,7 +212,7 @@ pools = st.fixed_dictionaries(
 
 @settings(max_examples=60)
 @given(p=pools)
-@_float64
+@in_float64
 def test_pooling_forward_and_gradients(p):
     if p["padding"] == "valid":
         assume(p["height"] >= p["pool"][0] and p["width"] >= p["pool"][1])
@@ -252,7 +224,7 @@ def test_pooling_forward_and_gradients(p):
     strides = p["strides"] or p["pool"]
     expected = pool2d_reference(x, p["pool"], strides, p["padding"], p["reduce"])
     np.testing.assert_allclose(layer(x), expected, rtol=1e-12)
-    _check_layer(layer, x, rng)
+    check_layer(layer, x, rng)
 
 
 def test_max_pooling_sends_the_gradient_to_the_first_winner():
@@ -273,7 +245,7 @@ def test_one_dimensional_pooling(float64, rng):
     ):  # fmt: skip
         layer.build((None, 7, 3))
         np.testing.assert_allclose(layer(x), expected)
-        _check_layer(layer, x, rng)
+        check_layer(layer, x, rng)
 
 
 @pytest.mark.parametrize(
@@ -294,7 +266,7 @@ def test_global_pooling(float64, rng, kind, reduce, keepdims):
     axes = tuple(range(1, len(shape) - 1))
     np.testing.assert_allclose(layer(x), reduce(x, axis=axes, keepdims=keepdims))
     assert layer(x).shape == layer.compute_output_shape((3, *shape[1:]))
-    _check_layer(layer, x, rng)
+    check_layer(layer, x, rng)
 
 
 # ---- batch normalization -------------------------------------------------------------------------
@@ -308,7 +280,7 @@ def test_global_pooling(float64, rng, kind, reduce, keepdims):
     training=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-@_float64
+@in_float64
 def test_batch_normalization_gradients(shape, center, scale, training, seed):
     rng = np.random.default_rng(seed)
     layer = layers.BatchNormalization(center=center, scale=scale,
@@ -316,7 +288,7 @@ def test_batch_normalization_gradients(shape, center, scale, training, seed):
                                       beta_initializer="random_normal")  # fmt: skip
     layer.build((None, *shape[1:]))
     x = rng.normal(size=shape) * 3 + 1
-    _check_layer(layer, x, rng, training=training)
+    check_layer(layer, x, rng, training=training)
 
 
 def test_batch_normalization_training_and_inference(float64, rng):
@@ -351,13 +323,13 @@ def test_zero_padding_reshape_and_spatial_dropout(float64, rng):
     padding = layers.ZeroPadding2D(((1, 2), (0, 1)))
     out = padding(x)
     assert out.shape == (2, 6, 5, 2) and np.array_equal(out[:, 1:4, :4], x)
-    _check_layer(padding, x, rng)
+    check_layer(padding, x, rng)
     assert layers.ZeroPadding2D(2).get_config()["padding"] == [[2, 2], [2, 2]]
 
     reshape = layers.Reshape((-1, 2))
     reshape.build((None, 3, 4, 2))
     assert reshape.compute_output_shape((None, 3, 4, 2)) == (None, 12, 2)
-    _check_layer(reshape, x, rng)
+    check_layer(reshape, x, rng)
 
     drop = layers.SpatialDropout2D(0.5, seed=1)
     drop.build((None, 3, 4, 2))
@@ -453,41 +425,6 @@ def test_inference_in_pieces_gives_the_whole_batchs_numbers(rng, monkeypatch):
     loss_in_pieces, accuracy_in_pieces = model.evaluate(x, y, batch_size=300, verbose=0)
     assert loss_in_pieces == pytest.approx(loss, rel=1e-6)
     assert accuracy_in_pieces == accuracy
-
-
-def trains_as_with_fresh_arrays(make_model, module, x, y, monkeypatch):
-    """The model ``make_model()`` builds, trained on (x, y) as it is and again with ``module``'s
-    ``workspace`` making a new array at every call: the weights must be the same, bit for bit.
-    Returns the first model, for a look at its working arrays."""
-
-    def train(reuse: bool):
-        if not reuse:
-            new = lambda c, name, shape, dtype: np.empty(shape, dtype)  # noqa: E731
-            monkeypatch.setattr(module, "workspace", new)
-        glassnet.utils.set_random_seed(3)
-        model = make_model()
-        model.compile(optimizer="adam", loss="mse")
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-        monkeypatch.undo()
-        return model
-
-    reused, fresh = train(True), train(False)
-    for a, b in zip(reused.get_weights(), fresh.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    return reused
-
-
-def reused_between_calls(layer, x, names) -> list[str]:
-    """Which of the working arrays ``names`` a second call of ``layer`` (another batch of the
-    same shape) took over from the first; and that the first call's outputs stayed as they were."""
-    kept = layer(x, training=True)
-    kept = kept if isinstance(kept, list) else [kept]
-    first = [np.array(a) for a in kept]
-    before = {name: vars(layer).get(name) for name in names}
-    layer(x[::-1] * 2, training=True)
-    for a, b in zip(kept, first, strict=True):
-        np.testing.assert_array_equal(a, b)
-    return [n for n, a in before.items() if a is not None and vars(layer).get(n) is a]
 
 
 @pytest.mark.parametrize("activation", ["relu", None])  # None: z is the output itself

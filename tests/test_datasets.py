@@ -2,10 +2,8 @@
 
 import gzip
 import hashlib
-import http.server
 import io
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -132,27 +130,6 @@ def test_not_found_anywhere_says_where_it_looked(tmp_path, monkeypatch):
 
 
 # ---- downloads, from a server on localhost -----------------------------------------------------
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An HTTP server on localhost serving tmp_path/www; yields its base URL."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def spec_for(folder: Path) -> _fetch.DatasetSpec:

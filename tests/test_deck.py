@@ -6,16 +6,10 @@ import pytest
 from glassnet.layers import Dense, Input
 from glassnet.models import Sequential
 from glassnet.optimizers import SGD
+from tests.deck_numbers import DECK_B, DECK_W
+
 
 # The deck's 2-2-2-2 sigmoid network: W has one row per neuron (the slides' orientation).
-DECK_W = [
-    np.array([[1.0, -2.0], [-1.0, 1.0]]),
-    np.array([[2.0, -1.0], [-2.0, -1.0]]),
-    np.array([[3.0, -1.0], [-1.0, 4.0]]),
-]
-DECK_B = [np.array([1.0, 0.0]), np.array([0.0, 0.0]), np.array([-2.0, 2.0])]
-
-
 def deck_network():
     model = Sequential([Input(shape=(2,))] + [Dense(2, activation="sigmoid") for _ in range(3)])
     # Keras's kernel is Wᵀ: set_weights speaks Keras.

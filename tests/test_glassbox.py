@@ -10,7 +10,7 @@ import glassnet
 from glassnet import cli, glassbox
 from glassnet.layers import Dense, Dropout, Input
 from glassnet.models import Sequential
-from tests.test_deck import DECK_B, DECK_W
+from tests.deck_numbers import DECK_B, DECK_W
 
 
 def hand_backprop(x, y, lr):
@@ -158,7 +158,7 @@ def test_large_layers_are_summarised(rng):
 
 def test_explain_a_saved_model_on_an_image(digits_model, tmp_path, capsys):
     path = digits_model
-    from tests.test_cli import draw_digit
+    from tests.photos import draw_digit
 
     image = draw_digit(tmp_path / "one.png")
     capsys.readouterr()

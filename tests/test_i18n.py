@@ -161,7 +161,7 @@ def test_explain_speaks_traditional_chinese_with_the_same_numbers(capsys):
 
 
 def test_predict_speaks_traditional_chinese(digits_model, tmp_path, capsys):
-    from tests.test_cli import draw_digit
+    from tests.photos import draw_digit
 
     image = draw_digit(tmp_path / "one.png")
     assert cli.main(["predict", str(digits_model), str(image), "--lang", "zh-TW"]) == 0

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from glassnet.datasets import DatasetUnavailableError, imdb
-from tests.test_datasets import server  # noqa: F401 - the localhost server fixture
 
 
 def ragged(rows):
@@ -74,7 +73,7 @@ def test_load_data_as_keras_processes_it(small_imdb):
     assert imdb.get_word_index() == {"the": 1, "movie": 2, "good": 3}
 
 
-def test_downloaded_from_a_mirror_and_checked(server, tmp_path, monkeypatch):  # noqa: F811
+def test_downloaded_from_a_mirror_and_checked(server, tmp_path, monkeypatch):
     base, root = server
     (root / "imdb").mkdir()
     npz = write_npz(root / "imdb" / "imdb.npz", TRAIN, [1, 0, 1, 0], TEST, [0, 1, 1])

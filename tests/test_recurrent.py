@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 import glassnet
 from glassnet import layers
 from tests.gradcheck import numerical_gradient, relative_error
-from tests.test_conv import (
-    _check_layer,
-    _float64,
+from tests.layer_checks import (
+    check_layer,
+    in_float64,
     reused_between_calls,
     trains_as_with_fresh_arrays,
 )
@@ -31,7 +31,7 @@ KINDS = {"SimpleRNN": layers.SimpleRNN, "LSTM": layers.LSTM, "GRU": layers.GRU}
     use_bias=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-@_float64
+@in_float64
 def test_backpropagation_through_time(kind, batch, steps, n_in, units, return_sequences,
                                       go_backwards, use_bias, seed):  # fmt: skip
     rng = np.random.default_rng(seed)
@@ -39,7 +39,7 @@ def test_backpropagation_through_time(kind, batch, steps, n_in, units, return_se
     layer = KINDS[kind](units, return_sequences=return_sequences, go_backwards=go_backwards,
                         use_bias=use_bias, bias_initializer="random_normal")  # fmt: skip
     layer.build((None, steps, n_in))
-    _check_layer(layer, rng.normal(size=(batch, steps, n_in)), rng, floor=1e-4)
+    check_layer(layer, rng.normal(size=(batch, steps, n_in)), rng, floor=1e-4)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -220,7 +220,7 @@ def test_bidirectional_gradients(float64, rng, merge_mode, return_sequences):
     layer.build((None, 4, 2))
     assert [k.split("/")[0] for k in layer.params][::3] == ["forward_layer", "backward_layer"]
     assert layer.backward_layer.go_backwards and not layer.forward_layer.go_backwards
-    _check_layer(layer, rng.normal(size=(2, 4, 2)), rng)
+    check_layer(layer, rng.normal(size=(2, 4, 2)), rng)
 
 
 def test_bidirectional_reads_both_ways(float64, rng):
@@ -239,11 +239,11 @@ def test_bidirectional_reads_both_ways(float64, rng):
 def test_time_distributed_gradients(float64, rng):
     dense = layers.TimeDistributed(layers.Dense(3, activation="tanh"))
     dense.build((None, 4, 5))
-    _check_layer(dense, rng.normal(size=(2, 4, 5)), rng)
+    check_layer(dense, rng.normal(size=(2, 4, 5)), rng)
     conv = layers.TimeDistributed(layers.Conv2D(2, 2, activation="tanh"))
     conv.build((None, 3, 4, 4, 1))
     assert conv.compute_output_shape((None, 3, 4, 4, 1)) == (None, 3, 3, 3, 2)
-    _check_layer(conv, rng.normal(size=(2, 3, 4, 4, 1)), rng)
+    check_layer(conv, rng.normal(size=(2, 3, 4, 4, 1)), rng)
 
 
 def test_explain_rnn_unrolls_every_number(capsys):
@@ -327,7 +327,7 @@ def test_summary_wraps_long_names_as_keras_does(capsys):
     go_backwards=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-@_float64
+@in_float64
 def test_final_states_and_initial_states_against_finite_differences(
     kind, batch, steps, n_in, units, return_sequences, go_backwards, seed
 ):
@@ -441,7 +441,7 @@ def test_train_predict_evaluate_and_explain_an_rnn(tmp_path, no_mnist, capsys):
     """`glassnet train --model rnn`: an LSTM reading the 8×8 digits row by row (8 steps of 8
     pixels), which predict, evaluate and explain then take like any model."""
     from glassnet import cli
-    from tests.test_cli import draw_digit
+    from tests.photos import draw_digit
 
     path = tmp_path / "digits-rnn.keras"
     args = ["train", "--model", "rnn", "--dataset", "digits", "--epochs", "30", "--seed", "0",

@@ -10,8 +10,6 @@ The submodules mirror Keras: ``activations``, ``callbacks``, ``config``, ``datas
 ``initializers``, ``layers``, ``losses``, ``metrics``, ``models``, ``optimizers``, ``utils``.
 """
 
-__version__ = "0.1.0"
-
 import os
 import sys
 
@@ -43,6 +41,7 @@ from glassnet import (  # noqa: E402
     saving,
     utils,
 )
+from glassnet.backend import __version__  # noqa: E402 (one version, the package's: pyproject reads it)
 from glassnet.layers import Input  # noqa: E402
 from glassnet.models import Model, Sequential  # noqa: E402
 

@@ -18,6 +18,7 @@ import functools
 import itertools
 import math
 import os
+import re
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ __all__ = [
     "did_you_mean",
     "epsilon",
     "floatx",
+    "format_shape",
     "lookup",
     "make_rng",
     "num_threads",
@@ -48,9 +50,36 @@ __all__ = [
     "reserve_parameters",
     "set_floatx",
     "set_random_seed",
+    "snake_case",
     "unique_name",
     "xp",
 ]
+
+
+# ---- names and shapes, as Keras writes them ----------------------------------------------------
+
+
+def snake_case(name: str) -> str:
+    """``"InputLayer"`` → ``"input_layer"``, ``"Conv2D"`` → ``"conv2d"``, ``"MaxPooling2D"`` →
+    ``"max_pooling2d"``: as Keras names layers and their file groups.
+
+    >>> snake_case("GlobalAveragePooling2D")
+    'global_average_pooling2d'
+    """
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)  # a capitalized word starts a part
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()  # so does a capital after a letter
+
+
+def format_shape(shape) -> str:
+    """``(None, 784)`` the way Keras prints shapes."""
+    return (
+        "("
+        + ", ".join("None" if s is None else str(s) for s in shape)
+        + (",)" if len(shape) == 1 else ")")
+    )
+
+
+# ---- the float type ---------------------------------------------------------------------------
 
 
 def floatx() -> str:

@@ -18,8 +18,7 @@ array([[ 0.2, -0.2]])
 from __future__ import annotations
 
 from glassnet import activations
-from glassnet.backend import CUSTOM_OBJECTS, epsilon, floatx, lookup, xp
-from glassnet.layers.base import format_shape
+from glassnet.backend import CUSTOM_OBJECTS, epsilon, floatx, format_shape, lookup, xp
 
 __all__ = [
     "BinaryCrossentropy",

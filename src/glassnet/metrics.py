@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from glassnet.backend import epsilon, lookup, xp
+from glassnet.backend import epsilon, lookup, snake_case, xp
 from glassnet.losses import weights_like
 
 __all__ = [
@@ -116,7 +116,7 @@ class Metric:
     ``per_sample(y_true, y_pred)``."""
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or _snake_name(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.dtype = dtype
         self._start()  # not reset_state(): a subclass's may need variables made after this
 
@@ -453,10 +453,6 @@ class AUC(_ConfusionCounts):
         else:
             heights = xp.maximum(y[:-1], y[1:])
         return float(((x[:-1] - x[1:]) * heights).sum())
-
-
-def _snake_name(class_name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in class_name).lstrip("_")
 
 
 _REGISTRY = {

@@ -23,33 +23,20 @@ from __future__ import annotations
 
 import inspect
 import numbers
-import re
 from types import SimpleNamespace
 from typing import ClassVar
 
-from glassnet.backend import FLOAT_TYPES, floatx, reserve_parameters, unique_name, xp
+from glassnet.backend import (
+    FLOAT_TYPES,
+    floatx,
+    format_shape,
+    reserve_parameters,
+    snake_case,
+    unique_name,
+    xp,
+)
 
 __all__ = ["Cache", "Input", "InputLayer", "KerasTensor", "Layer", "Node", "Variable"]
-
-
-def snake_case(name: str) -> str:
-    """``"InputLayer"`` → ``"input_layer"``, ``"Conv2D"`` → ``"conv2d"``, ``"MaxPooling2D"`` →
-    ``"max_pooling2d"``: as Keras names layers and their file groups.
-
-    >>> snake_case("GlobalAveragePooling2D")
-    'global_average_pooling2d'
-    """
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)  # a capitalized word starts a part
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()  # so does a capital after a letter
-
-
-def format_shape(shape) -> str:
-    """``(None, 784)`` the way Keras prints shapes."""
-    return (
-        "("
-        + ", ".join("None" if s is None else str(s) for s in shape)
-        + (",)" if len(shape) == 1 else ")")
-    )
 
 
 def refuse_unsupported(kind: str, **options) -> None:

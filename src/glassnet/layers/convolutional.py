@@ -28,8 +28,8 @@ from typing import ClassVar
 from numpy.lib.stride_tricks import as_strided
 
 from glassnet import activations, initializers, kernels
-from glassnet.backend import xp
-from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported, workspace
+from glassnet.backend import format_shape, xp
+from glassnet.layers.base import Layer, Variable, refuse_unsupported, workspace
 from glassnet.layers.core import add_bias_and_activate
 
 __all__ = ["Conv1D", "Conv2D", "ZeroPadding2D"]

@@ -10,8 +10,8 @@ import numbers
 from typing import ClassVar
 
 from glassnet import activations, initializers, kernels
-from glassnet.backend import make_rng, xp
-from glassnet.layers.base import Layer, Variable, format_shape, refuse_unsupported
+from glassnet.backend import format_shape, make_rng, xp
+from glassnet.layers.base import Layer, Variable, refuse_unsupported
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Masking", "Reshape", "SpatialDropout2D"]
 

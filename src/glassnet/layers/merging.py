@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numbers
 
-from glassnet.backend import xp
-from glassnet.layers.base import Layer, format_shape
+from glassnet.backend import format_shape, xp
+from glassnet.layers.base import Layer
 
 __all__ = ["Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract"]
 

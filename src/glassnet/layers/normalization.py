@@ -19,8 +19,8 @@ import numbers
 from typing import ClassVar
 
 from glassnet import initializers
-from glassnet.backend import xp
-from glassnet.layers.base import Layer, format_shape, refuse_unsupported
+from glassnet.backend import format_shape, xp
+from glassnet.layers.base import Layer, refuse_unsupported
 
 __all__ = ["BatchNormalization"]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from glassnet import kernels
-from glassnet.backend import xp
-from glassnet.layers.base import Layer, format_shape
+from glassnet.backend import format_shape, xp
+from glassnet.layers.base import Layer
 from glassnet.layers.convolutional import (
     Windows,
     check_channels_last,

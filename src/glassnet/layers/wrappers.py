@@ -10,8 +10,8 @@ group per inner layer (``layers/bidirectional/forward_layer/cell/vars``,
 
 from __future__ import annotations
 
-from glassnet.backend import xp
-from glassnet.layers.base import Cache, Layer, format_shape
+from glassnet.backend import format_shape, xp
+from glassnet.layers.base import Cache, Layer
 
 __all__ = ["Bidirectional", "TimeDistributed"]
 

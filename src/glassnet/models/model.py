@@ -34,6 +34,7 @@ from glassnet.backend import (
     blas_threads_for,
     did_you_mean,
     floatx,
+    format_shape,
     make_rng,
     num_threads,
     parallel_map,
@@ -51,7 +52,6 @@ from glassnet.layers import (
     register,
     serialize,
 )
-from glassnet.layers.base import format_shape
 from glassnet.models.data import ArrayBatches, GeneratedBatches, is_batch_source
 
 __all__ = ["Capture", "Model"]

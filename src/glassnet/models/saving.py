@@ -37,9 +37,8 @@ import zlib
 from pathlib import Path
 
 from glassnet import losses, metrics, optimizers
-from glassnet.backend import __version__, floatx, parameter_budget, xp
+from glassnet.backend import __version__, floatx, parameter_budget, snake_case, xp
 from glassnet.layers import LAYER_CLASSES
-from glassnet.layers.base import snake_case
 from glassnet.layers.wrappers import Wrapper
 from glassnet.models.model import Model
 

@@ -11,6 +11,15 @@ LAYERS = ["backend", "kernels", "config", "i18n", "ops", "activations", "initial
           "glassbox", "datasets", "images", "plots", "serve", "utils", "preprocessing",
           "cli"]  # fmt: skip
 SELF_CONTAINED = {"datasets"}  # imports nothing else from glassnet at all
+# Inside a package the same rule, top to bottom (its __init__ may import them all).
+PACKAGES = {
+    "models": ["checks", "data", "graph", "steps", "compiling", "summary", "trainer",
+               "functional", "model", "sequential", "cloning", "saving"],
+    "layers": ["base", "core", "convolutional", "pooling", "embedding", "merging",
+               "normalization", "preprocessing", "recurrent", "wrappers"],
+    "glassbox": ["render", "trace", "gradcheck", "deck", "descent", "unrolled"],
+    "serve": ["words", "guard", "app"],
+}  # fmt: skip
 ROOT = Path(glassnet.__file__).parent
 
 
@@ -55,6 +64,30 @@ def test_imports_point_up_the_list():
             elif module in SELF_CONTAINED or LAYERS.index(imported) > LAYERS.index(module):
                 wrong.append(f"{path.relative_to(ROOT)} imports glassnet.{imported}")
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def package_imports(path: Path, package: str) -> set[str]:
+    """The modules of ``package`` that the module at ``path`` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[:2] == ["glassnet", package] and len(parts) > 2:
+                found.add(parts[2])
+    return found
+
+
+def test_inside_each_package_imports_point_up_its_list():
+    wrong = []
+    for package, order in PACKAGES.items():
+        folder = ROOT / package
+        modules = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+        assert modules == set(order), (package, modules ^ set(order))
+        for name in order:
+            for imported in package_imports(folder / f"{name}.py", package) - {name}:
+                if order.index(imported) > order.index(name):
+                    wrong.append(f"{package}/{name}.py imports {package}.{imported}")
+    assert not wrong, "imports against the layering inside packages:\n" + "\n".join(wrong)
 
 
 def test_the_library_imports_numpy_only():

@@ -1,0 +1,485 @@
+"""The graph of a model: its nodes from inputs to outputs, the forward pass over them and
+the backward recursion back (the deck's case 2, a tensor read twice getting the sum), its
+layers and weights. It knows nothing of losses, optimizers or training."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from glassnet.backend import (
+    blas_threads_for,
+    did_you_mean,
+    num_threads,
+    parallel_map,
+    xp,
+)
+from glassnet.layers import (
+    Cache,
+    InputLayer,
+    KerasTensor,
+    Layer,
+    Node,
+)
+
+__all__ = ["Capture", "Graph"]
+
+
+_FLAGS_SET_BY = None
+"""(model, its needs_input_gradient) that last set the layers' needs_input_gradient flags: a layer
+shared by two models gets them again from whichever model trains it."""
+
+
+@dataclass
+class Capture:
+    """What one forward pass computed at every call of a layer, inputs left out: ``caches[i]``
+    holds the ``a_prev``, ``z``, ``a``, … that node i stored, ``outputs[i]`` its output."""
+
+    nodes: list[Node]
+    caches: list[Cache]
+    outputs: list
+
+    def of(self, layer_name: str) -> Cache:
+        """The cache of the first call of the layer called ``layer_name``."""
+        for node, cache in zip(self.nodes, self.caches):
+            if node.layer.name == layer_name:
+                return cache
+        raise KeyError(layer_name)
+
+
+class Graph:
+    """A model's graph: ``Model`` builds it in ``_init_graph`` from its inputs and outputs."""
+
+    # ---- the graph ----------------------------------------------------------------------------
+
+    def _init_graph(self, inputs, outputs) -> None:
+        """Collect the nodes between ``inputs`` and ``outputs`` in an order that runs."""
+        if isinstance(inputs, dict):
+            inputs = list(inputs.values())
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if isinstance(outputs, dict):
+            self._output_structure = "dict"
+            outputs = list(outputs.values())
+        elif isinstance(outputs, (list, tuple)):
+            self._output_structure = "list"
+        self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        for what, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for t in tensors:
+                if not isinstance(t, KerasTensor):
+                    raise TypeError(
+                        f"Model {what} must be symbolic tensors from Input(...) and layer calls; "
+                        f"received {t!r}. Example: x = Input(shape=(784,)); "
+                        "y = Dense(10)(x); Model(inputs=x, outputs=y)."
+                    )
+        for t in self.inputs:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(
+                    f"Model inputs must come straight from Input(...); {t.name!r} is the output "
+                    f"of a {type(t.node.layer).__name__} layer."
+                )
+        order, visiting, done = [], set(), set()
+        input_nodes = {id(t.node) for t in self.inputs}
+        first_seen: dict[int, int] = {}  # layer -> when the search first met it (Keras's order)
+
+        def enter(node):
+            if id(node) in visiting:  # pragma: no cover - symbolic calls cannot make a cycle
+                raise ValueError("The layers form a cycle; a model must be acyclic.")
+            visiting.add(id(node))
+            first_seen.setdefault(id(node.layer), len(first_seen))
+            if isinstance(node.layer, InputLayer) and id(node) not in input_nodes:
+                raise ValueError(
+                    f"The graph is disconnected: it reads from input {node.layer.name!r}, which "
+                    f"is not among the model's inputs ({', '.join(t.name for t in self.inputs)})."
+                )
+
+        def visit(root):  # depth first, a node after every node it reads from; no recursion,
+            if id(root) in done:  # so a model may be thousands of layers deep
+                return
+            enter(root)
+            stack = [[root, 0]]  # (node, how many of its inputs were visited)
+            while stack:
+                node, i = stack[-1]
+                if i < len(node.inputs):
+                    stack[-1][1] += 1
+                    child = node.inputs[i].node
+                    if id(child) not in done:
+                        enter(child)
+                        stack.append([child, 0])
+                    continue
+                stack.pop()
+                visiting.discard(id(node))
+                done.add(id(node))
+                order.append(node)
+
+        for t in self.outputs:
+            visit(t.node)
+        for t in self.inputs:
+            if id(t.node) not in done:
+                order.insert(0, t.node)  # an input no output depends on still takes data
+                first_seen[id(t.node.layer)] = -1
+        self._layer_order = self._keras_layer_order(order, first_seen)
+        names = [layer.name for layer in self._layer_order]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(
+                f"All layers in a model need unique names; {sorted(duplicates)} appear twice."
+            )
+        self._nodes = order
+        self._consumers: dict[int, int] = {}
+        for node in order:
+            for t in node.inputs:
+                self._consumers[id(t)] = self._consumers.get(id(t), 0) + 1
+        calls: dict[int, int] = {}
+        for node in order:
+            calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
+        # A layer called once keeps its values on itself; a shared layer gets a cache per call.
+        self._training_caches = {
+            id(node): None if calls[id(node.layer)] == 1 else Cache() for node in order
+        }
+        self._shared = {id(node.layer) for node in order if calls[id(node.layer)] > 1}
+        # What each step of the forward pass reads and writes, worked out once per graph.
+        self._plan = [
+            (node, node.layer, node.many, [id(t) for t in node.inputs],
+             [id(t) for t in node.outputs])
+            for node in order
+            if not isinstance(node.layer, InputLayer)
+        ]  # fmt: skip
+        self._input_keys = [id(t) for t in self.inputs]
+        # For inference: after step i, the tensors no later step reads (outputs are kept).
+        kept, last_read = {id(t) for t in self.outputs}, {}
+        for i, (_, _, _, reads, _) in enumerate(self._plan):
+            for k in reads:
+                last_read[k] = i
+        self._done_after = [
+            [k for k in reads if last_read[k] == i and k not in kept]
+            for i, (_, _, _, reads, _) in enumerate(self._plan)
+        ]
+        # Numbers per sample in the largest layer output: how inference cuts a batch in pieces.
+        self._largest_output = max(
+            (math.prod(node.output.shape[1:]) for node, *_ in self._plan
+             if None not in node.output.shape[1:]),
+            default=0,
+        )  # fmt: skip
+        self._case_1_flags = None  # per output, once the losses are known
+        global _FLAGS_SET_BY
+        _FLAGS_SET_BY = None  # a new graph: its layers' flags must be set again
+        self.input_shape = (
+            self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
+        )
+        self.output_shape = (
+            self.outputs[0].shape if len(self.outputs) == 1 else [t.shape for t in self.outputs]
+        )
+        self.built = True
+        self._pairs = None
+
+    @staticmethod
+    def _keras_layer_order(order: list[Node], first_seen: dict[int, int]) -> list[Layer]:
+        """The layers as Keras lists them — and so names them in its weight files: deepest
+        first (a node's depth is the longest path from it to an output), then in the order the
+        search from the outputs first met them."""
+        producer = {id(t): node for node in order for t in node.outputs}
+        node_depth: dict[int, int] = {}
+        layer_depth: dict[int, int] = {}
+        for node in reversed(order):
+            depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+            layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+            for t in node.inputs:
+                parent = producer.get(id(t))
+                if parent is not None:
+                    node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+        layers = Graph._unique_layers(order)
+        return sorted(layers, key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
+
+    @staticmethod
+    def _unique_layers(nodes) -> list[Layer]:
+        seen, layers = set(), []
+        for node in nodes:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                layers.append(node.layer)
+        return layers
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, input layers included, in Keras's order (deepest first)."""
+        return list(self._layer_order)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The calls of layers in the order the forward pass runs them."""
+        return list(self._nodes)
+
+    def layer_classes(self) -> dict[str, type]:
+        """The class of every layer, nested models and their layers included, by class name:
+        what rebuilding this model from its config needs (a user's own layers among them)."""
+        classes = {}
+        for layer in self.layers:
+            classes[type(layer).__name__] = type(layer)
+            if isinstance(layer, Graph):
+                classes.update(layer.layer_classes())
+        return classes
+
+    def leaf_layers(self) -> list[Layer]:
+        """Every layer that holds numbers, nested models opened up."""
+        out = []
+        for layer in self.layers:
+            out.extend(layer.leaf_layers() if isinstance(layer, Graph) else [layer])
+        return out
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.node.layer.name for t in self.outputs]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.node.layer.name for t in self.inputs]
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"Received index={index}, but the model has only {len(layers)} layers."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        names = [layer.name for layer in layers]
+        raise ValueError(
+            f"No such layer: {name!r}.{did_you_mean(str(name), names)} "
+            f"Existing layers are: {names}."
+        )
+
+    # ---- the forward pass ---------------------------------------------------------------------
+
+    def _run(self, xs: list, training: bool, caches: dict, keep: bool = True) -> dict:
+        """Run every node on the input arrays ``xs``; returns the value of every tensor.
+
+        With ``keep=False`` (predict, evaluate: nothing will go backward) each layer's cache is
+        emptied as soon as it has run and each value as soon as no later layer reads it, so that
+        the memory a batch needs is one layer's, not the whole model's; only the outputs and
+        their layers' caches (which the loss reads) are returned.
+        """
+        values = {id(t): x for t, x in zip(self.inputs, xs)}
+        outputs = {id(t) for t in self.outputs}
+        masks: dict = {}  # tensor → (batch, steps): which steps are real (Embedding, Masking)
+        for step, (node, layer, many, reads, writes) in enumerate(self._plan):
+            cache = caches[id(node)]
+            if not keep:
+                cache.inference_only = True  # a layer may skip keeping what backward reads
+            # The mask of the (first) input: merge layers take none; an initial state has none.
+            mask = None if many and not node.states else masks.get(reads[0])
+            (layer if cache is None else cache).input_mask = mask  # a recurrent layer reads it
+            a_prev = [values[k] for k in reads] if many else values[reads[0]]
+            result = layer.forward(a_prev, training=training, cache=cache)
+            outs = result if node.several else (result,)
+            for k, out in zip(writes, outs):
+                values[k] = out
+            out_mask = layer.compute_mask(a_prev, outs[0], mask)
+            if out_mask is not None:
+                masks[writes[0]] = out_mask  # a recurrent layer's final states have none
+            if not keep:
+                if outputs.isdisjoint(writes):
+                    vars(cache).clear()  # what backward would have read: patches, z, a, …
+                for k in self._done_after[step]:
+                    del values[k]
+        return values
+
+    # Inference runs in pieces whose largest layer output holds about this many numbers: small
+    # enough to stay in a core's cache from one layer to the next; the pieces are shared out
+    # between the threads, each running whole pieces with one BLAS thread.
+    INFERENCE_PIECE = 1 << 19
+
+    def _infer(self, xs: list, caches: dict) -> list:
+        """The outputs for the batch ``xs`` in inference mode, computed in pieces sized for the
+        cache; the output layers' caches then hold z for the whole batch (the loss reads it)."""
+        n = len(xs[0])
+        pieces = -(-n * self._largest_output // self.INFERENCE_PIECE)
+        if pieces < 2 * num_threads():  # too little to share: all threads on the whole batch
+            values = self._run(xs, False, caches, keep=False)
+            return [values[id(t)] for t in self.outputs]
+        rows = -(-n // pieces)
+        starts = range(0, n, rows)
+        done: list = [None] * len(starts)
+
+        def piece(item) -> None:
+            k = item[1]
+            own = {id(node): Cache() for node in self._nodes}  # each thread its own values
+            values = self._run([x[starts[k] : starts[k] + rows] for x in xs], False, own, False)
+            done[k] = [
+                (values[id(t)], getattr(self.cache_of(t.node, own), "z", None))
+                for t in self.outputs
+            ]
+
+        with blas_threads_for(0):  # one BLAS thread per piece: the pieces use the cores
+            parallel_map(piece, [(xs[0][s : s + rows], k) for k, s in enumerate(starts)], 0)
+        outs = []
+        for i, t in enumerate(self.outputs):
+            outs.append(xp.concatenate([d[i][0] for d in done]))
+            if done[0][i][1] is not None:
+                self.cache_of(t.node, caches).z = xp.concatenate([d[i][1] for d in done])
+        return outs
+
+    def _as_inputs(self, x) -> list:
+        if isinstance(x, dict):
+            return [x[name] for name in self.input_names]
+        return list(x) if isinstance(x, (list, tuple)) else [x]
+
+    def _structure(self, outs: list):
+        if self._output_structure == "single" and len(outs) == 1:
+            return outs[0]
+        if self._output_structure == "dict":
+            return dict(zip(self.output_names, outs))
+        return outs
+
+    def forward(self, x, training: bool = False, cache=None):
+        """The forward pass: every layer computes its output and stores what backward needs.
+
+        With no ``cache`` the values stay in the layers (a shared layer's in one cache per call):
+        the training pass. A model used as a layer inside another gets a cache of its own.
+        """
+        caches = self._caches_for(cache)
+        values = self._run(self._as_inputs(x), training, caches)
+        outs = [values[id(t)] for t in self.outputs]
+        return outs[0] if len(outs) == 1 else outs
+
+    def _caches_for(self, cache) -> dict:
+        if cache is None:
+            return self._training_caches
+        if not hasattr(cache, "nodes"):
+            cache.nodes = {id(node): Cache() for node in self._nodes}
+        return cache.nodes
+
+    def capture(self, x, training: bool = False) -> Capture:
+        """Every node's values for the batch ``x``, in fresh caches (inference by default).
+
+        Nothing is stored in the layers, so this is safe while another thread trains the model.
+        """
+        xs = [xp.asarray(a, dtype=self.compute_dtype) for a in self.check_data(x)[0]]
+        caches = {id(node): Cache() for node in self._nodes}
+        values = self._run(xs, training, caches)
+        nodes = [node for node in self._nodes if not isinstance(node.layer, InputLayer)]
+        return Capture(
+            nodes=nodes,
+            caches=[caches[id(node)] for node in nodes],
+            outputs=[values[id(node.output)] for node in nodes],
+        )
+
+    # ---- the backward pass --------------------------------------------------------------------
+
+    def _set_gradient_flags(self) -> None:
+        """Who needs ∂C/∂(input): every layer, but those fed only by the data itself."""
+        global _FLAGS_SET_BY
+        if (id(self), self.needs_input_gradient) == _FLAGS_SET_BY:
+            return  # this model set them last, for the same place: nothing changed
+        _FLAGS_SET_BY = (id(self), self.needs_input_gradient)
+        model_inputs = {id(t) for t in self.inputs}
+        needs: dict[int, bool] = {}
+        for node in self._nodes:
+            fed_by_data = all(id(t) in model_inputs for t in node.inputs)
+            need = self.needs_input_gradient or not fed_by_data
+            needs[id(node.layer)] = needs.get(id(node.layer), False) or need
+        for node in self._nodes:
+            node.layer.needs_input_gradient = needs[id(node.layer)]
+
+    def _backward_graph(self, dC_douts: dict, dC_dz_at: dict, caches: dict) -> dict:
+        """The deck's recursion on the graph, from the outputs back to the inputs.
+
+        ``dC_douts`` maps an output tensor to ∂C/∂(it); ``dC_dz_at`` maps an output node to its
+        ∂C/∂z (case 1). Each node turns ∂C/∂(its output) into ∂C/∂(its inputs); a tensor read by
+        several nodes receives the sum. A shared layer's parameter gradients are summed over its
+        calls. Returns ∂C/∂(tensor) for the model's inputs.
+        """
+        self._set_gradient_flags()
+        grads = dict(dC_douts)
+        shared_sums: dict[int, dict] = {}
+        skip = () if self.needs_input_gradient else self._input_keys  # nobody needs ∂C/∂x
+        for node, layer, many, reads, writes in reversed(self._plan):
+            cache = caches[id(node)]
+            dC_dz = dC_dz_at.get(id(node)) if dC_dz_at else None
+            if dC_dz is not None:  # case 1: the loss gave ∂C/∂z directly
+                dC_din = layer.backward_from_z(dC_dz, cache)
+            else:
+                parts = [grads.pop(k, None) for k in writes]  # None: nothing reads that one
+                if all(part is None for part in parts):
+                    continue  # nothing downstream of this node reaches the loss
+                dC_din = layer.backward(parts if node.several else parts[0], cache)
+            if id(layer) in self._shared:  # sum ∂C/∂W over the calls of a shared layer
+                previous = shared_sums.get(id(layer))
+                if previous is not None:
+                    for k, g in layer.grads.items():
+                        g += previous[k]
+                shared_sums[id(layer)] = {k: g.copy() for k, g in layer.grads.items()}
+            if self.record_backward:
+                kept = self.cache_of(node, caches)
+                kept.dC_da = parts[0] if dC_dz is None and len(parts) == 1 else None
+                kept.dC_dx = dC_din
+            if dC_din is None:
+                continue
+            for key, part in zip(reads, dC_din) if many else ((reads[0], dC_din),):
+                if key in skip or part is None:
+                    continue
+                # The deck's sum: a tensor read by two layers gets what both send back.
+                grads[key] = part if key not in grads else grads[key] + part
+        return {key: grads.get(key) for key in self._input_keys}
+
+    def backward(self, dC_da, cache=None):
+        """As a layer inside another model: ∂C/∂(inputs) from ∂C/∂(outputs)."""
+        parts = dC_da if len(self.outputs) > 1 else [dC_da]
+        caches = self._caches_for(cache)
+        grads = self._backward_graph({id(t): g for t, g in zip(self.outputs, parts)}, {}, caches)
+        ins = [grads[id(t)] for t in self.inputs]
+        return ins[0] if len(ins) == 1 else ins
+
+    # ---- weights ------------------------------------------------------------------------------
+
+    def get_weights(self) -> list:
+        """All parameters, layer by layer, in Keras's orientation."""
+        return [w for layer in self.leaf_layers() for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        """Set all parameters from a list like ``get_weights`` returns."""
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"set_weights expects a list of arrays; received {weights!r}.")
+        weights = list(weights)
+        layers = self.leaf_layers()
+        expected = sum(len(layer.params) for layer in layers)
+        if len(weights) != expected:
+            raise ValueError(f"The model has {expected} weight arrays; received {len(weights)}.")
+        i = 0
+        for layer in layers:
+            layer.set_weights(weights[i : i + len(layer.params)])
+            i += len(layer.params)
+
+    @property
+    def weights(self) -> list:
+        """Every parameter as a Keras variable (a view), layer by layer."""
+        return [v for layer in self.leaf_layers() for v in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [v for layer in self.leaf_layers() for v in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self.weights
+        return [v for layer in self.leaf_layers() for v in layer.non_trainable_weights]
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                "This model has not yet been built: call build() or fit() first, "
+                "or start it with an Input(shape=...)."
+            )
+        return sum(layer.count_params() for layer in self.leaf_layers())
+
+    @property
+    def _takes_list(self) -> bool:
+        return len(self.inputs) > 1
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape

@@ -1,0 +1,271 @@
+"""The step protocol: the loss at the outputs (case 1 where it applies), backpropagate, one
+training step; and the checks that data fits the model before a step sees it."""
+
+from __future__ import annotations
+
+import math
+
+from glassnet import losses as losses_module
+from glassnet.backend import (
+    format_shape,
+    xp,
+)
+from glassnet.callbacks import CallbackList, History, ProgbarLogger
+from glassnet.layers import (
+    Node,
+)
+from glassnet.models.checks import _as_array, _per_output
+
+__all__ = ["Steps"]
+
+
+class Steps:
+    """The step protocol and the data checks, on a model's graph."""
+
+    def case_1(self, index: int = 0) -> bool:
+        """Whether output ``index`` uses the deck's case 1: its softmax (or sigmoid) layer meets
+        the matching cross-entropy, so the loss gives ∂C/∂z = (a − y)/rows directly."""
+        if self._case_1_flags is None:
+            self._case_1_flags = [self._uses_case_1(i) for i in range(len(self.outputs))]
+        return self._case_1_flags[index]
+
+    def _uses_case_1(self, index: int) -> bool:
+        loss, tensor = self.losses[index], self.outputs[index]
+        layer = tensor.node.layer
+        return (
+            loss is not None
+            and not loss.from_logits
+            and loss.output_activation is not None
+            and getattr(layer, "activation", None) is loss.output_activation
+            and hasattr(layer, "backward_from_z")
+            and id(layer) not in self._shared
+            and self._consumers.get(id(tensor), 0) == 0
+        )
+
+    def _loss_terms(self, ys: list, outs: list, caches: dict, sws=None) -> list[float]:
+        """C of each output (before loss_weights; with sample weights ``sws`` if given), from z
+        where case 1 applies (stable for any logits)."""
+        terms = []
+        for i, (loss, y, out) in enumerate(zip(self.losses, ys, outs)):
+            w = None if sws is None else sws[i]
+            if loss is None:
+                terms.append(0.0)
+            elif self.case_1(i):
+                z = self.cache_of(self.outputs[i].node, caches).z  # (rows, k)
+                terms.append(float(loss.C_from_z(y, z.reshape(out.shape), w)))
+            else:
+                terms.append(float(loss.C(y, out, w)))
+        return terms
+
+    def cache_of(self, node: Node, caches: dict | None = None):
+        """Where ``node`` stored its values in the training pass (or in ``caches``)."""
+        cache = (self._training_caches if caches is None else caches)[id(node)]
+        return node.layer if cache is None else cache
+
+    def loss_value(self, y, out, sample_weight=None) -> float:
+        """C = Σ weight·C_output for targets ``y`` after the training ``forward`` gave ``out``."""
+        sws = self._as_weights(sample_weight)
+        return self._loss_total(
+            self._as_targets(y), self._as_outputs(out), self._training_caches, sws
+        )
+
+    def _loss_total(self, ys: list, outs: list, caches: dict, sws=None) -> float:
+        terms = self._loss_terms(ys, outs, caches, sws)
+        return float(sum(w * c for w, c in zip(self.loss_weights, terms)))
+
+    def backpropagate(self, y, out, sample_weight=None) -> float:
+        """The backward pass for targets ``y``: returns C and leaves every layer's gradients set.
+
+        At each output: case 1 (∂C/∂z from the loss) where it applies, else ∂C/∂a = the loss's
+        derivative; then the recursion through every earlier node. With ``sample_weight``,
+        C = mean(wᵢ·Cᵢ), so each sample's row of ∂C/∂a (or ∂C/∂z) is scaled by its wᵢ.
+        """
+        ys, outs = self._as_targets(y), self._as_outputs(out)
+        sws = self._as_weights(sample_weight)
+        dC_douts, dC_dz_at = {}, {}
+        for i, (loss, weight, y_i, out_i) in enumerate(
+            zip(self.losses, self.loss_weights, ys, outs)
+        ):
+            if loss is None:
+                continue
+            tensor = self.outputs[i]
+            g = loss.dC_dz(y_i, out_i) if self.case_1(i) else loss.gradient(y_i, out_i)
+            if sws is not None and sws[i] is not None:  # one weight per row of ∂C/∂a
+                g = g * losses_module.weights_like(sws[i], out_i[..., 0])[..., None]
+            if weight != 1:
+                g = g * weight
+            if self.case_1(i):  # out_i is the output layer's a
+                dC_dz_at[id(tensor.node)] = g
+            else:
+                dC_douts[id(tensor)] = g
+        C = self._loss_total(ys, outs, self._training_caches, sws)
+        self._backward_graph(dC_douts, dC_dz_at, self._training_caches)
+        return C
+
+    def _as_weights(self, sample_weight):
+        """Sample weights per output, or None: one array (one output), a list or a dict."""
+        if sample_weight is None:
+            return None
+        if isinstance(sample_weight, dict):
+            return _per_output(sample_weight, self.output_names, "sample_weight")
+        if isinstance(sample_weight, (list, tuple)) and len(self.outputs) > 1:
+            return list(sample_weight)
+        if isinstance(sample_weight, list) and len(sample_weight) == 1:
+            return sample_weight
+        return [sample_weight] * len(self.outputs)
+
+    def _as_outputs(self, out) -> list:
+        return list(out) if len(self.outputs) > 1 else [out]
+
+    def _as_targets(self, y) -> list:
+        if len(self.outputs) == 1:
+            return [y[0] if isinstance(y, list) and len(y) == 1 else y]
+        return list(y)
+
+    def trainable_pairs(self) -> list:
+        """(parameter, gradient) pairs that the optimizer updates, in Keras's variable order."""
+        if self._pairs is None:
+            self._pairs = [
+                (layer.params[k], layer.grads[k])
+                for layer in self.leaf_layers()
+                if layer.trainable and self.trainable
+                for k in layer.params
+                if k not in layer.non_trainable
+            ]
+        return self._pairs
+
+    def train_step(self, x, y, training: bool = True, sample_weight=None):
+        """One step of gradient descent: forward, backpropagate, update every parameter.
+
+        Returns (C, out). ``training=False`` keeps dropout off (the glass box uses it).
+        """
+        out = self.forward(x, training=training)
+        C = self.backpropagate(y, out, sample_weight)
+        self.optimizer.apply(self.trainable_pairs())
+        return C, out
+
+    # ---- data checks ------------------------------------------------------------------------
+
+    def check_data(self, x, y=None, what: str = "x"):
+        """Check x (and y) against the model and each other; lists of arrays, one per input
+        (output). Builds a model that was waiting for its input shape."""
+        xs = self._input_list(x, what)
+        if not self.built:
+            self.build((None, *xs[0].shape[1:]))
+        for i, (arr, t) in enumerate(zip(xs, self.inputs)):
+            self._check_input_shape(arr, t, f"{what}[{i}]" if len(xs) > 1 else what)
+        n = len(xs[0])
+        if any(len(arr) != n for arr in xs):
+            raise ValueError(
+                f"All inputs must hold the same number of samples; received {[len(a) for a in xs]}."
+            )
+        if y is None:
+            return xs, None
+        ys = self._target_list(y)
+        checked = []
+        for arr, loss, t in zip(ys, self.losses, self.outputs):
+            if len(arr) != n:
+                raise ValueError(
+                    f"x and y must hold the same number of samples; received x with {n} and "
+                    f"y with {len(arr)}."
+                )
+            if loss is not None:
+                arr = loss.check_targets(arr, t.shape)
+                if arr.dtype.kind == "f":  # float targets in the model's float type
+                    arr = arr.astype(self.compute_dtype, copy=False)
+            checked.append(arr)
+        return xs, checked
+
+    def _input_list(self, x, what) -> list:
+        if x is None:
+            raise ValueError(f"Received {what}=None. Expected an array of samples.")
+        if isinstance(x, dict):
+            missing = [name for name in self.input_names if name not in x]
+            if missing:
+                raise ValueError(
+                    f"{what} is a dict without the model input(s) {missing}; its keys are "
+                    f"{sorted(map(str, x))}."
+                )
+            x = [x[name] for name in self.input_names]
+        elif isinstance(x, (list, tuple)) and len(self.inputs) > 1:
+            if len(x) != len(self.inputs):
+                raise ValueError(
+                    f"The model has {len(self.inputs)} inputs ({', '.join(self.input_names)}); "
+                    f"received a list of {len(x)} arrays."
+                )
+        else:
+            x = [x]
+        return [_as_array(arr, what) for arr in x]
+
+    def _target_list(self, y) -> list:
+        n_out = len(self.outputs)
+        if isinstance(y, dict):
+            y = _per_output(y, self.output_names, "y")
+        elif n_out > 1:
+            if not isinstance(y, (list, tuple)) or len(y) != n_out:
+                raise ValueError(
+                    f"The model has {n_out} outputs ({', '.join(self.output_names)}); y must be a "
+                    f"list of {n_out} arrays or a dict by output name."
+                )
+        else:
+            y = [y]
+        out = []
+        for arr in y:
+            if arr is None:
+                raise ValueError("Received y=None. Expected the targets, one per sample.")
+            try:
+                arr = xp.asarray(arr)
+            except ValueError:
+                raise ValueError(
+                    "y could not be made into one array: its entries have different shapes."
+                ) from None
+            if arr.ndim == 0:
+                raise ValueError(
+                    "y must be an array of targets, one per sample; received a scalar."
+                )
+            out.append(arr)
+        return out
+
+    def _check_input_shape(self, x, tensor, what) -> None:
+        expected = tensor.shape
+        if x.shape[1:] == tuple(expected[1:]) or (
+            len(x.shape) == len(expected)
+            and all(e is None or e == s for e, s in zip(expected[1:], x.shape[1:]))
+        ):
+            return
+        hint = ""
+        if len(expected) == 2 and x.ndim > 2 and math.prod(x.shape[1:]) == expected[1]:
+            hint = (
+                f" Flatten each sample first: x.reshape(len(x), {expected[1]}), "
+                "or start the model with a Flatten layer."
+            )
+        elif len(expected) > 2 and math.prod(x.shape[1:]) == math.prod(expected[1:]):
+            shape = ", ".join(str(d) for d in expected[1:])
+            hint = (
+                f" The sizes agree: reshape each sample first, x.reshape(-1, {shape}), or start "
+                f"the model with layers.Reshape(({shape}))."
+            )
+        detail = ""
+        first = next((n.layer for n in self._nodes if tensor in n.inputs), None)
+        if hasattr(first, "_shape_error") and len(expected) == x.ndim:
+            detail = " " + first._shape_error(x.shape)
+        raise ValueError(
+            f"Input {what} has shape {x.shape}, but the model expects "
+            f"{format_shape(expected)}.{hint}{detail}"
+        )
+
+    def _require_compiled(self, method):
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call compile() before {method}(): e.g. model.compile("
+                "optimizer='rmsprop', loss='categorical_crossentropy', metrics=['accuracy'])."
+            )
+
+    def _make_callbacks(self, callbacks, verbose, params, history=False):
+        callbacks = list(callbacks or [])
+        if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
+            callbacks.insert(0, ProgbarLogger(verbose=verbose))
+        if history:
+            self.history = History()
+            callbacks.append(self.history)
+        return CallbackList(callbacks, model=self, params=params)

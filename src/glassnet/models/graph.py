@@ -53,7 +53,33 @@ class Graph:
     # ---- the graph ----------------------------------------------------------------------------
 
     def _init_graph(self, inputs, outputs) -> None:
-        """Collect the nodes between ``inputs`` and ``outputs`` in an order that runs."""
+        """Collect the nodes between ``inputs`` and ``outputs`` in an order that runs, and plan
+        the passes over them."""
+        self._set_ends(inputs, outputs)
+        order, first_seen = self._run_order()
+        self._layer_order = self._keras_layer_order(order, first_seen)
+        names = [layer.name for layer in self._layer_order]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(
+                f"All layers in a model need unique names; {sorted(duplicates)} appear twice."
+            )
+        self._nodes = order
+        self._plan_passes(order)
+        global _FLAGS_SET_BY
+        _FLAGS_SET_BY = None  # a new graph: its layers' flags must be set again
+        self.input_shape = (
+            self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
+        )
+        self.output_shape = (
+            self.outputs[0].shape if len(self.outputs) == 1 else [t.shape for t in self.outputs]
+        )
+        self.built = True
+        self._pairs = None
+
+    def _set_ends(self, inputs, outputs) -> None:
+        """The model's input and output tensors (and whether outputs come as a list or dict),
+        each checked."""
         if isinstance(inputs, dict):
             inputs = list(inputs.values())
         self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -77,6 +103,10 @@ class Graph:
                     f"Model inputs must come straight from Input(...); {t.name!r} is the output "
                     f"of a {type(t.node.layer).__name__} layer."
                 )
+
+    def _run_order(self) -> tuple[list, dict]:
+        """The nodes from the inputs to the outputs, each after every node it reads from, and
+        when the search first met each layer (Keras lists layers in that order)."""
         order, visiting, done = [], set(), set()
         input_nodes = {id(t.node) for t in self.inputs}
         first_seen: dict[int, int] = {}  # layer -> when the search first met it (Keras's order)
@@ -117,14 +147,11 @@ class Graph:
             if id(t.node) not in done:
                 order.insert(0, t.node)  # an input no output depends on still takes data
                 first_seen[id(t.node.layer)] = -1
-        self._layer_order = self._keras_layer_order(order, first_seen)
-        names = [layer.name for layer in self._layer_order]
-        duplicates = {n for n in names if names.count(n) > 1}
-        if duplicates:
-            raise ValueError(
-                f"All layers in a model need unique names; {sorted(duplicates)} appear twice."
-            )
-        self._nodes = order
+        return order, first_seen
+
+    def _plan_passes(self, order: list) -> None:
+        """What the passes need, worked out once per graph: who reads each tensor, where each
+        call keeps its values, each forward step's reads and writes, what inference may free."""
         self._consumers: dict[int, int] = {}
         for node in order:
             for t in node.inputs:
@@ -161,16 +188,6 @@ class Graph:
             default=0,
         )  # fmt: skip
         self._case_1_flags = None  # per output, once the losses are known
-        global _FLAGS_SET_BY
-        _FLAGS_SET_BY = None  # a new graph: its layers' flags must be set again
-        self.input_shape = (
-            self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
-        )
-        self.output_shape = (
-            self.outputs[0].shape if len(self.outputs) == 1 else [t.shape for t in self.outputs]
-        )
-        self.built = True
-        self._pairs = None
 
     @staticmethod
     def _keras_layer_order(order: list[Node], first_seen: dict[int, int]) -> list[Layer]:

@@ -28,6 +28,12 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from glassnet import glassbox, i18n
 from glassnet.callbacks import Callback
@@ -436,163 +442,175 @@ def train(models: Models, trained: str, model, data, test_data, epochs: int):
         worker.join()
 
 
-# ---- the web application ------------------------------------------------------------------------
+# ---- the web application: its handlers, then the routes to them ----------------------------
+
+
+def _models(request) -> Models:
+    """The models of the application that received ``request`` (see ``create_app``)."""
+    return request.app.state.models
+
+
+async def body(request, limit: int) -> bytes:
+    """The request's body, read no further than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(_too_large(int(declared), limit))
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise TooLarge(_too_large(len(data), limit))
+    return bytes(data)
+
+
+async def json_body(request) -> dict:
+    data = await body(request, MAX_JSON_BYTES)
+    if _nesting(data) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The body nests deeper than {MAX_JSON_DEPTH} levels; the page's "
+                         "requests nest two.")  # fmt: skip
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, a 5,000-digit number
+        raise BadRequest(f"The body is not JSON: {exc}."[:300]) from None
+    if not isinstance(value, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return value
+
+
+def field(data: dict, name: str, kind: type, check=None, default=None):
+    """data[name], a whole number (kind int) or any number (kind float), checked."""
+    value = data.get(name, default)
+    if value is None:
+        raise BadRequest(f"{name} is missing.")
+    accepted = int if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        wanted = "a whole number" if kind is int else "a number"
+        raise BadRequest(f"{name} must be {wanted}; received {value!r}."[:200])
+    if check is not None and not check(value):
+        raise BadRequest(f"{name}={value!r} is out of range."[:200])
+    return value
+
+
+def query_number(request, name: str, default: float, low: float, high: float) -> float:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number; received {text!r}.") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low:g} and {high:g}; received {value:g}.")
+    return value
+
+
+async def page(request):
+    return FileResponse(STATIC / "index.html")
+
+
+async def info(request):
+    usable, unusable = {}, {}
+    for name in _models(request).names():  # a broken file, or a model of text, is named, not served
+        try:
+            usable[name] = describe(_models(request).get(name))
+        except BadRequest as exc:
+            unusable[name] = str(exc)
+    return JSONResponse({
+        "models": usable,
+        "unusable": unusable,
+        "languages": i18n.LANGUAGES,
+        "language": i18n.language(),
+    })  # fmt: skip
+
+
+async def messages(request):
+    from glassnet.serve.words import PAGE_WORDS
+
+    code = _language(request.query_params.get("lang", "en"))
+    return JSONResponse(i18n.messages(code, PAGE_WORDS))
+
+
+async def see(request):
+    model = _models(request).get(request.query_params.get("model"))
+    data = await body(request, MAX_IMAGE_BYTES)
+    if not data:
+        raise BadRequest("The body is empty: send an image file (PNG, JPEG, …).")
+    return JSONResponse(await run_in_threadpool(see_image, model, data))
+
+
+async def neuron_view(request):
+    data = await json_body(request)
+    model = _models(request).get(data.get("model"))
+    x = _as_input(model, data.get("image"))
+    number = field(data, "layer", int)
+    index = field(data, "neuron", int)
+    return JSONResponse(await run_in_threadpool(neuron, model, x, number, index))
+
+
+async def step_view(request):
+    data = await json_body(request)
+    model = _models(request).get(data.get("model"))
+    x = _as_input(model, data.get("image"))
+    classes = model.output_shape[-1]
+    label = field(data, "label", int, lambda v: 0 <= v < classes)
+    rate = field(data, "learning_rate", float, lambda v: 0 < v <= 10, default=0.01)
+    lang = _language(data.get("lang", "en"))
+    return JSONResponse(
+        await run_in_threadpool(_speaking, lang, step, model, x, label, float(rate))
+    )
+
+
+async def deck_view(request):
+    return JSONResponse(deck(query_number(request, "learning_rate", 0.5, 1e-4, 100)))
+
+
+async def descent_view(request):
+    rate = query_number(request, "learning_rate", 0.1, 1e-4, 10)
+    start = request.query_params.get("start")
+    start = None if start is None else query_number(request, "start", 0, -10, 10)
+    steps = int(query_number(request, "steps", 60, 1, 500))
+    return JSONResponse(walk(request.query_params.get("curve", "quadratic"), rate, start, steps))
+
+
+async def train_view(request):
+    data = await json_body(request)
+    name = data.get("model")
+    if name is not None:
+        _models(request).get(name)  # an unknown name is a 400 before the stream starts
+    samples = field(data, "samples", int, lambda v: 64 <= v <= MAX_TRAINING_SAMPLES, 6000)
+    epochs = field(data, "epochs", int, lambda v: 1 <= v <= 5, 1)
+    if not _models(request).training.acquire(blocking=False):
+        raise BadRequest("A training run is already going; wait for it to end.")
+    try:
+        model, data, test_data = await run_in_threadpool(
+            prepare_training, _models(request), name, samples
+        )
+    except BaseException:
+        _models(request).training.release()
+        raise
+    trained = f"{name or 'mlp'} · trained here"
+
+    def lines():
+        try:
+            yield from train(_models(request), trained, model, data, test_data, epochs)
+        finally:
+            _models(request).training.release()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def bad_request(request, exc: BadRequest):
+    status = 413 if isinstance(exc, TooLarge) else 503 if isinstance(exc, Unavailable) else 400
+    return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+async def http_error(request, exc: HTTPException):
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
 def create_app(models: Models):
-    """The Starlette application serving the page for ``models``."""
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
-    from starlette.responses import FileResponse, JSONResponse, StreamingResponse
-    from starlette.routing import Mount, Route
-    from starlette.staticfiles import StaticFiles
-
-    async def body(request, limit: int) -> bytes:
-        """The request's body, read no further than ``limit`` bytes."""
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(_too_large(int(declared), limit))
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > limit:
-                raise TooLarge(_too_large(len(data), limit))
-        return bytes(data)
-
-    async def json_body(request) -> dict:
-        data = await body(request, MAX_JSON_BYTES)
-        if _nesting(data) > MAX_JSON_DEPTH:
-            raise BadRequest(f"The body nests deeper than {MAX_JSON_DEPTH} levels; the page's "
-                             "requests nest two.")  # fmt: skip
-        try:
-            value = json.loads(data)
-        except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, a 5,000-digit number
-            raise BadRequest(f"The body is not JSON: {exc}."[:300]) from None
-        if not isinstance(value, dict):
-            raise BadRequest("The body must be a JSON object.")
-        return value
-
-    def field(data: dict, name: str, kind: type, check=None, default=None):
-        """data[name], a whole number (kind int) or any number (kind float), checked."""
-        value = data.get(name, default)
-        if value is None:
-            raise BadRequest(f"{name} is missing.")
-        accepted = int if kind is int else (int, float)
-        if isinstance(value, bool) or not isinstance(value, accepted):
-            wanted = "a whole number" if kind is int else "a number"
-            raise BadRequest(f"{name} must be {wanted}; received {value!r}."[:200])
-        if check is not None and not check(value):
-            raise BadRequest(f"{name}={value!r} is out of range."[:200])
-        return value
-
-    def query_number(request, name: str, default: float, low: float, high: float) -> float:
-        text = request.query_params.get(name)
-        if text is None:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            raise BadRequest(f"{name} must be a number; received {text!r}.") from None
-        if not low <= value <= high:
-            raise BadRequest(f"{name} must be between {low:g} and {high:g}; received {value:g}.")
-        return value
-
-    async def page(request):
-        return FileResponse(STATIC / "index.html")
-
-    async def info(request):
-        usable, unusable = {}, {}
-        for name in models.names():  # a broken file, or a model of text, is named, not served
-            try:
-                usable[name] = describe(models.get(name))
-            except BadRequest as exc:
-                unusable[name] = str(exc)
-        return JSONResponse({
-            "models": usable,
-            "unusable": unusable,
-            "languages": i18n.LANGUAGES,
-            "language": i18n.language(),
-        })  # fmt: skip
-
-    async def messages(request):
-        from glassnet.serve.words import PAGE_WORDS
-
-        code = _language(request.query_params.get("lang", "en"))
-        return JSONResponse(i18n.messages(code, PAGE_WORDS))
-
-    async def see(request):
-        model = models.get(request.query_params.get("model"))
-        data = await body(request, MAX_IMAGE_BYTES)
-        if not data:
-            raise BadRequest("The body is empty: send an image file (PNG, JPEG, …).")
-        return JSONResponse(await run_in_threadpool(see_image, model, data))
-
-    async def neuron_view(request):
-        data = await json_body(request)
-        model = models.get(data.get("model"))
-        x = _as_input(model, data.get("image"))
-        number = field(data, "layer", int)
-        index = field(data, "neuron", int)
-        return JSONResponse(await run_in_threadpool(neuron, model, x, number, index))
-
-    async def step_view(request):
-        data = await json_body(request)
-        model = models.get(data.get("model"))
-        x = _as_input(model, data.get("image"))
-        classes = model.output_shape[-1]
-        label = field(data, "label", int, lambda v: 0 <= v < classes)
-        rate = field(data, "learning_rate", float, lambda v: 0 < v <= 10, default=0.01)
-        lang = _language(data.get("lang", "en"))
-        return JSONResponse(
-            await run_in_threadpool(_speaking, lang, step, model, x, label, float(rate))
-        )
-
-    async def deck_view(request):
-        return JSONResponse(deck(query_number(request, "learning_rate", 0.5, 1e-4, 100)))
-
-    async def descent_view(request):
-        rate = query_number(request, "learning_rate", 0.1, 1e-4, 10)
-        start = request.query_params.get("start")
-        start = None if start is None else query_number(request, "start", 0, -10, 10)
-        steps = int(query_number(request, "steps", 60, 1, 500))
-        return JSONResponse(
-            walk(request.query_params.get("curve", "quadratic"), rate, start, steps)
-        )
-
-    async def train_view(request):
-        data = await json_body(request)
-        name = data.get("model")
-        if name is not None:
-            models.get(name)  # an unknown name is a 400 before the stream starts
-        samples = field(data, "samples", int, lambda v: 64 <= v <= MAX_TRAINING_SAMPLES, 6000)
-        epochs = field(data, "epochs", int, lambda v: 1 <= v <= 5, 1)
-        if not models.training.acquire(blocking=False):
-            raise BadRequest("A training run is already going; wait for it to end.")
-        try:
-            model, data, test_data = await run_in_threadpool(
-                prepare_training, models, name, samples
-            )
-        except BaseException:
-            models.training.release()
-            raise
-        trained = f"{name or 'mlp'} · trained here"
-
-        def lines():
-            try:
-                yield from train(models, trained, model, data, test_data, epochs)
-            finally:
-                models.training.release()
-
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-    async def bad_request(request, exc: BadRequest):
-        status = 413 if isinstance(exc, TooLarge) else 503 if isinstance(exc, Unavailable) else 400
-        return JSONResponse({"error": str(exc)}, status_code=status)
-
-    async def http_error(request, exc: HTTPException):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-
+    """The Starlette application serving the page for ``models`` (its handlers read them from
+    ``request.app.state.models``)."""
     routes = [
         Route("/", page),
         Route("/api/info", info),
@@ -606,7 +624,9 @@ def create_app(models: Models):
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     handlers = {BadRequest: bad_request, HTTPException: http_error}
-    return Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.models = models
+    return app
 
 
 def _nesting(data: bytes) -> int:

@@ -4,6 +4,7 @@ callback), and ``evaluate``, ``predict`` and the one-batch methods, as Keras's `
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 from glassnet import metrics as metrics_module
 from glassnet.backend import (
@@ -18,6 +19,17 @@ from glassnet.models.checks import _check_batch_size, _check_verbose
 from glassnet.models.data import ArrayBatches, GeneratedBatches, is_batch_source
 
 __all__ = ["Trainer"]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """fit's validation arguments, as Keras names them without the ``validation_`` prefix."""
+
+    split: float
+    data: object
+    batch_size: int | None
+    freq: int
+    steps: int | None
 
 
 class Trainer:
@@ -80,12 +92,12 @@ class Trainer:
                 epochs=epochs,
                 verbose=verbose,
                 callbacks=callbacks,
-                validation=(
-                    validation_split,
-                    validation_data,
-                    validation_batch_size,
-                    validation_freq,
-                    validation_steps,
+                validation=Validation(
+                    split=validation_split,
+                    data=validation_data,
+                    batch_size=validation_batch_size,
+                    freq=validation_freq,
+                    steps=validation_steps,
                 ),
                 steps_per_epoch=steps_per_epoch,
                 shuffle=shuffle,
@@ -244,9 +256,8 @@ class Trainer:
 
     def _fit_sources(self, x, y, batch_size, shuffle, weights, validation, steps_per_epoch):
         """The training batches and the validation batches (or None) that fit will use."""
-        validation_split, validation_data, validation_batch_size, freq, val_steps = validation
         if is_batch_source(x):
-            if y is not None or weights != (None, None) or validation_split:
+            if y is not None or weights != (None, None) or validation.split:
                 raise ValueError(
                     "When x is a PyDataset or a generator, its batches carry the targets (and "
                     "sample weights): do not pass y, sample_weight, class_weight or "
@@ -262,20 +273,19 @@ class Trainer:
                 )
             xs, ys = self.check_data(x, y)
             sws = self._weights_for_data(*weights, ys)
-            given = None if is_batch_source(validation_data) else validation_data
+            given = None if is_batch_source(validation.data) else validation.data
             xs, ys, sws, x_val, y_val, sw_val = self._split_validation(
-                xs, ys, sws, validation_split, given
+                xs, ys, sws, validation.split, given
             )
             train = ArrayBatches(xs, ys, sws, batch_size, shuffle, self._rng, self.compute_dtype)
-        if is_batch_source(validation_data):
-            val = GeneratedBatches(self, validation_data, val_steps, "validation_data")
+        if is_batch_source(validation.data):
+            val = GeneratedBatches(self, validation.data, validation.steps, "validation_data")
         elif x_val is not None:
-            val = ArrayBatches(
-                x_val, y_val, sw_val, validation_batch_size or batch_size, dtype=self.compute_dtype
-            )
+            rows = validation.batch_size or batch_size
+            val = ArrayBatches(x_val, y_val, sw_val, rows, dtype=self.compute_dtype)
         else:
             val = None
-        return train, val, freq
+        return train, val, validation.freq
 
     def _loss_trackers(self) -> list:
         trackers = [metrics_module.Mean(name="loss")]

@@ -568,11 +568,7 @@ class BackupAndRestore(Callback):
 
     def _generators(self):
         """Every generator fit draws from, by a stable name."""
-        found = {"model": self.model._rng}
-        for layer in self.model.leaf_layers():
-            if hasattr(layer, "_rng"):
-                found[f"layer:{layer.name}"] = layer._rng
-        return found
+        return self.model.random_generators()
 
     def on_train_begin(self, logs=None):
         path = os.path.join(self.backup_dir, self.METADATA)

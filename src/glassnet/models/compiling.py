@@ -73,6 +73,13 @@ class Compiling:
             self._resolve_compile()
         self._pairs = None  # which layers are trainable may have changed: Keras recompiles too
 
+    def get_compile_config(self) -> dict | None:
+        """What ``compile`` was given, as Keras's ``get_compile_config``: the optimizer (the
+        object), loss, loss_weights and metrics as passed; None before compile."""
+        if not self.compiled:
+            return None
+        return {"optimizer": self.optimizer, **self._compile_args}
+
     def _resolve_compile(self) -> None:
         """Per-output losses, weights and metrics, once the outputs are known."""
         self._case_1_flags = None

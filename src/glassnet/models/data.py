@@ -127,7 +127,7 @@ class GeneratedBatches:
                 "train or evaluate on; received a batch without targets."
             )
         xs, ys = self.model.check_data(x, y if self.with_targets else None, self.what)
-        sws = self.model._weights_for_data(sw, None, ys) if ys is not None else None
+        sws = self.model.sample_weights_for(sw, None, ys) if ys is not None else None
         return [xp.asarray(a, dtype=self.model.compute_dtype) for a in xs], ys, sws
 
     def targets(self):

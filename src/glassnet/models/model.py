@@ -101,6 +101,16 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
     def _default_name(self) -> str:
         return "functional" if type(self) is Model else self.__class__.__name__.lower()
 
+    def random_generators(self) -> dict:
+        """Every ``np.random.Generator`` fit draws from, by a stable name: the model's (the
+        order of the batches) and each layer's that has one (dropout's masks), for
+        ``BackupAndRestore`` to save and restore."""
+        found = {"model": self._rng}
+        for layer in self.leaf_layers():
+            if hasattr(layer, "_rng"):
+                found[f"layer:{layer.name}"] = layer._rng
+        return found
+
     def __call__(self, x, training=False):
         if isinstance(x, KerasTensor) or (
             isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)
@@ -189,11 +199,12 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         return json.dumps(self.keras_config(), **kwargs)
 
     # (module, class name, registered name) at the top of Keras's config.json
-    _keras_class = ("keras.src.models.functional", "Functional", "Functional")
+    # (module, class name, registered name) as Keras writes this kind of model in its files
+    keras_class = ("keras.src.models.functional", "Functional", "Functional")
 
     def keras_config(self) -> dict:
         """This model as Keras writes it at the top of ``config.json`` (no compile settings)."""
-        module, class_name, registered = self._keras_class
+        module, class_name, registered = self.keras_class
         return {
             "module": module,
             "class_name": class_name,

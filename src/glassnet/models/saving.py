@@ -82,7 +82,7 @@ def _container(model: Model, prefix: str):
 
 
 def _kind(model: Model) -> str:
-    return model._keras_class[1]
+    return model.keras_class[1]
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def _compile_config(model: Model) -> dict | None:
             return {k: metric_entry(v) for k, v in spec.items()}
         return None if spec is None else metrics.name_of(spec)
 
-    args = model._compile_args
+    args = model.get_compile_config()
     return {
         "optimizer": {
             "module": "keras.optimizers",

@@ -24,7 +24,7 @@ class Sequential(Model):
     (None, 1)
     """
 
-    _keras_class = ("keras", "Sequential", None)
+    keras_class = ("keras", "Sequential", None)
 
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)

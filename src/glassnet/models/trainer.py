@@ -117,7 +117,7 @@ class Trainer:
                 )
             x_val, y_val = self.check_data(validation_data[0], validation_data[1], "x_val")
             given = validation_data[2] if len(validation_data) == 3 else None
-            return xs, ys, sws, x_val, y_val, self._weights_for_data(given, None, y_val)
+            return xs, ys, sws, x_val, y_val, self.sample_weights_for(given, None, y_val)
         if not validation_split:
             return xs, ys, sws, None, None, None
         n = len(xs[0])
@@ -135,7 +135,7 @@ class Trainer:
         return (cut(xs, head), cut(ys, head), cut(sws, head),
                 cut(xs, tail), cut(ys, tail), cut(sws, tail))  # fmt: skip
 
-    def _weights_for_data(self, sample_weight, class_weight, ys) -> list | None:
+    def sample_weights_for(self, sample_weight, class_weight, ys) -> list | None:
         """Per-output sample weights for the whole data, checked: ``sample_weight`` (one array
         per output, or one for all), or ``class_weight`` turned into a weight per sample."""
         if sample_weight is not None and class_weight is not None:
@@ -272,7 +272,7 @@ class Trainer:
                     "PyDatasets and generators."
                 )
             xs, ys = self.check_data(x, y)
-            sws = self._weights_for_data(*weights, ys)
+            sws = self.sample_weights_for(*weights, ys)
             given = None if is_batch_source(validation.data) else validation.data
             xs, ys, sws, x_val, y_val, sw_val = self._split_validation(
                 xs, ys, sws, validation.split, given
@@ -340,7 +340,7 @@ class Trainer:
                 )
             return GeneratedBatches(self, x, steps)
         xs, ys = self.check_data(x, y)
-        sws = self._weights_for_data(sample_weight, None, ys)
+        sws = self.sample_weights_for(sample_weight, None, ys)
         return ArrayBatches(xs, ys, sws, batch_size, dtype=self.compute_dtype)
 
     # ---- evaluation and prediction ----------------------------------------------------------
@@ -411,7 +411,7 @@ class Trainer:
         """One optimizer step on one batch; returns that batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
         xs, ys = self.check_data(x, y)
-        sws = self._weights_for_data(sample_weight, class_weight, ys)
+        sws = self.sample_weights_for(sample_weight, class_weight, ys)
         with self._training_lock:
             xb = [xp.asarray(a, dtype=self.compute_dtype) for a in xs]
             C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws)
@@ -424,7 +424,7 @@ class Trainer:
         """The loss (and metrics) of one batch, without training."""
         self._require_compiled("test_on_batch")
         xs, ys = self.check_data(x, y)
-        sws = self._weights_for_data(sample_weight, None, ys)
+        sws = self.sample_weights_for(sample_weight, None, ys)
         source = ArrayBatches(xs, ys, sws, len(xs[0]), dtype=self.compute_dtype)
         return self._format_result(self._evaluate_source(source), return_dict)
 

@@ -17,6 +17,7 @@ import difflib
 import functools
 import itertools
 import math
+import numbers
 import os
 import re
 import threading
@@ -37,6 +38,7 @@ _GLOBAL_SEED_SEQUENCE: np.random.SeedSequence | None = None
 
 __all__ = [
     "blas_threads_for",
+    "check_positive",
     "clear_session",
     "did_you_mean",
     "epsilon",
@@ -123,6 +125,20 @@ def set_random_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"Received seed={seed!r}. Expected a non-negative integer.")
     _GLOBAL_SEED_SEQUENCE = np.random.SeedSequence(int(seed))
+
+
+def check_positive(name: str, value, allow_zero: bool = False, why: str = "") -> float:
+    """``value`` as a float if it is a finite number above 0 (or ≥ 0); else the ValueError
+    every glassnet check of a rate or a size says, with ``why`` after it.
+
+    >>> check_positive("learning_rate", 0.1)
+    0.1
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (value >= 0 if allow_zero else value > 0):
+        bound = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"Received {name}={value!r}. Expected {bound} number{why}.")
+    return float(value)
 
 
 def make_rng(seed: int | np.random.Generator | None = None) -> np.random.Generator:

@@ -178,8 +178,8 @@ class Loss:
         if reduction not in self.REDUCTIONS:
             raise ValueError(
                 f"Received reduction={reduction!r}. Expected one of "
-                "'sum_over_batch_size' (the mean, Keras's default), 'sum', "
-                "'mean_with_sample_weight' or 'none'."
+                f"{', '.join(repr(r) for r in self.REDUCTIONS)}; Keras's default, "
+                "'sum_over_batch_size', is the mean."
             )
         self.from_logits = from_logits
         self.name = name or type(self).name

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from glassnet import optimizers
-from glassnet.backend import lookup
+from glassnet.backend import check_positive, lookup
 from glassnet.i18n import N_, _
 
 __all__ = ["CURVES", "Curve", "Descent", "Step", "descend", "paths_2d", "ravine"]
@@ -176,11 +176,8 @@ def descend(
     curve, start: float, learning_rate: float, max_steps: int = 100, tolerance: float = 1e-4
 ) -> Descent:
     """Walk downhill from ``start`` with w ← w − learning_rate × C′(w)."""
-    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
-        raise ValueError(
-            f"Received learning_rate={learning_rate!r}. Expected a positive number: "
-            "each step moves w by learning_rate × slope, downhill."
-        )
+    check_positive("learning_rate", learning_rate,
+                   why=": each step moves w by learning_rate × slope, downhill")  # fmt: skip
     curve = get_curve(curve) if isinstance(curve, str) else curve
     run = Descent(curve, learning_rate)
     w = float(start)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, is_dataclass
 import numpy as np
 
 from glassnet import optimizers
+from glassnet.backend import check_positive
 from glassnet.callbacks import Callback
 from glassnet.i18n import _
 from glassnet.layers import InputLayer
@@ -548,13 +549,9 @@ def trace(
     of a layer is one "layer" of the trace; a layer called twice appears twice, with ∂C/∂W the
     sum over its calls.
     """
-    if learning_rate is not None and not (
-        isinstance(learning_rate, (int, float)) and learning_rate > 0
-    ):
-        raise ValueError(
-            f"Received learning_rate={learning_rate!r}. Expected a positive number: "
-            "gradient descent steps downhill by learning_rate × slope."
-        )
+    if learning_rate is not None:
+        downhill = ": gradient descent steps downhill by learning_rate × slope"
+        check_positive("learning_rate", learning_rate, why=downhill)
     if not model.compiled and learning_rate is None:
         raise ValueError(
             "trace() needs a compiled model, or a learning_rate to trace plain "

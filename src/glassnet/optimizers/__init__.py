@@ -17,21 +17,10 @@ import math
 import numbers
 
 from glassnet import kernels
-from glassnet.backend import lookup, num_threads, parallel_map, split_evenly, xp
+from glassnet.backend import check_positive, lookup, num_threads, parallel_map, split_evenly, xp
 from glassnet.optimizers import schedules
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get", "names", "schedules"]
-
-
-def _check_positive(name, value, allow_zero=False):
-    ok = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok or not math.isfinite(value):
-        bound = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"Received {name}={value!r}. Expected {bound} number.")
 
 
 def _clip_norm(g, max_norm):
@@ -85,12 +74,12 @@ class Optimizer:
             ("global_clipnorm", global_clipnorm),
         ):
             if value is not None:
-                _check_positive(arg, value, allow_zero=arg == "weight_decay")
+                check_positive(arg, value, allow_zero=arg == "weight_decay")
         if isinstance(learning_rate, dict):  # a schedule, as Keras's config writes it
             learning_rate = schedules.deserialize(learning_rate)
         self.schedule = learning_rate if callable(learning_rate) else None
         if self.schedule is None:
-            _check_positive("learning_rate", learning_rate, allow_zero=True)  # 0 as Keras allows
+            check_positive("learning_rate", learning_rate, allow_zero=True)  # 0 as Keras allows
         elif not isinstance(learning_rate, schedules.LearningRateSchedule):
             raise TypeError(
                 f"Received learning_rate={learning_rate!r}. Expected a number or a "
@@ -116,7 +105,7 @@ class Optimizer:
                 "This optimizer's learning rate follows a schedule "
                 f"({type(self.schedule).__name__}); it cannot be set by hand."
             )
-        _check_positive("learning_rate", value, allow_zero=True)
+        check_positive("learning_rate", value, allow_zero=True)
         self._learning_rate = float(value)
 
     def build(self, params) -> None:

@@ -12,9 +12,8 @@ its class's docstring, and ``__call__`` reads like it.
 from __future__ import annotations
 
 import math
-import numbers
 
-from glassnet.backend import lookup
+from glassnet.backend import check_positive, lookup
 
 __all__ = [
     "CosineDecay",
@@ -26,14 +25,6 @@ __all__ = [
     "deserialize",
     "serialize",
 ]
-
-
-def _positive(name, value, allow_zero=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not (value >= 0 if allow_zero else value > 0):
-        bound = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"Received {name}={value!r}. Expected {bound} number.")
-    return float(value)
 
 
 class LearningRateSchedule:
@@ -55,9 +46,11 @@ class _StepDecay(LearningRateSchedule):
     ⌊t / steps⌋ with ``staircase``."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        self.initial_learning_rate = _positive("initial_learning_rate", initial_learning_rate, True)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = _positive("decay_rate", decay_rate, True)
+        self.initial_learning_rate = check_positive(
+            "initial_learning_rate", initial_learning_rate, True
+        )
+        self.decay_steps = check_positive("decay_steps", decay_steps)
+        self.decay_rate = check_positive("decay_rate", decay_rate, True)
         self.staircase, self.name = bool(staircase), name or type(self).__name__
 
     def _p(self, step):
@@ -98,7 +91,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                 f"Received boundaries={boundaries}. Expected them in increasing order."
             )
         self.boundaries = boundaries
-        self.values = [_positive("values", v, allow_zero=True) for v in values]
+        self.values = [check_positive("values", v, allow_zero=True) for v in values]
         self.name = name
 
     def __call__(self, step):
@@ -131,10 +124,12 @@ class PolynomialDecay(LearningRateSchedule):
         cycle=False,
         name="PolynomialDecay",
     ):
-        self.initial_learning_rate = _positive("initial_learning_rate", initial_learning_rate, True)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.end_learning_rate = _positive("end_learning_rate", end_learning_rate, True)
-        self.power = _positive("power", power, allow_zero=True)
+        self.initial_learning_rate = check_positive(
+            "initial_learning_rate", initial_learning_rate, True
+        )
+        self.decay_steps = check_positive("decay_steps", decay_steps)
+        self.end_learning_rate = check_positive("end_learning_rate", end_learning_rate, True)
+        self.power = check_positive("power", power, allow_zero=True)
         self.cycle, self.name = bool(cycle), name
 
     def __call__(self, step):
@@ -175,13 +170,15 @@ class CosineDecay(LearningRateSchedule):
         warmup_target=None,
         warmup_steps=0,
     ):
-        self.initial_learning_rate = _positive("initial_learning_rate", initial_learning_rate, True)
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.alpha = _positive("alpha", alpha, allow_zero=True)
-        self.warmup_target = (
-            None if warmup_target is None else _positive("warmup_target", warmup_target, True)
+        self.initial_learning_rate = check_positive(
+            "initial_learning_rate", initial_learning_rate, True
         )
-        self.warmup_steps = _positive("warmup_steps", warmup_steps, allow_zero=True)
+        self.decay_steps = check_positive("decay_steps", decay_steps)
+        self.alpha = check_positive("alpha", alpha, allow_zero=True)
+        self.warmup_target = (
+            None if warmup_target is None else check_positive("warmup_target", warmup_target, True)
+        )
+        self.warmup_steps = check_positive("warmup_steps", warmup_steps, allow_zero=True)
         self.name = name
 
     def __call__(self, step):

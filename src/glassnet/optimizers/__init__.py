@@ -14,7 +14,6 @@ array([0.95])
 from __future__ import annotations
 
 import math
-import numbers
 
 from glassnet import kernels
 from glassnet.backend import check_positive, lookup, num_threads, parallel_map, split_evenly, xp

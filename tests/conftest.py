@@ -120,3 +120,26 @@ def server(tmp_path):
     yield f"http://127.0.0.1:{httpd.server_address[1]}", root
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def small_saved_model(tmp_path_factory):
+    """A small trained model (Adam state and a metric included) saved as .keras, for the
+    hostile-file suites to mutate: (path, its members by name, x, its predictions on x)."""
+    import zipfile
+
+    from glassnet.layers import Dense, Input
+    from glassnet.models import Sequential
+
+    backend.clear_session()
+    glassnet.utils.set_random_seed(0)
+    model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(3),
+                        Dense(2, activation="softmax")])  # fmt: skip
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    model.fit(x, np.eye(2)[[0, 1] * 4], epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("small") / "model.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    return path, members, x, model.predict(x, verbose=0)

@@ -86,15 +86,21 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+def open_page(browser, server, model: str, size=(1280, 1400)):
+    """(context, page, the page's errors): the page at ``size``, ``model`` chosen."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(server)
     page.wait_for_selector("#model option", state="attached")
-    page.select_option("#model", "mnist-mlp.keras")
+    page.select_option("#model", model)
+    return context, page, errors
+
+
+@pytest.fixture
+def page(browser, server):
+    context, page, errors = open_page(browser, server, "mnist-mlp.keras")
     yield page
     context.close()
     assert not errors, errors
@@ -273,13 +279,7 @@ def in_view(page, selector: str) -> bool:
 def test_every_panel_fits_and_every_answer_appears_where_the_student_looks(
     browser, server, size, lang
 ):
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server)
-    page.wait_for_selector("#model option", state="attached")
-    page.select_option("#model", "mnist-cnn.keras")
+    context, page, errors = open_page(browser, server, "mnist-cnn.keras", size)
     page.select_option("[data-testid=lang]", lang)
     page.wait_for_function(f"document.documentElement.lang === '{lang.replace('_', '-')}'")
     draw(page, 7)

@@ -16,27 +16,15 @@ import h5py
 import numpy as np
 import pytest
 
-import glassnet
-from glassnet.layers import Dense, Input
-from glassnet.models import Sequential, load_model
+from glassnet.models import load_model
 
 CLEAR_ERRORS = (ValueError, TypeError, NotImplementedError)
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    glassnet.backend.clear_session()
-    glassnet.utils.set_random_seed(0)
-    model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(3),
-                        Dense(2, activation="softmax")])  # fmt: skip
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
-    model.fit(x, np.eye(2)[[0, 1] * 4], epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("original") / "model.keras"
-    model.save(path)
-    with zipfile.ZipFile(path) as zf:
-        members = {name: zf.read(name) for name in zf.namelist()}
-    return path.read_bytes(), members, x, model.predict(x, verbose=0)
+def original(small_saved_model):
+    path, members, x, expected = small_saved_model
+    return path.read_bytes(), members, x, expected
 
 
 def zipped(members: list[tuple[str, bytes]]) -> bytes:

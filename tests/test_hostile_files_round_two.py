@@ -26,20 +26,9 @@ CLEAR_ERRORS = (ValueError, TypeError, NotImplementedError)
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """A small trained model (Adam state included) as a .keras file, and its members."""
-    glassnet.backend.clear_session()
-    glassnet.utils.set_random_seed(0)
-    model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(3),
-                        Dense(2, activation="softmax")])  # fmt: skip
-    model.compile(optimizer="adam", loss="categorical_crossentropy")
-    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
-    model.fit(x, np.eye(2)[[0, 1] * 4], epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("saved") / "model.keras"
-    model.save(path)
-    with zipfile.ZipFile(path) as zf:
-        members = {name: zf.read(name) for name in zf.namelist()}
-    return path, members
+def saved(small_saved_model):
+    """The small trained model's file (Adam state included) and its members."""
+    return small_saved_model[:2]
 
 
 def zipped(members: dict, compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -88,15 +77,17 @@ H5_BOMBS = {
 
 
 def _peak_megabytes(path) -> tuple[float, str]:
-    """(peak RSS in MB, the outcome) of loading ``path`` in a child process."""
+    """(peak RSS in MB, the outcome) of loading ``path`` in a child process: its VmHWM, since
+    ru_maxrss would count the RSS of the test process it was forked from."""
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from glassnet.models import load_model\n"
         "try:\n"
         f"    load_model({str(path)!r}); outcome = 'loaded'\n"
         "except (ValueError, TypeError, NotImplementedError) as exc:\n"
         "    outcome = 'refused: ' + str(exc)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "status = open('/proc/self/status').read().splitlines()\n"
+        "print(int(next(x for x in status if x.startswith('VmHWM:')).split()[1]) / 1024)\n"
         "print(outcome)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -13,6 +13,7 @@ const state = {
   dirty: false,      // the drawing changed while it was
   selected: null,    // [layer, neuron] shown in the neuron panel
   labelChosen: false, // the true label was chosen by hand: answers no longer set it
+  drawing: 0,        // counts cleared drawings: an answer for an earlier one is dropped
 };
 
 const $ = (id) => document.getElementById(id);
@@ -78,6 +79,7 @@ function noteModel() {
 }
 
 function clearCanvas() {
+  state.drawing += 1;  // answers still on their way are for the drawing just cleared
   pen.fillStyle = "#000";
   pen.fillRect(0, 0, draw.width, draw.height);
   inked = false;
@@ -135,9 +137,11 @@ function send() {
 }
 
 async function see(blob) {
+  const drawing = state.drawing;
   try {
     const answer = await ask(`/api/see?model=${encodeURIComponent(state.model)}`,
                              { method: "POST", body: blob });
+    if (drawing !== state.drawing) return;  // cleared (or another model chosen) meanwhile
     state.seen = answer;
     state.image = answer.image;
     showSeen(answer.image);

@@ -145,3 +145,24 @@ def test_load_digit_image_reads_the_photo_file(test_digits, tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(phone_photo(x_test[3], seed=1))
     assert np.array_equal(load_digit_image(path), mnist_style(grey(path.read_bytes())))
+
+
+def test_a_landscape_is_said_to_hold_no_digit(tmp_path):
+    """Sky, clouds and grass under a wavy horizon: its dark part runs from edge to edge and
+    fills most of its box. Refused with a sentence, where it was read as "4, 99.8 % sure"."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    rows = np.arange(480)[:, None]
+    horizon = (260 + 30 * np.sin(np.linspace(0, 3, 640))).astype(int)
+    scene = np.broadcast_to(0.75 + 0.15 * rows / 480, (480, 640)).copy()
+    below = rows >= horizon[None, :]
+    grass = 0.25 + ndimage.gaussian_filter(rng.random((480, 640)), 2)
+    clouds = ndimage.gaussian_filter(rng.random((480, 640)), 25) * 8
+    scene[below] = np.clip(grass[below], 0, 1)
+    scene[~below] = np.clip(scene[~below] + clouds[~below] - clouds.mean(), 0, 1)
+    path = tmp_path / "landscape.jpg"
+    Image.fromarray((scene * 255).astype(np.uint8)).convert("RGB").save(path)
+    with pytest.raises(ValueError, match="No digit-like ink found: the dark part of the picture "
+                                         "runs from edge to edge"):  # fmt: skip
+        load_digit_image(path)

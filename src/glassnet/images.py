@@ -26,6 +26,7 @@ MAX_FILE_BYTES = 100 << 20
 WORKING_SIDE = 2048  # larger images are reduced to about this before any float conversion
 WORKING_PIXELS = 400  # the conversion itself looks at the image with its longer side this long
 FAINTEST_INK = 0.25  # blank paper's noise and shading stay below 0.16 (measured), pens above 0.5
+SCENE_SPAN, SCENE_FILL = 0.95, 0.5  # "ink" this wide (of the picture) and this full is a scene
 MNIST_HALF_STROKE = 0.065  # MNIST's mean half stroke width ÷ the digit's longer side (measured)
 
 
@@ -122,6 +123,7 @@ def mnist_style(grey: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
     mask = _digit_mask(ink)
     rows, cols = np.nonzero(mask)
     crop = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]  # (h, w) around it
+    _refuse_a_scene(crop, mask.shape)
     crop = _mnist_strokes(crop)
     h, w = crop.shape
     scale = box / max(h, w)
@@ -140,6 +142,21 @@ def mnist_style(grey: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
     out = np.zeros((size, size))
     out[top : top + new_h, left : left + new_w] = digit
     return out.astype(np.float32)
+
+
+def _refuse_a_scene(crop: np.ndarray, shape: tuple) -> None:
+    """A ValueError where the "ink" found is no written digit: a dark area that runs from edge
+    to edge of the picture and fills most of its box (a horizon, grass, a table's edge). Of
+    300 test photos of digits, one spans the picture, filling 15 % of its box; a landscape
+    fills 78 % of one that spans it."""
+    span = max(crop.shape[0] / shape[0], crop.shape[1] / shape[1])
+    fill = float(crop.mean())
+    if span >= SCENE_SPAN and fill > SCENE_FILL:
+        raise ValueError(
+            f"No digit-like ink found: the dark part of the picture runs from edge to edge and "
+            f"fills {fill:.0%} of its box, as a scene does (a horizon, an edge), not a written "
+            "digit. Photograph one digit on paper, large, not touching the picture's edges."
+        )
 
 
 def _working_size(grey: np.ndarray) -> np.ndarray:

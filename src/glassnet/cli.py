@@ -189,6 +189,8 @@ MODELS = {  # --model: its network for side×side images of n classes, and the s
 }
 
 
+# One function on purpose: the command reads top to bottom, as the deck trains MNIST: the data,
+# the network, compile, fit (keeping what was learned on Ctrl-C), check, save, report.
 def cmd_train(args) -> int:
     if args.seed is not None:
         utils.set_random_seed(args.seed)
@@ -366,6 +368,8 @@ def _neuron(text: str) -> tuple[int, int]:
     return layer, index
 
 
+# One function on purpose: the three things explain shows (the RNN, the deck's network, a saved
+# model on your input) share the last half — the trace, --maps, --json and the suggestion.
 def cmd_explain(args) -> int:
     from glassnet import glassbox
 
@@ -644,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A list of train's arguments, one call each, read as a table: splitting it would hide none.
 def _train_parser(sub) -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",

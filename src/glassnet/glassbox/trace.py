@@ -267,6 +267,8 @@ def _snapshot(model: Model) -> dict[int, dict]:
     }
 
 
+# One pass over the nodes on purpose: each LayerTrace field is read from the cache where the
+# layer left it, in the order a reader of the trace meets them.
 def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
     """A Trace from what the layers cached in the step just taken (weights now updated)."""
     case_1_nodes = {id(t.node) for i, t in enumerate(model.outputs) if model.case_1(i)}
@@ -415,6 +417,8 @@ def _next_with_weights(lt: LayerTrace, layers: list) -> LayerTrace | None:
     return None
 
 
+# A table of rules, one per kind of layer, kept in one place so that the page and the text say
+# the same thing.
 def backward_rule(layer, lt: LayerTrace, layers: list, cache=None) -> str:
     """What the backward pass of ``layer`` (traced as ``lt`` among ``layers``, its values in
     ``cache``) does, in the deck's words: case 1 or 2 for neurons, each other kind its own."""
@@ -523,6 +527,8 @@ def _finite_differences(
             lt.numeric[name] = Check(order, grad[order], numeric)
 
 
+# One function on purpose: one real step, start to end — a copy, its optimizer, the data as the
+# model takes it, the step, what it cached, the new loss, the checks.
 def trace(
     model: Model,
     x,

@@ -74,6 +74,8 @@ class RNN(Layer):
         "b": "bias",
     }
 
+    # Keras's recurrent arguments, each checked or refused by name (regularizers, constraints,
+    # stateful): the length is the list of them.
     def __init__(
         self,
         units,

@@ -54,6 +54,7 @@ class Summary:
     def _node_index(self, node: Node) -> int:
         return [n for n in self._nodes if n.layer is node.layer].index(node)
 
+    # Keras's table, drawn row by row as Keras draws it: its format is the reason for the length.
     def summary(
         self,
         line_length=None,

@@ -37,6 +37,8 @@ class Trainer:
 
     # ---- training ---------------------------------------------------------------------------
 
+    # Keras's 17 arguments, each checked where a user's mistake would otherwise surface late;
+    # the loop itself is _fit and _epochs.
     def fit(
         self,
         x=None,

@@ -1,10 +1,6 @@
-"""Sequential: whole-model gradient checks, the Keras API, callbacks, progress, bad input."""
+"""Sequential: whole-model gradient checks, the Keras API, weights, bad input."""
 
-import io
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +11,7 @@ from glassnet.layers import Activation, Dense, Dropout, Flatten, Input
 from glassnet.models import Sequential
 from glassnet.utils import to_categorical
 from tests.gradcheck import numerical_gradient, relative_error
+from tests.small_models import small_model, small_problem
 
 # ---- whole models against finite differences ---------------------------------------------------
 
@@ -74,25 +71,6 @@ def test_fused_path_is_used_for_softmax_cross_entropy():
 
 
 # ---- the Keras API -------------------------------------------------------------------------------
-
-
-def small_problem(rng, n=64):
-    x = rng.normal(size=(n, 4)).astype("float32")
-    y = (x[:, 0] + x[:, 1] > 0).astype(int)
-    return x, y
-
-
-def small_model():
-    model = Sequential(
-        [
-            Input(shape=(4,)),
-            Dense(8, activation="relu"),
-            Dropout(0.1),
-            Dense(2, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 def test_fit_returns_history_with_keras_keys(rng):
@@ -222,154 +200,6 @@ def test_summary_of_unbuilt_model():
     ]
 
 
-# ---- callbacks ---------------------------------------------------------------------------------
-
-
-def test_hooks_are_called_in_keras_order(rng):
-    events = []
-
-    class Recorder(callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            events.append("train_begin")
-
-        def on_epoch_begin(self, epoch, logs=None):
-            events.append(f"epoch_begin {epoch}")
-
-        def on_train_batch_end(self, batch, logs=None):
-            events.append(f"batch_end {batch} {sorted(logs)}")
-
-        def on_epoch_end(self, epoch, logs=None):
-            events.append(f"epoch_end {epoch} {sorted(logs)}")
-
-        def on_train_end(self, logs=None):
-            events.append("train_end")
-
-    x, y = small_problem(rng, n=20)
-    small_model().fit(x, y, epochs=1, batch_size=10, verbose=0, callbacks=[Recorder()])
-    assert events == [
-        "train_begin",
-        "epoch_begin 0",
-        "batch_end 0 ['accuracy', 'loss']",
-        "batch_end 1 ['accuracy', 'loss']",
-        "epoch_end 0 ['accuracy', 'loss']",
-        "train_end",
-    ]
-
-
-def test_early_stopping_restores_best_weights(rng):
-    x, y = small_problem(rng)
-    model = small_model()
-    values = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0])
-    snapshots = {}
-
-    class FakeValLoss(callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs["val_loss"] = next(values)
-            snapshots[epoch] = self.model.get_weights()
-
-    stopper = callbacks.EarlyStopping(patience=2, restore_best_weights=True)
-    history = model.fit(x, y, epochs=6, verbose=0, callbacks=[FakeValLoss(), stopper])
-    assert history.epoch == [0, 1, 2, 3] and stopper.stopped_epoch == 3
-    for got, best in zip(model.get_weights(), snapshots[1]):
-        np.testing.assert_array_equal(got, best)
-
-
-def test_early_stopping_warns_about_missing_metric(rng):
-    x, y = small_problem(rng)
-    with pytest.warns(
-        UserWarning, match="`val_los` which is not available. Available metrics are: accuracy,loss"
-    ):
-        small_model().fit(
-            x, y, epochs=1, verbose=0, callbacks=[callbacks.EarlyStopping(monitor="val_los")]
-        )
-
-
-def test_model_checkpoint_best_only(rng, tmp_path):
-    x, y = small_problem(rng)
-    path = tmp_path / "best.keras"
-    cb = callbacks.ModelCheckpoint(path, monitor="loss", save_best_only=True)
-    small_model().fit(x, y, epochs=2, verbose=0, callbacks=[cb])
-    assert path.exists()
-    restored = glassnet.models.load_model(path)
-    assert restored.count_params() == 4 * 8 + 8 + 8 * 2 + 2
-
-
-def test_csv_logger(rng, tmp_path):
-    x, y = small_problem(rng)
-    path = tmp_path / "log.csv"
-    small_model().fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.CSVLogger(path)])
-    lines = path.read_text().splitlines()
-    assert lines[0] == "epoch,accuracy,loss" and len(lines) == 3
-
-
-def test_terminate_on_nan(rng, capsys):
-    model = Sequential([Input(shape=(4,)), Dense(1)])
-    model.compile(optimizer=glassnet.optimizers.SGD(learning_rate=1e30), loss="mse")
-    x = rng.normal(size=(64, 4)) * 1e10
-    with np.errstate(all="ignore"):
-        history = model.fit(
-            x, x[:, :1], epochs=3, batch_size=8, verbose=0, callbacks=[callbacks.TerminateOnNaN()]
-        )
-    assert len(history.epoch) == 1
-    assert "Invalid loss, terminating training" in capsys.readouterr().out
-
-
-def test_callbacks_must_be_callbacks(rng):
-    x, y = small_problem(rng)
-    with pytest.raises(
-        TypeError,
-        match="Expected callbacks to be glassnet.callbacks.Callback instances; received 'oops'",
-    ):
-        small_model().fit(x, y, verbose=0, callbacks=["oops"])
-
-
-# ---- progress output -----------------------------------------------------------------------------
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def fit_with_progress(rng, stream, verbose):
-    x, y = small_problem(rng, n=40)
-    small_model().fit(
-        x,
-        y,
-        epochs=2,
-        batch_size=10,
-        verbose=0,
-        validation_data=(x, y),
-        callbacks=[callbacks.ProgbarLogger(verbose=verbose, stream=stream)],
-    )
-    return stream.getvalue()
-
-
-def test_progress_in_a_log_has_no_redraw_characters(rng):
-    out = fit_with_progress(rng, io.StringIO(), verbose=1)
-    assert "\r" not in out and "\x1b" not in out
-    lines = out.splitlines()
-    assert lines[0] == "Epoch 1/2"
-    assert re.fullmatch(
-        r"4/4 ━{20} \d+s \d+(ms|us)/step - accuracy: \d\.\d{4} - loss: \d\.\d{4} "
-        r"- val_accuracy: \d\.\d{4} - val_loss: \d\.\d{4}",
-        lines[1],
-    )
-    assert len(lines) == 4
-
-
-def test_progress_on_a_terminal_redraws(rng):
-    out = fit_with_progress(rng, FakeTerminal(), verbose=1)
-    assert "\r" in out and "Epoch 2/2" in out
-
-
-def test_verbose_2_prints_one_line_per_epoch(rng):
-    lines = fit_with_progress(rng, io.StringIO(), verbose=2).splitlines()
-    assert re.fullmatch(
-        r"4/4 - \d+s - \d+(ms|us)/step - accuracy: .* - val_loss: \d\.\d{4}", lines[1]
-    )
-
-
 # ---- bad input --------------------------------------------------------------------------------
 
 
@@ -468,140 +298,6 @@ def test_accuracy_resolves_like_keras(rng):
     assert resolved(y, out) == "SparseCategoricalAccuracy"
     assert resolved(to_categorical(y), out) == "CategoricalAccuracy"
     assert resolved(y[:, None], np.zeros((1, 1))) == "BinaryAccuracy"
-
-
-def test_profiler_accounts_for_each_layer_and_restores_methods(rng):
-    x, y = small_problem(rng, n=64)
-    model = small_model()
-    profiler = callbacks.Profiler()
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[profiler])
-    assert profiler.steps == 8
-    report = profiler.report().splitlines()
-    assert report[0].split()[:4] == ["layer", "forward", "backward", "update"]
-    assert [line.split()[0] for line in report[1:4]] == ["dense", "dropout", "dense_1"]
-    assert profiler.rows["dense"]["update"] > 0 and profiler.rows["dropout"]["update"] == 0
-    assert all(row["forward"] > 0 and row["backward"] > 0 for row in profiler.rows.values())
-    # Nothing stays wrapped: the next fit runs the layers' own methods.
-    assert "forward" not in vars(model.layers[0]) and "update" not in vars(model.optimizer)
-
-
-def test_profiler_leaves_validation_out_of_the_training_steps(rng, monkeypatch):
-    """Validation runs the layers' forward passes too, between the steps: not training time."""
-    x, y = small_problem(rng, n=64)
-    model = small_model()
-    profiler = callbacks.Profiler()
-    clock = iter(range(10**6))  # each reading of the clock one second later
-    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: float(next(clock)))
-    model.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_data=(x, y),
-              callbacks=[profiler])  # fmt: skip
-    passes = sum(row["forward"] + row["backward"] for row in profiler.rows.values())
-    assert passes <= profiler.total  # the steps' time holds the passes' time, nothing more
-    assert profiler.rows["dense"]["forward"] == profiler.steps  # one timed forward per step
-
-
-@pytest.mark.parametrize("spinning", [False, True])
-def test_profiler_says_when_blas_threads_spin(rng, monkeypatch, spinning):
-    monkeypatch.setattr(glassnet.backend, "BLAS_THREADS_SPIN", spinning)
-    x, y = small_problem(rng, n=32)
-    profiler = callbacks.Profiler()
-    small_model().fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[profiler])
-    hint = "NumPy was imported before glassnet, so OpenBLAS's idle threads spin"
-    assert (hint in profiler.report()) is spinning
-
-
-@pytest.mark.parametrize(
-    ("imports", "env", "spin", "threads"),
-    [
-        ("import glassnet", {}, False, "cpus"),
-        # OpenBLAS loaded before glassnet could ask: it is asked to read its environment again
-        ("import numpy, glassnet", {}, False, "cpus"),
-        ("import numpy, glassnet", {"OPENBLAS_THREAD_TIMEOUT": "4"}, False, "cpus"),
-        ("import numpy, glassnet", {"GLASSNET_NUM_THREADS": "3"}, False, 3),  # the user decides
-    ],
-)
-def test_own_threads_follow_the_import_order(imports, env, spin, threads):
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OPENBLAS_THREAD_TIMEOUT", "GLASSNET_NUM_THREADS")
-    }
-    code = f"{imports}; b = glassnet.backend; print(b.BLAS_THREADS_SPIN, b.num_threads())"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert out == [str(spin), str(cpus if threads == "cpus" else threads)]
-
-
-SPIN_CHECK = """
-import time, numpy
-{import_glassnet}
-a = numpy.ones((512, 512), numpy.float32)
-a @ a  # OpenBLAS's workers join in, then spin or sleep
-cpu = time.process_time()
-time.sleep(0.2)
-print(time.process_time() - cpu)
-"""
-
-
-@pytest.mark.skipif(
-    (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) < 2,
-    reason="one CPU: OpenBLAS starts no worker threads",
-)
-def test_blas_threads_sleep_after_a_product_though_numpy_came_first():
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS", "GLASSNET"))}
-
-    def cpu_while_asleep(import_glassnet: str) -> float:
-        code = SPIN_CHECK.format(import_glassnet=import_glassnet)
-        run = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True,
-                             text=True, check=True)  # fmt: skip
-        return float(run.stdout)
-
-    assert cpu_while_asleep("") > 0.03  # NumPy alone: a worker spins on for about 0.1 s
-    assert cpu_while_asleep("import glassnet") < 0.02  # told to sleep after a short spin
-
-
-def test_blas_threads_are_left_alone_where_openblas_cannot_restart_them(monkeypatch):
-    class Library:  # a BLAS build without the functions that restart OpenBLAS's threads
-        pass
-
-    monkeypatch.setattr(glassnet.backend.ctypes, "CDLL", lambda path: Library())
-    assert glassnet.backend.restart_blas_threads() is False
-
-
-def test_every_hook_and_its_logs_as_keras_calls_them():
-    # The sequence real Keras 3 produced for the same calls (tests/fixtures/keras/hooks.json).
-    import json
-    from pathlib import Path
-
-    keras = json.loads((Path(__file__).parent / "fixtures/keras/hooks.json").read_text())
-    calls = []
-
-    class Recorder(callbacks.Callback):
-        pass
-
-    def record(name):
-        def hook(self, *args):
-            logs = args[-1] if args and not isinstance(args[-1], int) else "missing"
-            calls.append([name, None if logs is None else sorted(logs)])
-
-        return hook
-
-    for name in {c[0] for c in keras["calls"]}:
-        setattr(Recorder, name, record(name))
-    model = Sequential([Input((3,)), Dense(2, activation="softmax")])
-    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    x, y = np.zeros((4, 3), "float32"), np.array([0, 1, 0, 1])
-    history = model.fit(x, y, batch_size=2, epochs=2, validation_data=(x, y),
-                        callbacks=[Recorder()], verbose=0)  # fmt: skip
-    model.evaluate(x, y, batch_size=2, callbacks=[Recorder()], verbose=0)
-    model.predict(x, batch_size=2, callbacks=[Recorder()], verbose=0)
-    assert calls == keras["calls"]
-    assert history.params == keras["history_params"]
 
 
 def test_weights_are_keras_variables_that_write_through(rng):

@@ -275,7 +275,9 @@ def in_view(page, selector: str) -> bool:
 
 
 @pytest.mark.parametrize("lang", ["en", "zh_TW"])
-@pytest.mark.parametrize("size", [(360, 740), (1280, 900)], ids=["phone", "desktop"])
+@pytest.mark.parametrize(
+    "size", [(360, 740), (390, 844), (1280, 900)], ids=["small-phone", "phone", "desktop"]
+)
 def test_every_panel_fits_and_every_answer_appears_where_the_student_looks(
     browser, server, size, lang
 ):
@@ -310,7 +312,7 @@ def test_every_panel_fits_and_every_answer_appears_where_the_student_looks(
     text = result.inner_text()
     checks = result.locator("table").inner_text()
     assert checks.count("✓") == 2 and "✗" not in checks
-    assert "C = 0.0000" not in text and "e-" in text  # small numbers as powers of ten
+    assert "C = 0.0000" not in text and "e\u2011" in text  # powers of ten, never cut at e-
     assert in_view(page, "[data-testid=tiny-loss]") and overflow(page) == 0
     shot(page, f"tiny-loss-{lang}-{size[0]}")
     page.get_by_test_id("tiny-loss").locator("button").click()  # its second choice instead

@@ -53,24 +53,29 @@ def _model(kind: str, rng) -> tuple[Sequential, np.ndarray]:
     return model, x
 
 
-def _confident(model, x, label: int = LABEL) -> None:
-    """Raise the output layer's bias for ``label`` until C ≈ 1e-6: the network already gives the
-    label nearly all of its probability, as a trained network does at its own answer."""
+def _confident(model, x, label: int = LABEL, beyond: float = 0.0) -> None:
+    """Raise the output layer's bias for ``label`` until C ≈ 1e-6, as a trained network gives
+    its own answer nearly all of its probability; then by ``beyond`` more (25: C ≈ 1e-17)."""
     b = model.layers[-1].params["b"]
     for _ in range(60):
         if -np.log(model.predict(x, verbose=0)[0, label]) < 3e-6:
+            b[label] += beyond
             return
         b[label] += 1.0
     raise AssertionError("could not make the model confident")
 
 
+BEYOND = pytest.mark.parametrize("beyond", [0.0, 25.0], ids=["C≈1e-6", "C≈1e-17"])
+
+
 KINDS = ["Dense", "Conv2D", "Conv1D", "SimpleRNN", "LSTM", "GRU", "BatchNormalization", "Embedding"]
 
 
+@BEYOND
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_right_layer_passes_at_a_tiny_loss(kind, rng):
+def test_a_right_layer_passes_at_a_tiny_loss(kind, rng, beyond):
     model, x = _model(kind, rng)
-    _confident(model, x)
+    _confident(model, x, beyond=beyond)
     tr = glassbox.trace(model, x, np.array([LABEL]), learning_rate=0.01)
     assert tr.tiny_loss and 0 < tr.C < 1e-5
     checked = [(lt.name, name, c.error) for lt in tr.layers for name, c in lt.numeric.items()]
@@ -106,8 +111,9 @@ def test_a_wrong_backward_pass_fails_at_a_tiny_loss(kind, rng, monkeypatch):
 
 def test_the_relative_error_has_a_floor_and_no_blind_spot():
     agree = glassbox.relative_error
-    assert agree(np.array([3e-12]), np.array([1e-12])) == pytest.approx(2e-8)  # noise of ≈ 0
-    assert agree(np.array([2e-6]), np.array([1e-6])) == pytest.approx(1e-2)  # a factor 2: fails
+    assert agree(np.array([3e-12]), np.array([1e-12]), 1e-4) == pytest.approx(2e-8)  # noise
+    assert agree(np.array([2e-6]), np.array([1e-6]), 1e-4) == pytest.approx(1e-2)  # a factor 2
+    assert agree(np.array([2e-17]), np.array([1e-17])) == pytest.approx(0.5)  # no floor: seen
     assert agree(np.array([0.5, 2.0]), np.array([0.5, 1.0])) == pytest.approx(0.5)
 
 
@@ -182,7 +188,7 @@ def test_json_keeps_every_float32_in_its_shortest_form(rng, tmp_path, capsys):
     assert np.array_equal(W, tr.layers[0].W)  # the same float32 numbers, read back
     assert len(repr(data["layers"][0]["W"][0][0])) <= 12  # 0.1, not 0.10000000149011612
     check = data["layers"][0]["numeric"]["W"]
-    assert set(check) == {"indices", "backprop", "finite"}
+    assert set(check) == {"indices", "backprop", "finite", "C"}
     dense, x = _model("Dense", rng)
     dense.save(tmp_path / "dense.keras")
     assert cli.main(["explain", str(tmp_path / "dense.keras"), "--input", *map(str, x.ravel()),

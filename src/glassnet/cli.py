@@ -388,7 +388,6 @@ def cmd_explain(args) -> int:
         x = np.array([args.input], dtype=float) if args.input else glassbox.DECK_INPUT
         y = np.array([args.target], dtype=float) if args.target else glassbox.DECK_TARGET
         learning_rate = args.learning_rate or 0.5
-        other = None  # no other label to suggest
     else:
         model = load_model(args.model)
         if args.image is not None:
@@ -404,18 +403,15 @@ def cmd_explain(args) -> int:
             )
         if not model.compiled:
             model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-        other = None
         if args.target:
             y = np.array([args.target], dtype=float)
         else:
-            ranked = np.argsort(-model.predict(x, verbose=0)[0].reshape(-1), kind="stable")
             label = args.label
             if label is None:  # explain the network's own answer
-                label = int(ranked[0])
+                label = int(np.argmax(model.predict(x, verbose=0)[0]))
                 print(
                     _("No --label given: using the predicted class, {label}.").format(label=label)
                 )
-            other = next((int(k) for k in ranked if k != label), None)
             y = glassbox.target_for_label(model, label)
         learning_rate = args.learning_rate or 0.01
     if args.maps:
@@ -437,14 +433,10 @@ def cmd_explain(args) -> int:
             ).format(path=args.json, size=f"{size:.1f}")
         )
     print(tr.render(color=sys.stdout.isatty(), neuron=args.neuron, full=args.full))
-    if tr.tiny_loss and other is not None:
-        print(
-            "\n"
-            + _(
-                "C ≈ 0 at label {label}: try --label {other}, the network's next choice, "
-                "to watch a step that moves the weights."
-            ).format(label=label, other=other)
-        )
+    other = tr.next_label() if tr.tiny_loss else None
+    if other is not None:
+        print("\n" + _("C ≈ 0: try --label {other}, the network's next choice, to watch a step "
+                       "that moves the weights.").format(other=other))  # fmt: skip
     return 0
 
 

@@ -42,20 +42,24 @@ MAX_CHECKED = 64  # finite-difference checks per weight tensor (the largest grad
 # float64 against float64 central differences agree to ~1e-9 on every layer kind; a wrong
 # derivative is off by a fraction of itself.
 TOLERANCE = 1e-5
-# The smallest gradient scale a relative error divides by. Central differences of C carry
-# rounding of about 1e-16 / ε = 1e-10 whatever C is (C ≈ 0 near a confident answer), so where a
-# whole gradient is smaller than this, the check compares absolutely: |backprop − finite| ≤
-# TOLERANCE · FLOOR = 1e-9, ten times that noise and far below any wrong derivative's error.
-FLOOR = 1e-4
+# The smallest gradient scale a relative error divides by: FLOOR·|C|, and never below
+# ABSOLUTE_FLOOR. Central differences carry C's rounding, about 1e-16·|C| / ε = 1e-10·|C| (C is
+# exact to its last bits, a confident answer's too: log-softmax goes through log1p); backprop
+# carries that of a − y, 1e-16 absolute (a ≈ 1 − C rounds). Below the floor the check compares
+# absolutely, |backprop − finite| ≤ TOLERANCE·floor: 1e-7·|C|, or 1e-15, above both. Where every
+# gradient is below 1e-10 (C ≲ 1e-10) float64 cannot tell a wrong derivative from a right one;
+# above, a gradient off by half of itself fails (tested at C ≈ 1e-6 on eight kinds of layer).
+FLOOR = 1e-2
+ABSOLUTE_FLOOR = 1e-10
 TINY_LOSS = 1e-4  # below this C, the text says the network already gives the label ≈ all of it
 
 
-def relative_error(backprop, finite, floor: float = FLOOR) -> float:
+def relative_error(backprop, finite, floor: float = 0.0) -> float:
     """max |backprop − finite| / max(max |backprop|, max |finite|, floor).
 
     >>> f"{relative_error(np.array([2.0, -1.0]), np.array([2.0, -1.000001])):.3g}"
     '5e-07'
-    >>> f"{relative_error(np.array([2e-12]), np.array([1e-12])):.3g}"  # both ≈ 0: agreement
+    >>> f"{relative_error(np.array([2e-12]), np.array([1e-12]), floor=1e-4):.3g}"  # ≈ 0 both
     '1e-08'
     """
     backprop, finite = np.asarray(backprop, float), np.asarray(finite, float)
@@ -72,10 +76,11 @@ class Check:
     indices: np.ndarray  # flat indices into the parameter, the largest |∂C/∂w| first
     backprop: np.ndarray  # ∂C/∂w there, by the backward pass in float64
     finite: np.ndarray  # (C(w + ε) − C(w − ε)) / 2ε there, in float64
+    C: float  # the float64 loss at the step's start: the floor is FLOOR·|C|
 
     @property
     def error(self) -> float:
-        return relative_error(self.backprop, self.finite)
+        return relative_error(self.backprop, self.finite, max(FLOOR * abs(self.C), ABSOLUTE_FLOOR))
 
     @property
     def ok(self) -> bool:
@@ -173,6 +178,17 @@ class Trace:
     C_new: float | None = None
     a_new: np.ndarray | None = None  # the model's output after the step
     dtype: str = "float32"  # the step's float type (the checks run in float64)
+
+    def next_label(self) -> int | None:
+        """For a classifier's step on one sample: the class the network gave most probability
+        after the target's, before the step (the label to try where C ≈ 0); else None."""
+        if "categorical_crossentropy" not in self.loss_name or isinstance(self.y, list):
+            return None
+        a = np.asarray(self.layers[-1].a).reshape(len(self.y), -1)[0]  # (classes,)
+        y = np.asarray(self.y)
+        target = int(y.reshape(-1)[0]) if "sparse" in self.loss_name else int(y[0].argmax())
+        ranked = [int(k) for k in np.argsort(-a, kind="stable") if k != target]
+        return ranked[0] if ranked else None
 
     @property
     def tiny_loss(self) -> bool:
@@ -504,7 +520,7 @@ def _finite_differences(
     for node, lt in zip(nodes, tr.layers):  # the weights the step started from
         for name in lt.parameter_names():
             node.layer.params[name][...] = lt.before(name)
-    check.backpropagate(ys, check.forward(xs))  # the backward pass, in float64
+    C = check.backpropagate(ys, check.forward(xs))  # the backward pass, in float64
     backprop = {
         (id(node), name): node.layer.grads[name].copy()
         for node, lt in zip(nodes, tr.layers)
@@ -524,7 +540,7 @@ def _finite_differences(
                 c_minus = check.loss_value(ys, check.forward(xs))
                 flat[k] = old
                 numeric[j] = (c_plus - c_minus) / (2 * eps)
-            lt.numeric[name] = Check(order, grad[order], numeric)
+            lt.numeric[name] = Check(order, grad[order], numeric, C)
 
 
 # One function on purpose: one real step, start to end — a copy, its optimizer, the data as the

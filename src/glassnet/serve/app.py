@@ -259,16 +259,14 @@ def step(model, x, label: int, learning_rate: float) -> dict:
     target = glassbox.target_for_label(model, label)
     tr = glassbox.trace(model, x, target, learning_rate=learning_rate)
     layers = [_step_layer(lt) for lt in tr.layers]
-    before = np.asarray(tr.layers[-1].a, dtype=np.float64)[0].reshape(-1)
     after = np.asarray(tr.a_new, dtype=np.float64)[0].reshape(-1)
-    others = [int(k) for k in np.argsort(-before, kind="stable") if k != label]
     return {
         "label": label,
         "learning_rate": learning_rate,
         "C": tr.C,
         "C_new": tr.C_new,
         "tiny_loss": tr.tiny_loss,
-        "suggested_label": others[0] if others else None,  # its second choice, to try instead
+        "suggested_label": tr.next_label(),  # its next choice, to try instead
         "dtype": tr.dtype,
         "tolerance": glassbox.TOLERANCE,
         "layers": layers,

@@ -89,6 +89,10 @@ function clearCanvas() {
   $("layers").textContent = "";
   $("seen").getContext("2d").clearRect(0, 0, 112, 112);
   $("step-result").textContent = "";
+  const hint = document.createElement("p");  // the neuron shown belonged to the last drawing
+  hint.className = "hint";
+  hint.textContent = t("Click a neuron in a layer.");
+  $("neuron").replaceChildren(hint);
 }
 
 function point(event) {
@@ -307,9 +311,11 @@ function bars(layer, answer) {
 // ---- one neuron --------------------------------------------------------------------------------
 
 // One number as the glass box prints it: 4 decimals, powers of ten where decimals would hide it.
+// The exponent's sign is a non-breaking hyphen: a line may not end inside "2.255e-21".
 function fmt(v) {
   if (v === 0) return "0";
-  return Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toFixed(4);
+  if (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3) return v.toExponential(3).replace("e-", "e\u2011");
+  return v.toFixed(4);
 }
 
 async function showNeuron(layer, index, reveal = true) {

@@ -232,6 +232,34 @@ def num_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def limit_threads(threads: int) -> None:
+    """From now on, at most ``threads`` threads for BLAS and for glassnet's own work (a process
+    that shares its machine with others of the same job, see ``glassnet.distribution``)."""
+    os.environ["GLASSNET_NUM_THREADS"] = str(threads)
+    num_threads.cache_clear()
+    controller = _blas_controller()
+    if controller is not None:
+        controller.limit(limits=threads, user_api="blas")
+
+
+_PROCESS = (0, 1)  # (this process's index, how many) in a data-parallel job
+
+
+def set_process(index: int, count: int) -> None:
+    """Record this process's place in a data-parallel job (``glassnet.distribution`` does)."""
+    global _PROCESS
+    _PROCESS = (int(index), int(count))
+
+
+def process_index() -> int:
+    """This process's rank in a data-parallel job; 0 alone. Only rank 0 writes files."""
+    return _PROCESS[0]
+
+
+def process_count() -> int:
+    return _PROCESS[1]
+
+
 SMALL_PRODUCT_FLOPS = 5e6
 """Below this many floating-point operations per matrix product, BLAS's second thread costs more
 than it gives. Measured on the 2-core development machine, ms per training step with one BLAS

@@ -8,6 +8,7 @@ The hooks and their names are Keras's: ``on_train_begin``, ``on_epoch_begin``,
 
 from __future__ import annotations
 
+import bisect
 import csv
 import itertools
 import json
@@ -128,6 +129,15 @@ class CallbackList:
 
     def wants(self, hook: str) -> bool:
         return bool(self._bound[hook])
+
+    def may_stop_a_batch(self) -> bool:
+        """Whether a callback that could set ``stop_training`` sees the batches (anything but the
+        progress bar and History)."""
+        return any(
+            not isinstance(cb, (ProgbarLogger, History))
+            for hook in ("on_train_batch_begin", "on_train_batch_end")
+            for cb in (method.__self__ for method in self._bound[hook])
+        )
 
 
 class History(Callback):
@@ -566,31 +576,28 @@ class BackupAndRestore(Callback):
         self.backup_dir = os.fspath(backup_dir)
         self.delete_checkpoint = delete_checkpoint
 
-    def _generators(self):
-        """Every generator fit draws from, by a stable name."""
-        return self.model.random_generators()
-
     def on_train_begin(self, logs=None):
         path = os.path.join(self.backup_dir, self.METADATA)
         if not os.path.exists(path):
-            return
+            return  # (under data-parallel training rank 0's restored state reaches every rank)
         with open(path) as f:
             metadata = json.load(f)
         self.model.load_weights(os.path.join(self.backup_dir, metadata["model"]), optimizer=True)
-        for name, rng in self._generators().items():
-            if name in metadata["generators"]:
-                rng.bit_generator.state = metadata["generators"][name]
+        self.model.set_random_generator_states(
+            metadata.get("generators_per_process") or [metadata["generators"]]
+        )
         self.model.resume_from_epoch = int(metadata["epoch"]) + 1
 
     def on_epoch_end(self, epoch, logs=None):
+        states = self.model.random_generator_states()  # every process's (each draws its own)
+        if backend.process_index():
+            return  # rank 0 writes the backup
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch-{epoch + 1}.keras"
         self.model.save(os.path.join(self.backup_dir, name))
-        metadata = {
-            "epoch": epoch,
-            "model": name,
-            "generators": {k: rng.bit_generator.state for k, rng in self._generators().items()},
-        }
+        metadata = {"epoch": epoch, "model": name, "generators": states[0]}
+        if len(states) > 1:
+            metadata["generators_per_process"] = states
         path = os.path.join(self.backup_dir, self.METADATA)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
@@ -603,7 +610,11 @@ class BackupAndRestore(Callback):
                 os.remove(os.path.join(self.backup_dir, old))
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+        if (
+            self.delete_checkpoint
+            and not backend.process_index()
+            and os.path.isdir(self.backup_dir)
+        ):
             shutil.rmtree(self.backup_dir)
 
 
@@ -615,6 +626,9 @@ class CSVLogger(Callback):
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
 
     def on_train_begin(self, logs=None):
+        self.file = None
+        if backend.process_index():
+            return  # rank 0 writes the file
         exists = self.append and os.path.exists(self.filename)
         self.file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
         self.writer = None
@@ -622,6 +636,8 @@ class CSVLogger(Callback):
         self.header_written = exists and os.path.getsize(self.filename) > 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.file is None:
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
@@ -634,7 +650,8 @@ class CSVLogger(Callback):
         self.file.flush()
 
     def on_train_end(self, logs=None):
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 class LambdaCallback(Callback):
@@ -734,6 +751,13 @@ class _EventFile:
 _EVENT_FILES = itertools.count()
 
 
+class _NoFile:
+    """Where a process other than rank 0 writes its TensorBoard logs: nowhere."""
+
+    def scalars(self, values: dict, step: int) -> None:
+        pass
+
+
 class TensorBoard(Callback):
     """Write the logs as TensorBoard's event files: ``tensorboard --logdir logs`` shows them.
 
@@ -762,7 +786,9 @@ class TensorBoard(Callback):
         self._files: dict[str, _EventFile] = {}
         self._batches = 0
 
-    def _file(self, which: str) -> _EventFile:
+    def _file(self, which: str) -> _EventFile | _NoFile:
+        if backend.process_index():
+            return _NoFile()  # rank 0 writes the logs
         if which not in self._files:
             self._files[which] = _EventFile(os.path.join(self.log_dir, which))
         return self._files[which]
@@ -820,18 +846,27 @@ class Profiler(Callback):
             for phase in ("backward", "backward_from_z"):
                 if hasattr(layer, phase):
                     self._wrap(layer, phase, row, "backward", busy=backward_busy)
-        owner = {id(p): layer.name for layer in self.model.layers for p in layer.params.values()}
+        # Which layer a piece of a parameter belongs to, by where its numbers lie in memory (the
+        # parameters are views into the model's one buffer, and a piece may be a slice of one).
+        spans = sorted(
+            (p.__array_interface__["data"][0], layer.name)
+            for layer in self.model.layers
+            for p in layer.params.values()
+            if p.size
+        )
+        starts, names = [start for start, _ in spans], [name for _, name in spans]
         optimizer = self.model.optimizer
         update = optimizer.update
 
         lock = threading.Lock()  # the update runs on several threads at once
 
-        def timed_update(p, g, state):  # p may be a slice of a parameter: its base is the owner
+        def timed_update(p, g, state):
             start = time.perf_counter()
             update(p, g, state)
             seconds = time.perf_counter() - start
+            owner = names[bisect.bisect_right(starts, p.__array_interface__["data"][0]) - 1]
             with lock:
-                self.rows[owner[id(p if p.base is None else p.base)]]["update"] += seconds
+                self.rows[owner]["update"] += seconds
 
         optimizer.update = timed_update
         self._originals.append((optimizer, "update"))

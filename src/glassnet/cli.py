@@ -17,6 +17,7 @@ import importlib.metadata
 import itertools
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import glassnet
-from glassnet import activations, datasets, i18n, utils
+from glassnet import activations, datasets, distribution, i18n, utils
 from glassnet.datasets import DatasetUnavailableError, _fetch
 from glassnet.i18n import N_, _
 from glassnet.layers import Dense, Dropout, Input
@@ -191,7 +192,40 @@ MODELS = {  # --model: its network for side×side images of n classes, and the s
 
 # One function on purpose: the command reads top to bottom, as the deck trains MNIST: the data,
 # the network, compile, fit (keeping what was learned on Ctrl-C), check, save, report.
+def _train_on_processes(args) -> int:
+    """Start this same ``glassnet train`` as ``args.processes`` MPI ranks on this machine, each
+    with its share of the cores, and wait for them: a rank that fails ends them all."""
+    try:
+        command = distribution.launch_command(args.processes, ["-m", "glassnet.cli", *args.argv])
+    except FileNotFoundError as exc:
+        raise CommandError(str(exc)) from exc
+    environment = dict(os.environ)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = str(max(1, (cores or 1) // args.processes))
+    for name in ("GLASSNET_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        environment.setdefault(name, threads)
+    if args.verbose:
+        print(
+            _("Starting {n} processes, each with {threads} of this machine's {cores} cores: "
+              "{command}").format(n=args.processes, threads=environment["GLASSNET_NUM_THREADS"],
+                                  cores=cores, command=" ".join(command))
+        )  # fmt: skip
+    sys.stdout.flush()
+    return subprocess.run(command, env=environment).returncode
+
+
+def _join_the_ranks() -> None:
+    """In a rank that ``--processes`` started: train data-parallel; only rank 0 speaks."""
+    distribution.set_distribution(distribution.DataParallel())
+    if glassnet.backend.process_index():
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
+
+
 def cmd_train(args) -> int:
+    if args.processes > 1:
+        if not distribution.launched():
+            return _train_on_processes(args)
+        _join_the_ranks()
     if args.seed is not None:
         utils.set_random_seed(args.seed)
     output = Path(args.output or f"{args.dataset or 'mnist'}-{args.model}.keras")
@@ -705,6 +739,15 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=None, help=_("random seed, for repeatable runs"))
     train.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        help=_(
+            "train data-parallel on this many processes (MPI ranks) of this machine, sharing its "
+            'cores; each takes its share of every batch (needs: pip install "glassnet[mpi]")'
+        ),
+    )
+    train.add_argument(
         "--output",
         "-o",
         default=None,
@@ -937,6 +980,7 @@ def main(argv=None) -> int:
     i18n.set_language(asked if asked and i18n.normalize(asked) else None)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # to start the same command again on several processes
     if args.command is None:
         parser.print_help()
         print("\nglassnet: " + _("choose a command, for example: glassnet train"), file=sys.stderr)

@@ -115,6 +115,8 @@ class Metric:
     """A value averaged over every sample seen since the last ``reset_state``: subclasses give
     ``per_sample(y_true, y_pred)``."""
 
+    STATE = ("total", "count")  # the running sums _start sets (data-parallel fit adds them up)
+
     def __init__(self, name=None, dtype=None):
         self.name = name or snake_case(type(self).__name__)
         self.dtype = dtype
@@ -325,6 +327,8 @@ class _ConfusionCounts(Metric):
             )
         self.top_k, self.class_id = top_k, class_id
         super().__init__(name, dtype)
+
+    STATE = ("true_positives", "false_positives", "true_negatives", "false_negatives")
 
     def _start(self) -> None:
         n = len(self.thresholds)

@@ -518,6 +518,14 @@ class Layer:
         W = self.params.get("W")
         return 0.0 if W is None else 2.0 * batch_size * W.size
 
+    def owners_of_arrays(self) -> list[Layer]:
+        """The layers whose ``params`` and ``grads`` are their own arrays: this one; a wrapper's
+        inner layers (a wrapper only lends them out, see ``adopt_parameters``)."""
+        return [self]
+
+    def adopt_parameters(self) -> None:
+        """Look again at the inner layers' arrays after they moved (a wrapper's); else nothing."""
+
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())
 

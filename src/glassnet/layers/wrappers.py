@@ -23,9 +23,14 @@ class Wrapper(Layer):
         """(Keras's group name, layer) for each inner layer, in Keras's variable order."""
         raise NotImplementedError
 
-    def _adopt_parameters(self) -> None:
+    def owners_of_arrays(self) -> list[Layer]:
+        return [owner for _, layer in self.sublayers() for owner in layer.owners_of_arrays()]
+
+    def adopt_parameters(self) -> None:
         """Take the inner layers' parameters and gradients as this layer's (the same arrays)."""
         self.params, self.grads, self.non_trainable = {}, {}, set()
+        for _, layer in self.sublayers():
+            layer.adopt_parameters()  # a wrapper inside a wrapper
         self._keras_names = {}  # forward_layer/W_x → forward_lstm/kernel, as Keras paths go
         for key, layer in self.sublayers():
             for name, p in layer.params.items():
@@ -132,7 +137,7 @@ class Bidirectional(Wrapper):
     def build(self, input_shape):
         for _, layer in self.sublayers():
             layer.build(input_shape)
-        self._adopt_parameters()
+        self.adopt_parameters()
         super().build(input_shape)
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
@@ -233,7 +238,7 @@ class TimeDistributed(Wrapper):
             )
         if not self.layer.built:
             self.layer.build((None, *input_shape[2:]))
-        self._adopt_parameters()
+        self.adopt_parameters()
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):

@@ -62,8 +62,24 @@ def is_batch_source(data) -> bool:
     )
 
 
+def _shared(part, batch):
+    """This process's rows of ``batch`` (x, y, weights lists) and (its rows, the batch's)."""
+    xb, yb, swb = batch
+    rows = len(xb[0])
+    mine = part(rows)
+
+    def cut(arrays):
+        return None if arrays is None else [a[mine] for a in arrays]
+
+    return (cut(xb), cut(yb), cut(swb)), (mine.stop - mine.start, rows)
+
+
 class ArrayBatches:
-    """Batches sliced from checked arrays, in a new random order each epoch if ``shuffle``."""
+    """Batches sliced from checked arrays, in a new random order each epoch if ``shuffle``.
+
+    Under data-parallel training ``part`` (``DataParallel.share``) picks this process's rows of
+    each batch, and ``rows`` holds (its rows, the batch's rows) of the batch last given.
+    """
 
     def __init__(self, xs, ys, sws, batch_size, shuffle=False, rng=None, dtype=None):
         self.xs, self.ys, self.sws = xs, ys, sws
@@ -71,6 +87,7 @@ class ArrayBatches:
         self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
         self.n = len(xs[0])
         self.steps = math.ceil(self.n / batch_size)
+        self.part, self.rows = None, None
 
     def targets(self):
         return self.ys
@@ -80,7 +97,11 @@ class ArrayBatches:
         order = self.rng.permutation(self.n) if self.shuffle else None
         dtype = self.dtype
         for start in range(0, self.n, self.batch_size):
-            end = start + self.batch_size
+            end = min(start + self.batch_size, self.n)
+            if self.part is not None:  # this process's share, cut before converting
+                mine = self.part(end - start)
+                self.rows = (mine.stop - mine.start, end - start)
+                start, end = start + mine.start, start + mine.stop
             idx = slice(start, end) if order is None else order[start:end]
             xb = [xp.asarray(a[idx], dtype=dtype) for a in self.xs]
             yb = None if self.ys is None else [a[idx] for a in self.ys]
@@ -106,6 +127,7 @@ class GeneratedBatches:
             self.steps = steps
         self.exhausted = False
         self._peeked = None
+        self.part, self.rows = None, None  # as ArrayBatches's
 
     def _raw(self, index):
         if self.dataset is not None:
@@ -154,6 +176,8 @@ class GeneratedBatches:
                             stacklevel=3,
                         )
                     break
+            if self.part is not None:  # every process draws the same batch and takes its rows
+                batch, self.rows = _shared(self.part, batch)
             yield batch
             step += 1
         if self.dataset is not None:

@@ -494,6 +494,51 @@ class Graph:
             )
         return sum(layer.count_params() for layer in self.leaf_layers())
 
+    def pack_parameters(self) -> list[tuple]:
+        """One contiguous parameter buffer and one gradient buffer per float type, holding every
+        float parameter of the model and its ∂C/∂·; each layer's ``params`` and ``grads`` become
+        views into them. Returns [(parameters, gradients)], one pair per float type.
+
+        So a whole step's gradients are one array (one Allreduce under data-parallel training)
+        while the layers, the glass box, the files and the optimizers still see per-layer arrays.
+        The values are copied in once; packing again is free while every array is still the
+        view it was made (a layer shared with another model moves to whichever packed it last).
+        """
+        owned = [
+            (layer, name)
+            for leaf in self.leaf_layers()
+            for layer in leaf.owners_of_arrays()
+            for name, p in layer.params.items()
+            if p.dtype.kind == "f"
+        ]
+        if self._buffers is not None and all(self._in_buffers(lr, name) for lr, name in owned):
+            return list(self._buffers.values())
+        sizes: dict[str, int] = {}
+        for layer, name in owned:
+            key = layer.params[name].dtype.str
+            sizes[key] = sizes.get(key, 0) + layer.params[name].size
+        self._buffers = {key: (xp.empty(n, dtype=key), xp.zeros(n, dtype=key))
+                         for key, n in sizes.items()}  # fmt: skip
+        start = dict.fromkeys(sizes, 0)
+        for layer, name in owned:
+            p, g = layer.params[name], layer.grads[name]
+            key, end = p.dtype.str, start[p.dtype.str] + p.size
+            p_buf, g_buf = self._buffers[key]
+            p_buf[start[key] : end] = p.reshape(-1)
+            g_buf[start[key] : end] = g.reshape(-1)
+            layer.params[name] = p_buf[start[key] : end].reshape(p.shape)
+            layer.grads[name] = g_buf[start[key] : end].reshape(p.shape)
+            start[key] = end
+        for leaf in self.leaf_layers():
+            leaf.adopt_parameters()
+        self._pairs = None  # the optimizer's pairs pointed at the old arrays
+        return list(self._buffers.values())
+
+    def _in_buffers(self, layer, name) -> bool:
+        p, g = layer.params[name], layer.grads[name]
+        p_buf, g_buf = self._buffers.get(p.dtype.str, (None, None))
+        return p.base is p_buf is not None and g.base is g_buf is not None
+
     @property
     def _takes_list(self) -> bool:
         return len(self.inputs) > 1

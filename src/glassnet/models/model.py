@@ -23,8 +23,11 @@ from __future__ import annotations
 import json
 import threading
 
+from glassnet import distribution
 from glassnet.backend import (
     make_rng,
+    process_count,
+    process_index,
     unique_name,
     xp,
 )
@@ -87,6 +90,7 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         self.resume_from_epoch = None  # set by BackupAndRestore when a backup was restored
         self._rng = make_rng()
         self._pairs = None  # (W, ∂C/∂W) pairs the optimizer updates, made on first use
+        self._buffers = None  # {float type: (parameters, gradients)}, see pack_parameters
         self._training_lock = threading.Lock()
         self.inputs: list[KerasTensor] = []
         self.outputs: list[KerasTensor] = []
@@ -110,6 +114,21 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
             if hasattr(layer, "_rng"):
                 found[f"layer:{layer.name}"] = layer._rng
         return found
+
+    def random_generator_states(self) -> list[dict]:
+        """The state of every generator in ``random_generators()``, one dict per process in rank
+        order (under data-parallel training each draws its own dropout masks)."""
+        own = {k: rng.bit_generator.state for k, rng in self.random_generators().items()}
+        dist = distribution.active()
+        return [own] if dist is None else dist.gather(own)
+
+    def set_random_generator_states(self, states: list[dict]) -> None:
+        """Put back states that ``random_generator_states`` gave: this process's, where there is
+        one per process, else the first."""
+        own = states[process_index()] if len(states) == process_count() else states[0]
+        for name, rng in self.random_generators().items():
+            if name in own:
+                rng.bit_generator.state = own[name]
 
     def __call__(self, x, training=False):
         if isinstance(x, KerasTensor) or (

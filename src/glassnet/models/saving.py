@@ -37,7 +37,14 @@ import zlib
 from pathlib import Path
 
 from glassnet import losses, metrics, optimizers
-from glassnet.backend import __version__, floatx, parameter_budget, snake_case, xp
+from glassnet.backend import (
+    __version__,
+    floatx,
+    parameter_budget,
+    process_index,
+    snake_case,
+    xp,
+)
 from glassnet.layers import LAYER_CLASSES
 from glassnet.layers.wrappers import Wrapper
 from glassnet.models.model import Model
@@ -269,13 +276,16 @@ def _check_suffix(filepath, suffix: str, example: str) -> Path:
 
 
 def save_model(model: Model, filepath, overwrite=True) -> None:
-    """Write ``model`` to a ``.keras`` zip file in Keras 3's layout, atomically."""
+    """Write ``model`` to a ``.keras`` zip file in Keras 3's layout, atomically (under
+    data-parallel training, from rank 0 only: every rank holds the same weights)."""
     path = _check_suffix(filepath, ".keras", "model.save('model.keras')")
     if not model.built:
         raise ValueError(
             "Cannot save a model that has not been built: fit it, or give it an "
             "Input(shape=...), first."
         )
+    if process_index():
+        return
     config = model.keras_config()
     config["compile_config"] = _compile_config(model)
     weights = _h5_bytes(model, with_optimizer=True)
@@ -293,6 +303,8 @@ def save_model(model: Model, filepath, overwrite=True) -> None:
 def save_weights(model: Model, filepath, overwrite=True) -> None:
     """Write the model's weights alone to a ``.weights.h5`` file, as Keras's ``save_weights``."""
     path = _check_suffix(filepath, ".weights.h5", "model.save_weights('model.weights.h5')")
+    if process_index():
+        return  # rank 0 writes, as save_model
     data = _h5_bytes(model, with_optimizer=False)
     write_atomically(path, lambda f: f.write(data), overwrite)
 

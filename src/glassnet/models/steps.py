@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 
+from glassnet import distribution
 from glassnet import losses as losses_module
 from glassnet.backend import (
     format_shape,
+    process_index,
     xp,
 )
 from glassnet.callbacks import CallbackList, History, ProgbarLogger
@@ -123,8 +125,10 @@ class Steps:
         return list(y)
 
     def trainable_pairs(self) -> list:
-        """(parameter, gradient) pairs that the optimizer updates, in Keras's variable order."""
+        """(parameter, gradient) pairs that the optimizer updates, in Keras's variable order:
+        views into the model's buffers (``pack_parameters``)."""
         if self._pairs is None:
+            self.pack_parameters()
             self._pairs = [
                 (layer.params[k], layer.grads[k])
                 for layer in self.leaf_layers()
@@ -134,13 +138,23 @@ class Steps:
             ]
         return self._pairs
 
-    def train_step(self, x, y, training: bool = True, sample_weight=None):
+    def train_step(self, x, y, training: bool = True, sample_weight=None, share=None):
         """One step of gradient descent: forward, backpropagate, update every parameter.
 
-        Returns (C, out). ``training=False`` keeps dropout off (the glass box uses it).
+        Returns (C, out). ``training=False`` keeps dropout off (the glass box uses it). Under
+        data-parallel training ``share`` is (this process's rows, the batch's rows): the
+        gradients are averaged over the processes, each weighted by its rows, before the update
+        (a process with no rows this step sends zeros, so that every process takes the step).
         """
-        out = self.forward(x, training=training)
-        C = self.backpropagate(y, out, sample_weight)
+        if share is None or share[0]:
+            out = self.forward(x, training=training)
+            C = self.backpropagate(y, out, sample_weight)
+        else:
+            out, C = None, 0.0
+            for _, gradients in self.pack_parameters():
+                gradients.fill(0)
+        if share is not None:
+            distribution.active().average_gradients(self, *share)
         self.optimizer.apply(self.trainable_pairs())
         return C, out
 
@@ -263,6 +277,7 @@ class Steps:
 
     def _make_callbacks(self, callbacks, verbose, params, history=False):
         callbacks = list(callbacks or [])
+        verbose = verbose if process_index() == 0 else 0  # one progress bar: rank 0's
         if verbose and not any(isinstance(cb, ProgbarLogger) for cb in callbacks):
             callbacks.insert(0, ProgbarLogger(verbose=verbose))
         if history:

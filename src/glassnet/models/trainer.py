@@ -6,6 +6,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+from glassnet import distribution
 from glassnet import metrics as metrics_module
 from glassnet.backend import (
     blas_threads_for,
@@ -187,6 +188,12 @@ class Trainer:
             x, y, batch_size, shuffle, weights, validation, steps_per_epoch
         )
 
+        dist = distribution.active()  # None on one process
+        if dist is not None:  # each process takes its share of every batch
+            for source in (train, val):
+                if source is not None:
+                    source.part = dist.share
+
         # ---- callbacks and metrics ----
         cbs = self._make_callbacks(
             callbacks,
@@ -197,17 +204,26 @@ class Trainer:
         train_metrics = self._make_metrics(train.targets())
         trackers = self._loss_trackers()
         batch_logs_wanted = cbs.wants("on_train_batch_end")
+        watch_batches = False  # whether stop_training set inside an epoch must be agreed on
+        if dist is not None:  # every process makes the same collective calls, or all would wait
+            batch_logs_wanted = dist.any(batch_logs_wanted)
+            watch_batches = dist.any(cbs.may_stop_a_batch())
+            dist.separate_streams(self)
+        self.pack_parameters()  # a no-op unless a layer's arrays moved (shared with a model)
         pairs = self.trainable_pairs()
         if len(self.optimizer.state) != len(pairs):  # its state and kernels, before the clock runs
             self.optimizer.build([p for p, _ in pairs])
         self.stop_training = False
 
         cbs.on_train_begin({})
+        if dist is not None:  # rank 0's weights, state, batch order (and restored backup)
+            dist.synchronize(self)
         if self.resume_from_epoch is not None:  # a backup was restored: go on from there
             initial_epoch, self.resume_from_epoch = self.resume_from_epoch, None
         with blas_threads_for(self._largest_product(batch_size)):
             logs = self._epochs(train, val, validation_freq, cbs, trackers, train_metrics,
-                                batch_logs_wanted, initial_epoch, epochs)  # fmt: skip
+                                (batch_logs_wanted, watch_batches), initial_epoch, epochs,
+                                dist)  # fmt: skip
         cbs.on_train_end(logs)
         return self.history
 
@@ -217,8 +233,11 @@ class Trainer:
         return max((layer.largest_product(rows) for layer in self.leaf_layers()), default=0.0)
 
     def _epochs(self, train, val, validation_freq, cbs, trackers, train_metrics,
-                batch_logs_wanted, initial_epoch, epochs) -> dict:  # fmt: skip
-        """The training loop proper: epochs of batches, each epoch ending with validation."""
+                batch_hooks, initial_epoch, epochs, dist) -> dict:  # fmt: skip
+        """The training loop proper: epochs of batches, each epoch ending with validation.
+        Under data-parallel training (``dist``) every process runs it in step with the others:
+        the same batches (its share of each), the same logs, the same decision to stop."""
+        batch_logs_wanted, watch_batches = batch_hooks
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
@@ -231,12 +250,18 @@ class Trainer:
             step = -1
             for step, (xb, yb, swb) in enumerate(train.epoch()):
                 cbs.on_train_batch_begin(step, {})
-                C, out = self.train_step(xb if len(xb) > 1 else xb[0], yb, sample_weight=swb)
-                self.last_batch = (xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb, C)
-                self._track(trackers, train_metrics, yb, self._as_outputs(out), C, len(xb[0]),
-                            sws=swb)  # fmt: skip
+                share = None if dist is None else train.rows
+                C, out = self.train_step(xb if len(xb) > 1 else xb[0], yb, sample_weight=swb,
+                                         share=share)  # fmt: skip
+                if share is None or share[0]:  # (a process may have no rows of a last batch)
+                    self.last_batch = (xb[0] if len(xb) == 1 else xb,
+                                       yb[0] if len(yb) == 1 else yb, C)  # fmt: skip
+                    self._track(trackers, train_metrics, yb, self._as_outputs(out), C,
+                                len(xb[0]), sws=swb)  # fmt: skip
                 if batch_logs_wanted:
-                    cbs.on_train_batch_end(step, self._logs(trackers, train_metrics))
+                    cbs.on_train_batch_end(step, self._logs(trackers, train_metrics, dist))
+                if watch_batches:
+                    self.stop_training = dist.any(self.stop_training)
                 if self.stop_training:
                     break
             if getattr(train, "exhausted", False):  # a generator that ran dry ends training
@@ -245,13 +270,17 @@ class Trainer:
                     break  # no batch at all this epoch: nothing to log
 
             # ---- end of the epoch: validation, logs, callbacks ----
-            logs = self._logs(trackers, train_metrics)
+            logs = self._logs(trackers, train_metrics, dist)
+            if dist is not None:
+                dist.average_statistics(self)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 cbs.on_test_begin({})  # the test hooks run in fit's validation, as in Keras
-                val_logs = self._evaluate_source(val, cbs)
+                val_logs = self._evaluate_source(val, cbs, dist)
                 cbs.on_test_end(dict(val_logs))
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
+            if dist is not None:
+                self.stop_training = dist.any(self.stop_training)
             if self.stop_training:
                 break
         return logs
@@ -308,7 +337,13 @@ class Trainer:
             for m in ms:
                 m.update_state(y, out)
 
-    def _logs(self, trackers, metrics) -> dict:
+    def _logs(self, trackers, metrics, dist=None) -> dict:
+        """The losses and metrics so far; under data-parallel training (``dist``), over every
+        process's share: their totals and counts summed, then divided."""
+        if dist is not None:
+            merged = dist.merged([*trackers, *(m for ms in metrics for m in ms)])
+            trackers, rest = merged[: len(trackers)], iter(merged[len(trackers) :])
+            metrics = [[next(rest) for _ in ms] for ms in metrics]
         logs = {t.name: t.result() for t in trackers}
         for out_name, ms in zip(self.output_names, metrics):
             for m in ms:
@@ -318,20 +353,22 @@ class Trainer:
                 logs[m.name if len(self.outputs) == 1 else f"{out_name}_{m.name}"] = value
         return logs
 
-    def _evaluate_source(self, source, cbs=None) -> dict:
-        """Loss and metrics over a source of batches, in inference mode (caches of its own)."""
+    def _evaluate_source(self, source, cbs=None, dist=None) -> dict:
+        """Loss and metrics over a source of batches, in inference mode (caches of its own);
+        under data-parallel training each process evaluates its share of every batch."""
         metrics = self._make_metrics(source.targets())
         trackers = self._loss_trackers()
         caches = {id(node): Cache() for node in self._nodes}
         for step, (xb, yb, swb) in enumerate(source.epoch()):
             if cbs is not None:
                 cbs.on_test_batch_begin(step, {})
-            outs = self._infer(xb, caches)
-            C = self._loss_total(yb, outs, caches, swb)
-            self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches, swb)
+            if len(xb[0]):
+                outs = self._infer(xb, caches)
+                C = self._loss_total(yb, outs, caches, swb)
+                self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches, swb)
             if cbs is not None:
                 cbs.on_test_batch_end(step, self._logs(trackers, metrics))
-        return self._logs(trackers, metrics)
+        return self._logs(trackers, metrics, dist)
 
     def _eval_source(self, x, y, sample_weight, batch_size, steps):
         if is_batch_source(x):
@@ -363,11 +400,14 @@ class Trainer:
         batch_size = _check_batch_size(batch_size)
         verbose = _check_verbose(verbose)
         source = self._eval_source(x, y, sample_weight, batch_size, steps)
+        dist = distribution.active()
+        if dist is not None:
+            source.part = dist.share
         cbs = self._make_callbacks(
             callbacks, verbose, params={"verbose": verbose, "epochs": 1, "steps": source.steps}
         )
         cbs.on_test_begin({})
-        logs = self._evaluate_source(source, cbs)
+        logs = self._evaluate_source(source, cbs, dist)
         cbs.on_test_end(logs)
         return self._format_result(logs, return_dict)
 
@@ -415,6 +455,7 @@ class Trainer:
         xs, ys = self.check_data(x, y)
         sws = self.sample_weights_for(sample_weight, class_weight, ys)
         with self._training_lock:
+            self.pack_parameters()
             xb = [xp.asarray(a, dtype=self.compute_dtype) for a in xs]
             C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws)
         metrics = self._make_metrics(ys)

@@ -1,0 +1,128 @@
+"""The fits that tests/test_distribution.py compares: run alone they train on one process; started
+by ``mpiexec -n 2 python -m mpi4py tests/distributed_fits.py OUT CASE …`` every rank trains its
+share under ``DataParallel`` and writes what it ended with to OUT/CASE.rank<r>.npz (weights) and
+OUT/CASE.rank<r>.json (the history's logs).
+
+Cases: mlp, cnn, lstm (global batch 32 on 203 samples: a last batch of 11 rows), ragged (193
+samples: the last batch has one row, so rank 1 has none), weights (sample_weight), validation
+(validation_split and EarlyStopping), files (every file-writing callback and save, in OUT/files),
+backup (BackupAndRestore with dropout; ``--kill-at E`` kills rank 1 in epoch E), raise (rank 1
+raises in epoch 2), kill (rank 1 kills itself in epoch 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import glassnet
+from glassnet import callbacks, layers
+
+SAMPLES = {"ragged": 193}
+BATCH = 32
+
+
+def data(case: str):
+    """Random inputs shaped for the case's model, and labels a small model can learn."""
+    rng = np.random.default_rng(1)
+    n = SAMPLES.get(case, 203)
+    shape = {"cnn": (8, 8, 1), "lstm": (5, 4)}.get(case, (12,))
+    x = rng.normal(size=(n, *shape)).astype("float32")
+    y = (x.reshape(n, -1)[:, :3].argmax(axis=1)).astype("int64")
+    return x, y
+
+
+def build(case: str) -> glassnet.Model:
+    glassnet.utils.set_random_seed(0)
+    if case == "cnn":
+        body = [layers.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                layers.MaxPooling2D(2), layers.Flatten()]  # fmt: skip
+    elif case == "lstm":
+        body = [layers.Input((5, 4)), layers.LSTM(6)]
+    else:
+        body = [layers.Input((12,)), layers.Dense(16, activation="relu")]
+        if case == "backup":
+            body.append(layers.Dropout(0.3))
+    model = glassnet.Sequential([*body, layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=glassnet.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    return model
+
+
+class Fail(callbacks.Callback):
+    """On rank 1, in epoch ``epoch``: raise, or die as a killed process does."""
+
+    def __init__(self, how: str, epoch: int):
+        super().__init__()
+        self.how, self.epoch = how, epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if glassnet.backend.process_index() != 1 or self.current != self.epoch or batch != 2:
+            return
+        if self.how == "raise":
+            raise ValueError("rank 1 gives up on purpose")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+
+def fit(case: str, out: Path, kill_at: int | None = None):
+    """Train the case's model; return it and its history."""
+    x, y = data(case)
+    model = build(case)
+    kwargs: dict = {"batch_size": BATCH, "epochs": 3, "verbose": 0}
+    if case == "weights":
+        kwargs["sample_weight"] = np.linspace(0.2, 2.0, len(y))
+    if case == "validation":
+        kwargs.update(validation_split=0.25, epochs=6, callbacks=[
+            callbacks.EarlyStopping(monitor="val_loss", patience=0, min_delta=0.1)])  # fmt: skip
+    if case == "files":
+        folder = out / "files"
+        folder.mkdir(exist_ok=True)  # CSVLogger, as Keras's, writes into a folder that exists
+        kwargs["callbacks"] = [
+            callbacks.ModelCheckpoint(str(folder / "best.keras")),
+            callbacks.CSVLogger(str(folder / "log.csv")),
+            callbacks.TensorBoard(str(folder / "tb")),
+            callbacks.BackupAndRestore(str(folder / "backup"), delete_checkpoint=False),
+        ]
+    if case == "backup":
+        kwargs.update(epochs=4, callbacks=[callbacks.BackupAndRestore(str(out / "backup"))])
+        if kill_at is not None:
+            kwargs["callbacks"].append(Fail("kill", kill_at))
+    if case in ("raise", "kill"):
+        kwargs["callbacks"] = [Fail(case, 1)]
+    history = model.fit(x, y, **kwargs)
+    if case == "files":
+        model.save(out / "files" / "final.keras")
+    return model, history
+
+
+def write(case: str, out: Path, model, history) -> None:
+    rank = glassnet.backend.process_index()
+    np.savez(out / f"{case}.rank{rank}.npz", *model.get_weights())
+    (out / f"{case}.rank{rank}.json").write_text(json.dumps(history.history))
+
+
+def main(argv: list[str]) -> int:
+    out, cases = Path(argv[0]), argv[1:]
+    kill_at = None
+    if "--kill-at" in cases:
+        i = cases.index("--kill-at")
+        kill_at, cases = int(cases[i + 1]), cases[:i] + cases[i + 2 :]
+    from glassnet import distribution
+
+    distribution.set_distribution(distribution.DataParallel())
+    for case in cases:
+        model, history = fit(case, out, kill_at)
+        write(case, out, model, history)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

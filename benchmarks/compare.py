@@ -118,7 +118,9 @@ def peak_rss_mb() -> float:
 # ---- one worker per framework; each returns epoch times, accuracy, inference rate --------------
 
 
-def run_glassnet(w, x, y, xt, yt, epochs):
+def glassnet_model(w):
+    """Workload ``w``'s model in glassnet, compiled, from seed 0 (benchmarks/distributed.py
+    trains the same)."""
     import glassnet
     from glassnet.layers import Dense, Dropout, Input
     from glassnet.models import Sequential
@@ -144,6 +146,13 @@ def run_glassnet(w, x, y, xt, yt, epochs):
     optimizer = glassnet.optimizers.get(w["optimizer"])
     optimizer.learning_rate = w["lr"]
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def run_glassnet(w, x, y, xt, yt, epochs):
+    import glassnet
+
+    model = glassnet_model(w)
     times = []
     for _ in range(epochs + 1):  # the first is the warm-up
         start = time.perf_counter()

@@ -7,7 +7,8 @@ Cases: mlp, cnn, lstm (global batch 32 on 203 samples: a last batch of 11 rows),
 samples: the last batch has one row, so rank 1 has none), weights (sample_weight), validation
 (validation_split and EarlyStopping), files (every file-writing callback and save, in OUT/files),
 backup (BackupAndRestore with dropout; ``--kill-at E`` kills rank 1 in epoch E), raise (rank 1
-raises in epoch 2), kill (rank 1 kills itself in epoch 2).
+raises in epoch 2), kill (rank 1 kills itself in epoch 2), trace (glassbox.trace of one step on
+7 samples, written by rank 0 to OUT/trace.txt and OUT/trace.json).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import glassnet
-from glassnet import callbacks, layers
+from glassnet import callbacks, glassbox, layers
 
 SAMPLES = {"ragged": 193}
 BATCH = 32
@@ -118,6 +119,15 @@ def main(argv: list[str]) -> int:
     from glassnet import distribution
 
     distribution.set_distribution(distribution.DataParallel())
+    if "trace" in cases:  # the glass box on a split step: every rank traces, rank 0 writes
+        x, y = data("mlp")
+        tr = glassbox.trace(build("mlp"), x[:7], y[:7])
+        if glassnet.backend.process_index() == 0:
+            (out / "trace.txt").write_text(tr.render())
+            with glassnet.i18n.speaking(glassnet.i18n.normalize("zh-TW")):
+                (out / "trace.zh-TW.txt").write_text(tr.render())
+            (out / "trace.json").write_text(tr.to_json())
+        cases.remove("trace")
     for case in cases:
         model, history = fit(case, out, kill_at)
         write(case, out, model, history)

@@ -142,7 +142,7 @@ def test_a_one_process_distribution_trains_as_no_distribution():
 
 # ---- two ranks against one process ---------------------------------------------------------------
 
-CASES = ("mlp", "cnn", "lstm", "ragged", "weights", "validation", "files")
+CASES = ("mlp", "cnn", "lstm", "ragged", "weights", "validation", "files", "trace")
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def two_ranks(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("case", CASES[:-1])
+@pytest.mark.parametrize("case", CASES[:-2])
 def test_two_ranks_end_where_one_process_does(two_ranks, case, tmp_path):
     model, history = distributed_fits.fit(case, tmp_path)
     rank0, rank1 = weights_of(two_ranks, case, 0), weights_of(two_ranks, case, 1)
@@ -186,6 +186,20 @@ def test_only_rank_0_writes_files(two_ranks):
     assert all(np.array_equal(a, b) for a, b in zip(final, weights_of(two_ranks, "files", 1)))
     metadata = json.loads((folder / "backup" / "training_metadata.json").read_text())
     assert len(metadata["generators_per_process"]) == 2
+
+
+def test_the_glass_box_shows_a_split_step_process_by_process(two_ranks):
+    split = json.loads((two_ranks / "trace.json").read_text())["split"]
+    assert split["rows"] == [3, 4]  # 7 samples: rank 0 takes 3, rank 1 takes 4
+    weighted = sum(r / 7 * g for r, g in zip(split["rows"], split["gradients"]))
+    assert split["average"] == pytest.approx(weighted, rel=1e-12)
+    assert split["average"] == pytest.approx(split["whole"], rel=1e-5)  # the one-process step
+    assert split["gradients"][0] != pytest.approx(split["gradients"][1])  # two different parts
+    text = (two_ranks / "trace.txt").read_text()
+    assert "SPLIT OVER 2 PROCESSES" in text and "process 1 (4 of 7 rows)" in text
+    assert "∂C/∂w = Σ (rows/B)·∂C/∂w = 3/7·" in text
+    chinese = (two_ranks / "trace.zh-TW.txt").read_text()
+    assert "Allreduce" in chinese and "process 1" not in chinese
 
 
 def test_a_rank_that_raises_ends_the_job_with_its_error(tmp_path):

@@ -263,12 +263,11 @@ class DataParallel:
         order.bit_generator.state = self.broadcast(order.bit_generator.state)
         model.resume_from_epoch = self.broadcast(model.resume_from_epoch)
 
-    def average_gradients(self, model, rows: int, total: int) -> None:
-        """∂C/∂w ← Σ_r (b_r/B)·∂C_r/∂w: this rank's gradients weighted by its share of the batch's
-        rows, summed over the ranks in one Allreduce per float type."""
+    def sum_gradients(self, model) -> None:
+        """∂C/∂w ← Σ_r (b_r/B)·∂C_r/∂w, in one Allreduce per float type: each rank's backward pass
+        has already weighted its gradients by its share of the batch's rows (b_r/B, applied to
+        the output's ∂C/∂z: ``Model.backpropagate``'s ``share``)."""
         for _, gradients in model.pack_parameters():
-            if rows != total:
-                gradients *= gradients.dtype.type(rows / total)
             self.sum_(gradients)
 
     def average_statistics(self, model) -> None:

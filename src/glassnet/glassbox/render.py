@@ -146,6 +146,8 @@ def render_text(
     _loss(w, tr)
     _backward(w, tr)
     _update(w, tr)
+    if tr.split is not None:
+        _split(w, tr.split)
     return "\n".join(w.lines)
 
 
@@ -284,6 +286,37 @@ def _update(w: _Writer, tr) -> None:
                 C_new=number(tr.C_new), C=number(tr.C), change=number(tr.C_new - tr.C)
             )
         )
+
+
+def _split(w: _Writer, split) -> None:
+    """DATA-PARALLEL: one weight's ∂C/∂w from each process's rows, and their weighted sum."""
+    entry = f"W{list(split.index)}"
+    total = sum(split.rows)
+    w.head(
+        _("SPLIT OVER {n} PROCESSES — layer {number}, {entry}: each process takes its rows of "
+          "the batch; one Allreduce adds their ∂C/∂w, each weighted by its rows").format(
+            n=len(split.rows), number=split.layer, entry=entry)
+    )  # fmt: skip
+    for rank, (rows, g) in enumerate(zip(split.rows, split.gradients)):
+        w.say(
+            _("process {rank} ({rows} of {total} rows): ∂C/∂w = {g}").format(
+                rank=rank, rows=rows, total=total, g=number(g)
+            )
+        )
+    terms = " + ".join(
+        f"{r}/{total}·" + (f"({number(g)})" if g < 0 else number(g))
+        for r, g in zip(split.rows, split.gradients)
+    )
+    w.say(f"∂C/∂w = Σ (rows/B)·∂C/∂w = {terms} = {number(split.average)}")
+    w.say(
+        _("the whole batch on one process: ∂C/∂w = {whole} (the same sum, rounded in another "
+          "order)").format(whole=number(split.whole))
+    )  # fmt: skip
+    w.say(
+        _("every process takes the same step from the same sum: w {before} → {after}").format(
+            before=number(split.before), after=number(split.after)
+        )
+    )
 
 
 SHADES = " .:-=+*#%@"  # dark to bright: a feature map as text

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, is_dataclass
 
 import numpy as np
 
-from glassnet import optimizers
+from glassnet import distribution, optimizers
 from glassnet.backend import check_positive
 from glassnet.callbacks import Callback
 from glassnet.i18n import _
@@ -164,6 +164,22 @@ class LayerTrace:
 
 
 @dataclass
+class Split:
+    """One weight's gradient in a data-parallel step: what each process computed on its rows of
+    the batch, and the weighted sum that one Allreduce makes of them (glassnet.distribution)."""
+
+    layer: int  # the layer's number, from 1
+    name: str  # "W"
+    index: tuple  # the entry of W: the one with the largest |∂C/∂w|
+    rows: list[int]  # each process's rows of the batch, in rank order
+    gradients: list[float]  # each process's ∂C/∂w: the mean over its own rows
+    average: float  # Σ_r (rows_r / B)·∂C_r/∂w
+    whole: float  # ∂C/∂w of the whole batch on one process (the step the trace shows)
+    before: float
+    after: float
+
+
+@dataclass
 class Trace:
     """Every number of one training step: forward, loss, backward, checks, update, new loss."""
 
@@ -178,6 +194,7 @@ class Trace:
     C_new: float | None = None
     a_new: np.ndarray | None = None  # the model's output after the step
     dtype: str = "float32"  # the step's float type (the checks run in float64)
+    split: Split | None = None  # under data-parallel training: one weight, process by process
 
     def next_label(self) -> int | None:
         """For a classifier's step on one sample: the class the network gave most probability
@@ -610,7 +627,43 @@ def trace(
     result.C_new = copy.loss_value(y, result.a_new)
     if check:
         _finite_differences(copy, x, y, result, max_checked)
+    if distribution.active() is not None and not isinstance(x, list):
+        result.split = _split(model, x, y, result, training)
     return result
+
+
+def _split(model: Model, x, y, result: Trace, training: bool) -> Split | None:
+    """The deck's gradient descent split over the processes of a data-parallel job: each takes
+    its rows of the batch and computes ∂C/∂w for one weight at the step's starting weights (in
+    float64); every process gathers them all. Every process must call ``trace`` alike."""
+    dist = distribution.active()
+    lt = next((lt for lt in result.layers if lt.W is not None), None)
+    if lt is None:
+        return None
+    index = tuple(int(i) for i in np.unravel_index(np.abs(lt.dC_dW).argmax(), lt.dC_dW.shape))
+    mine = dist.share(len(x))
+    rows = mine.stop - mine.start
+    gradient = 0.0
+    if rows:
+        part = _copy_model(model, "float64")
+        part.compile(optimizer="sgd", loss=_losses(model) if model.compiled else "mse")
+        out = part.forward(np.asarray(x[mine], dtype="float64"), training=training)
+        part.backpropagate(y[mine], out)
+        layer = _layer_nodes(part)[lt.number - 1].layer
+        gradient = float(layer.grads["W"][index])
+    everyone = dist.gather((rows, gradient))
+    total = sum(r for r, _ in everyone)
+    return Split(
+        layer=lt.number,
+        name="W",
+        index=index,
+        rows=[r for r, _ in everyone],
+        gradients=[g for _, g in everyone],
+        average=sum(r / total * g for r, g in everyone),
+        whole=float(lt.dC_dW[index]),
+        before=float(lt.W[index]),
+        after=float(lt.W_new[index]),
+    )
 
 
 def target_for_label(model: Model, label: int) -> np.ndarray:

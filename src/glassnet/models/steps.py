@@ -75,12 +75,15 @@ class Steps:
         terms = self._loss_terms(ys, outs, caches, sws)
         return float(sum(w * c for w, c in zip(self.loss_weights, terms)))
 
-    def backpropagate(self, y, out, sample_weight=None) -> float:
+    def backpropagate(self, y, out, sample_weight=None, share: float = 1.0) -> float:
         """The backward pass for targets ``y``: returns C and leaves every layer's gradients set.
 
         At each output: case 1 (∂C/∂z from the loss) where it applies, else ∂C/∂a = the loss's
         derivative; then the recursion through every earlier node. With ``sample_weight``,
-        C = mean(wᵢ·Cᵢ), so each sample's row of ∂C/∂a (or ∂C/∂z) is scaled by its wᵢ.
+        C = mean(wᵢ·Cᵢ), so each sample's row of ∂C/∂a (or ∂C/∂z) is scaled by its wᵢ. With
+        ``share`` (this process's part of a batch split between processes, b_r/B) the
+        gradients come out multiplied by it: every gradient is linear in the output's, so
+        scaling that small array scales them all, and C stays this part's own mean.
         """
         ys, outs = self._as_targets(y), self._as_outputs(out)
         sws = self._as_weights(sample_weight)
@@ -94,8 +97,8 @@ class Steps:
             g = loss.dC_dz(y_i, out_i) if self.case_1(i) else loss.gradient(y_i, out_i)
             if sws is not None and sws[i] is not None:  # one weight per row of ∂C/∂a
                 g = g * losses_module.weights_like(sws[i], out_i[..., 0])[..., None]
-            if weight != 1:
-                g = g * weight
+            if weight * share != 1:
+                g = g * (weight * share)
             if self.case_1(i):  # out_i is the output layer's a
                 dC_dz_at[id(tensor.node)] = g
             else:
@@ -148,13 +151,15 @@ class Steps:
         """
         if share is None or share[0]:
             out = self.forward(x, training=training)
-            C = self.backpropagate(y, out, sample_weight)
+            C = self.backpropagate(
+                y, out, sample_weight, 1.0 if share is None else share[0] / share[1]
+            )
         else:
             out, C = None, 0.0
             for _, gradients in self.pack_parameters():
                 gradients.fill(0)
         if share is not None:
-            distribution.active().average_gradients(self, *share)
+            distribution.active().sum_gradients(self)
         self.optimizer.apply(self.trainable_pairs())
         return C, out
 

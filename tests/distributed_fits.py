@@ -7,7 +7,8 @@ Cases: mlp, cnn, lstm (global batch 32 on 203 samples: a last batch of 11 rows),
 samples: the last batch has one row, so rank 1 has none), weights (sample_weight), validation
 (validation_split and EarlyStopping), files (every file-writing callback and save, in OUT/files),
 backup (BackupAndRestore with dropout; ``--kill-at E`` kills rank 1 in epoch E), raise (rank 1
-raises in epoch 2), kill (rank 1 kills itself in epoch 2), trace (glassbox.trace of one step on
+raises in epoch 2), kill (rank 1 kills itself in epoch 2), batches (train_on_batch over
+203 samples in order), trace (glassbox.trace of one step on
 7 samples, written by rank 0 to OUT/trace.txt and OUT/trace.json).
 """
 
@@ -98,6 +99,12 @@ def fit(case: str, out: Path, kill_at: int | None = None):
             kwargs["callbacks"].append(Fail("kill", kill_at))
     if case in ("raise", "kill"):
         kwargs["callbacks"] = [Fail(case, 1)]
+    if case == "batches":  # train_on_batch: every rank passes the batch, each takes its share
+        logs = [model.train_on_batch(x[i : i + BATCH], y[i : i + BATCH], return_dict=True)
+                for i in range(0, len(x), BATCH)]  # fmt: skip
+        history = callbacks.History()
+        history.history = {k: [log[k] for log in logs] for k in logs[0]}
+        return model, history
     history = model.fit(x, y, **kwargs)
     if case == "files":
         model.save(out / "files" / "final.keras")

@@ -142,7 +142,7 @@ def test_a_one_process_distribution_trains_as_no_distribution():
 
 # ---- two ranks against one process ---------------------------------------------------------------
 
-CASES = ("mlp", "cnn", "lstm", "ragged", "weights", "validation", "files", "trace")
+CASES = ("mlp", "cnn", "lstm", "ragged", "weights", "validation", "batches", "files", "trace")
 
 
 @pytest.fixture(scope="module")

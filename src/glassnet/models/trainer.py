@@ -450,18 +450,27 @@ class Trainer:
         return self._structure([xp.concatenate(part) for part in parts])
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on one batch; returns that batch's loss (and metrics)."""
+        """One optimizer step on one batch; returns that batch's loss (and metrics). Under
+        data-parallel training every process passes the same batch and takes its share."""
         self._require_compiled("train_on_batch")
         xs, ys = self.check_data(x, y)
         sws = self.sample_weights_for(sample_weight, class_weight, ys)
+        dist, share = distribution.active(), None
+        if dist is not None:
+            mine = dist.share(len(xs[0]))
+            share = (mine.stop - mine.start, len(xs[0]))
+            xs, ys = [a[mine] for a in xs], [a[mine] for a in ys]
+            sws = None if sws is None else [w[mine] for w in sws]
         with self._training_lock:
             self.pack_parameters()
             xb = [xp.asarray(a, dtype=self.compute_dtype) for a in xs]
-            C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws)
+            C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws,
+                                     share=share)  # fmt: skip
         metrics = self._make_metrics(ys)
         trackers = self._loss_trackers()
-        self._track(trackers, metrics, ys, self._as_outputs(out), C, len(xb[0]), sws=sws)
-        return self._format_result(self._logs(trackers, metrics), return_dict)
+        if len(xb[0]):
+            self._track(trackers, metrics, ys, self._as_outputs(out), C, len(xb[0]), sws=sws)
+        return self._format_result(self._logs(trackers, metrics, dist), return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """The loss (and metrics) of one batch, without training."""

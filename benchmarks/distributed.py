@@ -8,9 +8,10 @@ Each (workload, ranks) pair runs as its own ``mpiexec -n R python -m mpi4py`` jo
 over the rounds. A job trains the workload's model (benchmarks/compare.py's) with ``fit`` on
 ``steps`` global batches of MNIST after one warm-up pass, and times each step's exchange inside
 ``DataParallel.sum_gradients``: first a barrier (the wait for the slower rank: imbalance),
-then the Allreduce itself (communication). Compute is the rest of the step. The same job also
-times the forward and backward pass alone at the full and at half the batch on one rank, which
-gives the per-step cost as fixed + per-row.
+then the exchange itself (communication: within one machine the ranks add straight from each
+other's shared memory, see ``DataParallel.sum_gradients``). Compute is the rest of the step. The
+same job also times the forward and backward pass alone at the full and at half the batch on one
+rank, which gives the per-step cost as fixed + per-row.
 
 Two cores cannot show scaling, so the last table is a model: N machines, each computing
 fixed + per_row·(B/N) and exchanging the gradient buffer by ring Allreduce,
@@ -78,7 +79,7 @@ def worker(workload: str, steps: int) -> dict:
     result = {
         "step_ms": step * 1e3,
         "wait_ms": 1e3 * sum(waits) / steps,
-        "allreduce_ms": 1e3 * sum(exchanges) / steps,
+        "exchange_ms": 1e3 * sum(exchanges) / steps,
         "gradient_bytes": int(sum(g.nbytes for _, g in model.pack_parameters())),
         "accuracy_note": "see benchmarks/compare.py for accuracy",
     }
@@ -96,21 +97,29 @@ def worker(workload: str, steps: int) -> dict:
 
 
 def allreduce_worker(repeats: int = 30) -> dict:
+    """The exchange alone, at each size: MPI's in-place Allreduce, and the sum straight from
+    the machine's shared memory that fit uses (each buffer written just before, as a backward
+    pass leaves it)."""
     import numpy as np
 
     from glassnet import distribution
 
     dist = distribution.DataParallel()
-    out = {}
+    out: dict = {"allreduce": {}, "shared": {}}
     for size in SIZES:
-        buffer = np.ones(size, dtype="float32")
-        times = []
+        buffers = {"allreduce": np.empty(size, dtype="float32"),
+                   "shared": dist.shared_zeros(size, "float32")}  # fmt: skip
+        exchange = {"allreduce": dist.sum_, "shared": dist.sum_shared_}
+        times: dict = {"allreduce": [], "shared": []}
         for _ in range(repeats):
-            dist.barrier()
-            start = time.perf_counter()
-            dist.sum_(buffer)
-            times.append(time.perf_counter() - start)
-        out[str(size * 4)] = 1e3 * statistics.median(times)
+            for kind, buffer in buffers.items():
+                buffer.fill(1.0)
+                dist.barrier()
+                start = time.perf_counter()
+                exchange[kind](buffer)
+                times[kind].append(time.perf_counter() - start)
+        for kind in times:
+            out[kind][str(size * 4)] = 1e3 * statistics.median(times[kind])
     return out if dist.process_id == 0 else {}
 
 
@@ -169,18 +178,18 @@ def main(argv=None) -> int:
     cores = len(os.sched_getaffinity(0))
     print(f"Machine: {platform.machine()}, {cores} cores; medians of {args.rounds} rounds")
     print("\nTime per training step (ms), two ranks on this machine, one core each")
-    print(f"{'':4} {'1 rank':>8} {'2 ranks':>8} {'wait':>7} {'Allreduce':>10} {'share':>7} "
+    print(f"{'':4} {'1 rank':>8} {'2 ranks':>8} {'wait':>7} {'exchange':>10} {'share':>7} "
           f"{'MB':>6}")  # fmt: skip
     summary = {}
     for workload in args.workloads:
         one, two = f"{workload}/1", f"{workload}/2"
         step2 = median(two, "step_ms")
-        comm = median(two, "allreduce_ms")
+        comm = median(two, "exchange_ms")
         summary[workload] = {
             "step_ms_1": median(one, "step_ms"),
             "step_ms_2": step2,
             "wait_ms": median(two, "wait_ms"),
-            "allreduce_ms": comm,
+            "exchange_ms": comm,
             "communication_share": comm / step2,
             "gradient_bytes": runs[two][0]["gradient_bytes"],
         }
@@ -189,10 +198,14 @@ def main(argv=None) -> int:
         print(f"{workload:4} {s['step_ms_1']:8.2f} {step2:8.2f} {s['wait_ms']:7.2f} "
               f"{comm:10.2f} {share:6.1f}% {mb:6.2f}")  # fmt: skip
 
-    print("\nIn-place Allreduce between two local ranks (median ms)")
-    sizes = {k: statistics.median(r[k] for r in runs["allreduce"]) for k in runs["allreduce"][0]}
-    for nbytes, ms in sizes.items():
-        print(f"  {int(nbytes) / 1e6:9.3f} MB  {ms:8.3f} ms  {int(nbytes) / ms / 1e6:6.2f} GB/s")
+    print("\nThe exchange alone between two local ranks (median ms): MPI's in-place Allreduce,")
+    print("and the sum from shared memory that fit uses")
+    sizes = {kind: {k: statistics.median(r[kind][k] for r in runs["allreduce"])
+                    for k in runs["allreduce"][0][kind]}
+             for kind in ("allreduce", "shared")}  # fmt: skip
+    for nbytes in sizes["allreduce"]:
+        a, b = sizes["allreduce"][nbytes], sizes["shared"][nbytes]
+        print(f"  {int(nbytes) / 1e6:9.3f} MB  {a:8.3f} ms  {b:8.3f} ms")
 
     print("\nModel of N machines: smallest global batch for 80 % efficiency")
     print(f"{'':4} {'fixed ms':>9} {'µs/row':>7} {'link':>10} {'N = 8':>8} {'N = 64':>8}")
@@ -214,7 +227,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"runs": runs, "summary": summary, "allreduce_ms": sizes,
+    out.write_text(json.dumps({"runs": runs, "summary": summary, "exchange_ms": sizes,
                                "model": model}, indent=1))  # fmt: skip
     print(f"\nWrote {out}")
     return 0

@@ -4,6 +4,7 @@ process (tests/distributed_fits.py is what each rank runs)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,11 +37,10 @@ needs_mpi = pytest.mark.skipif(
 )
 
 
-def run_job(out: Path, *cases: str, processes: int = 2) -> subprocess.CompletedProcess:
+def run_job(out: Path, *cases: str, processes: int = 2, env=None) -> subprocess.CompletedProcess:
     command = distribution.launch_command(processes, [str(SCRIPT), str(out), *cases])
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=JOB_TIMEOUT, cwd=SCRIPT.parent.parent
-    )
+    return subprocess.run(command, capture_output=True, text=True, timeout=JOB_TIMEOUT,
+                          cwd=SCRIPT.parent.parent, env=env)  # fmt: skip
 
 
 def weights_of(out: Path, case: str, rank: int) -> list[np.ndarray]:
@@ -171,6 +171,22 @@ def test_two_ranks_end_where_one_process_does(two_ranks, case, tmp_path):
             np.testing.assert_allclose(logs[key], values, rtol=1e-5, err_msg=key)
     if case == "validation":  # EarlyStopping stopped both ranks at the same epoch
         assert len(history.history["loss"]) < 6
+
+
+@needs_mpi
+def test_four_ranks_as_two_machines_end_where_one_process_does(tmp_path):
+    """The many-machine path on one: ranks 0-1 and 2-3 each share a "machine" (their gradient
+    buffers in shared memory), and the two machines' parts meet in an Allreduce."""
+    env = {**os.environ, "GLASSNET_RANKS_PER_NODE": "2"}
+    done = run_job(tmp_path, "mlp", "ragged", processes=4, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for case in ("mlp", "ragged"):  # ragged: the last batch's one row is rank 3's alone
+        model, _ = distributed_fits.fit(case, tmp_path)
+        ranks = [weights_of(tmp_path, case, r) for r in range(4)]
+        for other in ranks[1:]:
+            assert all(np.array_equal(a, b) for a, b in zip(ranks[0], other))
+        for one, four in zip(model.get_weights(), ranks[0]):
+            np.testing.assert_allclose(four, one, rtol=0, atol=1e-5)
 
 
 def test_only_rank_0_writes_files(two_ranks):

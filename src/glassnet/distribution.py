@@ -1,7 +1,8 @@
 """Data-parallel training on MPI, in the shape of Keras 3's ``keras.distribution``.
 
 Each process (an MPI *rank*) holds the whole model and trains on its share of every batch; one
-in-place Allreduce per step sums the shares' gradients. It is the deck's gradient descent with the
+exchange per step sums the shares' gradients (from shared memory between the ranks of a machine,
+by MPI's Allreduce between machines). It is the deck's gradient descent with the
 sum over the batch split between machines: for a batch of B rows cut into parts of b_r rows,
 
     ∂C/∂w = (1/B)·Σ_rows ∂C_row/∂w = Σ_r (b_r/B)·∂C_r/∂w
@@ -55,6 +56,10 @@ __all__ = [
 ]
 
 INSTALL = 'pip install "glassnet[mpi]"'
+SHARED_FROM = 1 << 16
+"""Bytes of gradients from which the ranks of a machine add them from shared memory rather than
+through MPI's Allreduce; below it the Allreduce's one call beats three barriers (two local
+ranks: 16 KB 0.013 ms against 0.015; 66 KB 0.021 against 0.020; 1 MB 0.142 against 0.066)."""
 _CURRENT: DataParallel | None = None
 
 
@@ -180,6 +185,15 @@ class DataParallel:
             (self.num_processes,), ["batch"], [f"cpu:{i}" for i in range(self.num_processes)]
         )
         self.auto_shard_dataset = True
+        # The ranks on this machine, and the ranks in the same place on every machine.
+        per_node = os.environ.get("GLASSNET_RANKS_PER_NODE")  # tests: pretend to be machines
+        self.node = (
+            self.comm.Split(self.process_id // int(per_node), self.process_id)
+            if per_node
+            else self.comm.Split_type(self._MPI.COMM_TYPE_SHARED, self.process_id)
+        )
+        self.across = self.comm.Split(self.node.Get_rank(), self.process_id)
+        self._shared: dict[int, tuple] = {}  # id(gradient buffer) -> (window, peers' views, sum)
         self._share_the_cores()
         self._separated: set[int] = set()  # models whose dropout streams were told apart
 
@@ -187,9 +201,7 @@ class DataParallel:
         """The processes on one machine divide its cores: each gets cores ÷ processes threads
         for BLAS and for glassnet's kernels (unless GLASSNET_NUM_THREADS says otherwise), so two
         ranks on two cores do not fight over them."""
-        local = self.comm.Split_type(self._MPI.COMM_TYPE_SHARED)
-        on_this_machine = local.Get_size()
-        local.Free()
+        on_this_machine = self.node.Get_size()
         if on_this_machine == 1 or os.environ.get("GLASSNET_NUM_THREADS"):
             return
         threads = max(1, len(os.sched_getaffinity(0)) // on_this_machine)
@@ -263,12 +275,68 @@ class DataParallel:
         order.bit_generator.state = self.broadcast(order.bit_generator.state)
         model.resume_from_epoch = self.broadcast(model.resume_from_epoch)
 
+    def prepare(self, model) -> None:
+        """Put the model's gradient buffers in memory the ranks of one machine share (an MPI-3
+        shared window), when they are not there yet. Collective: fit calls it on every rank."""
+        buffers = model.pack_parameters()
+        if self.node.Get_size() > 1 and not all(id(g) in self._shared for _, g in buffers):
+            model.pack_parameters(gradients=self.shared_zeros)
+
+    def shared_zeros(self, n: int, dtype) -> xp.ndarray:
+        """n zeros of ``dtype`` in a shared window that every rank of this machine can read, for
+        ``sum_shared_``. Collective over the machine's ranks."""
+        dtype = xp.dtype(dtype)
+        window = self._MPI.Win.Allocate_shared(n * dtype.itemsize, dtype.itemsize, comm=self.node)
+        peers = []
+        for k in range(self.node.Get_size()):
+            memory, _ = window.Shared_query(k)
+            peers.append(xp.frombuffer(memory, dtype=dtype, count=n))
+        mine = peers[self.node.Get_rank()]
+        mine.fill(0)
+        cut = self._cuts(n)[self.node.Get_rank()]
+        self._shared[id(mine)] = (window, peers, xp.empty(cut.stop - cut.start, dtype))
+        return mine
+
+    def _cuts(self, n: int) -> list[slice]:
+        ranks = self.node.Get_size()
+        return [slice(n * k // ranks, n * (k + 1) // ranks) for k in range(ranks)]
+
     def sum_gradients(self, model) -> None:
-        """∂C/∂w ← Σ_r (b_r/B)·∂C_r/∂w, in one Allreduce per float type: each rank's backward pass
-        has already weighted its gradients by its share of the batch's rows (b_r/B, applied to
-        the output's ∂C/∂z: ``Model.backpropagate``'s ``share``)."""
+        """∂C/∂w ← Σ_r (b_r/B)·∂C_r/∂w over every rank: each rank's backward pass has already
+        weighted its gradients by its share of the batch's rows (b_r/B, applied to the output's
+        ∂C/∂z: ``Model.backpropagate``'s ``share``).
+
+        Within one machine the ranks add straight from each other's buffers (``prepare``): rank
+        l sums part l of every rank's gradients, in rank order, then all copy every part, with
+        no message cells between them (2.68 MB, two ranks: 0.12–0.18 ms against 0.42–0.61 for
+        MPI's Allreduce, measured). Across machines, one in-place Allreduce of each part among
+        the ranks holding it (a hierarchical allreduce). Every rank ends with the very same bits.
+        """
         for _, gradients in model.pack_parameters():
-            self.sum_(gradients)
+            if id(gradients) in self._shared and gradients.nbytes >= SHARED_FROM:
+                self.sum_shared_(gradients)
+            else:
+                self.sum_(gradients)
+
+    def sum_shared_(self, gradients) -> None:
+        """gradients ← Σ over the ranks, in place, for a buffer from ``shared_zeros``."""
+        _, peers, total = self._shared[id(gradients)]
+        cuts = self._cuts(len(gradients))
+        here = self.node.Get_rank()
+        part = cuts[here]
+        self.node.Barrier()  # every rank's gradients are complete
+        xp.add(peers[0][part], peers[1][part], out=total)
+        for peer in peers[2:]:
+            total += peer[part]
+        if self.across.Get_size() > 1:  # the same part on the other machines
+            self.across.Allreduce(self._MPI.IN_PLACE, total, op=self._MPI.SUM)
+        self.node.Barrier()  # nobody reads part `here` of another rank any more: write it
+        gradients[part] = total
+        self.node.Barrier()  # every part is summed
+        for k, cut in enumerate(cuts):
+            if k != here:
+                gradients[cut] = peers[k][cut]
+        self.node.Barrier()  # nobody reads this rank's buffer when its next backward writes it
 
     def average_statistics(self, model) -> None:
         """Non-trainable float parameters (moving means and variances) ← their mean over ranks."""

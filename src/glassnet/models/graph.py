@@ -494,7 +494,7 @@ class Graph:
             )
         return sum(layer.count_params() for layer in self.leaf_layers())
 
-    def pack_parameters(self) -> list[tuple]:
+    def pack_parameters(self, gradients=None) -> list[tuple]:
         """One contiguous parameter buffer and one gradient buffer per float type, holding every
         float parameter of the model and its ∂C/∂·; each layer's ``params`` and ``grads`` become
         views into them. Returns [(parameters, gradients)], one pair per float type.
@@ -503,6 +503,8 @@ class Graph:
         while the layers, the glass box, the files and the optimizers still see per-layer arrays.
         The values are copied in once; packing again is free while every array is still the
         view it was made (a layer shared with another model moves to whichever packed it last).
+        ``gradients(n, dtype)``, if given, makes the gradient buffers instead of ``xp.zeros``
+        and packs anew (data-parallel training puts them in memory its processes share).
         """
         owned = [
             (layer, name)
@@ -511,13 +513,18 @@ class Graph:
             for name, p in layer.params.items()
             if p.dtype.kind == "f"
         ]
-        if self._buffers is not None and all(self._in_buffers(lr, name) for lr, name in owned):
+        if (
+            gradients is None
+            and self._buffers is not None
+            and all(self._in_buffers(lr, name) for lr, name in owned)
+        ):
             return list(self._buffers.values())
+        gradients = gradients or xp.zeros
         sizes: dict[str, int] = {}
         for layer, name in owned:
             key = layer.params[name].dtype.str
             sizes[key] = sizes.get(key, 0) + layer.params[name].size
-        self._buffers = {key: (xp.empty(n, dtype=key), xp.zeros(n, dtype=key))
+        self._buffers = {key: (xp.empty(n, dtype=key), gradients(n, key))
                          for key, n in sizes.items()}  # fmt: skip
         start = dict.fromkeys(sizes, 0)
         for layer, name in owned:

@@ -209,6 +209,7 @@ class Trainer:
             batch_logs_wanted = dist.any(batch_logs_wanted)
             watch_batches = dist.any(cbs.may_stop_a_batch())
             dist.separate_streams(self)
+            dist.prepare(self)  # gradient buffers the ranks of a machine share
         self.pack_parameters()  # a no-op unless a layer's arrays moved (shared with a model)
         pairs = self.trainable_pairs()
         if len(self.optimizer.state) != len(pairs):  # its state and kernels, before the clock runs
@@ -463,6 +464,8 @@ class Trainer:
             sws = None if sws is None else [w[mine] for w in sws]
         with self._training_lock:
             self.pack_parameters()
+            if dist is not None:
+                dist.prepare(self)
             xb = [xp.asarray(a, dtype=self.compute_dtype) for a in xs]
             C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws,
                                      share=share)  # fmt: skip

@@ -3,6 +3,7 @@ Allreduce's cost against buffer size, and a model of N machines built from those
 
     python benchmarks/distributed.py                    # W1, W5, W6 at 1 and 2 ranks, 3 rounds
     python benchmarks/distributed.py --workloads W1 --rounds 5 --steps 100
+    python benchmarks/distributed.py --accuracy --workloads W1 --epochs 3   # 1 and 2 ranks
 
 Each (workload, ranks) pair runs as its own ``mpiexec -n R python -m mpi4py`` job, interleaved
 over the rounds. A job trains the workload's model (benchmarks/compare.py's) with ``fit`` on
@@ -96,6 +97,24 @@ def worker(workload: str, steps: int) -> dict:
     return result if dist.process_id == 0 else {}
 
 
+def accuracy_worker(workload: str, epochs: int, seed: int) -> dict:
+    """Train the workload on all of MNIST for ``epochs`` from ``seed``; its test accuracy."""
+    import glassnet
+    from glassnet import distribution
+
+    if distribution.launched() and distribution.get_device_count() > 1:
+        distribution.set_distribution(distribution.DataParallel())
+    w = compare.WORKLOADS[workload]
+    x, y, xt, yt = compare.load_mnist()
+    n = w.get("train_samples", len(x))
+    model = compare.glassnet_model(w)
+    model.random_generators()["model"].bit_generator.state = glassnet.backend.make_rng(
+        seed).bit_generator.state  # fmt: skip
+    model.fit(shaped(workload, x[:n]), y[:n], batch_size=w["batch"], epochs=epochs, verbose=0)
+    accuracy = model.evaluate(shaped(workload, xt), yt, batch_size=1000, verbose=0)[1]
+    return {"accuracy": float(accuracy)} if glassnet.backend.process_index() == 0 else {}
+
+
 def allreduce_worker(repeats: int = 30) -> dict:
     """The exchange alone, at each size: MPI's in-place Allreduce, and the sum straight from
     the machine's shared memory that fit uses (each buffer written just before, as a backward
@@ -149,20 +168,43 @@ def batch_for(efficiency: float, n: int, fixed: float, per_row: float, comm: flo
     return None
 
 
+def accuracy(args) -> int:
+    """The same global batch on 1 and 2 ranks: test accuracy per seed, side by side."""
+    print(f"Test accuracy after {args.epochs} epochs, the same global batch (rounded to 4 places)")
+    print(f"{'':4} {'seed':>4} {'1 rank':>8} {'2 ranks':>8}")
+    for workload in args.workloads:
+        for seed in args.seeds:
+            found = [job(ranks, "accuracy", workload, str(args.epochs), str(seed))["accuracy"]
+                     for ranks in (1, 2)]  # fmt: skip
+            print(f"{workload:4} {seed:>4} {found[0]:8.4f} {found[1]:8.4f}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--accuracy", action="store_true",
+                        help="instead: test accuracy after --epochs on all of MNIST, 1 and 2 "
+                             "ranks, each of --seeds (the batch order's seed)")  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results/distributed.json"))
     args = parser.parse_args(argv)
     if args.worker is not None:
-        result = allreduce_worker() if args.worker == ["allreduce"] else worker(
-            args.worker[0], int(args.worker[1]))  # fmt: skip
+        if args.worker == ["allreduce"]:
+            result = allreduce_worker()
+        elif args.worker[0] == "accuracy":
+            result = accuracy_worker(args.worker[1], int(args.worker[2]), int(args.worker[3]))
+        else:
+            result = worker(args.worker[0], int(args.worker[1]))
         if result:
             print(json.dumps(result))
         return 0
+    if args.accuracy:
+        return accuracy(args)
 
     runs: dict = {}
     for _ in range(args.rounds):

@@ -115,6 +115,9 @@ def write(case: str, out: Path, model, history) -> None:
     rank = glassnet.backend.process_index()
     np.savez(out / f"{case}.rank{rank}.npz", *model.get_weights())
     (out / f"{case}.rank{rank}.json").write_text(json.dumps(history.history))
+    dist = glassnet.distribution.distribution()
+    shared = all(dist.shares(g) for _, g in model.pack_parameters())  # still, after training
+    (out / f"{case}.rank{rank}.shared").write_text(str(shared))
 
 
 def main(argv: list[str]) -> int:

@@ -162,6 +162,8 @@ def test_two_ranks_end_where_one_process_does(two_ranks, case, tmp_path):
     rank0, rank1 = weights_of(two_ranks, case, 0), weights_of(two_ranks, case, 1)
     for a, b in zip(rank0, rank1):  # the same sum of gradients, the same step, on both
         assert np.array_equal(a, b)
+    for rank in (0, 1):  # the gradients stayed in the memory both ranks read
+        assert (two_ranks / f"{case}.rank{rank}.shared").read_text() == "True"
     for one, two in zip(model.get_weights(), rank0):  # sums in another order: rounding only
         np.testing.assert_allclose(two, one, rtol=0, atol=1e-5)
     for rank in (0, 1):  # every rank saw the logs of the whole batch, not of its share

@@ -279,7 +279,7 @@ class DataParallel:
         """Put the model's gradient buffers in memory the ranks of one machine share (an MPI-3
         shared window), when they are not there yet. Collective: fit calls it on every rank."""
         buffers = model.pack_parameters()
-        if self.node.Get_size() > 1 and not all(id(g) in self._shared for _, g in buffers):
+        if self.node.Get_size() > 1 and not all(self.shares(g) for _, g in buffers):
             model.pack_parameters(gradients=self.shared_zeros)
 
     def shared_zeros(self, n: int, dtype) -> xp.ndarray:
@@ -297,6 +297,10 @@ class DataParallel:
         self._shared[id(mine)] = (window, peers, xp.empty(cut.stop - cut.start, dtype))
         return mine
 
+    def shares(self, array) -> bool:
+        """Whether ``array`` lies in this machine's shared memory (made by ``shared_zeros``)."""
+        return id(array) in self._shared
+
     def _cuts(self, n: int) -> list[slice]:
         ranks = self.node.Get_size()
         return [slice(n * k // ranks, n * (k + 1) // ranks) for k in range(ranks)]
@@ -313,7 +317,7 @@ class DataParallel:
         the ranks holding it (a hierarchical allreduce). Every rank ends with the very same bits.
         """
         for _, gradients in model.pack_parameters():
-            if id(gradients) in self._shared and gradients.nbytes >= SHARED_FROM:
+            if self.shares(gradients) and gradients.nbytes >= SHARED_FROM:
                 self.sum_shared_(gradients)
             else:
                 self.sum_(gradients)

@@ -499,7 +499,7 @@ class Graph:
         float parameter of the model and its ∂C/∂·; each layer's ``params`` and ``grads`` become
         views into them. Returns [(parameters, gradients)], one pair per float type.
 
-        So a whole step's gradients are one array (one Allreduce under data-parallel training)
+        So a whole step's gradients are one array (one exchange under data-parallel training)
         while the layers, the glass box, the files and the optimizers still see per-layer arrays.
         The values are copied in once; packing again is free while every array is still the
         view it was made (a layer shared with another model moves to whichever packed it last).

@@ -507,3 +507,24 @@ def test_working_arrays_are_reused_and_change_nothing(dtype, monkeypatch):
     names = ["x_steps", "zx", "zs", *(["gate_values", "tanh_c"] if lstm.fused else [])]
     x = np.random.default_rng(5).normal(size=(8, 6, 3)).astype(dtype)
     assert reused_between_calls(lstm, x, names) == names
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+def test_a_free_time_axis_takes_targets_of_any_length(loss):
+    """keras-io's character-level seq2seq: Input(shape=(None, k)) trains on targets (n, T, m) and
+    is evaluated on other lengths; a None in the model's shape matches any length."""
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 6, 3)).astype("float32")
+    labels = rng.integers(0, 4, (12, 6))
+    y = np.eye(4)[labels] if loss == "categorical_crossentropy" else labels
+    inputs = glassnet.Input(shape=(None, 3))
+    hidden = layers.LSTM(5, return_sequences=True)(inputs)
+    model = glassnet.Model(inputs, layers.Dense(4, activation="softmax")(hidden))
+    model.compile("adam", loss, metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0).history
+    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
+    loss_4, accuracy_4 = model.evaluate(x[:, :4], y[:, :4], verbose=0)
+    assert np.isfinite(loss_4) and 0 <= accuracy_4 <= 1
+    wrong = y[:, :, :3] if loss == "categorical_crossentropy" else y[:, :, None, None]
+    with pytest.raises(ValueError, match=r"\(n, None, 4\)|\(n, None\)"):
+        model.fit(x, wrong, verbose=0)

@@ -18,7 +18,7 @@ array([[ 0.2, -0.2]])
 from __future__ import annotations
 
 from glassnet import activations
-from glassnet.backend import CUSTOM_OBJECTS, epsilon, floatx, format_shape, lookup, xp
+from glassnet.backend import CUSTOM_OBJECTS, epsilon, fits, floatx, format_shape, lookup, xp
 
 __all__ = [
     "BinaryCrossentropy",
@@ -234,12 +234,12 @@ class Loss:
             raise TypeError(f"Targets must be numbers; received an array of dtype {y.dtype}.")
         if y.dtype.kind == "f" and not xp.isfinite(y).all():
             raise ValueError("The targets y contain NaN or infinity; every label must be finite.")
-        if output_shape[-1] == 1 and y.shape[1:] == tuple(output_shape[1:-1]):
+        if output_shape[-1] == 1 and fits(y.shape[1:], output_shape[1:-1]):
             y = y.reshape(*y.shape, 1)  # (n,) targets for a single output unit
-        if y.shape[1:] != tuple(output_shape[1:]):
+        if not fits(y.shape[1:], output_shape[1:]):
             raise ValueError(
                 f"{self.name} needs targets shaped like the model output, "
-                f"{tuple(('n', *output_shape[1:]))}; received targets of shape {y.shape}."
+                f"{format_shape(('n', *output_shape[1:]))}; received targets of shape {y.shape}."
             )
         return y.astype(floatx(), copy=False)  # float64 targets would drag the math to float64
 
@@ -377,14 +377,14 @@ class SparseCategoricalCrossentropy(Loss):
     def check_targets(self, y, output_shape):
         y = xp.asarray(y)
         k = output_shape[-1]
-        if y.ndim == 2 and y.shape[1] == k and k > 1:
+        if len(output_shape) == 2 and y.ndim == 2 and y.shape[1] == k and k > 1:
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer class labels of shape (n,); "
                 f"received one-hot targets of shape {y.shape}. Use "
                 "loss='categorical_crossentropy', or pass y.argmax(axis=1)."
             )
         label_shape = tuple(output_shape[1:-1])  # (n,) labels for (n, k) outputs, and so on
-        if y.shape[1:] not in (label_shape, (*label_shape, 1)):
+        if not (fits(y.shape[1:], label_shape) or fits(y.shape[1:], (*label_shape, 1))):
             wanted = format_shape(("n", *label_shape))
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer labels of shape {wanted} for "

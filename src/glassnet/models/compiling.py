@@ -142,7 +142,7 @@ class Compiling:
         compile is reused, and reset, as Keras resets it before every fit, evaluate, …)."""
         made = []
         for specs, y, t in zip(self._metric_specs, ys, self.outputs):
-            y_pred = xp.empty((1, *t.shape[1:]))
+            y_pred = xp.empty((1, *(1 if d is None else d for d in t.shape[1:])))  # a free axis
             made.append([metrics_module.get(m, y_true=y, y_pred=y_pred) for m in specs])
         for m in (m for ms in made for m in ms):
             m.reset_state()

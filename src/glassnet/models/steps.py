@@ -8,6 +8,7 @@ import math
 from glassnet import distribution
 from glassnet import losses as losses_module
 from glassnet.backend import (
+    fits,
     format_shape,
     process_index,
     xp,
@@ -247,10 +248,7 @@ class Steps:
 
     def _check_input_shape(self, x, tensor, what) -> None:
         expected = tensor.shape
-        if x.shape[1:] == tuple(expected[1:]) or (
-            len(x.shape) == len(expected)
-            and all(e is None or e == s for e, s in zip(expected[1:], x.shape[1:]))
-        ):
+        if fits(x.shape[1:], expected[1:]):
             return
         hint = ""
         if len(expected) == 2 and x.ndim > 2 and math.prod(x.shape[1:]) == expected[1]:

@@ -137,7 +137,20 @@ def glassnet_models():
     seq2seq.compile(optimizer="adam", loss="categorical_crossentropy")
     data["seq2seq"] = ([data["rnn"][0][0], rng.normal(size=(12, 4, 2)).astype("float32")],
                        data["seq"][1])  # fmt: skip
-    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq)
+    steps, image = Input(shape=(5, 3)), Input(shape=(6, 6, 2))
+    s = L.Conv1D(2, 2)(L.Cropping1D(1)(L.UpSampling1D(3)(steps)))
+    s = L.Softmax(axis=1)(L.LeakyReLU()(s))
+    i = L.PReLU(shared_axes=[3])(L.UpSampling2D(2)(L.Cropping2D((1, 2))(image)))
+    i = L.ReLU(max_value=2.0, threshold=0.1)(L.Conv2D(2, 3, strides=2)(i))
+    v = L.SimpleRNN(2)(L.RepeatVector(2)(L.Flatten()(i)))
+    h = L.ELU(0.5)(L.concatenate([L.Flatten()(s), L.PReLU()(v)]))
+    reshaped = Model([steps, image], Dense(3, activation="softmax")(h))
+    reshaped.compile(optimizer="adam", loss="categorical_crossentropy")
+    pair = [rng.normal(size=(12, 5, 3)).astype("float32"),
+            rng.normal(size=(12, 6, 6, 2)).astype("float32")]  # fmt: skip
+    data["reshaped"] = (pair, data["seq"][1])
+    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq,
+                  reshaped=reshaped)  # fmt: skip
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

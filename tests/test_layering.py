@@ -15,8 +15,8 @@ SELF_CONTAINED = {"datasets"}  # imports nothing else from glassnet at all
 PACKAGES = {
     "models": ["checks", "data", "graph", "steps", "compiling", "summary", "trainer",
                "functional", "model", "sequential", "cloning", "saving"],
-    "layers": ["base", "core", "convolutional", "pooling", "embedding", "merging",
-               "normalization", "preprocessing", "recurrent", "wrappers"],
+    "layers": ["base", "core", "activations", "convolutional", "reshaping", "pooling",
+               "embedding", "merging", "normalization", "preprocessing", "recurrent", "wrappers"],
     "glassbox": ["render", "trace", "gradcheck", "deck", "descent", "unrolled"],
     "serve": ["words", "guard", "app"],
 }  # fmt: skip

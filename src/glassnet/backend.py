@@ -84,9 +84,7 @@ def format_shape(shape) -> str:
 def fits(shape, declared) -> bool:
     """Whether an array's ``shape`` is ``declared``'s, a ``None`` there matching any length."""
     declared = tuple(declared)
-    return len(shape) == len(declared) and all(
-        d is None or d == s for d, s in zip(declared, shape)
-    )
+    return len(shape) == len(declared) and all(d is None or d == s for d, s in zip(declared, shape))
 
 
 # ---- the float type ---------------------------------------------------------------------------

@@ -31,6 +31,8 @@ __all__ = [
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
+    "FalseNegatives",
+    "FalsePositives",
     "Mean",
     "MeanAbsoluteError",
     "MeanMetricWrapper",
@@ -44,6 +46,8 @@ __all__ = [
     "SparseTopKCategoricalAccuracy",
     "Sum",
     "TopKCategoricalAccuracy",
+    "TrueNegatives",
+    "TruePositives",
     "binary_accuracy",
     "categorical_accuracy",
     "get",
@@ -368,6 +372,46 @@ class _ConfusionCounts(Metric):
 def _divide(a, b):
     """a / b, 0 where b is 0 (Keras's divide_no_nan)."""
     return xp.divide(a, b, out=xp.zeros_like(a, dtype=xp.float64), where=b != 0)
+
+
+class _Count(_ConfusionCounts):
+    """One of the four counts, at threshold 0.5 unless ``thresholds`` (one or a list) says."""
+
+    count = ""  # the _ConfusionCounts attribute this metric reports
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        self._thresholds_given = thresholds
+        super().__init__(0.5 if thresholds is None else thresholds, name=name, dtype=dtype)
+
+    def result(self):
+        return self._per_threshold(getattr(self, self.count))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "thresholds": self._thresholds_given}
+
+
+class TruePositives(_Count):
+    """The (weighted) count of entries labelled positive and predicted above the threshold."""
+
+    count = "true_positives"
+
+
+class FalsePositives(_Count):
+    """The (weighted) count of entries labelled negative yet predicted above the threshold."""
+
+    count = "false_positives"
+
+
+class TrueNegatives(_Count):
+    """The (weighted) count of entries labelled negative and predicted at or below the threshold."""
+
+    count = "true_negatives"
+
+
+class FalseNegatives(_Count):
+    """The (weighted) count of entries labelled positive yet predicted at or below the threshold."""
+
+    count = "false_negatives"
 
 
 class Precision(_ConfusionCounts):

@@ -231,7 +231,8 @@ def _backward(w: _Writer, tr) -> None:
             else:
                 origin = _("what layer {k} sent back").format(k=", ".join(map(str, lt.read_by)))
             w.value("∂C/∂a", lt.dC_da, origin)
-            fn = activations.get(lt.activation) if lt.activation else None
+            known = lt.activation in activations.names()  # not one with options: relu[…]
+            fn = activations.get(lt.activation) if known else None
             if fn is not None and fn.prime is not None and lt.z is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
         if lt.dC_dh is not None:  # a recurrent layer: the recursion back along time

@@ -1,10 +1,13 @@
 """Layers, as ``keras.layers``.
 
 Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, ``Flatten``,
-``Reshape``. Convolutional: ``Conv1D``, ``Conv2D``, ``ZeroPadding2D``, the pooling layers
+``Reshape``; the activation layers with options (``ReLU``, ``LeakyReLU``, ``ELU``, ``Softmax``,
+``PReLU``); copying and cutting (``RepeatVector``, ``UpSampling1D/2D``, ``Cropping1D/2D``).
+Convolutional: ``Conv1D``, ``Conv2D``, ``ZeroPadding2D``, the pooling layers
 (``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
 ``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
-``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``. Recurrent: ``SimpleRNN``,
+``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``, and their functional forms
+(``add``, ``concatenate``, …). Recurrent: ``SimpleRNN``,
 ``LSTM``, ``GRU``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding``
 for word ids. Preprocessing: ``Rescaling``, ``Normalization``.
 """
@@ -12,6 +15,7 @@ for word ids. Preprocessing: ``Rescaling``, ``Normalization``.
 from __future__ import annotations
 
 from glassnet.backend import CUSTOM_OBJECTS
+from glassnet.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
 from glassnet.layers.convolutional import Conv1D, Conv2D, ZeroPadding2D
 from glassnet.layers.core import (
@@ -32,6 +36,13 @@ from glassnet.layers.merging import (
     Minimum,
     Multiply,
     Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
 from glassnet.layers.normalization import BatchNormalization
 from glassnet.layers.pooling import (
@@ -46,9 +57,17 @@ from glassnet.layers.pooling import (
 )
 from glassnet.layers.preprocessing import Normalization, Rescaling
 from glassnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from glassnet.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    RepeatVector,
+    UpSampling1D,
+    UpSampling2D,
+)
 from glassnet.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
+    "ELU",
     "GRU",
     "LSTM",
     "Activation",
@@ -62,6 +81,8 @@ __all__ = [
     "Concatenate",
     "Conv1D",
     "Conv2D",
+    "Cropping1D",
+    "Cropping2D",
     "Dense",
     "Dropout",
     "Embedding",
@@ -74,6 +95,7 @@ __all__ = [
     "InputLayer",
     "KerasTensor",
     "Layer",
+    "LeakyReLU",
     "Masking",
     "MaxPooling1D",
     "MaxPooling2D",
@@ -82,16 +104,29 @@ __all__ = [
     "Multiply",
     "Node",
     "Normalization",
+    "PReLU",
+    "ReLU",
+    "RepeatVector",
     "Rescaling",
     "Reshape",
     "SimpleRNN",
+    "Softmax",
     "SpatialDropout2D",
     "Subtract",
     "TimeDistributed",
+    "UpSampling1D",
+    "UpSampling2D",
     "ZeroPadding2D",
+    "add",
+    "average",
+    "concatenate",
     "deserialize",
+    "maximum",
+    "minimum",
+    "multiply",
     "register",
     "serialize",
+    "subtract",
 ]
 
 LAYER_CLASSES: dict[str, type] = {}
@@ -115,30 +150,40 @@ for _cls in (
     Concatenate,
     Conv1D,
     Conv2D,
+    Cropping1D,
+    Cropping2D,
     Dense,
     Dropout,
+    ELU,
     Embedding,
     Flatten,
-    GRU,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GRU,
     InputLayer,
+    LeakyReLU,
     LSTM,
     Masking,
+    Maximum,
     MaxPooling1D,
     MaxPooling2D,
-    Maximum,
     Minimum,
     Multiply,
     Normalization,
+    PReLU,
+    ReLU,
+    RepeatVector,
     Rescaling,
     Reshape,
     SimpleRNN,
+    Softmax,
     SpatialDropout2D,
     Subtract,
     TimeDistributed,
+    UpSampling1D,
+    UpSampling2D,
     ZeroPadding2D,
 ):
     register(_cls)

@@ -32,7 +32,7 @@ from glassnet.backend import format_shape, xp
 from glassnet.layers.base import Layer, Variable, refuse_unsupported, workspace
 from glassnet.layers.core import add_bias_and_activate
 
-__all__ = ["Conv1D", "Conv2D", "ZeroPadding2D"]
+__all__ = ["Conv1D", "Conv2D", "ZeroPadding2D", "crop", "pad", "side_pairs"]
 
 
 # ---- arguments, as Keras checks them -------------------------------------------------------------
@@ -148,6 +148,37 @@ class Windows:
 def use_kernels(array) -> bool:
     """Whether the fused kernels take this array: they are on, and it holds float32 or float64."""
     return kernels.ENABLED and array.dtype in (xp.float32, xp.float64)
+
+
+def side_pairs(value, name: str, rank: int) -> tuple:
+    """Rows or columns to add or cut on each side, as Keras reads ``padding``/``cropping``: an int
+    (every side), ``rank`` ints (both sides of each axis) or ``rank`` pairs ((top, bottom), …);
+    for ``rank`` 1, one int or one pair (left, right)."""
+    if isinstance(value, numbers.Integral):
+        value = ((value, value),) * rank
+    elif (
+        rank == 1
+        and len(tuple(value) if isinstance(value, (list, tuple)) else ()) == 2
+        and all(isinstance(v, numbers.Integral) for v in value)
+    ):
+        value = (tuple(value),)
+    try:
+        pairs = [((p, p) if isinstance(p, numbers.Integral) else tuple(p)) for p in value]
+    except TypeError:
+        pairs = []
+    if len(pairs) != rank or not all(
+        len(p) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in p)
+        for p in pairs
+    ):
+        shapes = (
+            "an int or a tuple of 2 ints (left, right)"
+            if rank == 1
+            else "an int, a tuple of 2 ints (rows, cols) or a tuple of 2 tuples of 2 ints "
+            "((top, bottom), (left, right))"
+        )
+        raise ValueError(f"`{name}` should be {shapes}. Received: {name}={value!r}")
+    return tuple(tuple(int(v) for v in p) for p in pairs)
 
 
 def pad(x, pads, value=0.0):
@@ -466,21 +497,7 @@ class ZeroPadding2D(Layer):
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         check_channels_last(data_format, "ZeroPadding2D")
         super().__init__(**kwargs)
-        if isinstance(padding, numbers.Integral):
-            padding = ((padding, padding), (padding, padding))
-        try:
-            pairs = [((p, p) if isinstance(p, numbers.Integral) else tuple(p)) for p in padding]
-        except TypeError:
-            pairs = []
-        if len(pairs) != 2 or not all(
-            len(p) == 2 and all(isinstance(v, numbers.Integral) and v >= 0 for v in p)
-            for p in pairs
-        ):
-            raise ValueError(
-                "`padding` should be an int, a tuple of 2 ints (rows, cols) or a tuple of 2 "
-                f"tuples of 2 ints ((top, bottom), (left, right)). Received: padding={padding!r}"
-            )
-        self.padding = tuple(tuple(int(v) for v in p) for p in pairs)
+        self.padding = side_pairs(padding, "padding", rank=2)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 4:

@@ -26,7 +26,22 @@ import numbers
 from glassnet.backend import format_shape, xp
 from glassnet.layers.base import Layer
 
-__all__ = ["Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract"]
+__all__ = [
+    "Add",
+    "Average",
+    "Concatenate",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
+]
 
 
 class Merge(Layer):
@@ -211,3 +226,41 @@ class Concatenate(Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+# ---- the functional forms, as keras.layers.add(...) --------------------------------------------
+
+
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``: the entrywise sum of the inputs."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """``Subtract(**kwargs)(inputs)``: the first input minus the second."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """``Multiply(**kwargs)(inputs)``: the entrywise product of the inputs."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """``Average(**kwargs)(inputs)``: the entrywise mean of the inputs."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """``Maximum(**kwargs)(inputs)``: the entrywise largest of the inputs."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """``Minimum(**kwargs)(inputs)``: the entrywise smallest of the inputs."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)``: the inputs side by side along ``axis``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -21,7 +21,6 @@ from glassnet.layers import (
     Dropout,
     Flatten,
     Input,
-    Layer,
     Maximum,
     Minimum,
     Multiply,
@@ -171,18 +170,6 @@ def test_a_subclassed_model_points_to_the_functional_api():
 
     with pytest.raises(NotImplementedError, match="Build the same network with the functional"):
         MyModel()
-
-
-def test_a_keras_style_layer_with_call_gets_the_glassnet_way():
-    class Twice(Layer):
-        def call(self, x):
-            return 2 * x
-
-    with pytest.raises(
-        NotImplementedError,
-        match=r"Define forward\(a_prev, training, cache\) and, right under it, backward",
-    ):
-        Twice()(np.ones((1, 2)))
 
 
 # ---- samples with an extra axis: (batch, steps, features) ------------------------------------

@@ -126,13 +126,19 @@ BINARY = {  # name: (op, shapes of the two inputs given (m, k, n))
     "matmul_dot": (ops.matmul, lambda m, k, n: ((k,), (k,))),
     "operator_@": (lambda a, b: a @ b, lambda m, k, n: ((m, k), (k, n))),
     "tensordot": (lambda a, b: ops.tensordot(a, b, axes=1), lambda m, k, n: ((m, k), (k, n))),
-    "tensordot_pairs": (lambda a, b: ops.tensordot(a, b, axes=([0, 2], [1, 0])),
-                        lambda m, k, n: ((m, k, 2), (2, m, n))),  # fmt: skip
+    "tensordot_pairs": (
+        lambda a, b: ops.tensordot(a, b, axes=([0, 2], [1, 0])),
+        lambda m, k, n: ((m, k, 2), (2, m, n)),
+    ),
     "einsum": (lambda a, b: ops.einsum("ij,jk->ik", a, b), lambda m, k, n: ((m, k), (k, n))),
-    "einsum_batch": (lambda a, b: ops.einsum("bij,bj->bi", a, b),
-                     lambda m, k, n: ((n, m, k), (n, k))),  # fmt: skip
-    "einsum_summed_away": (lambda a, b: ops.einsum("ij,kl->ik", a, b),
-                           lambda m, k, n: ((m, k), (n, 2))),  # fmt: skip
+    "einsum_batch": (
+        lambda a, b: ops.einsum("bij,bj->bi", a, b),
+        lambda m, k, n: ((n, m, k), (n, k)),
+    ),
+    "einsum_summed_away": (
+        lambda a, b: ops.einsum("ij,kl->ik", a, b),
+        lambda m, k, n: ((m, k), (n, 2)),
+    ),
     "einsum_implicit": (lambda a, b: ops.einsum("ij,jk", a, b), lambda m, k, n: ((m, k), (k, n))),
     "concatenate": (lambda a, b: ops.concatenate([a, b], axis=0), lambda m, k, n: ((m, k), (n, k))),
     "stack": (lambda a, b: ops.stack([a, b], axis=1), lambda m, k, n: ((m, k), (m, k))),

@@ -50,3 +50,12 @@ def test_your_own_layer_and_loss_block(capsys):
     report = capsys.readouterr().out
     assert "all gradients agree" in report and "MISMATCH" not in report
     assert "scale" in report  # the user's own layer was checked, not skipped
+
+
+def test_the_keras_way_block(capsys):
+    block = next(b for b in python_blocks() if "custom_mean_squared_error" in b)
+    exec(block, {})
+    out = capsys.readouterr().out
+    assert "all gradients agree" in out and "MISMATCH" not in out
+    assert "t1 = matmul(x, variable)" in out and "t1 = tanh(x)" in out  # Linear's, the Lambda's
+    assert "the loss function, op by op" in out and "✗" not in out

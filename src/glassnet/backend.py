@@ -10,12 +10,14 @@ unseeded layers, initializers and ``fit`` draw their own generators.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import ctypes
 import difflib
 import functools
 import itertools
+import marshal
 import math
 import numbers
 import os
@@ -363,9 +365,61 @@ def split_evenly(n: int, parts: int) -> list[slice]:
     return [slice(lo, hi) for lo, hi in itertools.pairwise(edges) if hi > lo]
 
 
-CUSTOM_OBJECTS: dict[str, type] = {}
-"""Classes registered with ``glassnet.saving.register_keras_serializable``, by registered name
-("package>Name"): configs and files may name them, as Keras's registry allows."""
+CUSTOM_OBJECTS: dict[str, object] = {}
+"""Classes and functions registered with ``glassnet.saving.register_keras_serializable``, by
+registered name ("package>Name"): configs and files may name them, as Keras's registry allows."""
+
+
+def serialize_function(fn) -> dict | str:
+    """A function as Keras 3 writes it in a config: a registered or named function by its
+    name; a lambda as Keras's ``__lambda__`` (its code, which glassnet itself never loads)."""
+    if getattr(fn, "__name__", "") != "<lambda>":
+        name = getattr(fn, "_registered_name", None) or fn.__name__
+        return {"module": "builtins", "class_name": "function", "config": name,
+                "registered_name": "function"}  # fmt: skip
+    if fn.__closure__:
+        raise ValueError(
+            "A Lambda whose lambda reads variables from around it cannot be saved; define a "
+            "function, register it with glassnet.saving.register_keras_serializable, and pass it."
+        )
+    code = base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
+    return {"class_name": "__lambda__",
+            "config": {"code": code, "defaults": fn.__defaults__, "closure": None}}  # fmt: skip
+
+
+def function_key(entry) -> str:
+    """What identifies a serialized function: its name, or a lambda's code."""
+    if isinstance(entry, dict) and entry.get("class_name") == "__lambda__":
+        return "__lambda__:" + str((entry.get("config") or {}).get("code"))
+    return entry.get("config") if isinstance(entry, dict) else entry
+
+
+def function_from_config(entry, custom_objects: dict | None = None, what: str = "function"):
+    """The function a config names, found among the registered objects and ``custom_objects``
+    (where a copy made in memory finds a lambda by its code); never code from the file: a lambda
+    saved as code is refused."""
+    known = {**CUSTOM_OBJECTS, **(custom_objects or {})}
+    key = function_key(entry)
+    if isinstance(key, str) and key.startswith("__lambda__:"):
+        if callable(known.get(key)):
+            return known[key]
+        raise ValueError(
+            f"The file holds a {what} as Python code (a lambda); glassnet never runs code from "
+            "a file, as Keras's safe_mode. Define the function, register it with "
+            "glassnet.saving.register_keras_serializable (or pass custom_objects), and save again."
+        )
+    name = key
+    fn = known.get(name) if isinstance(name, str) else None
+    if fn is None and isinstance(name, str) and ">" in name:
+        fn = known.get(name.split(">", 1)[1])
+    if not callable(fn):
+        raise ValueError(
+            f"Unknown {what} {name!r}: register it with "
+            "glassnet.saving.register_keras_serializable, or pass custom_objects={"
+            f"{name!r}: the_function}}."
+        )
+    return fn
+
 
 _NAME_COUNTS: dict[str, int] = {}
 

@@ -17,13 +17,24 @@ array([[ 0.2, -0.2]])
 
 from __future__ import annotations
 
-from glassnet import activations
-from glassnet.backend import CUSTOM_OBJECTS, epsilon, fits, floatx, format_shape, lookup, xp
+from glassnet import activations, ops
+from glassnet.backend import (
+    CUSTOM_OBJECTS,
+    epsilon,
+    fits,
+    floatx,
+    format_shape,
+    function_from_config,
+    lookup,
+    serialize_function,
+    xp,
+)
 
 __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
     "Loss",
+    "LossFunctionWrapper",
     "MeanAbsoluteError",
     "MeanSquaredError",
     "SparseCategoricalCrossentropy",
@@ -408,6 +419,60 @@ class SparseCategoricalCrossentropy(Loss):
         return labels.astype(xp.intp).reshape(y.shape)  # as given: metrics see what Keras's do
 
 
+class LossFunctionWrapper(Loss):
+    """A loss written as a function of (y_true, y_pred) with ``glassnet.ops``, as Keras takes
+    one (``compile(loss=my_loss)``): C is the mean of the values it returns (Keras's
+    "sum_over_batch_size"), and ∂C/∂a comes from the deck's recursion over the ops it recorded
+    on y_pred, each op's derivative written out in ``glassnet.ops``.
+
+    >>> import numpy as np
+    >>> from glassnet import ops
+    >>> loss = LossFunctionWrapper(lambda y, a: ops.mean(ops.square(a - y), axis=-1))
+    >>> loss.dC_da(np.zeros((2, 1)), np.array([[1.0], [3.0]]))  # 2(a − y)/2 rows
+    array([[1.],
+           [3.]])
+    """
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, **kwargs):
+        super().__init__(name=name or getattr(fn, "__name__", "loss"), reduction=reduction)
+        self.fn, self.kwargs = fn, kwargs
+
+    def _values(self, y, out):
+        return self.fn(y, out, **self.kwargs)
+
+    def per_sample(self, y, out):
+        return xp.asarray(ops.convert_to_numpy(self._values(y, out)), dtype=float)
+
+    def gradient(self, y, out):
+        return self.dC_da(y, out)
+
+    def dC_da(self, y, a):
+        with ops.Tape() as tape:
+            a_leaf = tape.watch(a, "a")  # the deck's a: the model's output
+            values = self._values(tape.watch(y, "y"), a_leaf)  # y named, for the glass box
+        if not isinstance(values, ops.Tensor):  # C does not depend on the output
+            return xp.zeros_like(a)
+        size = max(int(values.size), 1)
+        (dC_da,) = tape.gradients(values, [a_leaf], xp.full(values.shape, 1.0 / size))
+        self.tape = tape  # the last step's ops, for the glass box
+        return dC_da.astype(a.dtype, copy=False)
+
+    def check_targets(self, y, output_shape):
+        """Numbers, one per sample (the function decides what fits); (n,) targets for a single
+        output unit become (n, 1), as Keras brings both to the same rank."""
+        y = xp.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"Targets must be numbers; received an array of dtype {y.dtype}.")
+        if y.dtype.kind == "f" and not xp.isfinite(y).all():
+            raise ValueError("The targets y contain NaN or infinity; every label must be finite.")
+        if y.ndim == len(output_shape) - 1 and output_shape[-1] == 1:
+            y = y[..., None]
+        return y.astype(floatx(), copy=False) if y.dtype.kind == "f" else y
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction, "fn": serialize_function(self.fn)}
+
+
 _REGISTRY = {
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
@@ -433,12 +498,13 @@ def get(identifier) -> Loss:
         for name, cls in _REGISTRY.items():
             if globals().get(name) is identifier:
                 return cls()
-        raise TypeError(
-            f"glassnet cannot train with the loss function {identifier!r}: it computes each "
-            "derivative by hand, so a loss of your own subclasses glassnet.losses.Loss with "
-            "per_sample(y, a) for C and dC_da(y, a) for ∂C/∂a (see 'Your own layer, and your "
-            "own loss' in the README)."
-        )
+        return LossFunctionWrapper(identifier)  # a function of (y_true, y_pred) with ops
+    if isinstance(identifier, dict) and identifier.get("class_name") in ("function", "__lambda__"):
+        return LossFunctionWrapper(function_from_config(identifier, what="loss function"))
+    if isinstance(identifier, dict) and identifier.get("class_name") == "LossFunctionWrapper":
+        config = dict(identifier.get("config") or {})
+        fn = function_from_config(config.pop("fn", None), what="loss function")
+        return LossFunctionWrapper(fn, **{k: v for k, v in config.items() if k != "dtype"})
     if isinstance(identifier, dict):  # Keras config: {"class_name": ..., "config": {...}}
         registered = CUSTOM_OBJECTS.get(identifier.get("registered_name") or "")
         if isinstance(registered, type) and issubclass(registered, Loss):

@@ -71,6 +71,12 @@ class Step:
     inputs: tuple
     output: Tensor
     backward: Callable
+    dC_dz: np.ndarray | None = None  # what came back to the output, once gradients ran
+
+    def reads(self) -> list[str]:
+        """What the op read, in words: leaves and earlier steps by name, constants by shape."""
+        return [x.name if isinstance(x, Tensor) else f"[{np.shape(x)}]" if np.ndim(x) else
+                f"{np.asarray(x).item():g}" for x in self.inputs]  # fmt: skip
 
 
 class Tensor:
@@ -98,6 +104,25 @@ class Tensor:
 
     def numpy(self):
         return self.value.copy()
+
+    # The methods a backend's tensor has, each one of the ops below.
+    def sum(self, axis=None, keepdims=False):
+        return sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return min(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        return reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def astype(self, dtype):
+        return cast(self, dtype)
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
@@ -213,6 +238,7 @@ class Tape:
                 _accumulate(grads, o, np.asarray(g, dtype=o.dtype))
         for step in reversed(self.steps):
             dC_dz = grads.pop(id(step.output), None)
+            step.dC_dz = dC_dz  # kept for the glass box
             if dC_dz is None:
                 continue  # nothing C depends on came from this step
             for x, dC_dx in zip(step.inputs, step.backward(dC_dz), strict=True):
@@ -234,6 +260,13 @@ def _unbroadcast(g, shape: tuple):
         g = g.sum(axis=0)
     stretched = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
     return g.sum(axis=stretched, keepdims=True) if stretched else g
+
+
+def leaf_of(source) -> Tensor | None:
+    """The recorded tensor standing for ``source`` (a layer's ``Variable``) in the recording
+    going on now, or None."""
+    tape = recording()
+    return None if tape is None else tape.leaves.get(id(source))
 
 
 def _arg(x):
@@ -260,7 +293,7 @@ def _op(name: str, z, inputs: tuple, backward: Callable):
     tape = next((x.tape for x in inputs if isinstance(x, Tensor)), None)
     if tape is None:
         return z
-    out = Tensor(np.asarray(z), tape)
+    out = Tensor(np.asarray(z), tape, f"t{len(tape.steps) + 1}")
     tape.steps.append(Step(name, inputs, out, backward))
     return out
 

@@ -30,17 +30,20 @@ __all__ = [
 
 
 def register_keras_serializable(package: str = "Custom", name: str | None = None):
-    """A class decorator: configs and files may name the class as ``"package>Name"``.
+    """A decorator for a class or a function: configs and files may name it as
+    ``"package>Name"`` (a loss function given to ``compile``, a ``Lambda``'s function, a layer).
 
-    Registering makes a class you defined loadable from a file; a file still cannot bring code of
-    its own (glassnet loads only classes that exist in your program).
+    Registering makes what you defined loadable from a file; a file still cannot bring code of
+    its own (glassnet loads only classes and functions that exist in your program).
     """
     if not isinstance(package, str) or ">" in package:
         raise ValueError(f"Received package={package!r}. Expected a name without '>'.")
 
     def decorator(cls):
-        if not isinstance(cls, type):
-            raise TypeError(f"register_keras_serializable decorates classes; received {cls!r}.")
+        if not callable(cls):
+            raise TypeError(
+                f"register_keras_serializable decorates classes and functions; received {cls!r}."
+            )
         key = f"{package}>{name or cls.__name__}"
         if key in CUSTOM_OBJECTS and CUSTOM_OBJECTS[key] is not cls:
             raise ValueError(f"{key} has already been registered to {CUSTOM_OBJECTS[key]}.")
@@ -58,6 +61,8 @@ def get_custom_objects() -> dict:
 
 def get_registered_name(obj) -> str:
     """``"package>Name"`` for a registered class (or an instance), else its class name."""
+    if callable(obj) and not isinstance(obj, type) and hasattr(obj, "__name__"):  # a function
+        return getattr(obj, "_registered_name", None) or obj.__name__
     cls = obj if isinstance(obj, type) else type(obj)
     return getattr(cls, "_registered_name", None) or cls.__name__
 

@@ -161,7 +161,13 @@ def _forward(w: _Writer, tr) -> None:
             _("layer {number} ({name}: {kind})").format(number=lt.number, name=lt.name, kind=kind)
         )
         stored = _("{source}, stored for the backward pass").format(source=lt.source)
-        if lt.has_weights and lt.window is not None:  # a convolution: neurons that see windows
+        if lt.ops:  # written with call() and glassnet.ops: op by op
+            w.say(_("its call(), op by op, as glassnet.ops recorded it; x is {source}").format(
+                source=lt.source))  # fmt: skip
+            for name, values in lt.other.items():
+                w.value(name, values["before"])
+            _ops_forward(w, lt.ops)
+        elif lt.has_weights and lt.window is not None:  # a convolution: neurons that see windows
             kh, kw, c_in = lt.window
             w.value("W", lt.W, _("one row per filter: a neuron that sees one {window} window "
                                  "of its input").format(window=f"{kh}×{kw}×{c_in}"))  # fmt: skip
@@ -201,9 +207,30 @@ def _forward(w: _Writer, tr) -> None:
                 w.value("a", lt.a)
 
 
+def _ops_forward(w: _Writer, ops: list) -> None:
+    """Each recorded op: what it read and the tensor it made."""
+    for op in ops:
+        w.value(f"{op['name']} = {op['op']}({', '.join(op['reads'])})", op["value"])
+
+
+def _ops_backward(w: _Writer, ops: list) -> None:
+    """The recursion over the recorded ops, last to first: what came back to each tensor (the
+    sum, where two ops read it)."""
+    w.say(_("the deck's recursion over its ops, last to first: each op's ∂C/∂(what it read) is "
+            "its own derivative times what came back to it"))  # fmt: skip
+    for op in reversed(ops):
+        if op["dC_dvalue"] is not None:
+            w.value(f"∂C/∂{op['name']}", op["dC_dvalue"], _("back through {op}").format(
+                op=op["op"]))  # fmt: skip
+
+
 def _loss(w: _Writer, tr) -> None:
     """LOSS: C, and where it is ≈ 0, what that means for the step."""
     w.head(_("LOSS — C = {loss}(y, a) = {C}").format(loss=tr.loss_name, C=number(tr.C)))
+    if tr.loss_ops:
+        w.say(_("the loss function, op by op (a is the model's output, y the target):"))
+        _ops_forward(w, tr.loss_ops)
+        _ops_backward(w, tr.loss_ops)
     if tr.tiny_loss:
         w.say(
             _(
@@ -235,6 +262,8 @@ def _backward(w: _Writer, tr) -> None:
             fn = activations.get(lt.activation) if known else None
             if fn is not None and fn.prime is not None and lt.z is not None:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
+        if lt.ops:
+            _ops_backward(w, lt.ops)
         if lt.dC_dh is not None:  # a recurrent layer: the recursion back along time
             w.lines.extend(through_time_text(lt.gradient_through_time()))
         if lt.dC_dz is not None:

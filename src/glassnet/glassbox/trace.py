@@ -120,6 +120,9 @@ class LayerTrace:
     # A recurrent layer's ∂C/∂h_t for every step t (batch, T, units): backpropagation through time
     dC_dh: np.ndarray | None = None
     backward: str = ""  # what the layer's backward pass does, in the deck's words
+    # A layer written with call() and glassnet.ops: each recorded op, in order, as
+    # {"name": "t2", "op": "add", "reads": ["t1", "variable_1"], "value": …, "dC_dvalue": …}
+    ops: list = field(default_factory=list)
 
     def parameter_names(self) -> list[str]:
         names = [n for n, v in (("W", self.W), ("b", self.b)) if v is not None]
@@ -195,6 +198,7 @@ class Trace:
     a_new: np.ndarray | None = None  # the model's output after the step
     dtype: str = "float32"  # the step's float type (the checks run in float64)
     split: Split | None = None  # under data-parallel training: one weight, process by process
+    loss_ops: list = field(default_factory=list)  # a loss function's ops, as LayerTrace.ops
 
     def next_label(self) -> int | None:
         """For a classifier's step on one sample: the class the network gave most probability
@@ -252,6 +256,8 @@ class Trace:
 
         out = {k: plain(v) for k, v in vars(self).items() if k != "layers"}
         out["layers"] = [{k: plain(v) for k, v in vars(layer).items()} for layer in self.layers]
+        for entry in (out["loss_ops"], *(layer["ops"] for layer in out["layers"])):
+            entry[:] = [{k: plain(v) for k, v in op.items()} for op in entry]
         return out
 
     def to_json(self, **kwargs) -> str:
@@ -322,6 +328,7 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
             activation=activation.name if activation is not None else None,
         )
         lt.window, lt.what = _window_of(layer), _what(layer)
+        lt.ops = recorded_ops(getattr(cache, "tape", None))
         for attr in ("a_prev", "z", "a", "dC_dz", "dC_dh"):
             value = getattr(cache, attr, None)
             setattr(lt, attr, None if value is None else np.array(value))
@@ -380,7 +387,24 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         learning_rate=model.optimizer.learning_rate,
         layers=layers,
         dtype=model.compute_dtype,
+        loss_ops=[op for loss in model.losses for op in recorded_ops(getattr(loss, "tape", None))],
     )
+
+
+def recorded_ops(tape) -> list[dict]:
+    """Each op a tape recorded, with what it read, made, and received in the backward pass."""
+    if tape is None:
+        return []
+    return [
+        {
+            "name": step.output.name,
+            "op": step.op,
+            "reads": step.reads(),
+            "value": np.array(step.output.value),
+            "dC_dvalue": None if step.dC_dz is None else np.array(step.dC_dz),
+        }
+        for step in tape.steps
+    ]
 
 
 def _window_of(layer) -> tuple | None:

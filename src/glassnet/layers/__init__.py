@@ -1,8 +1,9 @@
 """Layers, as ``keras.layers``.
 
 Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, ``Flatten``,
-``Reshape``; the activation layers with options (``ReLU``, ``LeakyReLU``, ``ELU``, ``Softmax``,
-``PReLU``); copying and cutting (``RepeatVector``, ``UpSampling1D/2D``, ``Cropping1D/2D``).
+``Reshape``, ``Lambda``; the activation layers with options (``ReLU``, ``LeakyReLU``, ``ELU``,
+``Softmax``, ``PReLU``); copying and cutting (``RepeatVector``, ``UpSampling1D/2D``,
+``Cropping1D/2D``).
 Convolutional: ``Conv1D``, ``Conv2D``, ``ZeroPadding2D``, the pooling layers
 (``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
 ``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
@@ -14,6 +15,8 @@ for word ids. Preprocessing: ``Rescaling``, ``Normalization``.
 
 from __future__ import annotations
 
+import inspect
+
 from glassnet.backend import CUSTOM_OBJECTS
 from glassnet.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
@@ -23,6 +26,7 @@ from glassnet.layers.core import (
     Dense,
     Dropout,
     Flatten,
+    Lambda,
     Masking,
     Reshape,
     SpatialDropout2D,
@@ -94,6 +98,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "KerasTensor",
+    "Lambda",
     "Layer",
     "LeakyReLU",
     "Masking",
@@ -163,6 +168,7 @@ for _cls in (
     GlobalMaxPooling2D,
     GRU,
     InputLayer,
+    Lambda,
     LeakyReLU,
     LSTM,
     Masking,
@@ -228,7 +234,10 @@ def deserialize(entry: dict, custom_objects: dict | None = None) -> Layer:
     config = entry.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"The config of layer {name!r} must be a dict; received {config!r}.")
-    layer = classes[name].from_config(dict(config))
+    from_config = classes[name].from_config
+    takes = inspect.signature(from_config).parameters  # a Lambda looks up its function
+    layer = (from_config(dict(config), custom_objects=custom_objects) if "custom_objects" in takes
+             else from_config(dict(config)))  # fmt: skip
     build = entry.get("build_config")
     if build and not layer.built and build.get("input_shape") is not None:
         shape = build["input_shape"]

@@ -246,7 +246,7 @@ class PReLU(Layer):
                 f"PReLU needs every axis of its inputs known, or shared; received "
                 f"{tuple(input_shape)} with shared_axes={list(self.shared_axes)}."
             )
-        self.add_weight("alpha", shape, initializer=self.alpha_initializer)
+        self.add_weight(shape, self.alpha_initializer, name="alpha")
         super().build(input_shape)
 
     def forward(self, a_prev, training=False, cache=None):

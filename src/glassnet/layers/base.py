@@ -17,15 +17,23 @@ made from such tensors runs its nodes in order.
 
 Keras users see the parameters through ``get_weights``/``set_weights`` and the ``.keras`` file in
 Keras's layout; each layer owns that mapping (``keras_variables``/``set_keras_variables``).
+
+A layer written the Keras way — ``build`` with ``add_weight``, and ``call`` with ``glassnet.ops``
+— has no hand-written backward: its forward pass records each op on a ``ops.Tape`` (every op's
+derivative is written out in ``glassnet.ops``), and its backward pass runs the deck's recursion
+over those ops.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
+import threading
 from types import SimpleNamespace
 from typing import ClassVar
 
+from glassnet import ops
 from glassnet.backend import (
     FLOAT_TYPES,
     floatx,
@@ -143,6 +151,9 @@ class Node:
         return f"<Node {self.layer.name}({', '.join(t.name for t in self.inputs)})>"
 
 
+_SHAPES_ONLY = threading.local()  # on while call() runs on made-up numbers to find a shape
+
+
 class Variable:
     """One parameter of a layer as Keras shows it: Keras's name and orientation, the layer's own
     memory. A Dense ``kernel`` is a transposed view of the deck's W, so ``assign`` changes W itself
@@ -165,6 +176,8 @@ class Variable:
         return self.value.copy()
 
     def assign(self, value):
+        if getattr(_SHAPES_ONLY, "on", False):  # call() run only to find a shape: no change
+            return self
         value = _as_float_array(value, f"value assigned to {self.path}")
         if value.shape != self.shape:
             raise ValueError(
@@ -205,6 +218,11 @@ class Variable:
         return self._layer.trainable and self._key not in self._layer.non_trainable
 
     def __array__(self, dtype=None, copy=None):
+        if ops.leaf_of(self) is not None:  # read inside a recording: the derivative would be lost
+            raise TypeError(
+                f"{self.path} went into a NumPy function inside call(), which would lose its "
+                "derivative: use glassnet.ops on it (ops.matmul(x, w), w * x, …)."
+            )
         value = self.value
         if copy:
             value = value.copy()
@@ -225,7 +243,8 @@ class Variable:
 
 def _arithmetic(name: str):
     def method(self, *args):
-        return getattr(self.value, name)(*args)
+        leaf = ops.leaf_of(self)  # inside a recording, the recorded tensor standing for it
+        return getattr(self.value if leaf is None else leaf, name)(*args)
 
     method.__name__ = name
     return method
@@ -260,6 +279,21 @@ class Layer:
     _keras_transposed: tuple[str, ...] = ()
     _keras_names: ClassVar[dict[str, str]] = {}
 
+    def __new__(cls, *args, **kwargs):
+        """Keep the arguments a subclass was made with: a layer of your own that defines no
+        ``get_config`` is saved with them, as Keras 3 does."""
+        layer = super().__new__(cls)
+        try:
+            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        except TypeError:  # __init__ will say what is wrong
+            bound = None
+        layer._init_arguments = {} if bound is None else {
+            k: v for k, v in list(bound.arguments.items())[1:]
+            if inspect.signature(cls.__init__).parameters[k].kind
+            not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        }  # fmt: skip
+        return layer
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if "input_dim" in kwargs:  # Keras 2's spelling of input_shape=(n,)
             input_shape = (kwargs.pop("input_dim"),)
@@ -271,15 +305,10 @@ class Layer:
             raise TypeError(f"Received name={name!r}. Expected a string.")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = bool(trainable)
-        self.dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
-        if self.dtype not in (None, *FLOAT_TYPES):
-            raise ValueError(
-                f"Received dtype={dtype!r} for layer {self.name!r}. glassnet computes in "
-                "'float32' (the default) or 'float64'; float16 and mixed precision have no fast "
-                "path here (NumPy's BLAS and the fused kernels work in 32 or 64 bits)."
-            )
+        self.dtype = self._float_type(dtype)
         self.params: dict[str, xp.ndarray] = {}
         self.grads: dict[str, xp.ndarray] = {}
+        self._variables: dict[str, Variable] = {}  # what add_weight returned, by parameter
         self.non_trainable: set[str] = set()  # parameters fit never updates (moving statistics)
         self.inbound_nodes: list[Node] = []  # each symbolic call of this layer
         self.built = False
@@ -290,6 +319,17 @@ class Layer:
         )
         # A model turns this off where nobody needs ∂C/∂x of the data (its first layers).
         self.needs_input_gradient = True
+
+    def _float_type(self, dtype) -> str | None:
+        """``dtype`` (a name or Keras's policy dict) as "float32", "float64" or None."""
+        name = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+        if name not in (None, *FLOAT_TYPES):
+            raise ValueError(
+                f"Received dtype={dtype!r} for layer {self.name!r}. glassnet computes in "
+                "'float32' (the default) or 'float64'; float16 and mixed precision have no fast "
+                "path here (NumPy's BLAS and the fused kernels work in 32 or 64 bits)."
+            )
+        return name
 
     # ---- building -------------------------------------------------------------------------
 
@@ -303,18 +343,68 @@ class Layer:
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own ``build`` need not call ``super().build``, as in Keras: the layer is
+        marked built (its shapes set) after it either way."""
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            own = cls.__dict__["build"]
 
-    def add_weight(self, name: str, shape, initializer="zeros", trainable=True):
-        """Create parameter ``name`` of ``shape`` — the deck's layout — and its gradient buffer,
-        as Keras's ``add_weight``. The initializer draws in Keras's layout (``to_keras``: a Dense
-        kernel is Wᵀ), so fan-in and fan-out, and the numbers drawn, are Keras's."""
+            @functools.wraps(own)
+            def build(self, input_shape, _own=own):
+                _own(self, input_shape)
+                if not self.built:
+                    Layer.build(self, input_shape)
+
+            cls.build = build
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output's shape: the input's, or, for a layer written with ``call``, what ``call``
+        gives on a batch of numbers (an axis whose length follows a free input axis is free)."""
+        if not self.records():
+            return tuple(input_shape)
+        many = isinstance(input_shape, list)
+        shapes = input_shape if many else [input_shape]
+        outs = []
+        for free in (2, 3):  # a None becomes 2, then 3: what changes with it is free too
+            xs = [xp.full([free if d is None else d for d in s], 0.5, self.compute_dtype)
+                  for s in shapes]  # fmt: skip
+            _SHAPES_ONLY.on = True
+            try:
+                with xp.errstate(all="ignore"):
+                    outs.append(xp.shape(self._run_call(xs if many else xs[0], training=False)))
+            finally:
+                _SHAPES_ONLY.on = False
+        return tuple(a if a == b else None for a, b in zip(*outs))
+
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
+                   name=None, **options):  # fmt: skip
+        """Create a parameter of ``shape`` — the deck's layout — and its gradient buffer, as
+        Keras's ``add_weight`` (``initializer`` by default glorot_uniform for floats, as Keras;
+        ``name`` by default "variable", "variable_1", …). Returns it as a Keras ``Variable``.
+        The initializer draws in Keras's layout (``to_keras``: a Dense kernel is Wᵀ), so fan-in
+        and fan-out, and the numbers drawn, are Keras's."""
         from glassnet import initializers  # initializers sit above layers in the module order
 
-        shape = tuple(int(d) for d in shape)
+        for option in ("regularizer", "constraint"):
+            if options.pop(option, None) is not None:
+                raise NotImplementedError(f"add_weight({option}=...) is not supported by "
+                                          "glassnet yet.")  # fmt: skip
+        options.pop("autocast", None)
+        options.pop("aggregation", None)
+        if options:
+            raise TypeError(f"add_weight() got unexpected keyword arguments: {sorted(options)}")
+        if dtype is not None and dtype not in FLOAT_TYPES:
+            raise ValueError(f"add_weight(dtype={dtype!r}): glassnet's parameters are floats.")
+        if name is None:
+            name = "variable"
+            while name in self.params:
+                name = f"variable_{len(self.params)}"
+        if name in self.params:
+            raise ValueError(f"Layer {self.name!r} already has a weight named {name!r}.")
+        shape = tuple(int(d) for d in (() if shape is None else shape))
         reserve_parameters(shape)
-        init = initializers.get(initializer)
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
         keras_shape = self.to_keras(name, xp.empty(shape, dtype=self.compute_dtype)).shape
         value = xp.empty(shape, dtype=self.compute_dtype)
         self.to_keras(name, value)[...] = init(keras_shape, dtype=self.compute_dtype)
@@ -322,7 +412,8 @@ class Layer:
         self.grads[name] = xp.zeros_like(value)
         if not trainable:
             self.non_trainable.add(name)
-        return value
+        self._variables[name] = Variable(self, name)
+        return self._variables[name]
 
     # ---- the two passes -------------------------------------------------------------------
 
@@ -331,18 +422,60 @@ class Layer:
         return self if cache is None else cache
 
     def forward(self, a_prev, training: bool = False, cache=None):
-        """Output of the layer for the batch ``a_prev``; stores what ``backward`` needs."""
-        raise NotImplementedError(
-            f"{type(self).__name__} must define forward(a_prev, training, cache) and, right "
-            "under it, backward(dC_da, cache): see glassnet.layers.Layer."
-        )
+        """Output of the layer for the batch ``a_prev``; stores what ``backward`` needs.
+
+        For a layer written with ``call``: runs it with every op recorded on a tape (the inputs
+        and the parameters made by ``add_weight`` are the tape's leaves) and keeps the tape."""
+        if not self.records():
+            raise NotImplementedError(
+                f"{type(self).__name__} must define forward(a_prev, training, cache) and, right "
+                "under it, backward(dC_da, cache) — or Keras's call() with glassnet.ops: see "
+                "glassnet.layers.Layer."
+            )
+        c = self.cache_for(cache)
+        c.tape = ops.Tape()
+        with c.tape:
+            many = isinstance(a_prev, list)
+            c.tape_many, xs = many, (a_prev if many else [a_prev])
+            names = ["x"] if len(xs) == 1 else [f"x{i}" for i in range(len(xs))]
+            c.tape_inputs = [c.tape.watch(x, n) for x, n in zip(xs, names)]
+            for key, variable in self._variables.items():
+                c.tape.watch(self.params[key], key, source=variable)
+            c.tape_output = self._run_call(c.tape_inputs if many else c.tape_inputs[0], training)
+        return xp.asarray(ops.convert_to_numpy(c.tape_output), dtype=self.compute_dtype)
 
     def backward(self, dC_da, cache=None):
-        """∂C/∂(input) from ∂C/∂(output), reading only what ``forward`` stored; fills ``grads``."""
-        raise NotImplementedError(
-            f"{type(self).__name__} defines no backward(dC_da, cache); glassnet computes "
-            "gradients layer by layer, so every layer that is trained through needs one."
-        )
+        """∂C/∂(input) from ∂C/∂(output), reading only what ``forward`` stored; fills ``grads``.
+
+        For a layer written with ``call``: the deck's recursion over the recorded ops, last to
+        first (``ops.Tape.gradients``)."""
+        if not self.records():
+            raise NotImplementedError(
+                f"{type(self).__name__} defines no backward(dC_da, cache); glassnet computes "
+                "gradients layer by layer, so every layer that is trained through needs one."
+            )
+        c = self.cache_for(cache)
+        params = [c.tape.leaves[id(v)] for v in self._variables.values()]
+        grads = c.tape.gradients(c.tape_output, [*c.tape_inputs, *params], dC_da)
+        for key, g in zip(self._variables, grads[len(c.tape_inputs) :]):
+            self.grads[key][...] = g
+        dC_dx = grads[: len(c.tape_inputs)]
+        return dC_dx if c.tape_many else dC_dx[0]
+
+    def records(self) -> bool:
+        """Whether this layer is written the Keras way, with ``call`` (recorded), not with
+        ``forward`` and ``backward``."""
+        return type(self).call is not Layer.call and type(self).forward is Layer.forward
+
+    def _run_call(self, x, training):
+        takes = inspect.signature(self.call).parameters
+        out = self.call(x, training=training) if "training" in takes else self.call(x)
+        if isinstance(out, (list, tuple, dict)):
+            raise NotImplementedError(
+                f"{type(self).__name__}.call returned {type(out).__name__}: a layer written "
+                "with call() gives one output in glassnet for now."
+            )
+        return out
 
     def compute_mask(self, a_prev, a, mask):
         """Which steps of the output ``a`` are real, given the input's ``mask`` (batch, steps):
@@ -359,14 +492,7 @@ class Layer:
     def __call__(self, inputs, training: bool = False):
         if _symbolic(inputs):
             return self._call_symbolic(inputs)
-        if type(self).forward is Layer.forward and type(self).call is not Layer.call:
-            raise NotImplementedError(
-                f"{type(self).__name__} defines call(), which Keras differentiates "
-                "automatically; glassnet has no automatic differentiation. Define "
-                "forward(a_prev, training, cache) and, right under it, backward(dC_da, cache) "
-                "instead: see help(glassnet.layers.Layer)."
-            )
-        many = isinstance(inputs, (list, tuple)) and self._takes_list
+        many = isinstance(inputs, (list, tuple)) and (self._takes_list or self.records())
         if many:
             xs = [xp.asarray(x, dtype=self.compute_dtype) for x in inputs]
             shape = [(None, *x.shape[1:]) for x in xs]
@@ -389,7 +515,7 @@ class Layer:
                 f"Layer {self.name!r} was called on a mix of symbolic tensors and arrays; "
                 "in the functional API every input must come from Input(...) or a layer."
             )
-        if many and not self._takes_list:
+        if many and not (self._takes_list or self.records()):
             raise ValueError(
                 f"Layer {self.name!r} ({type(self).__name__}) takes one input; received a list "
                 f"of {len(tensors)}. Merge them first, e.g. with Concatenate()([a, b])."
@@ -532,7 +658,17 @@ class Layer:
     # ---- configuration --------------------------------------------------------------------
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.compute_dtype}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.compute_dtype}
+        if type(self).get_config is Layer.get_config and type(self).__init__ is not Layer.__init__:
+            # A layer of your own without get_config: the arguments it was made with (Keras 3).
+            extra = {k: v for k, v in self._init_arguments.items() if k not in config}
+            if not all(_plain_data(v) for v in extra.values()):
+                raise NotImplementedError(
+                    f"Layer {type(self).__name__} was made with arguments that are not plain "
+                    f"data ({sorted(extra)}); define get_config() to say how to save it."
+                )
+            config.update(extra)
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:
@@ -544,10 +680,33 @@ class Layer:
             if "__init__" in vars(klass)
             for name in inspect.signature(klass.__init__).parameters
         }
-        return cls(**{k: v for k, v in config.items() if k in known or v is not None})
+        config = {k: v for k, v in config.items() if k in known or v is not None}
+        takes = inspect.signature(cls.__init__).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in takes.values()):
+            # A layer of your own whose __init__ takes only its own arguments (Keras's guides
+            # write them so): the base ones are set once it is made.
+            base = {k: config.pop(k) for k in ("name", "trainable", "dtype")
+                    if k in config and k not in takes}  # fmt: skip
+            layer = cls(**config)
+            layer.name = base.get("name", layer.name)
+            layer.trainable = bool(base.get("trainable", layer.trainable))
+            layer.dtype = layer._float_type(base.get("dtype", layer.dtype))
+            return layer
+        return cls(**config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _plain_data(value) -> bool:
+    """Whether ``value`` is what a JSON config holds: numbers, strings, None, lists, dicts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain_data(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_data(v) for k, v in value.items())
+    return False
 
 
 def _as_float_array(w, what: str):

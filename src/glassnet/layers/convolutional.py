@@ -296,9 +296,9 @@ class Conv(Layer):
             )
         self.compute_output_shape(input_shape)  # refuses a window larger than its input
         K = self.c_in * int(xp.prod(self.kernel_size))  # the length of one window
-        self.add_weight("W", (self.filters, K), self.kernel_initializer)  # one row per filter
+        self.add_weight((self.filters, K), self.kernel_initializer, name="W")  # one row per filter
         if self.use_bias:
-            self.add_weight("b", (self.filters,), self.bias_initializer)
+            self.add_weight((self.filters,), self.bias_initializer, name="b")
         super().build(input_shape)
 
     def _rank_error(self, shape) -> str:

@@ -10,10 +10,25 @@ import numbers
 from typing import ClassVar
 
 from glassnet import activations, initializers, kernels
-from glassnet.backend import format_shape, make_rng, xp
+from glassnet.backend import (
+    format_shape,
+    function_from_config,
+    make_rng,
+    serialize_function,
+    xp,
+)
 from glassnet.layers.base import Layer, Variable, refuse_unsupported
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Masking", "Reshape", "SpatialDropout2D"]
+__all__ = [
+    "Activation",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Lambda",
+    "Masking",
+    "Reshape",
+    "SpatialDropout2D",
+]
 
 
 def _matrix_size(shape) -> str:
@@ -116,9 +131,9 @@ class Dense(Layer):
                 f"of shape {format_shape(input_shape)} with no size on the last axis."
             )
         # The deck's W is (n_out, n_in); Keras's kernel, drawn by the initializer, is Wᵀ.
-        self.add_weight("W", (self.units, n_in), self.kernel_initializer)
+        self.add_weight((self.units, n_in), self.kernel_initializer, name="W")
         if self.use_bias:
-            self.add_weight("b", (self.units,), self.bias_initializer)  # (n_out,)
+            self.add_weight((self.units,), self.bias_initializer, name="b")  # (n_out,)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -421,3 +436,55 @@ class Masking(Layer):
 
     def get_config(self):
         return {**super().get_config(), "mask_value": self.mask_value}
+
+
+class Lambda(Layer):
+    """Any function of the input written with ``glassnet.ops``, as a layer: a = f(x).
+
+    Its backward pass is the recursion over the ops f recorded (each op's derivative is written
+    out in ``glassnet.ops``); the glass box shows it op by op. ``arguments`` are passed to f as
+    keywords. Saved, a named function is written by name (register it with
+    ``glassnet.saving.register_keras_serializable`` to load it again); a lambda is written as
+    Keras writes it, but glassnet never runs code from a file, so loading one asks for the
+    function instead.
+
+    >>> import numpy as np
+    >>> from glassnet import ops
+    >>> Lambda(lambda x: ops.square(x) + 1)(np.array([[1.0, 2.0]]))
+    array([[2., 5.]], dtype=float32)
+    """
+
+    _takes_list = True  # f may take a list of tensors
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        if not callable(function):
+            raise TypeError(f"Lambda needs a function; received {function!r}.")
+        if mask is not None:
+            raise NotImplementedError("Lambda(mask=...) is not supported by glassnet yet.")
+        super().__init__(**kwargs)
+        self.function, self.arguments = function, dict(arguments or {})
+        self._output_shape = None if output_shape is None else tuple(output_shape)
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is not None:  # Keras: the shape of one sample
+            batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
+            return (batch, *self._output_shape)
+        return super().compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = {**super().get_config(), "function": serialize_function(self.function),
+                  "arguments": self.arguments}  # fmt: skip
+        if self._output_shape is not None:
+            config["output_shape"] = list(self._output_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Lambda:
+        config = dict(config)
+        config["function"] = function_from_config(config["function"], custom_objects, "Lambda")
+        for key in ("output_shape_type", "mask_type", "mask"):  # Keras's bookkeeping
+            config.pop(key, None)
+        return super().from_config(config)

@@ -76,8 +76,8 @@ class Embedding(Layer):
         return Variable(self, "embeddings")
 
     def build(self, input_shape):
-        self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                        self.embeddings_initializer)  # fmt: skip
+        self.add_weight((self.input_dim, self.output_dim), self.embeddings_initializer,
+                        name="embeddings")  # fmt: skip
         super().build(input_shape)
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)

@@ -110,13 +110,13 @@ class BatchNormalization(Layer):
                 f"received inputs {format_shape(input_shape)}."
             )
         if self.scale:
-            self.add_weight("gamma", (features,), self.gamma_initializer)
+            self.add_weight((features,), self.gamma_initializer, name="gamma")
         if self.center:
-            self.add_weight("beta", (features,), self.beta_initializer)
-        self.add_weight("moving_mean", (features,), self.moving_mean_initializer, trainable=False)
-        self.add_weight(
-            "moving_variance", (features,), self.moving_variance_initializer, trainable=False
-        )
+            self.add_weight((features,), self.beta_initializer, name="beta")
+        self.add_weight((features,), self.moving_mean_initializer, trainable=False,
+                        name="moving_mean")  # fmt: skip
+        self.add_weight((features,), self.moving_variance_initializer, trainable=False,
+                        name="moving_variance")  # fmt: skip
         super().build(input_shape)
 
     def _broadcast(self, v, ndim):

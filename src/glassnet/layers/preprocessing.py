@@ -97,8 +97,8 @@ class Normalization(Layer):
         self._broadcast = tuple(1 if a in self._reduce else input_shape[a] for a in range(ndim))
         shape = tuple(input_shape[a] for a in keep)
         if self.given is None:
-            self.add_weight("mean", shape, "zeros", trainable=False)
-            self.add_weight("variance", shape, "ones", trainable=False)
+            self.add_weight(shape, "zeros", trainable=False, name="mean")
+            self.add_weight(shape, "ones", trainable=False, name="variance")
             self.params["count"] = xp.zeros((), dtype=xp.int64)  # Keras's, kept for its files
             self.grads["count"] = xp.zeros((), dtype=xp.int64)
             self.non_trainable.add("count")

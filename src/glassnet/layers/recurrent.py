@@ -172,10 +172,10 @@ class RNN(Layer):
                 f"step; received inputs of shape {format_shape(input_shape)}."
             )
         rows = self.gates * self.units  # one row per unit and gate
-        self.add_weight("W_x", (rows, n_in), self.kernel_initializer)
-        self.add_weight("W_h", (rows, self.units), self.recurrent_initializer)
+        self.add_weight((rows, n_in), self.kernel_initializer, name="W_x")
+        self.add_weight((rows, self.units), self.recurrent_initializer, name="W_h")
         if self.use_bias:
-            self.add_weight("b", self._bias_shape(), self.bias_initializer)
+            self.add_weight(self._bias_shape(), self.bias_initializer, name="b")
         super().build(input_shape)
 
     def largest_product(self, batch_size: int) -> float:

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from glassnet.backend import (
     blas_threads_for,
     did_you_mean,
+    function_key,
     num_threads,
     parallel_map,
+    serialize_function,
     xp,
 )
 from glassnet.layers import (
@@ -228,12 +230,17 @@ class Graph:
 
     def layer_classes(self) -> dict[str, type]:
         """The class of every layer, nested models and their layers included, by class name:
-        what rebuilding this model from its config needs (a user's own layers among them)."""
+        what rebuilding this model from its config needs (a user's own layers among them) —
+        and each ``Lambda``'s function by what its config says (a copy made in memory gets the
+        very function; a file's code is never run)."""
         classes = {}
         for layer in self.layers:
             classes[type(layer).__name__] = type(layer)
             if isinstance(layer, Graph):
                 classes.update(layer.layer_classes())
+            function = getattr(layer, "function", None)
+            if callable(function):
+                classes[function_key(serialize_function(function))] = function
         return classes
 
     def leaf_layers(self) -> list[Layer]:

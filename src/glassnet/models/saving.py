@@ -40,8 +40,10 @@ from glassnet import losses, metrics, optimizers
 from glassnet.backend import (
     __version__,
     floatx,
+    function_from_config,
     parameter_budget,
     process_index,
+    serialize_function,
     snake_case,
     xp,
 )
@@ -209,7 +211,10 @@ def _compile_config(model: Model) -> dict | None:
             return [loss_entry(each) for each in loss]
         if isinstance(loss, dict):
             return {k: loss_entry(v) for k, v in loss.items()}
-        loss = losses.get(loss)
+        made = losses.get(loss)
+        if isinstance(made, losses.LossFunctionWrapper) and made is not loss:
+            return serialize_function(loss)  # a function of (y_true, y_pred), as Keras writes it
+        loss = made
         return {
             "module": "keras.losses",
             "class_name": type(loss).__name__,
@@ -442,16 +447,30 @@ def _stored_weights(members: dict, path: Path):
         return
     import h5py  # only when a file is read
 
+    unreadable = (OSError, ValueError, KeyError, RuntimeError, TypeError)
+
+    def corrupt(exc):
+        return _Corrupt(f"{path} is corrupt: its weights cannot be read ({exc}).")
+
     try:
-        with h5py.File(io.BytesIO(members[WEIGHTS]), "r") as f:
-            datasets, names = _walk_h5(f, path)
-            declared = {k: (tuple(d.shape), d.dtype) for k, d in datasets.items()}
-            data = members[WEIGHTS]
-            yield _Stored(declared, lambda key: datasets[key][()], names, path, False, len(data))
+        f = h5py.File(io.BytesIO(members[WEIGHTS]), "r")
+        datasets, names = _walk_h5(f, path)
+        declared = {k: (tuple(d.shape), d.dtype) for k, d in datasets.items()}
     except _Corrupt:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise _Corrupt(f"{path} is corrupt: its weights cannot be read ({exc}).") from None
+    except unreadable as exc:
+        raise corrupt(exc) from None
+
+    def read(key):
+        try:
+            return datasets[key][()]
+        except unreadable as exc:
+            raise corrupt(exc) from None
+
+    try:  # what the block raises about the model itself passes through as it is
+        yield _Stored(declared, read, names, path, False, len(members[WEIGHTS]))
+    finally:
+        f.close()
 
 
 def _walk_h5(f, path: Path) -> tuple[dict, dict]:
@@ -681,14 +700,14 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> M
             _set_layer_weights(model, stored, stored.names)
             compile_config = config.get("compile_config")
             if compile and compile_config:
-                _compile_from_config(model, compile_config, path)
+                _compile_from_config(model, compile_config, path, custom_objects)
                 _restore_optimizer(model, stored)
     except RecursionError:
         raise _Corrupt(f"{path}: its config nests too deeply to be a model.") from None
     return model
 
 
-def _compile_from_config(model: Model, compile_config, path: Path) -> None:
+def _compile_from_config(model: Model, compile_config, path: Path, custom_objects=None) -> None:
     if not isinstance(compile_config, dict) or not isinstance(
         compile_config.get("optimizer"), (dict, str)
     ):
@@ -696,7 +715,7 @@ def _compile_from_config(model: Model, compile_config, path: Path) -> None:
     try:
         model.compile(
             optimizer=optimizers.get(compile_config["optimizer"]),
-            loss=compile_config.get("loss"),
+            loss=_loss_from_config(compile_config.get("loss"), custom_objects),
             loss_weights=compile_config.get("loss_weights"),
             metrics=compile_config.get("metrics") or None,
         )
@@ -704,6 +723,18 @@ def _compile_from_config(model: Model, compile_config, path: Path) -> None:
         raise _Corrupt(f"{path}: its compile settings cannot be read: {exc!r}.") from None
     except (ValueError, NotImplementedError) as exc:
         raise _with_path(exc, path) from None
+
+
+def _loss_from_config(entry, custom_objects):
+    """The compile config's loss (or losses), a function among them found by its name in the
+    registry or ``custom_objects``."""
+    if isinstance(entry, list):
+        return [_loss_from_config(e, custom_objects) for e in entry]
+    if isinstance(entry, dict) and entry.get("class_name") in ("function", "__lambda__"):
+        return function_from_config(entry, custom_objects, "loss function")
+    if isinstance(entry, dict) and "class_name" not in entry:  # by output name
+        return {k: _loss_from_config(v, custom_objects) for k, v in entry.items()}
+    return entry
 
 
 def load_weights(model: Model, filepath, optimizer: bool = False) -> None:

@@ -1,0 +1,289 @@
+"""Keras code written with keras.ops runs with only the imports changed: a Layer with build,
+add_weight and call, a Lambda, a loss function. Their backward passes are the recursion over the
+recorded ops; each is checked against finite differences and against glassnet's own hand-written
+layers and losses computing the same function; saving follows Keras (functions by name, never
+code from a file)."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import glassnet
+import glassnet as keras
+from glassnet import glassbox, layers, ops, saving
+
+
+class Linear(keras.layers.Layer):
+    """keras.io, "Making new layers and models via subclassing", verbatim but for the import."""
+
+    def __init__(self, units=32):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(
+            shape=(input_shape[-1], self.units), initializer="random_normal", trainable=True
+        )
+        self.b = self.add_weight(shape=(self.units,), initializer="random_normal", trainable=True)
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w) + self.b
+
+
+class ComputeSum(keras.layers.Layer):
+    """The same guide: a non-trainable weight updated in call."""
+
+    def __init__(self, input_dim):
+        super().__init__()
+        self.total = self.add_weight(initializer="zeros", shape=(input_dim,), trainable=False)
+
+    def call(self, inputs):
+        self.total.assign_add(ops.sum(inputs, axis=0))
+        return self.total
+
+
+def custom_mean_squared_error(y_true, y_pred):
+    """keras.io, "Training & evaluation with the built-in methods"."""
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+@pytest.fixture
+def data(rng):
+    x = rng.normal(size=(24, 5)).astype("float32")
+    return x, (x[:, :3] * 2 - 1).astype("float32")
+
+
+def test_the_guides_layers_run_as_written():
+    x = ops.ones((2, 2))
+    linear_layer = Linear(4)
+    y = linear_layer(x)
+    assert y.shape == (2, 4) and len(linear_layer.weights) == 2
+    np.testing.assert_allclose(y, x @ linear_layer.w.numpy() + linear_layer.b.numpy(), rtol=1e-6)
+    my_sum = ComputeSum(2)
+    my_sum(x)
+    np.testing.assert_array_equal(my_sum(x), [4.0, 4.0])
+    assert len(my_sum.weights) == 1 and not my_sum.weights[0].trainable
+
+
+def test_a_layer_with_call_trains_as_the_same_dense_layer_does(data):
+    """The recorded backward pass against the hand-written one: Linear with Dense's weights
+    gives the same output, the same gradients and so the same weights after training."""
+    x, y = data
+    keras.utils.set_random_seed(1)
+    ours = keras.Sequential([keras.Input((5,)), Linear(3)])
+    dense = keras.Sequential([keras.Input((5,)), layers.Dense(3)])
+    dense.set_weights(ours.get_weights())  # Keras's kernel layout (n_in, n_out) on both
+    for model in (ours, dense):
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), dense.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_check_gradients_and_the_trace_show_a_call_layer_op_by_op(float64, rng):
+    inputs = keras.Input((3,))
+    hidden = layers.Lambda(lambda t: ops.tanh(t) * 2)(Linear(4)(inputs))
+    model = keras.Model(inputs, layers.Dense(2, activation="softmax")(hidden))
+    model.compile("sgd", "categorical_crossentropy")
+    x, y = rng.normal(size=(4, 3)), np.eye(2)[[0, 1, 1, 0]]
+    report = glassbox.check_gradients(model, x, y)
+    assert [row[2] for row in report.rows][:2] == ["variable", "variable_1"]
+    assert all(row[5] < 1e-6 for row in report.rows)
+    text = glassbox.trace(model, x, y).render()
+    for line in ("t1 = matmul(x, variable)", "t2 = add(t1, variable_1)", "t1 = tanh(x)",
+                 "t2 = multiply(t1, 2)", "∂C/∂t1", "back through matmul"):  # fmt: skip
+        assert line in text
+    assert "✗" not in text and text.count("✓") == 4
+
+
+def test_a_loss_function_trains_as_the_built_in_loss_does(data):
+    x, y = data
+    weights = None
+    for loss in (custom_mean_squared_error, "mean_squared_error"):
+        keras.utils.set_random_seed(2)
+        model = keras.Sequential([keras.Input((5,)), layers.Dense(8, activation="tanh"),
+                                  layers.Dense(3)])  # fmt: skip
+        model.compile(optimizer="adam", loss=loss)
+        history = model.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0).history
+        if weights is None:
+            weights, first = model.get_weights(), history["loss"]
+        else:
+            np.testing.assert_allclose(history["loss"], first, rtol=1e-5)
+            for a, b in zip(weights, model.get_weights(), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_loss_function_with_sample_weights_and_labels_of_another_shape(float64, rng):
+    """A loss of integer labels against probabilities, weighted: its ∂C/∂a checked."""
+
+    def picked(y_true, y_pred):  # −log of the probability of the labelled class
+        labels = ops.one_hot(ops.cast(y_true, "int32"), 3)
+        return -ops.log(ops.sum(labels * y_pred, axis=-1))
+
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", loss=picked)
+    x, labels = rng.normal(size=(6, 4)), rng.integers(0, 3, 6)
+    report = glassbox.check_gradients(model, x, labels)
+    assert all(row[5] < 1e-6 for row in report.rows)
+    reference = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    reference.compile("sgd", loss="sparse_categorical_crossentropy")
+    reference.set_weights(model.get_weights())
+    w = rng.random(6)
+    assert model.evaluate(x, labels, sample_weight=w, verbose=0) == pytest.approx(
+        reference.evaluate(x, labels, sample_weight=w, verbose=0), rel=1e-6)  # fmt: skip
+
+
+def test_a_loss_function_is_saved_by_name_and_found_again(tmp_path, data):
+    x, y = data
+    model = keras.Sequential([keras.Input((5,)), layers.Dense(3)])
+    model.compile("adam", loss=custom_mean_squared_error)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as zf:
+        loss = json.loads(zf.read("config.json"))["compile_config"]["loss"]
+    assert loss["class_name"] == "function" and loss["config"] == "custom_mean_squared_error"
+    with pytest.raises(ValueError, match=r"Unknown loss function 'custom_mean_squared_error': "
+                                         r"register it with glassnet\.saving"):  # fmt: skip
+        keras.models.load_model(tmp_path / "m.keras")
+    known = {"custom_mean_squared_error": custom_mean_squared_error}
+    loaded = keras.models.load_model(tmp_path / "m.keras", custom_objects=known)
+    assert loaded.losses[0].fn is custom_mean_squared_error
+
+
+def test_lambda_functions_are_saved_by_name_and_code_is_never_loaded(tmp_path, rng):
+    @saving.register_keras_serializable(package="Tests")
+    def doubled(x):
+        return x * 2
+
+    try:
+        inputs = keras.Input((3,))
+        named = keras.Model(inputs, layers.Dense(2)(layers.Lambda(doubled)(inputs)))
+        named.save(tmp_path / "named.keras")
+        x = rng.normal(size=(4, 3)).astype("float32")
+        loaded = keras.models.load_model(tmp_path / "named.keras")
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), named.predict(x, verbose=0))
+    finally:
+        saving.get_custom_objects().pop("Tests>doubled", None)
+    anonymous = keras.Model(inputs, layers.Lambda(lambda t: ops.square(t) + 1)(inputs))
+    anonymous.save(tmp_path / "anonymous.keras")  # written as Keras writes a lambda: its code
+    with zipfile.ZipFile(tmp_path / "anonymous.keras") as zf:
+        entry = json.loads(zf.read("config.json"))["config"]["layers"][1]["config"]["function"]
+    assert entry["class_name"] == "__lambda__" and entry["config"]["code"]
+    with pytest.raises(ValueError, match="glassnet never runs code from a file"):
+        keras.models.load_model(tmp_path / "anonymous.keras")
+    copy = keras.models.clone_model(anonymous)  # in memory, the very function
+    np.testing.assert_allclose(copy.predict(x, verbose=0), x**2 + 1, rtol=1e-6)
+
+
+def test_a_layer_without_get_config_is_saved_with_its_arguments(tmp_path, rng):
+    model = keras.Sequential([keras.Input((5,)), Linear(units=3)])
+    assert model.layers[0].get_config()["units"] == 3
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", custom_objects={"Linear": Linear})
+    x = rng.normal(size=(2, 5)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+    class Holds(keras.layers.Layer):
+        def __init__(self, table):
+            super().__init__()
+            self.table = table
+
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(NotImplementedError, match=r"not plain data \(\['table'\]\); define get_"):
+        Holds(np.ones(3)).get_config()
+
+
+def test_free_axes_and_output_shapes_are_found_by_running_call():
+    inputs = keras.Input((None, 4))
+    out = layers.Lambda(lambda t: ops.concatenate([t, t], axis=1)[:, :, :2])(inputs)
+    assert out.shape == (None, None, 2)
+    assert layers.Lambda(lambda t: ops.sum(t, axis=-1), output_shape=(7,))(inputs).shape == (
+        None, 7)  # fmt: skip
+
+
+def test_what_a_call_layer_may_not_do_says_so(rng):
+    class ToNumpy(keras.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1],))
+
+        def call(self, inputs):
+            return inputs * np.asarray(self.w)
+
+    class Two(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs, inputs
+
+    model = keras.Sequential([keras.Input((3,)), ToNumpy()])
+    with pytest.raises(TypeError, match=r"went into a NumPy function inside call\(\)"):
+        model.compile("sgd", "mse") or model.fit(rng.normal(size=(2, 3)), np.ones((2, 3)),
+                                                 verbose=0)  # fmt: skip
+    with pytest.raises(NotImplementedError, match="gives one output in glassnet for now"):
+        Two()(np.ones((1, 2)))
+    with pytest.raises(NotImplementedError, match=r"add_weight\(regularizer=...\) is not"):
+        keras.layers.Layer().add_weight(shape=(2,), regularizer="l2")
+    with pytest.raises(ValueError, match="already has a weight named 'w'"):
+        layer = keras.layers.Layer()
+        layer.add_weight(shape=(1,), name="w")
+        layer.add_weight(shape=(1,), name="w")
+    with pytest.raises(NotImplementedError, match=r"must define forward.*or Keras's call\(\)"):
+        keras.layers.Layer()(np.ones((1, 2)))
+    assert glassnet.layers.Lambda(ops.relu)(np.array([[-1.0, 2.0]])).tolist() == [[0.0, 2.0]]
+
+
+KERAS_SIDE = """
+import sys, numpy as np, keras
+from keras import ops
+@keras.saving.register_keras_serializable(package="Tests")
+def doubled(x):
+    return x * 2
+@keras.saving.register_keras_serializable(package="Tests")
+def my_mse(y_true, y_pred):
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+m = keras.models.load_model(sys.argv[1] + "/ours.keras")
+x, y = np.load(sys.argv[1] + "/x.npy"), np.load(sys.argv[1] + "/y.npy")
+print(float(np.abs(m.predict(x, verbose=0) - np.load(sys.argv[1] + "/pred.npy")).max()),
+      float(m.evaluate(x, y, verbose=0)))
+"""
+
+
+@pytest.mark.skipif(
+    not __import__("tests.test_keras_files", fromlist=["keras_available"]).keras_available(),
+    reason="real Keras 3 is not installed (pip install -e '.[bench]')",
+)
+def test_real_keras_opens_a_lambda_and_a_loss_function_by_their_registered_names(tmp_path, rng):
+    import os
+    import subprocess
+    import sys
+
+    @saving.register_keras_serializable(package="Tests")
+    def doubled(x):
+        return x * 2
+
+    @saving.register_keras_serializable(package="Tests")
+    def my_mse(y_true, y_pred):
+        return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+    try:
+        inputs = keras.Input((3,))
+        hidden = layers.Lambda(doubled)(layers.Dense(4, activation="tanh")(inputs))
+        model = keras.Model(inputs, layers.Dense(2)(hidden))
+        model.compile("adam", my_mse)
+        x, y = rng.normal(size=(8, 3)).astype("float32"), np.ones((8, 2), "float32")
+        model.fit(x, y, epochs=2, verbose=0)
+        model.save(tmp_path / "ours.keras")
+        for name, array in (("x", x), ("y", y), ("pred", model.predict(x, verbose=0))):
+            np.save(tmp_path / f"{name}.npy", array)
+        ours = model.evaluate(x, y, verbose=0)
+    finally:
+        saving.get_custom_objects().pop("Tests>doubled", None)
+        saving.get_custom_objects().pop("Tests>my_mse", None)
+    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
+    run = subprocess.run([sys.executable, "-c", KERAS_SIDE, str(tmp_path)], capture_output=True,
+                         text=True, env=env, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    prediction_gap, theirs = (float(v) for v in run.stdout.split()[-2:])
+    assert prediction_gap < 1e-5 and theirs == pytest.approx(ours, rel=1e-5)

@@ -449,3 +449,61 @@ def test_working_arrays_are_reused_and_change_nothing(activation, kernel_size, m
     assert reused_between_calls(model.layers[1], x, ["patches", "z_rows"]) == (
         ["patches"] * (kernel_size == 3) + ["z_rows"] * (activation == "relu")
     )
+
+
+# ---- transposed convolutions: a convolution's backward pass used forward -----------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.integers(1, 4),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    padding=st.sampled_from(["valid", "same"]),
+    channels=st.tuples(st.integers(1, 2), st.integers(1, 3)),
+    activation=st.sampled_from([None, "tanh"]),
+    seed=st.integers(0, 2**16),
+)
+@in_float64
+def test_transposed_convolution_is_the_adjoint_of_the_convolution(
+    size, kernel, stride, dilation, padding, channels, activation, seed
+):
+    """⟨conv(u), x⟩ = ⟨u, conv_transpose(x)⟩ for every u and x, with the kernel read both ways
+    (Keras's (kh, kw, filters, c_in) for the transpose is the convolution's (kh, kw, c_in,
+    filters) with filters ↔ c_in) — and its backward pass against central differences."""
+    assume(stride == 1 or dilation == 1)
+    rng = np.random.default_rng(seed)
+    c_in, filters = channels
+    layer = layers.Conv2DTranspose(filters, kernel, strides=stride, padding=padding,
+                                   dilation_rate=dilation, use_bias=False)  # fmt: skip
+    x = rng.normal(size=(2, size, size + 1, c_in))
+    layer.build((None, *x.shape[1:]))
+    y = layer(x)
+    u = rng.normal(size=y.shape)
+    K = layer.get_weights()[0]  # (kh, kw, filters, c_in): a Conv2D kernel from filters to c_in
+    conv_u = conv2d_reference(u, K, np.zeros(c_in), (stride,) * 2, padding, (dilation,) * 2)
+    assert conv_u.shape == x.shape
+    np.testing.assert_allclose((conv_u * x).sum(), (u * y).sum(), rtol=1e-10)
+    graded = layers.Conv2DTranspose(filters, kernel, strides=stride, padding=padding,
+                                    dilation_rate=dilation, activation=activation,
+                                    bias_initializer="random_normal")  # fmt: skip
+    graded.build((None, *x.shape[1:]))
+    check_layer(graded, x, rng)
+
+
+def test_transposed_convolutions_by_hand_and_their_shapes(float64, rng):
+    up = layers.Conv1DTranspose(1, 2, strides=2, use_bias=False)
+    up.build((None, 3, 1))
+    up.set_weights([np.array([1.0, 10.0]).reshape(2, 1, 1)])
+    np.testing.assert_array_equal(up(np.array([[1.0, 2.0, 3.0]]).reshape(1, 3, 1))[0, :, 0],
+                                  [1, 10, 2, 20, 3, 30])  # fmt: skip
+    assert layers.Conv2DTranspose(4, 3, strides=2, padding="same").compute_output_shape(
+        (None, 7, 7, 8)) == (None, 14, 14, 4)  # fmt: skip
+    assert layers.Conv2DTranspose(4, 3, strides=2).compute_output_shape((None, None, 7, 8)) == (
+        None, None, 15, 4)  # fmt: skip
+    with pytest.raises(NotImplementedError, match=r"output_padding=1\) is not supported"):
+        layers.Conv2DTranspose(2, 3, output_padding=1)
+    model = glassnet.Sequential([glassnet.Input((4, 2)), layers.Conv1DTranspose(3, 3, strides=2,
+                                 padding="same")])  # fmt: skip
+    check_layer(model.layers[0], rng.normal(size=(2, 4, 2)), rng)

@@ -139,9 +139,10 @@ def glassnet_models():
                        data["seq"][1])  # fmt: skip
     steps, image = Input(shape=(5, 3)), Input(shape=(6, 6, 2))
     s = L.Conv1D(2, 2)(L.Cropping1D(1)(L.UpSampling1D(3)(steps)))
-    s = L.Softmax(axis=1)(L.LeakyReLU()(s))
+    s = L.Softmax(axis=1)(L.LeakyReLU()(L.Conv1DTranspose(2, 3, strides=2, padding="same")(s)))
     i = L.PReLU(shared_axes=[3])(L.UpSampling2D(2)(L.Cropping2D((1, 2))(image)))
     i = L.ReLU(max_value=2.0, threshold=0.1)(L.Conv2D(2, 3, strides=2)(i))
+    i = L.Conv2DTranspose(2, (3, 2), strides=2, activation="tanh")(i)
     v = L.SimpleRNN(2)(L.RepeatVector(2)(L.Flatten()(i)))
     h = L.ELU(0.5)(L.concatenate([L.Flatten()(s), L.PReLU()(v)]))
     reshaped = Model([steps, image], Dense(3, activation="softmax")(h))

@@ -4,7 +4,8 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 ``Reshape``, ``Lambda``; the activation layers with options (``ReLU``, ``LeakyReLU``, ``ELU``,
 ``Softmax``, ``PReLU``); copying and cutting (``RepeatVector``, ``UpSampling1D/2D``,
 ``Cropping1D/2D``).
-Convolutional: ``Conv1D``, ``Conv2D``, ``ZeroPadding2D``, the pooling layers
+Convolutional: ``Conv1D``, ``Conv2D``, their transposes ``Conv1DTranspose`` and
+``Conv2DTranspose``, ``ZeroPadding2D``, the pooling layers
 (``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
 ``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
 ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``, and their functional forms
@@ -20,7 +21,13 @@ import inspect
 from glassnet.backend import CUSTOM_OBJECTS
 from glassnet.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
-from glassnet.layers.convolutional import Conv1D, Conv2D, ZeroPadding2D
+from glassnet.layers.convolutional import (
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    ZeroPadding2D,
+)
 from glassnet.layers.core import (
     Activation,
     Dense,
@@ -84,7 +91,9 @@ __all__ = [
     "Cache",
     "Concatenate",
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
+    "Conv2DTranspose",
     "Cropping1D",
     "Cropping2D",
     "Dense",
@@ -154,7 +163,9 @@ for _cls in (
     Bidirectional,
     Concatenate,
     Conv1D,
+    Conv1DTranspose,
     Conv2D,
+    Conv2DTranspose,
     Cropping1D,
     Cropping2D,
     Dense,

@@ -32,7 +32,16 @@ from glassnet.backend import format_shape, xp
 from glassnet.layers.base import Layer, Variable, refuse_unsupported, workspace
 from glassnet.layers.core import add_bias_and_activate
 
-__all__ = ["Conv1D", "Conv2D", "ZeroPadding2D", "crop", "pad", "side_pairs"]
+__all__ = [
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
+    "ZeroPadding2D",
+    "crop",
+    "pad",
+    "side_pairs",
+]
 
 
 # ---- arguments, as Keras checks them -------------------------------------------------------------
@@ -482,6 +491,152 @@ class Conv1D(Conv):
     The arguments are ``Conv2D``'s, with ints for the sizes; ``padding`` may also be
     ``"causal"`` (zeros only before the start, so that output t sees inputs up to t).
     """
+
+    rank = 1
+
+
+class ConvTranspose(Conv):
+    """Base of ``Conv2DTranspose`` and ``Conv1DTranspose``: a convolution's backward pass used
+    forward.
+
+    A convolution sends ∂C/∂z back to its input as ∂C/∂(window) = ∂C/∂z · W, each window's share
+    added back where it was read. This layer computes exactly that on its input: each input
+    position's c_in numbers, times W, spread over a kh × kw window of the output, the windows
+    ``strides`` apart, overlapping windows added — so a small map grows into a larger one (a
+    decoder's upsampling). Its own backward pass is then the convolution's forward pass:
+    ∂C/∂x = the windows of ∂C/∂z, times Wᵀ; ∂C/∂W = xᵀ · those windows.
+
+    W here has one row per *input* channel, (c_in, kh·kw·filters): the convolution it is the
+    backward pass of maps ``filters`` channels to c_in. Keras's kernel (kh, kw, filters, c_in) is
+    Wᵀ folded back. The output length along each axis is Keras's: (n − 1)·stride + span with
+    "valid" padding, n·stride with "same".
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, **kwargs):  # fmt: skip
+        if output_padding is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}(output_padding={output_padding!r}) is not supported by "
+                "glassnet yet."
+            )
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         **kwargs)  # fmt: skip
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(self._rank_error(input_shape))
+        self.c_in = input_shape[-1]
+        if self.c_in is None:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} needs to know its number of input "
+                f"channels; received inputs of shape {format_shape(input_shape)}."
+            )
+        K = self.filters * int(xp.prod(self.kernel_size))  # one output window's numbers
+        self.add_weight((self.c_in, K), self.kernel_initializer, name="W")  # a row per input
+        if self.use_bias:
+            self.add_weight((self.filters,), self.bias_initializer, name="b")
+        Layer.build(self, input_shape)
+
+    def _grown(self, n, axis: int):
+        """The output length along ``axis`` for an input of length n (Keras's formula)."""
+        if n is None:
+            return None
+        k, s, d = self.windows.size[axis], self.windows.strides[axis], self.windows.dilation[axis]
+        return n * s if self.padding == "same" else (n - 1) * s + d * (k - 1) + 1
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(self._rank_error(input_shape))
+        height, width = (1, input_shape[1]) if self.rank == 1 else input_shape[1:3]
+        spatial = (self._grown(width, 1),) if self.rank == 1 else (
+            self._grown(height, 0), self._grown(width, 1))  # fmt: skip
+        return (input_shape[0], *spatial, self.filters)
+
+    def to_keras(self, name, array):
+        if name == "W":  # (c_in, kh·kw·filters) → (kh, kw, filters, c_in)
+            return array.T.reshape(*self.kernel_size, self.filters, self.c_in)
+        return array
+
+    def from_keras(self, name, array):
+        if name == "W":
+            return array.reshape(-1, self.c_in).T
+        return array
+
+    def largest_product(self, batch_size: int) -> float:
+        rows = batch_size * int(xp.prod([s or 1 for s in self.input_shape[1:-1]]))
+        return 2.0 * rows * self.params["W"].size
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        x = self._as_images(a_prev)  # (batch, h, w, c_in)
+        n, h, w, _ = x.shape
+        out_h, out_w = self._grown(h, 0), self._grown(w, 1)
+        (oh, ow), pads = self.windows.out_shape(out_h, out_w)  # the convolution's view of it
+        if (oh, ow) != (h, w):
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r}: an input of {h}×{w} does not give "
+                f"a {out_h}×{out_w} output with kernel_size {self.kernel_size} and strides "
+                f"{self.strides}."
+            )
+        (top, bottom), (left, right) = pads
+        padded = (n, top + out_h + bottom, left + out_w + right, self.filters)
+        c.a_prev, c.pads, c.padded_shape = a_prev, pads, padded
+        rows = x.reshape(-1, self.c_in)  # one row per input position
+        # Each position's window of the output: (rows, c_in)·(c_in, K) = (rows, K)
+        kh, kw = self.windows.size
+        d_windows = (rows @ self.params["W"]).reshape(n, h, w, kh, kw, self.filters)
+        z = crop(self.windows.scatter(d_windows, padded), pads)  # windows added where they meet
+        flat = xp.ascontiguousarray(z).reshape(-1, self.filters)
+        a = add_bias_and_activate(flat, self.params.get("b"), self.activation)
+        out_shape = (n, out_w, self.filters) if self.rank == 1 else (n, out_h, out_w, self.filters)
+        c.z, c.a = flat.reshape(out_shape), a.reshape(out_shape)
+        return c.a
+
+    def backward_from_z(self, dC_dz, cache=None):
+        """From ∂C/∂z: the convolution's forward pass on it."""
+        c = self.cache_for(cache)
+        c.dC_dz = dC_dz = dC_dz.reshape(c.z.shape)
+        images = dC_dz[:, None] if self.rank == 1 else dC_dz
+        padded = pad(images, c.pads)
+        n, h, w = c.padded_shape[0], *self._as_images(c.a_prev).shape[1:3]
+        windows = self.windows.view(padded, (h, w))  # (batch, h, w, kh, kw, filters)
+        patches = xp.ascontiguousarray(windows).reshape(n * h * w, -1)  # (rows, K)
+        if self.use_bias:  # ∂z/∂b = 1 at every output position
+            self.grads["b"][...] = dC_dz.reshape(-1, self.filters).sum(axis=0)
+        x_rows = self._as_images(c.a_prev).reshape(-1, self.c_in)  # (rows, c_in)
+        xp.matmul(x_rows.T, patches, out=self.grads["W"])  # ∂C/∂W = xᵀ · windows of ∂C/∂z
+        if not self.needs_input_gradient:
+            return None
+        return (patches @ self.params["W"].T).reshape(c.a_prev.shape)  # windows · Wᵀ
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("groups")
+        return {**config, "output_padding": None}
+
+
+class Conv2DTranspose(ConvTranspose):
+    """A transposed 2-D convolution, as ``keras.layers.Conv2DTranspose``: the backward pass of a
+    ``Conv2D`` used forward (see ``ConvTranspose``). With strides 2 it doubles rows and columns.
+
+    >>> import numpy as np
+    >>> layer = Conv2DTranspose(1, 2, strides=2, use_bias=False)
+    >>> layer.build((None, 2, 2, 1))
+    >>> layer.set_weights([np.ones((2, 2, 1, 1))])   # each pixel spread over a 2×2 block
+    >>> layer(np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1))[0, :, :, 0]
+    array([[1., 1., 2., 2.],
+           [1., 1., 2., 2.],
+           [3., 3., 4., 4.],
+           [3., 3., 4., 4.]], dtype=float32)
+    """
+
+    rank = 2
+
+
+class Conv1DTranspose(ConvTranspose):
+    """A transposed 1-D convolution over steps, as ``keras.layers.Conv1DTranspose``."""
 
     rank = 1
 

@@ -76,3 +76,79 @@ def test_the_sequential_guide_opening_runs_with_glassnet_ops():
     layer(ops.ones((1, 4)))
     assert len(layer.weights) == 2
     assert ops.convert_to_numpy(ops.mean(ops.square(ops.arange(3.0)))) == pytest.approx(5 / 3)
+
+
+def windows_by_loops(data, targets, length, stride, rate, start, end):
+    """Keras's documented windows, one at a time."""
+    out, ys, i = [], [], start
+    while i + (length - 1) * rate < end and (targets is None or i < len(targets)):
+        out.append([data[i + j * rate] for j in range(length)])
+        ys.append(None if targets is None else targets[i])
+        i += stride
+    return np.array(out), ys
+
+
+@pytest.mark.parametrize(
+    ("length", "stride", "rate", "start", "end", "batch"),
+    [
+        (3, 1, 1, None, None, 4),
+        (10, 3, 2, 5, 60, 8),
+        (5, 7, 3, 0, 99, 128),
+        (1, 1, 1, 10, 20, None),
+    ],
+)
+def test_timeseries_windows_are_keras_documented_ones(length, stride, rate, start, end, batch):
+    from glassnet.utils import timeseries_dataset_from_array
+
+    data, targets = np.arange(100.0) * 2, np.arange(100) + 1000
+    ds = timeseries_dataset_from_array(data, targets, length, sequence_stride=stride,
+                                       sampling_rate=rate, batch_size=batch, start_index=start,
+                                       end_index=end)  # fmt: skip
+    x = np.concatenate([ds[k][0] for k in range(len(ds))])
+    y = np.concatenate([ds[k][1] for k in range(len(ds))])
+    expected_x, expected_y = windows_by_loops(data, targets, length, stride, rate, start or 0,
+                                              end or 100)  # fmt: skip
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)
+    assert all(len(ds[k][0]) == (batch or 1) for k in range(len(ds) - 1))
+
+
+def test_timeseries_dataset_shuffles_by_seed_and_trains_a_recurrent_model():
+    import glassnet
+    from glassnet.utils import timeseries_dataset_from_array
+
+    wave = np.sin(np.arange(400) / 8).astype("float32")[:, None]
+
+    def make(seed):
+        return timeseries_dataset_from_array(wave[:-10], wave[10:, 0], sequence_length=10,
+                                             batch_size=32, shuffle=True, seed=seed)  # fmt: skip
+
+    first, again, other = make(1), make(1), make(2)
+    np.testing.assert_array_equal(first[0][0], again[0][0])
+    assert not np.array_equal(first[0][0], other[0][0])
+    assert sorted(first.starts.tolist()) == list(range(390 - 9))  # every window, once
+    glassnet.utils.set_random_seed(0)
+    model = glassnet.Sequential([glassnet.Input((10, 1)), glassnet.layers.LSTM(8),
+                                 glassnet.layers.Dense(1)])  # fmt: skip
+    model.compile("adam", "mse")
+    history = model.fit(first, epochs=4, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sequence_length": 0}, r"`sequence_length` must be higher than 0"),
+        ({"sampling_rate": -1}, r"`sampling_rate` must be higher than 0"),
+        ({"start_index": 200}, r"`start_index` must be 0 or more and lower than the length"),
+        ({"start_index": 50, "end_index": 40}, r"`end_index` must be higher than `start_index`"),
+        ({"sequence_length": 200}, r"No window of 200 steps 1 apart fits in data\[0:100\]"),
+        ({"batch_size": 0}, r"`batch_size` must be higher than 0"),
+    ],
+)
+def test_timeseries_bad_arguments_say_what_is_wrong(kwargs, message):
+    from glassnet.utils import timeseries_dataset_from_array
+
+    arguments = {"sequence_length": 5, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        timeseries_dataset_from_array(np.arange(100), None, **arguments)

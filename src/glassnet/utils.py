@@ -1,5 +1,5 @@
-"""``keras.utils``: one-hot labels, padding sequences, seeding, ``PyDataset`` (``Sequence``) and
-``plot_model``.
+"""``keras.utils``: one-hot labels, padding sequences, windows over a time series, seeding,
+``PyDataset`` (``Sequence``) and ``plot_model``.
 
 Keras's ``utils`` gathers helpers from every part of the library, so this module sits at the
 bottom of glassnet's layering: ``to_categorical`` and ``pad_sequences`` are written here;
@@ -20,6 +20,7 @@ __all__ = [
     "pad_sequences",
     "plot_model",
     "set_random_seed",
+    "timeseries_dataset_from_array",
     "to_categorical",
 ]
 
@@ -95,3 +96,89 @@ def pad_sequences(
         else:
             out[i, maxlen - len(kept) :] = kept
     return out
+
+
+class TimeseriesDataset(PyDataset):
+    """Windows over a time series, in batches: what ``timeseries_dataset_from_array`` returns.
+
+    Batch k holds the windows whose starts are ``starts[k·batch_size : (k + 1)·batch_size]``;
+    window i is ``data[start + i + j·sampling_rate]`` for j = 0 … sequence_length − 1, and its
+    target ``targets[start + i]``. Windows are cut when a batch is asked for, so the data is
+    never copied whole.
+    """
+
+    def __init__(self, data, targets, starts, offsets, batch_size, shuffle_seed):
+        super().__init__()
+        self.data, self.targets, self.offsets = data, targets, offsets
+        self.starts, self.batch_size = starts, batch_size
+        self._rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+        if self._rng is not None:
+            self._rng.shuffle(self.starts)
+
+    def __len__(self) -> int:
+        return -(-len(self.starts) // self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of a dataset of {len(self)} batches")
+        starts = self.starts[index * self.batch_size : (index + 1) * self.batch_size]
+        windows = self.data[starts[:, None] + self.offsets]  # (batch, sequence_length, …)
+        return windows if self.targets is None else (windows, self.targets[starts])
+
+    def on_epoch_end(self) -> None:
+        if self._rng is not None:  # a new order of the windows for every epoch
+            self._rng.shuffle(self.starts)
+
+
+def timeseries_dataset_from_array(
+    data, targets, sequence_length, sequence_stride=1, sampling_rate=1, batch_size=128,
+    shuffle=False, seed=None, start_index=None, end_index=None,
+) -> TimeseriesDataset:  # fmt: skip
+    """Batches of sliding windows over a time series, as Keras's function of that name.
+
+    ``data`` has time on axis 0; window i starts at ``start_index + i·sequence_stride`` and takes
+    ``sequence_length`` steps ``sampling_rate`` apart; ``targets[start]`` is the target of the
+    window starting at ``start`` (None: batches of windows only). With ``shuffle`` the windows
+    come in a seeded random order, a new one every epoch. The result is a ``PyDataset`` that
+    ``fit``, ``evaluate`` and ``predict`` take; ``batch_size=None`` gives one window at a time.
+
+    >>> import numpy as np
+    >>> ds = timeseries_dataset_from_array(np.arange(10), None, sequence_length=3, batch_size=4)
+    >>> len(ds), ds[0].tolist()
+    (2, [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]])
+    """
+    data = np.asarray(data)
+    n = len(data)
+    start_index = 0 if start_index is None else int(start_index)
+    end_index = n if end_index is None else int(end_index)
+    for name, value in (("sampling_rate", sampling_rate), ("sequence_stride", sequence_stride),
+                        ("sequence_length", sequence_length)):  # fmt: skip
+        if int(value) <= 0:
+            raise ValueError(f"`{name}` must be higher than 0. Received: {name}={value}")
+    if not 0 <= start_index < n:
+        raise ValueError(
+            f"`start_index` must be 0 or more and lower than the length of the data. "
+            f"Received: start_index={start_index}, for data of length {n}"
+        )
+    if not start_index < end_index <= n:
+        raise ValueError(
+            f"`end_index` must be higher than `start_index` and at most the length of the data. "
+            f"Received: start_index={start_index}, end_index={end_index}, data of length {n}"
+        )
+    count = end_index - start_index - (int(sequence_length) - 1) * int(sampling_rate)
+    if targets is not None:
+        targets = np.asarray(targets)
+        count = min(count, len(targets) - start_index)
+    if count <= 0:
+        raise ValueError(
+            f"No window of {sequence_length} steps {sampling_rate} apart fits in data[{start_index}"
+            f":{end_index}] ({end_index - start_index} steps)."
+        )
+    starts = start_index + np.arange(0, count, int(sequence_stride))
+    offsets = np.arange(int(sequence_length)) * int(sampling_rate)
+    if batch_size is None:
+        batch_size = 1
+    elif int(batch_size) <= 0:
+        raise ValueError(f"`batch_size` must be higher than 0. Received: batch_size={batch_size}")
+    shuffle_seed = (np.random.randint(10**6) if seed is None else seed) if shuffle else None
+    return TimeseriesDataset(data, targets, starts, offsets, int(batch_size), shuffle_seed)

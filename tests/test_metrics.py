@@ -27,7 +27,7 @@ def test_each_metric_gives_keras_result(name, weighted):
     expected = KERAS[f"{name}{'_weighted' if weighted else ''}"]
     np.testing.assert_allclose(m.result(), expected, rtol=1e-5, atol=1e-6)
     m.reset_state()
-    assert m.result() == 0 or m.result() == [0.0, 0.0]
+    assert not np.any(m.result())  # 0, or a 0 for each threshold or class
 
 
 def test_keras_names_and_defaults():
@@ -123,3 +123,23 @@ def test_a_keras_style_loss_gets_the_glassnet_way():
 
     with pytest.raises(NotImplementedError, match="needs per_sample\\(y, a\\)"):
         Mine()(np.zeros((2, 1)), np.ones((2, 1)))
+
+
+def test_f_scores_and_rates_under_a_constraint_in_fit_and_their_bad_arguments(rng):
+    model = Sequential([Input((4,)), Dense(3, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy",
+                  metrics=[metrics.F1Score(average="macro"), metrics.F1Score(name="f1_each"),
+                           metrics.PrecisionAtRecall(0.5), metrics.TruePositives()])  # fmt: skip
+    x, y = rng.normal(size=(30, 4)), np.eye(3)[rng.integers(0, 3, 30)]
+    logs = model.fit(x, y, epochs=2, verbose=0).history
+    assert {"f1_score", "f1_each", "precision_at_recall", "true_positives"} <= set(logs)
+    assert len(logs["f1_each"][0]) == 3 and 0 <= logs["f1_score"][-1] <= 1
+    for make, message in [
+        (lambda: metrics.F1Score(average="median"), "Invalid `average` argument value"),
+        (lambda: metrics.FBetaScore(beta=0), r"It should be > 0\. Received: 0"),
+        (lambda: metrics.F1Score(threshold=2), r"in the range \]0, 1\]"),
+        (lambda: metrics.PrecisionAtRecall(1.5), r"`recall` must be in the range \[0, 1\]"),
+        (lambda: metrics.RecallAtPrecision(0.5, num_thresholds=0), "`num_thresholds` must be"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make()

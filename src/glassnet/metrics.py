@@ -31,6 +31,8 @@ __all__ = [
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
+    "F1Score",
+    "FBetaScore",
     "FalseNegatives",
     "FalsePositives",
     "Mean",
@@ -40,7 +42,9 @@ __all__ = [
     "Metric",
     "MetricVariable",
     "Precision",
+    "PrecisionAtRecall",
     "Recall",
+    "RecallAtPrecision",
     "RootMeanSquaredError",
     "SparseCategoricalAccuracy",
     "SparseTopKCategoricalAccuracy",
@@ -437,6 +441,137 @@ class Recall(Precision):
     def result(self):
         tp, fn = self.true_positives, self.false_negatives
         return self._per_threshold(_divide(tp, tp + fn))
+
+
+class _BestUnderConstraint(_ConfusionCounts):
+    """Counts at ``num_thresholds`` thresholds evenly spaced over [0, 1]; the result is the best
+    of one rate among the thresholds where another reaches its target (0 where none does)."""
+
+    def __init__(self, value, what, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= value <= 1:
+            raise ValueError(f"Argument `{what}` must be in the range [0, 1]. Received: {value}")
+        if num_thresholds <= 0:
+            raise ValueError(
+                "Argument `num_thresholds` must be an integer > 0. "
+                f"Received: num_thresholds={num_thresholds}"
+            )
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        thresholds = [0.5] if num_thresholds == 1 else [0.0, *inner, 1.0]
+        self.num_thresholds, self._what, self._value = num_thresholds, what, float(value)
+        super().__init__(thresholds, class_id=class_id, name=name, dtype=dtype)
+
+    def _rates(self):
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        return _divide(tp, tp + fn), _divide(tp, tp + fp)  # recall, precision
+
+    @staticmethod
+    def _best(constrained, target, dependent) -> float:
+        feasible = constrained >= target
+        return float(dependent[feasible].max()) if feasible.any() else 0.0
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), self._what: self._value,
+                "num_thresholds": self.num_thresholds, "class_id": self.class_id}  # fmt: skip
+
+
+class PrecisionAtRecall(_BestUnderConstraint):
+    """The best precision at any threshold whose recall is at least ``recall``."""
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, "recall", num_thresholds, class_id, name, dtype)
+
+    def result(self) -> float:
+        recall, precision = self._rates()
+        return self._best(recall, self._value, precision)
+
+
+class RecallAtPrecision(_BestUnderConstraint):
+    """The best recall at any threshold whose precision is at least ``precision``."""
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, "precision", num_thresholds, class_id, name, dtype)
+
+    def result(self) -> float:
+        recall, precision = self._rates()
+        return self._best(precision, self._value, recall)
+
+
+class FBetaScore(Metric):
+    """F_β = (1 + β²)·precision·recall / (β²·precision + recall), per class, for one-hot or
+    multi-label targets (batch, classes). A prediction is positive above ``threshold``, or —
+    with none — where it is its row's largest. ``average``: None (one score per class),
+    "micro" (from counts summed over the classes), "macro" (their mean) or "weighted" (by each
+    class's share of the positives)."""
+
+    STATE = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(
+                "Invalid `average` argument value. Expected one of: {None, 'micro', 'macro', "
+                f"'weighted'}}. Received: average={average}"
+            )
+        if not isinstance(beta, (int, float)) or beta <= 0:
+            raise ValueError(f"Invalid `beta` argument value. It should be > 0. Received: {beta}")
+        if threshold is not None and not 0 < threshold <= 1:
+            raise ValueError(
+                "Invalid `threshold` argument value. It should be a Python float in the range "
+                f"]0, 1]. Received: threshold={threshold}"
+            )
+        self.average, self.beta, self.threshold = average, float(beta), threshold
+        super().__init__(name, dtype)
+
+    def _start(self) -> None:
+        self.true_positives = self.false_positives = self.false_negatives = 0.0
+        self.intermediate_weights = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_pred = xp.asarray(y_pred, dtype=xp.float64)
+        y_true = xp.asarray(y_true, dtype=xp.float64).reshape(y_pred.shape)
+        if self.threshold is None:  # the largest of each row (and not 0)
+            called = (y_pred >= y_pred.max(axis=-1, keepdims=True)) & (xp.abs(y_pred) > 1e-9)
+        else:
+            called = y_pred > self.threshold
+        called = called.astype(xp.float64)
+        w = 1.0 if sample_weight is None else xp.asarray(sample_weight, xp.float64).reshape(-1, 1)
+        axis = None if self.average == "micro" else 0
+
+        def total(values):
+            return (values * w).sum(axis=axis)
+
+        self.true_positives = self.true_positives + total(called * y_true)
+        self.false_positives = self.false_positives + total(called * (1 - y_true))
+        self.false_negatives = self.false_negatives + total((1 - called) * y_true)
+        self.intermediate_weights = self.intermediate_weights + total(y_true)
+
+    def result(self):
+        tp, fp, fn = (xp.asarray(v, xp.float64) for v in (self.true_positives,
+                      self.false_positives, self.false_negatives))  # fmt: skip
+        e, b2 = epsilon(), self.beta**2
+        precision, recall = tp / (tp + fp + e), tp / (tp + fn + e)
+        score = (1 + b2) * precision * recall / (b2 * precision + recall + e)
+        if self.average == "weighted":
+            weights = xp.asarray(self.intermediate_weights, xp.float64)
+            return float((score * weights / (weights.sum() + e)).sum())
+        if self.average is not None:
+            return float(score.mean())
+        return [float(v) for v in xp.atleast_1d(score)]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "average": self.average, "beta": self.beta,
+                "threshold": self.threshold}  # fmt: skip
+
+
+class F1Score(FBetaScore):
+    """F₁ = 2·precision·recall / (precision + recall): ``FBetaScore`` with β = 1."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average, 1.0, threshold, name, dtype)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["beta"]
+        return config
 
 
 class AUC(_ConfusionCounts):

@@ -119,6 +119,9 @@ def glassnet_models():
     rnn = Sequential([Input(shape=(5, 3)), L.LSTM(4, return_sequences=True),
                       L.GRU(3, go_backwards=True, return_sequences=True), L.SimpleRNN(2),
                       Dense(3, activation="softmax")])  # fmt: skip
+    cells = Sequential([Input(shape=(5, 3)), L.RNN(L.LSTMCell(3), return_sequences=True),
+                        L.Bidirectional(L.RNN(L.GRUCell(2))),
+                        Dense(3, activation="softmax")])  # fmt: skip
     rnn.compile(optimizer="rmsprop", loss="categorical_crossentropy")
     data["rnn"] = ([rng.normal(size=(12, 5, 3)).astype("float32")], data["seq"][1])
     wrapped = Sequential([Input(shape=(5, 3)), L.Bidirectional(L.GRU(3, return_sequences=True)),
@@ -150,7 +153,9 @@ def glassnet_models():
     pair = [rng.normal(size=(12, 5, 3)).astype("float32"),
             rng.normal(size=(12, 6, 6, 2)).astype("float32")]  # fmt: skip
     data["reshaped"] = (pair, data["seq"][1])
-    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq,
+    cells.compile(optimizer="adam", loss="categorical_crossentropy")
+    data["cells"] = data["rnn"]
+    models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq, cells=cells,
                   reshaped=reshaped)  # fmt: skip
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),

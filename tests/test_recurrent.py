@@ -528,3 +528,41 @@ def test_a_free_time_axis_takes_targets_of_any_length(loss):
     wrong = y[:, :, :3] if loss == "categorical_crossentropy" else y[:, :, None, None]
     with pytest.raises(ValueError, match=r"\(n, None, 4\)|\(n, None\)"):
         model.fit(x, wrong, verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("cell", "layer", "options"),
+    [("SimpleRNNCell", "SimpleRNN", {"activation": "relu"}), ("LSTMCell", "LSTM", {}),
+     ("GRUCell", "GRU", {})],
+)  # fmt: skip
+def test_rnn_of_a_cell_is_the_layer_the_cell_is_the_step_of(rng, cell, layer, options):
+    """RNN(LSTMCell(4)) computes what LSTM(4) does with the same weights, forward and back."""
+    x = rng.normal(size=(3, 5, 2)).astype("float32")
+    y = rng.normal(size=(3, 5, 4)).astype("float32")
+    made = []
+    for build in (lambda: layers.RNN(getattr(layers, cell)(4, **options), return_sequences=True),
+                  lambda: getattr(layers, layer)(4, return_sequences=True, **options)):  # fmt: skip
+        model = glassnet.Sequential([glassnet.Input((5, 2)), build()])
+        model.compile(optimizer="sgd", loss="mse")
+        made.append(model)
+    made[1].set_weights(made[0].get_weights())
+    assert isinstance(made[0].layers[0], layers.RNN) and made[0].layers[0].name.startswith("rnn")
+    for model in made:
+        model.fit(x, y, epochs=2, batch_size=3, verbose=0)
+    for a, b in zip(made[0].get_weights(), made[1].get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)  # BLAS may sum in another order
+    config = made[0].layers[0].get_config()
+    assert config["cell"]["class_name"] == cell and config["cell"]["config"]["units"] == 4
+    again = layers.deserialize(layers.serialize(made[0].layers[0]))
+    assert type(again).__name__ == "RNN" and again.get_config() == config
+
+
+def test_what_rnn_does_not_take_says_so():
+    with pytest.raises(NotImplementedError, match=r"StackedRNNCells\) is not supported"):
+        layers.RNN([layers.LSTMCell(2), layers.LSTMCell(2)])
+    with pytest.raises(ValueError, match="RNN needs a SimpleRNNCell, LSTMCell or GRUCell"):
+        layers.RNN(layers.Dense(2))
+    with pytest.raises(NotImplementedError, match="give it to layers.RNN"):
+        layers.LSTMCell(2)(np.ones((1, 2)), [np.zeros((1, 2))])
+    with pytest.raises(ValueError, match="expected a positive integer"):
+        layers.GRUCell(0)

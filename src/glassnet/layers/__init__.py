@@ -3,15 +3,14 @@
 Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, ``Flatten``,
 ``Reshape``, ``Lambda``; the activation layers with options (``ReLU``, ``LeakyReLU``, ``ELU``,
 ``Softmax``, ``PReLU``); copying and cutting (``RepeatVector``, ``UpSampling1D/2D``,
-``Cropping1D/2D``).
-Convolutional: ``Conv1D``, ``Conv2D``, their transposes ``Conv1DTranspose`` and
-``Conv2DTranspose``, ``ZeroPadding2D``, the pooling layers
-(``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
-``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
-``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``, and their functional forms
-(``add``, ``concatenate``, …). Recurrent: ``SimpleRNN``,
-``LSTM``, ``GRU``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding``
-for word ids. Preprocessing: ``Rescaling``, ``Normalization``.
+``Cropping1D/2D``). Convolutional: ``Conv1D``, ``Conv2D``, their transposes ``Conv1DTranspose`` and
+``Conv2DTranspose``, ``ZeroPadding2D``, the pooling layers (``MaxPooling1D/2D``,
+``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``) and
+``BatchNormalization``. Merging: ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``,
+``Minimum``, ``Concatenate``, and their functional forms (``add``, ``concatenate``, …). Recurrent:
+``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with ``SimpleRNNCell``/``LSTMCell``/``GRUCell``, the
+wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding`` for word ids. Preprocessing:
+``Rescaling``, ``Normalization``.
 """
 
 from __future__ import annotations
@@ -67,7 +66,15 @@ from glassnet.layers.pooling import (
     MaxPooling2D,
 )
 from glassnet.layers.preprocessing import Normalization, Rescaling
-from glassnet.layers.recurrent import GRU, LSTM, SimpleRNN
+from glassnet.layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+)
 from glassnet.layers.reshaping import (
     Cropping1D,
     Cropping2D,
@@ -81,6 +88,7 @@ __all__ = [
     "ELU",
     "GRU",
     "LSTM",
+    "RNN",
     "Activation",
     "Add",
     "Average",
@@ -100,6 +108,7 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRUCell",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
@@ -107,6 +116,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "KerasTensor",
+    "LSTMCell",
     "Lambda",
     "Layer",
     "LeakyReLU",
@@ -124,6 +134,7 @@ __all__ = [
     "Rescaling",
     "Reshape",
     "SimpleRNN",
+    "SimpleRNNCell",
     "Softmax",
     "SpatialDropout2D",
     "Subtract",
@@ -194,6 +205,7 @@ for _cls in (
     RepeatVector,
     Rescaling,
     Reshape,
+    RNN,
     SimpleRNN,
     Softmax,
     SpatialDropout2D,

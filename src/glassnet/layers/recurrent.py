@@ -41,7 +41,9 @@ from glassnet.backend import (
     make_rng,
     num_threads,
     parallel_map,
+    snake_case,
     split_evenly,
+    unique_name,
     xp,
 )
 from glassnet.layers.base import (
@@ -51,14 +53,22 @@ from glassnet.layers.base import (
     _symbolic,
     format_shape,
     refuse_unsupported,
-    snake_case,
     workspace,
 )
 
-__all__ = ["GRU", "LSTM", "SimpleRNN"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "LSTMCell",
+    "Recurrent",
+    "SimpleRNN",
+    "SimpleRNNCell",
+]
 
 
-class RNN(Layer):
+class Recurrent(Layer):
     """Base of the recurrent layers: the loop over time, forward and back; each subclass writes
     one step (``step``: it writes the step's z into ``s.z``, the slot it is given, and keeps in
     ``s`` what its backward pass reads) and, right under it, that step's backward pass
@@ -446,7 +456,7 @@ class RNN(Layer):
         }
 
 
-class SimpleRNN(RNN):
+class SimpleRNN(Recurrent):
     """h_t = σ(W_x·x_t + W_h·h_{t−1} + b): a Dense layer that also reads its own last output.
 
     Args:
@@ -477,7 +487,7 @@ class SimpleRNN(RNN):
         return dz, dz, [dh_prev if h_drop is None else dh_prev * h_drop]
 
 
-class LSTM(RNN):
+class LSTM(Recurrent):
     """Long short-term memory: a cell state c carried from step to step, changed only through
     gates, so that a gradient can travel back many steps without vanishing.
 
@@ -639,7 +649,7 @@ class LSTM(RNN):
         }
 
 
-class GRU(RNN):
+class GRU(Recurrent):
     """Gated recurrent unit (Keras's default ``reset_after=True``):
 
         z = sigmoid(x_z + r_z),  r = sigmoid(x_r + r_r)         (update and reset gates)
@@ -712,3 +722,139 @@ class GRU(RNN):
             "recurrent_activation": activations.serialize(self.recurrent_activation),
             "reset_after": True,
         }
+
+
+# ---- keras.layers.RNN(cell): the same layers, given as a cell and the loop around it ---------
+
+
+class Cell:
+    """One step of a recurrent layer, as Keras's ``SimpleRNNCell``, ``LSTMCell`` and
+    ``GRUCell``: what ``RNN(cell)`` runs at every time step. glassnet's recurrent layers already
+    are the cell and its loop in one (each step's forward and backward pass written out in
+    ``step`` and ``step_backward``), so a cell here holds the cell's arguments, and ``RNN``
+    turns it into that layer: ``RNN(LSTMCell(64))`` computes what ``LSTM(64)`` does, with the
+    same weights, saved where Keras saves them (``layers/rnn/cell/vars``)."""
+
+    layer: ClassVar[type]  # the recurrent layer this cell is the step of
+
+    def __init__(self, units, name=None, trainable=True, dtype=None, **arguments):
+        arguments.pop("seed", None) if arguments.get("seed") is None else None
+        self.layer(units, **arguments)  # the layer checks every argument now, as Keras would
+        self.units, self.arguments = units, arguments
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable, self.dtype = trainable, dtype
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"Calling a {type(self).__name__} on its own is not supported by glassnet: give it "
+            f"to layers.RNN, which runs it over the steps (or use layers.{self.layer.__name__})."
+        )
+
+    def get_config(self) -> dict:
+        made = self.layer(self.units, **self.arguments).get_config()
+        loop = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+                "zero_output_for_mask", "activity_regularizer", "reset_after")  # fmt: skip
+        config = {k: v for k, v in made.items() if k not in loop}
+        return {**config, "name": self.name, "trainable": self.trainable,
+                "dtype": made["dtype"] if self.dtype is None else self.dtype}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict) -> Cell:
+        return cls(**{k: v for k, v in config.items() if v is not None or k == "seed"})
+
+
+class SimpleRNNCell(Cell):
+    """The step of ``SimpleRNN``: h_t = σ(W_x·x_t + W_h·h_{t−1} + b)."""
+
+    layer = SimpleRNN
+
+
+class LSTMCell(Cell):
+    """The step of ``LSTM``: its four gates and the cell state."""
+
+    layer = LSTM
+
+
+class GRUCell(Cell):
+    """The step of ``GRU``: its update and reset gates and the candidate h̃."""
+
+    layer = GRU
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "reset_after": True}
+
+
+_LOOP = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+         "zero_output_for_mask")  # fmt: skip
+
+
+class RNN(Layer):
+    """A cell run over the time steps, as ``keras.layers.RNN``: ``RNN(LSTMCell(64))`` is
+    ``LSTM(64)`` — the same loop forward and back through time (see ``Recurrent``) — and its
+    file is Keras's ``RNN`` with the cell's config and the weights at ``layers/rnn/cell``.
+
+    Args:
+        cell: A ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell``.
+        return_sequences, return_state, go_backwards: as for the recurrent layers.
+    """
+
+    def __new__(cls, cell=None, *args, **kwargs):
+        if cls is not RNN:  # one of the classes below, being made
+            return super().__new__(cls, cell, *args, **kwargs)
+        if isinstance(cell, (list, tuple)):
+            raise NotImplementedError(
+                "RNN with a list of cells (StackedRNNCells) is not supported by glassnet yet: "
+                "stack recurrent layers instead, each but the last with return_sequences=True."
+            )
+        made = _RNN_OF.get(type(cell)) if isinstance(cell, Cell) else None
+        if made is None:
+            raise ValueError(
+                "RNN needs a SimpleRNNCell, LSTMCell or GRUCell (a cell of your own is not "
+                f"supported by glassnet yet). Received: cell={cell!r}"
+            )
+        return super().__new__(made, cell, *args, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: dict) -> RNN:
+        config = dict(config)
+        entry = config.pop("cell")
+        classes = {c.__name__: c for c in _RNN_OF}
+        name = entry.get("class_name") if isinstance(entry, dict) else None
+        if name not in classes:
+            raise ValueError(
+                f"RNN's cell {name!r} is not one glassnet has: {', '.join(sorted(classes))}."
+            )
+        cell = classes[name].from_config(dict(entry.get("config") or {}))
+        loop = {k: config[k] for k in _LOOP if k in config}
+        base = {k: config[k] for k in ("name", "trainable", "dtype") if k in config}
+        return RNN(cell, **loop, **base)
+
+
+class _CellLoop:
+    """What ``RNN(cell)`` adds to the layer the cell is the step of: the cell, and Keras's
+    config for RNN."""
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):  # fmt: skip
+        self.cell = cell
+        super().__init__(cell.units, **cell.arguments, return_sequences=return_sequences,
+                         return_state=return_state, go_backwards=go_backwards,
+                         stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, **kwargs)  # fmt: skip
+
+    def get_config(self):
+        made = super().get_config()
+        base = {k: made[k] for k in ("name", "trainable", "dtype")}
+        return {**base, **{k: made[k] for k in _LOOP},
+                "cell": {"module": "keras.layers", "class_name": type(self.cell).__name__,
+                         "config": self.cell.get_config(), "registered_name": None}}  # fmt: skip
+
+
+_RNN_OF = {
+    cell: type(
+        "RNN",
+        (_CellLoop, cell.layer, RNN),
+        {"__module__": __name__, "__qualname__": "RNN", "__doc__": RNN.__doc__},
+    )
+    for cell in (SimpleRNNCell, LSTMCell, GRUCell)
+}

@@ -83,9 +83,9 @@ class Bidirectional(Wrapper):
     """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        from glassnet.layers.recurrent import RNN
+        from glassnet.layers.recurrent import Recurrent
 
-        if not isinstance(layer, RNN):
+        if not isinstance(layer, Recurrent):
             raise ValueError(
                 "Please initialize `Bidirectional` layer with a recurrent layer (SimpleRNN, "
                 f"LSTM, GRU). Received: {layer!r}"

@@ -163,15 +163,6 @@ def test_graph_errors_say_what_is_wrong():
         Concatenate(axis=1)([Input(shape=(2, 3)), Input(shape=(2, 4))])
 
 
-def test_a_subclassed_model_points_to_the_functional_api():
-    class MyModel(Model):
-        def call(self, x):
-            return x
-
-    with pytest.raises(NotImplementedError, match="Build the same network with the functional"):
-        MyModel()
-
-
 # ---- samples with an extra axis: (batch, steps, features) ------------------------------------
 
 

@@ -287,3 +287,94 @@ def test_real_keras_opens_a_lambda_and_a_loss_function_by_their_registered_names
     assert run.returncode == 0, run.stderr[-2000:]
     prediction_gap, theirs = (float(v) for v in run.stdout.split()[-2:])
     assert prediction_gap < 1e-5 and theirs == pytest.approx(ours, rel=1e-5)
+
+
+class MLPBlock(keras.layers.Layer):
+    """keras.io, "Making new layers and models via subclassing": layers inside a layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear_1 = Linear(32)
+        self.linear_2 = Linear(32)
+        self.linear_3 = Linear(1)
+
+    def call(self, inputs):
+        x = self.linear_1(inputs)
+        x = keras.ops.relu(x)
+        x = self.linear_2(x)
+        x = keras.ops.relu(x)
+        return self.linear_3(x)
+
+
+class TwoLayers(keras.Model):
+    """The subclassing API: layers as attributes, call() with a training flag."""
+
+    def __init__(self, hidden=8):
+        super().__init__()
+        self.hidden = hidden
+        self.dense1 = layers.Dense(hidden, activation="relu")
+        self.dropout = layers.Dropout(0.5)
+        self.dense2 = layers.Dense(3, activation="softmax")
+
+    def call(self, inputs, training=False):
+        x = self.dense1(inputs)
+        if training and self.dropout.rate:
+            x = self.dropout(x, training=training)
+        return self.dense2(x)
+
+
+def test_layers_inside_a_layer_lend_it_their_weights_and_their_backward_passes(float64, rng):
+    mlp = MLPBlock()
+    assert mlp(ops.ones(shape=(3, 64))).shape == (3, 1)
+    assert len(mlp.weights) == 6 and len(mlp.trainable_weights) == 6  # the guide's numbers
+
+    class Twice(keras.layers.Layer):  # one Dense called twice: its ∂C/∂W is the sum of both
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(3, activation="tanh")
+
+        def call(self, x):
+            return self.dense(self.dense(x)) + ops.square(x)
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, layers.Dense(2)(Twice()(inputs)))
+    model.compile("sgd", "mse")
+    report = glassbox.check_gradients(model, rng.normal(size=(4, 3)), rng.normal(size=(4, 2)))
+    assert [row[2] for row in report.rows][:2] == ["dense/W", "dense/b"]
+    assert all(row[5] < 1e-6 for row in report.rows)
+
+
+def test_a_subclassed_model_trains_as_the_same_sequential_does(rng):
+    x, y = rng.normal(size=(40, 5)).astype("float32"), rng.integers(0, 3, 40)
+    ours = TwoLayers()
+    ours.dropout.rate = 0.0  # the reference has none: the same arithmetic, step for step
+    ours.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"])  # fmt: skip
+    ours.build((None, 5))
+    reference = keras.Sequential([keras.Input((5,)), layers.Dense(8, activation="relu"),
+                                  layers.Dense(3, activation="softmax")])  # fmt: skip
+    reference.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    reference.set_weights(ours.get_weights())
+    history = ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    reference.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert set(history) == {"loss", "accuracy"}
+    for a, b in zip(ours.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), reference.predict(x, verbose=0),
+                               rtol=1e-5)  # fmt: skip
+
+
+def test_a_subclassed_model_with_dropout_its_weights_file_and_its_config(tmp_path, rng):
+    x, y = rng.normal(size=(32, 5)).astype("float32"), rng.integers(0, 3, 32)
+    model = TwoLayers(hidden=6)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=4, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+    assert model.get_config()["hidden"] == 6
+    model.save_weights(tmp_path / "two.weights.h5")
+    again = TwoLayers.from_config(model.get_config())
+    again.build((None, 5))
+    again.load_weights(tmp_path / "two.weights.h5")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(NotImplementedError, match="save_weights and load_weights are"):
+        model.save(tmp_path / "two.keras")

@@ -287,6 +287,12 @@ def _values(*xs):
     return tuple(_value(_arg(x)) for x in xs)
 
 
+def record(name: str, z, inputs: tuple, backward: Callable):
+    """Record one step made outside this module (a layer called inside a recorded ``call``):
+    ``z = name(*inputs)``, ∂C/∂inputs = ``backward(∂C/∂z)``."""
+    return _op(name, z, inputs, backward)
+
+
 def _op(name: str, z, inputs: tuple, backward: Callable):
     """Record ``z = name(*inputs)`` on the tape of its recorded inputs; a plain array if none."""
     inputs = tuple(_arg(x) for x in inputs)

@@ -273,6 +273,8 @@ def _copy_model(model: Model, dtype: str) -> Model:
     config = _with_dtype(model.get_config(), dtype)
     # the model's own classes, a user's layers among them, rebuild it
     clone = type(model).from_config(config, custom_objects=model.layer_classes())
+    if not clone.built:  # a subclassed model: built as the original was
+        clone.build(model.inputs[0].shape)
     clone.set_weights(model.get_weights())
     return clone
 

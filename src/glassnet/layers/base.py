@@ -44,7 +44,16 @@ from glassnet.backend import (
     xp,
 )
 
-__all__ = ["Cache", "Input", "InputLayer", "KerasTensor", "Layer", "Node", "Variable"]
+__all__ = [
+    "Cache",
+    "Input",
+    "InputLayer",
+    "KerasTensor",
+    "Layer",
+    "Node",
+    "Variable",
+    "tracked_layers",
+]
 
 
 def refuse_unsupported(kind: str, **options) -> None:
@@ -339,9 +348,10 @@ class Layer:
 
     def build(self, input_shape: tuple) -> None:
         """Create the parameters for inputs of ``input_shape`` (batch axis first, may be None)."""
-        self.input_shape = tuple(input_shape)
+        self.input_shape = input_shape if isinstance(input_shape, list) else tuple(input_shape)
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
+        self.adopt_parameters()  # a call() that uses layers: built by the line above
 
     def __init_subclass__(cls, **kwargs):
         """A subclass's own ``build`` need not call ``super().build``, as in Keras: the layer is
@@ -355,6 +365,7 @@ class Layer:
                 _own(self, input_shape)
                 if not self.built:
                     Layer.build(self, input_shape)
+                self.adopt_parameters()  # the layers its call() used are built by now
 
             cls.build = build
 
@@ -434,6 +445,7 @@ class Layer:
             )
         c = self.cache_for(cache)
         c.tape = ops.Tape()
+        c.tape.training = training  # the layers called inside see the same
         with c.tape:
             many = isinstance(a_prev, list)
             c.tape_many, xs = many, (a_prev if many else [a_prev])
@@ -456,11 +468,47 @@ class Layer:
             )
         c = self.cache_for(cache)
         params = [c.tape.leaves[id(v)] for v in self._variables.values()]
+        c.tape.layer_gradients = {}  # each layer called inside: the sum over its calls
         grads = c.tape.gradients(c.tape_output, [*c.tape_inputs, *params], dC_da)
         for key, g in zip(self._variables, grads[len(c.tape_inputs) :]):
             self.grads[key][...] = g
+        for layer, sums in c.tape.layer_gradients.values():
+            for key, total in sums.items():
+                layer.grads[key][...] = total
+        for _, layer in self.sublayers():  # one that C did not reach: zeros
+            if id(layer) not in c.tape.layer_gradients:
+                for g in layer.grads.values():
+                    g[...] = 0
         dC_dx = grads[: len(c.tape_inputs)]
         return dC_dx if c.tape_many else dC_dx[0]
+
+    def _call_recorded(self, inputs, training):
+        """This layer called inside another's recorded ``call``: one step on that tape, whose
+        backward is this layer's own backward pass (its gradients added up over its calls)."""
+        many = isinstance(inputs, (list, tuple))
+        values = [ops.convert_to_numpy(t) for t in (inputs if many else [inputs])]
+        values = [xp.asarray(v, dtype=self.compute_dtype) for v in values]
+        if not self.built:
+            self.build(
+                [(None, *v.shape[1:]) for v in values] if many else (None, *values[0].shape[1:])
+            )
+        tape = ops.recording()
+        cache = Cache()
+        out = self.forward(values if many else values[0], training=training, cache=cache)
+
+        def backward(dC_da):
+            dC_dx = self.backward(xp.ascontiguousarray(dC_da, dtype=out.dtype), cache)
+            sums = tape.layer_gradients.setdefault(id(self), (self, {}))[1]
+            for key, g in self.grads.items():
+                sums[key] = sums[key] + g if key in sums else g.copy()
+            return tuple(dC_dx) if many else (dC_dx,)
+
+        return ops.record(type(self).__name__, out, tuple(inputs) if many else (inputs,), backward)
+
+    def sublayers(self) -> list[tuple[str, Layer]]:
+        """The layers a layer written with ``call`` keeps as attributes (``self.dense = Dense(4)``),
+        by attribute name, as Keras tracks them; their parameters are this layer's too."""
+        return tracked_layers(self) if self.records() else []
 
     def records(self) -> bool:
         """Whether this layer is written the Keras way, with ``call`` (recorded), not with
@@ -489,9 +537,15 @@ class Layer:
     def call(self, *args, **kwargs):
         raise NotImplementedError  # only to recognise Keras-style subclasses, see __call__
 
-    def __call__(self, inputs, training: bool = False):
+    def __call__(self, inputs, training: bool | None = None):
         if _symbolic(inputs):
             return self._call_symbolic(inputs)
+        tape = ops.recording()
+        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if tape is not None and any(isinstance(t, ops.Tensor) for t in items):
+            inside = getattr(tape, "training", False)  # the call it is made in says
+            return self._call_recorded(inputs, inside if training is None else training)
+        training = bool(training)
         many = isinstance(inputs, (list, tuple)) and (self._takes_list or self.records())
         if many:
             xs = [xp.asarray(x, dtype=self.compute_dtype) for x in inputs]
@@ -573,11 +627,21 @@ class Layer:
         m or v) — as a view in Keras's layout. A Dense kernel is Wᵀ; writing into the view
         writes into ``array``. Layers whose Keras layout is not W or Wᵀ override this and
         ``from_keras``."""
+        if "/" in name and name not in self._variables:  # a sublayer's, adopted
+            layer, inner = self._sublayer_of(name)
+            return layer.to_keras(inner, array)
         return array.T if name in self._keras_transposed else array
 
     def from_keras(self, name: str, array):
         """The inverse of ``to_keras``: an array in Keras's layout as the deck lays it out."""
+        if "/" in name and name not in self._variables:
+            layer, inner = self._sublayer_of(name)
+            return layer.from_keras(inner, array)
         return array.T if name in self._keras_transposed else array
+
+    def _sublayer_of(self, name: str) -> tuple[Layer, str]:
+        key, inner = name.split("/", 1)
+        return dict(self.sublayers())[key], inner
 
     keras_cell: str | None = None
     """Where Keras keeps this layer's variables, if not in the layer: a recurrent layer's are
@@ -646,11 +710,31 @@ class Layer:
 
     def owners_of_arrays(self) -> list[Layer]:
         """The layers whose ``params`` and ``grads`` are their own arrays: this one; a wrapper's
-        inner layers (a wrapper only lends them out, see ``adopt_parameters``)."""
-        return [self]
+        inner layers (a wrapper only lends them out, see ``adopt_parameters``); the layers a
+        layer written with ``call`` uses."""
+        return [self, *(o for _, layer in self.sublayers() for o in layer.owners_of_arrays())]
 
     def adopt_parameters(self) -> None:
-        """Look again at the inner layers' arrays after they moved (a wrapper's); else nothing."""
+        """Look again at the inner layers' arrays after they moved (a wrapper's, or the layers a
+        ``call`` uses: theirs are this layer's too, as ``sublayer/W``); else nothing."""
+        subs = self.sublayers()
+        if not subs:
+            return
+        own = {k: self.params[k] for k in self._variables}
+        self.params = dict(own)
+        self.grads = {k: self.grads[k] for k in own}
+        self.non_trainable = {k for k in self.non_trainable if k in own}
+        self._keras_names = {}
+        for key, layer in subs:
+            layer.adopt_parameters()
+            for name, p in layer.params.items():
+                self.params[f"{key}/{name}"] = p
+                self.grads[f"{key}/{name}"] = layer.grads[name]
+                self._keras_names[f"{key}/{name}"] = (
+                    f"{layer.name}/{layer._keras_names.get(name, name)}"
+                )
+                if name in layer.non_trainable or not layer.trainable:
+                    self.non_trainable.add(f"{key}/{name}")
 
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())
@@ -660,15 +744,19 @@ class Layer:
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.compute_dtype}
         if type(self).get_config is Layer.get_config and type(self).__init__ is not Layer.__init__:
-            # A layer of your own without get_config: the arguments it was made with (Keras 3).
-            extra = {k: v for k, v in self._init_arguments.items() if k not in config}
-            if not all(_plain_data(v) for v in extra.values()):
-                raise NotImplementedError(
-                    f"Layer {type(self).__name__} was made with arguments that are not plain "
-                    f"data ({sorted(extra)}); define get_config() to say how to save it."
-                )
-            config.update(extra)
+            return self.made_with(config)
         return config
+
+    def made_with(self, config: dict) -> dict:
+        """``config`` and the arguments this object was made with: the config of a layer (or
+        a subclassed model) of your own that defines no ``get_config``, as Keras 3 makes it."""
+        extra = {k: v for k, v in self._init_arguments.items() if k not in config}
+        if not all(_plain_data(v) for v in extra.values()):
+            raise NotImplementedError(
+                f"{type(self).__name__} was made with arguments that are not plain data "
+                f"({sorted(extra)}); define get_config() to say how to save it."
+            )
+        return {**config, **extra}
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:
@@ -696,6 +784,20 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def tracked_layers(owner) -> list[tuple[str, Layer]]:
+    """The layers ``owner`` keeps in its public attributes (lists of them too), by name: what
+    Keras tracks of a layer or model written with ``call``."""
+    found = []
+    for name, value in vars(owner).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, Layer):
+            found.append((name, value))
+        elif isinstance(value, (list, tuple)):  # Keras tracks lists of layers too
+            found += [(f"{name}_{i}", v) for i, v in enumerate(value) if isinstance(v, Layer)]
+    return found
 
 
 def _plain_data(value) -> bool:

@@ -20,6 +20,7 @@ The step protocol, which the glass box, saving, plots, the CLI and the web page 
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 
@@ -35,6 +36,7 @@ from glassnet.callbacks import History
 from glassnet.layers import (
     LAYER_CLASSES,
     Cache,
+    Input,
     InputLayer,
     KerasTensor,
     Layer,
@@ -42,13 +44,14 @@ from glassnet.layers import (
     register,
     serialize,
 )
+from glassnet.layers.base import tracked_layers
 from glassnet.models.compiling import Compiling
 from glassnet.models.graph import Capture, Graph
 from glassnet.models.steps import Steps
 from glassnet.models.summary import Summary
 from glassnet.models.trainer import Trainer
 
-__all__ = ["Capture", "Model"]
+__all__ = ["Capture", "Model", "ModelCall"]
 
 
 class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
@@ -66,13 +69,6 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
-        if inputs is None and outputs is None and type(self).call is not Layer.call:
-            raise NotImplementedError(
-                f"{type(self).__name__} subclasses Model and defines call(): glassnet cannot "
-                "differentiate call() automatically. Build the same network with the functional "
-                "API instead — x = Input(shape=...); y = Dense(...)(x); Model(inputs=x, outputs=y)"
-                " — or as a Sequential."
-            )
         super().__init__(name=name or unique_name(self._default_name()), trainable=trainable)
         self.needs_input_gradient = False  # until another model uses this one as a layer
         self.optimizer = None
@@ -101,6 +97,27 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         self._case_1_flags = None
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
+
+    # ---- a subclassed Model: call() written with layers and glassnet.ops ---------------------
+
+    def subclassed(self) -> bool:
+        """Whether this is a ``Model`` subclass with its own ``call`` (Keras's subclassing API)."""
+        return type(self).call is not Layer.call
+
+    def build(self, input_shape=None) -> None:
+        """A subclassed model is built on its first data: one node, ``ModelCall``, runs its
+        ``call`` with every op and every layer call recorded, so that its backward pass is the
+        deck's recursion over them (see ``glassnet.ops``)."""
+        if not self.subclassed() or self.built:
+            return super().build(input_shape)
+        if input_shape is None:
+            raise ValueError(
+                f"{type(self).__name__} is built from its first data, or build(shape)."
+            )
+        inputs = Input(batch_shape=tuple(input_shape))
+        self._init_graph(inputs, ModelCall(self)(inputs))
+        if self.compiled:  # compiled before its first data, as Keras code does
+            self._resolve_compile()
 
     def _default_name(self) -> str:
         return "functional" if type(self) is Model else self.__class__.__name__.lower()
@@ -153,7 +170,10 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         }
 
     def get_config(self) -> dict:
-        """Keras's functional config: every layer with the nodes that call it."""
+        """Keras's functional config: every layer with the nodes that call it (a subclassed
+        model's: the arguments it was made with)."""
+        if self.subclassed():
+            return self.made_with({"name": self.name, "trainable": self.trainable})
         layers = []
         for layer in self.layers:
             entry = serialize_model_or_layer(layer)
@@ -184,14 +204,23 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
-        """Rebuild a functional model from Keras's config: layers first, then their calls."""
+        """Rebuild a functional model from Keras's config: layers first, then their calls (a
+        subclassed model: made again with its arguments, built on its first data)."""
         from glassnet.models.functional import functional_from_config
 
+        if cls.call is not Layer.call:
+            return Layer.from_config.__func__(cls, config)
         return functional_from_config(cls, config, custom_objects)
 
     def save(self, filepath, overwrite=True) -> None:
         """Save architecture, weights, optimizer state and compile settings to a ``.keras`` file."""
         from glassnet.models import saving  # saving reads and writes models: import it at use
+
+        if self.subclassed():
+            raise NotImplementedError(
+                f"Saving a subclassed model ({type(self).__name__}) as a .keras file is not "
+                "supported by glassnet yet; save_weights and load_weights are."
+            )
 
         saving.save_model(self, filepath, overwrite=overwrite)
 
@@ -246,3 +275,27 @@ def serialize_model_or_layer(layer: Layer) -> dict:
 
 register(Model)
 LAYER_CLASSES["Functional"] = Model  # what Keras calls a model made with the functional API
+
+
+class ModelCall(Layer):
+    """A subclassed ``Model``'s ``call`` as the one layer of its graph: recorded op by op, each
+    layer it calls one step (see ``Layer._call_recorded``), and the layers it keeps as
+    attributes lending it their parameters, as a layer written with ``call`` does."""
+
+    def __init__(self, model: Model):
+        super().__init__(name=f"{model.name}_call")
+        self.model = model
+
+    def call(self, inputs, training=False):
+        takes = inspect.signature(self.model.call).parameters
+        return self.model.call(inputs, training=training) if "training" in takes else (
+            self.model.call(inputs))  # fmt: skip
+
+    def sublayers(self) -> list[tuple[str, Layer]]:
+        return tracked_layers(self.model)
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(
+            f"{self.model.name}'s call() has no config of its own: the model is made again "
+            "from its arguments."
+        )

@@ -378,3 +378,21 @@ def test_a_subclassed_model_with_dropout_its_weights_file_and_its_config(tmp_pat
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(NotImplementedError, match="save_weights and load_weights are"):
         model.save(tmp_path / "two.keras")
+
+
+def test_a_train_step_of_ones_own_is_refused_with_what_to_write_instead(rng):
+    class CustomStep(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):  # Keras's hook, written with a backend's autodiff
+            raise AssertionError("never reached")
+
+    model = CustomStep()
+    model.compile("sgd", "mse")
+    with pytest.raises(NotImplementedError, match=r"overrides train_step\(self, data\).*call\(\)"):
+        model.fit(rng.normal(size=(4, 2)), np.ones((4, 1)), verbose=0)

@@ -3,6 +3,7 @@ training step; and the checks that data fits the model before a step sees it."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 from glassnet import distribution
@@ -272,6 +273,21 @@ class Steps:
         )
 
     def _require_compiled(self, method):
+        for hook in ("train_step", "test_step", "predict_step"):  # Keras's step overrides
+            own = getattr(type(self), hook, None)
+            if (
+                own is not None
+                and own is not getattr(Steps, hook, None)
+                and ("y" not in inspect.signature(own).parameters)
+            ):
+                raise NotImplementedError(
+                    f"{type(self).__name__} overrides {hook}(self, data), Keras's hook for a "
+                    "training step of your own written with a backend's automatic "
+                    "differentiation (GradientTape, jax.grad, torch autograd), which glassnet "
+                    "does not have: its step is forward, the loss, the deck's backward recursion "
+                    "and the optimizer. Write the computation in call() with glassnet.ops and the "
+                    "loss as a function given to compile(); both are differentiated op by op."
+                )
         if not self.compiled:
             raise RuntimeError(
                 f"You must call compile() before {method}(): e.g. model.compile("

@@ -327,14 +327,15 @@ def test_layers_inside_a_layer_lend_it_their_weights_and_their_backward_passes(f
     mlp = MLPBlock()
     assert mlp(ops.ones(shape=(3, 64))).shape == (3, 1)
     assert len(mlp.weights) == 6 and len(mlp.trainable_weights) == 6  # the guide's numbers
+    assert mlp.weights[:2] == [mlp.linear_1.w, mlp.linear_1.b]  # the very variables
 
     class Twice(keras.layers.Layer):  # one Dense called twice: its ∂C/∂W is the sum of both
         def __init__(self):
             super().__init__()
             self.dense = layers.Dense(3, activation="tanh")
 
-        def call(self, x):
-            return self.dense(self.dense(x)) + ops.square(x)
+        def call(self, x):  # keras.activations on a recorded tensor are the ops
+            return self.dense(self.dense(x)) + keras.activations.sigmoid(ops.square(x))
 
     inputs = keras.Input((3,))
     model = keras.Model(inputs, layers.Dense(2)(Twice()(inputs)))

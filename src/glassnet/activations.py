@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from glassnet import kernels
+from glassnet import kernels, ops
 from glassnet.backend import lookup, xp
 
 __all__ = [
@@ -58,6 +58,8 @@ class ActivationFunction:
     fused_backward: Callable | None = None  # (z, a, dC_da, dC_dz) in one pass, same bits
 
     def __call__(self, z):
+        if isinstance(z, ops.Tensor):  # inside a recorded call(): the op, with its derivative
+            return z if self.name == "linear" else getattr(ops, self.name)(z)
         return self.f(z)
 
     def backward(self, z, a, dC_da):

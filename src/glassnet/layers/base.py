@@ -691,8 +691,15 @@ class Layer:
 
     @property
     def weights(self) -> list[Variable]:
-        """The parameters as Keras variables: views, in Keras's orientation."""
-        return [Variable(self, key) for key in self.params]
+        """The parameters as Keras variables: views, in Keras's orientation — the very objects
+        ``add_weight`` returned (``layer.weights == [layer.w, layer.b]``, as Keras's guide
+        checks), a layer's inside a ``call`` its own."""
+        found = []
+        for key in self.params:
+            owner, name = (self._sublayer_of(key) if "/" in key and key not in self._variables
+                           and self.records() else (self, key))  # fmt: skip
+            found.append(owner._variables.get(name) or Variable(owner, name))
+        return found
 
     @property
     def trainable_weights(self) -> list[Variable]:

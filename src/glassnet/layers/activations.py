@@ -90,7 +90,8 @@ class ReLU(_Elementwise):
         return "relu" + _options(self, max_value=None, negative_slope=0.0, threshold=0.0)
 
     def f(self, z):
-        a = xp.where(z > self.threshold, z, self.negative_slope * (z - self.threshold))
+        below = self.negative_slope * (z - self.threshold) if self.negative_slope else 0.0
+        a = xp.where(z > self.threshold, z, below)  # 0, not −0, below a plain ReLU's kink
         return a if self.max_value is None else xp.minimum(a, self.max_value)
 
     def prime(self, z, a):

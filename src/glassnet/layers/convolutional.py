@@ -304,8 +304,8 @@ class Conv(Layer):
                 f"channels; received inputs of shape {format_shape(input_shape)}."
             )
         self.compute_output_shape(input_shape)  # refuses a window larger than its input
-        K = self.c_in * int(xp.prod(self.kernel_size))  # the length of one window
-        self.add_weight((self.filters, K), self.kernel_initializer, name="W")  # one row per filter
+        K = self._window_channels() * int(xp.prod(self.kernel_size))  # the length of one window
+        self.add_weight((self._w_rows(), K), self.kernel_initializer, name="W")  # a row per filter
         if self.use_bias:
             self.add_weight((self.filters,), self.bias_initializer, name="b")
         super().build(input_shape)
@@ -353,18 +353,30 @@ class Conv(Layer):
 
     # ---- Keras's layout: kernel (*kernel_size, c_in, filters) = Wᵀ folded --------------------
 
+    def _w_rows(self) -> int:
+        """W's rows: one per filter (a transposed convolution: one per input channel)."""
+        return self.filters
+
+    def _window_channels(self) -> int:
+        """The channels a window holds: the input's (a transposed convolution: the output's)."""
+        return self.c_in
+
+    def _positions(self) -> tuple:
+        """Where the windows stand: the output's positions (a transposed one: the input's)."""
+        return self.output_shape[1:-1]
+
     def to_keras(self, name, array):
-        if name == "W":
-            return array.T.reshape(*self.kernel_size, self.c_in, self.filters)
+        if name == "W":  # (rows, kh·kw·channels) → (kh, kw, channels, rows)
+            return array.T.reshape(*self.kernel_size, self._window_channels(), self._w_rows())
         return array
 
     def from_keras(self, name, array):
         if name == "W":
-            return array.reshape(-1, self.filters).T
+            return array.reshape(-1, self._w_rows()).T
         return array
 
     def largest_product(self, batch_size: int) -> float:
-        rows = batch_size * int(xp.prod([s or 1 for s in self.output_shape[1:-1]]))
+        rows = batch_size * int(xp.prod([s or 1 for s in self._positions()]))
         return 2.0 * rows * self.params["W"].size
 
     # ---- the two passes ------------------------------------------------------------------------
@@ -522,21 +534,14 @@ class ConvTranspose(Conv):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          **kwargs)  # fmt: skip
 
-    def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(self._rank_error(input_shape))
-        self.c_in = input_shape[-1]
-        if self.c_in is None:
-            raise ValueError(
-                f"{type(self).__name__} layer {self.name!r} needs to know its number of input "
-                f"channels; received inputs of shape {format_shape(input_shape)}."
-            )
-        K = self.filters * int(xp.prod(self.kernel_size))  # one output window's numbers
-        self.add_weight((self.c_in, K), self.kernel_initializer, name="W")  # a row per input
-        if self.use_bias:
-            self.add_weight((self.filters,), self.bias_initializer, name="b")
-        Layer.build(self, input_shape)
+    def _w_rows(self) -> int:
+        return self.c_in
+
+    def _window_channels(self) -> int:
+        return self.filters
+
+    def _positions(self) -> tuple:
+        return self.input_shape[1:-1]
 
     def _grown(self, n, axis: int):
         """The output length along ``axis`` for an input of length n (Keras's formula)."""
@@ -553,20 +558,6 @@ class ConvTranspose(Conv):
         spatial = (self._grown(width, 1),) if self.rank == 1 else (
             self._grown(height, 0), self._grown(width, 1))  # fmt: skip
         return (input_shape[0], *spatial, self.filters)
-
-    def to_keras(self, name, array):
-        if name == "W":  # (c_in, kh·kw·filters) → (kh, kw, filters, c_in)
-            return array.T.reshape(*self.kernel_size, self.filters, self.c_in)
-        return array
-
-    def from_keras(self, name, array):
-        if name == "W":
-            return array.reshape(-1, self.c_in).T
-        return array
-
-    def largest_product(self, batch_size: int) -> float:
-        rows = batch_size * int(xp.prod([s or 1 for s in self.input_shape[1:-1]]))
-        return 2.0 * rows * self.params["W"].size
 
     def forward(self, a_prev, training=False, cache=None):
         c = self.cache_for(cache)

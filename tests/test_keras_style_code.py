@@ -84,7 +84,9 @@ def test_a_layer_with_call_trains_as_the_same_dense_layer_does(data):
 
 def test_check_gradients_and_the_trace_show_a_call_layer_op_by_op(float64, rng):
     inputs = keras.Input((3,))
+    factor = np.ones(4)  # read from around the lambda: the in-memory copy still finds it
     hidden = layers.Lambda(lambda t: ops.tanh(t) * 2)(Linear(4)(inputs))
+    hidden = layers.Lambda(lambda t: t * factor)(hidden)
     model = keras.Model(inputs, layers.Dense(2, activation="softmax")(hidden))
     model.compile("sgd", "categorical_crossentropy")
     x, y = rng.normal(size=(4, 3)), np.eye(2)[[0, 1, 1, 0]]

@@ -17,6 +17,7 @@ import ctypes
 import difflib
 import functools
 import itertools
+import json
 import marshal
 import math
 import numbers
@@ -377,14 +378,16 @@ def serialize_function(fn) -> dict | str:
         name = getattr(fn, "_registered_name", None) or fn.__name__
         return {"module": "builtins", "class_name": "function", "config": name,
                 "registered_name": "function"}  # fmt: skip
-    if fn.__closure__:
-        raise ValueError(
-            "A Lambda whose lambda reads variables from around it cannot be saved; define a "
-            "function, register it with glassnet.saving.register_keras_serializable, and pass it."
-        )
+    closure = None
+    if fn.__closure__:  # the values it reads from around it, where a config can hold them
+        closure = [cell.cell_contents for cell in fn.__closure__]
+        try:
+            json.dumps(closure)
+        except (TypeError, ValueError):
+            closure = None
     code = base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
     return {"class_name": "__lambda__",
-            "config": {"code": code, "defaults": fn.__defaults__, "closure": None}}  # fmt: skip
+            "config": {"code": code, "defaults": fn.__defaults__, "closure": closure}}  # fmt: skip
 
 
 def function_key(entry) -> str:

@@ -407,10 +407,11 @@ class Layer:
             raise TypeError(f"add_weight() got unexpected keyword arguments: {sorted(options)}")
         if dtype is not None and dtype not in FLOAT_TYPES:
             raise ValueError(f"add_weight(dtype={dtype!r}): glassnet's parameters are floats.")
-        if name is None:
-            name = "variable"
+        if name is None:  # Keras's automatic names: variable, variable_1, …
+            name, count = "variable", 0
             while name in self.params:
-                name = f"variable_{len(self.params)}"
+                count += 1
+                name = f"variable_{count}"
         if name in self.params:
             raise ValueError(f"Layer {self.name!r} already has a weight named {name!r}.")
         shape = tuple(int(d) for d in (() if shape is None else shape))

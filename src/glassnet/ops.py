@@ -276,6 +276,8 @@ def _arg(x):
     tape = recording()
     if tape is not None and id(x) in tape.leaves:
         return tape.leaves[id(x)]
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return x  # a Python number stays one: x * 2.5 keeps x's float32, as NumPy's rules say
     return x if isinstance(x, np.ndarray) else np.asarray(x)
 
 

@@ -120,7 +120,8 @@ def glassnet_models():
                       L.GRU(3, go_backwards=True, return_sequences=True), L.SimpleRNN(2),
                       Dense(3, activation="softmax")])  # fmt: skip
     cells = Sequential([Input(shape=(5, 3)), L.RNN(L.LSTMCell(3), return_sequences=True),
-                        L.Bidirectional(L.RNN(L.GRUCell(2))),
+                        L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True)),
+                        L.RNN([L.SimpleRNNCell(3), L.LSTMCell(2)], go_backwards=True),
                         Dense(3, activation="softmax")])  # fmt: skip
     rnn.compile(optimizer="rmsprop", loss="categorical_crossentropy")
     data["rnn"] = ([rng.normal(size=(12, 5, 3)).astype("float32")], data["seq"][1])

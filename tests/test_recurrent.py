@@ -557,9 +557,34 @@ def test_rnn_of_a_cell_is_the_layer_the_cell_is_the_step_of(rng, cell, layer, op
     assert type(again).__name__ == "RNN" and again.get_config() == config
 
 
+def test_stacked_cells_are_the_layers_of_the_cells_stacked(rng):
+    """RNN([a, b]) reads as layer a returning its whole sequence to layer b — the first one
+    backwards with go_backwards — with the same weights, forward and back."""
+    x = rng.normal(size=(3, 5, 2)).astype("float32")
+    y = rng.normal(size=(3, 2)).astype("float32")
+    stacked = glassnet.Sequential([glassnet.Input((5, 2)), layers.RNN(
+        [layers.GRUCell(3), layers.LSTMCell(2)], go_backwards=True)])  # fmt: skip
+    apart = glassnet.Sequential([glassnet.Input((5, 2)),
+                                 layers.GRU(3, return_sequences=True, go_backwards=True),
+                                 layers.LSTM(2)])  # fmt: skip
+    apart.set_weights(stacked.get_weights())
+    for model in (stacked, apart):
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, y, epochs=2, batch_size=3, verbose=0)
+    for a, b in zip(stacked.get_weights(), apart.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
+    config = stacked.layers[0].get_config()
+    assert config["cell"]["class_name"] == "StackedRNNCells"
+    assert [c["class_name"] for c in config["cell"]["config"]["cells"]] == ["GRUCell", "LSTMCell"]
+    again = layers.deserialize(layers.serialize(stacked.layers[0]))
+    assert type(again).__name__ == "RNN" and len(again.cell.cells) == 2
+
+
 def test_what_rnn_does_not_take_says_so():
-    with pytest.raises(NotImplementedError, match=r"StackedRNNCells\) is not supported"):
-        layers.RNN([layers.LSTMCell(2), layers.LSTMCell(2)])
+    with pytest.raises(NotImplementedError, match=r"StackedRNNCells, return_state=True\) is not"):
+        layers.RNN([layers.LSTMCell(2), layers.LSTMCell(2)], return_state=True)
+    with pytest.raises(ValueError, match="StackedRNNCells needs a list of SimpleRNNCell"):
+        layers.StackedRNNCells([])
     with pytest.raises(ValueError, match="RNN needs a SimpleRNNCell, LSTMCell or GRUCell"):
         layers.RNN(layers.Dense(2))
     with pytest.raises(NotImplementedError, match="give it to layers.RNN"):

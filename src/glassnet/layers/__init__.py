@@ -8,9 +8,9 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``) and
 ``BatchNormalization``. Merging: ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``,
 ``Minimum``, ``Concatenate``, and their functional forms (``add``, ``concatenate``, …). Recurrent:
-``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with ``SimpleRNNCell``/``LSTMCell``/``GRUCell``, the
-wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding`` for word ids. Preprocessing:
-``Rescaling``, ``Normalization``.
+``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with ``SimpleRNNCell``/``LSTMCell``/``GRUCell`` or
+``StackedRNNCells``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding`` for
+word ids. Preprocessing: ``Rescaling``, ``Normalization``.
 """
 
 from __future__ import annotations
@@ -69,11 +69,11 @@ from glassnet.layers.preprocessing import Normalization, Rescaling
 from glassnet.layers.recurrent import (
     GRU,
     LSTM,
-    RNN,
     GRUCell,
     LSTMCell,
     SimpleRNN,
     SimpleRNNCell,
+    StackedRNNCells,
 )
 from glassnet.layers.reshaping import (
     Cropping1D,
@@ -82,7 +82,7 @@ from glassnet.layers.reshaping import (
     UpSampling1D,
     UpSampling2D,
 )
-from glassnet.layers.wrappers import Bidirectional, TimeDistributed
+from glassnet.layers.wrappers import RNN, Bidirectional, TimeDistributed
 
 __all__ = [
     "ELU",
@@ -137,6 +137,7 @@ __all__ = [
     "SimpleRNNCell",
     "Softmax",
     "SpatialDropout2D",
+    "StackedRNNCells",
     "Subtract",
     "TimeDistributed",
     "UpSampling1D",

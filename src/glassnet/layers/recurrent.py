@@ -59,12 +59,13 @@ from glassnet.layers.base import (
 __all__ = [
     "GRU",
     "LSTM",
-    "RNN",
+    "Cell",
     "GRUCell",
     "LSTMCell",
     "Recurrent",
     "SimpleRNN",
     "SimpleRNNCell",
+    "StackedRNNCells",
 ]
 
 
@@ -153,9 +154,12 @@ class Recurrent(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)  # kept for the config
 
     @property
-    def keras_cell(self) -> str:
-        """Keras's name for the cell that holds this layer's variables (``lstm_cell``, …)."""
-        return f"{snake_case(type(self).__name__)}_cell"
+    def keras_cell(self) -> str | None:
+        """Keras's name for the cell that holds this layer's variables (``lstm_cell``, …); None
+        inside ``RNN(StackedRNNCells)``, whose cells Keras keeps under their own paths."""
+        return None if self._in_stack else f"{snake_case(type(self).__name__)}_cell"
+
+    _in_stack = False
 
     @property
     def kernel(self) -> Variable:
@@ -739,7 +743,7 @@ class Cell:
 
     def __init__(self, units, name=None, trainable=True, dtype=None, **arguments):
         arguments.pop("seed", None) if arguments.get("seed") is None else None
-        self.layer(units, **arguments)  # the layer checks every argument now, as Keras would
+        self.layer(units, name="cell_check", **arguments)  # checks every argument, as Keras
         self.units, self.arguments = units, arguments
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable, self.dtype = trainable, dtype
@@ -784,77 +788,40 @@ class GRUCell(Cell):
         return {**super().get_config(), "reset_after": True}
 
 
-_LOOP = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
-         "zero_output_for_mask")  # fmt: skip
+class StackedRNNCells:
+    """Cells run one after the other at every step, as ``keras.layers.StackedRNNCells``: the
+    first cell's output is the second's input, and so on. ``RNN(StackedRNNCells([a, b]))`` (or
+    ``RNN([a, b])``) is the layers of those cells stacked, each returning its sequence to the
+    next."""
 
-
-class RNN(Layer):
-    """A cell run over the time steps, as ``keras.layers.RNN``: ``RNN(LSTMCell(64))`` is
-    ``LSTM(64)`` — the same loop forward and back through time (see ``Recurrent``) — and its
-    file is Keras's ``RNN`` with the cell's config and the weights at ``layers/rnn/cell``.
-
-    Args:
-        cell: A ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell``.
-        return_sequences, return_state, go_backwards: as for the recurrent layers.
-    """
-
-    def __new__(cls, cell=None, *args, **kwargs):
-        if cls is not RNN:  # one of the classes below, being made
-            return super().__new__(cls, cell, *args, **kwargs)
-        if isinstance(cell, (list, tuple)):
-            raise NotImplementedError(
-                "RNN with a list of cells (StackedRNNCells) is not supported by glassnet yet: "
-                "stack recurrent layers instead, each but the last with return_sequences=True."
-            )
-        made = _RNN_OF.get(type(cell)) if isinstance(cell, Cell) else None
-        if made is None:
+    def __init__(self, cells, name=None, trainable=True, dtype=None):
+        cells = list(cells)
+        if not cells or not all(isinstance(c, Cell) for c in cells):
             raise ValueError(
-                "RNN needs a SimpleRNNCell, LSTMCell or GRUCell (a cell of your own is not "
-                f"supported by glassnet yet). Received: cell={cell!r}"
+                "StackedRNNCells needs a list of SimpleRNNCell, LSTMCell or GRUCell; received "
+                f"{cells!r}."
             )
-        return super().__new__(made, cell, *args, **kwargs)
+        self.cells = cells
+        self.name = name or unique_name("stacked_rnn_cells")
+        self.trainable, self.dtype = trainable, dtype
+
+    def get_config(self) -> dict:
+        cells = [{"module": "keras.layers", "class_name": type(c).__name__,
+                  "config": c.get_config(), "registered_name": None}
+                 for c in self.cells]  # fmt: skip
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": self.cells[0].get_config()["dtype"], "cells": cells}  # fmt: skip
 
     @classmethod
-    def from_config(cls, config: dict) -> RNN:
-        config = dict(config)
-        entry = config.pop("cell")
-        classes = {c.__name__: c for c in _RNN_OF}
-        name = entry.get("class_name") if isinstance(entry, dict) else None
-        if name not in classes:
-            raise ValueError(
-                f"RNN's cell {name!r} is not one glassnet has: {', '.join(sorted(classes))}."
-            )
-        cell = classes[name].from_config(dict(entry.get("config") or {}))
-        loop = {k: config[k] for k in _LOOP if k in config}
-        base = {k: config[k] for k in ("name", "trainable", "dtype") if k in config}
-        return RNN(cell, **loop, **base)
-
-
-class _CellLoop:
-    """What ``RNN(cell)`` adds to the layer the cell is the step of: the cell, and Keras's
-    config for RNN."""
-
-    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):  # fmt: skip
-        self.cell = cell
-        super().__init__(cell.units, **cell.arguments, return_sequences=return_sequences,
-                         return_state=return_state, go_backwards=go_backwards,
-                         stateful=stateful, unroll=unroll,
-                         zero_output_for_mask=zero_output_for_mask, **kwargs)  # fmt: skip
-
-    def get_config(self):
-        made = super().get_config()
-        base = {k: made[k] for k in ("name", "trainable", "dtype")}
-        return {**base, **{k: made[k] for k in _LOOP},
-                "cell": {"module": "keras.layers", "class_name": type(self.cell).__name__,
-                         "config": self.cell.get_config(), "registered_name": None}}  # fmt: skip
-
-
-_RNN_OF = {
-    cell: type(
-        "RNN",
-        (_CellLoop, cell.layer, RNN),
-        {"__module__": __name__, "__qualname__": "RNN", "__doc__": RNN.__doc__},
-    )
-    for cell in (SimpleRNNCell, LSTMCell, GRUCell)
-}
+    def from_config(cls, config: dict) -> StackedRNNCells:
+        classes = {c.__name__: c for c in (SimpleRNNCell, LSTMCell, GRUCell)}
+        cells = []
+        for entry in config.get("cells") or []:
+            name = entry.get("class_name") if isinstance(entry, dict) else None
+            if name not in classes:
+                raise ValueError(
+                    f"StackedRNNCells' cell {name!r} is not one glassnet has: "
+                    f"{', '.join(sorted(classes))}."
+                )
+            cells.append(classes[name].from_config(dict(entry.get("config") or {})))
+        return cls(cells, name=config.get("name"), trainable=config.get("trainable", True))

@@ -10,10 +10,18 @@ group per inner layer (``layers/bidirectional/forward_layer/cell/vars``,
 
 from __future__ import annotations
 
-from glassnet.backend import format_shape, xp
+from glassnet.backend import format_shape, snake_case, xp
 from glassnet.layers.base import Cache, Layer
+from glassnet.layers.recurrent import (
+    Cell,
+    GRUCell,
+    LSTMCell,
+    Recurrent,
+    SimpleRNNCell,
+    StackedRNNCells,
+)
 
-__all__ = ["Bidirectional", "TimeDistributed"]
+__all__ = ["RNN", "Bidirectional", "TimeDistributed"]
 
 
 class Wrapper(Layer):
@@ -43,8 +51,10 @@ class Wrapper(Layer):
                     self.non_trainable.add(f"{key}/{name}")
 
     def _inner(self, name: str) -> tuple[Layer, str]:
-        key, inner_name = name.split("/", 1)
-        return dict(self.sublayers())[key], inner_name
+        for key, layer in self.sublayers():  # a key may hold "/" itself (cell/cells/lstm_cell)
+            if name.startswith(key + "/"):
+                return layer, name[len(key) + 1 :]
+        raise KeyError(name)
 
     def to_keras(self, name, array):
         layer, inner_name = self._inner(name)
@@ -83,8 +93,6 @@ class Bidirectional(Wrapper):
     """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        from glassnet.layers.recurrent import Recurrent
-
         if not isinstance(layer, Recurrent):
             raise ValueError(
                 "Please initialize `Bidirectional` layer with a recurrent layer (SimpleRNN, "
@@ -273,3 +281,163 @@ class TimeDistributed(Wrapper):
         from glassnet.layers import deserialize
 
         return super().from_config({**config, "layer": deserialize(config["layer"])})
+
+
+# ---- keras.layers.RNN(cell): the same layers, given as a cell and the loop around it ---------
+
+
+_LOOP = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+         "zero_output_for_mask")  # fmt: skip
+
+
+class RNN(Layer):
+    """A cell run over the time steps, as ``keras.layers.RNN``: ``RNN(LSTMCell(64))`` is
+    ``LSTM(64)`` — the same loop forward and back through time (see ``Recurrent``) — and its
+    file is Keras's ``RNN`` with the cell's config and the weights at ``layers/rnn/cell``.
+
+    Args:
+        cell: A ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell``.
+        return_sequences, return_state, go_backwards: as for the recurrent layers.
+    """
+
+    def __new__(cls, cell=None, *args, **kwargs):
+        if cls is not RNN:  # one of the classes below, being made
+            return super().__new__(cls, cell, *args, **kwargs)
+        if isinstance(cell, (list, tuple, StackedRNNCells)):  # a list: StackedRNNCells, as Keras
+            return super().__new__(_STACKED_RNN, cell, *args, **kwargs)
+        made = _RNN_OF.get(type(cell)) if isinstance(cell, Cell) else None
+        if made is None:
+            raise ValueError(
+                "RNN needs a SimpleRNNCell, LSTMCell or GRUCell (a cell of your own is not "
+                f"supported by glassnet yet). Received: cell={cell!r}"
+            )
+        return super().__new__(made, cell, *args, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: dict) -> RNN:
+        config = dict(config)
+        entry = config.pop("cell")
+        classes = {c.__name__: c for c in (*_RNN_OF, StackedRNNCells)}
+        name = entry.get("class_name") if isinstance(entry, dict) else None
+        if name not in classes:
+            raise ValueError(
+                f"RNN's cell {name!r} is not one glassnet has: {', '.join(sorted(classes))}."
+            )
+        cell = classes[name].from_config(dict(entry.get("config") or {}))
+        loop = {k: config[k] for k in _LOOP if k in config}
+        base = {k: config[k] for k in ("name", "trainable", "dtype") if k in config}
+        return RNN(cell, **loop, **base)
+
+
+class _CellLoop:
+    """What ``RNN(cell)`` adds to the layer the cell is the step of: the cell, and Keras's
+    config for RNN."""
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):  # fmt: skip
+        self.cell = cell
+        super().__init__(cell.units, **cell.arguments, return_sequences=return_sequences,
+                         return_state=return_state, go_backwards=go_backwards,
+                         stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, **kwargs)  # fmt: skip
+
+    def get_config(self):
+        made = super().get_config()
+        base = {k: made[k] for k in ("name", "trainable", "dtype")}
+        return {**base, **{k: made[k] for k in _LOOP},
+                "cell": {"module": "keras.layers", "class_name": type(self.cell).__name__,
+                         "config": self.cell.get_config(), "registered_name": None}}  # fmt: skip
+
+
+_RNN_OF = {
+    cell: type(
+        "RNN",
+        (_CellLoop, cell.layer, RNN),
+        {"__module__": __name__, "__qualname__": "RNN", "__doc__": RNN.__doc__},
+    )
+    for cell in (SimpleRNNCell, LSTMCell, GRUCell)
+}
+
+
+class _Stacked(Wrapper):
+    """``RNN(StackedRNNCells([a, b, …]))``: the layers of the cells, stacked, each returning its
+    sequence to the next (the first reads backwards if ``go_backwards``; the rest read its
+    outputs in the order it made them, as Keras's stacked cells do at each step). Their weights
+    are where Keras keeps them: ``layers/rnn/cell/cells/lstm_cell/vars``, …"""
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):  # fmt: skip
+        if return_state:
+            raise NotImplementedError(
+                "RNN(StackedRNNCells, return_state=True) is not supported by glassnet yet."
+            )
+        super().__init__(**kwargs)
+        self.cell = cell if isinstance(cell, StackedRNNCells) else StackedRNNCells(cell)
+        cell = self.cell
+        self.return_sequences, self.go_backwards = bool(return_sequences), bool(go_backwards)
+        self.return_state, self.stateful, self.unroll = False, stateful, bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        last = len(cell.cells) - 1
+        self.layers = []
+        for i, c in enumerate(cell.cells):
+            layer = c.layer(c.units, **c.arguments, name=c.name,
+                            return_sequences=return_sequences if i == last else True,
+                            go_backwards=go_backwards and i == 0, stateful=stateful)  # fmt: skip
+            layer._in_stack = True
+            self.layers.append(layer)
+
+    def sublayers(self):
+        counts: dict[str, int] = {}
+        keys = []
+        for layer in self.layers:  # Keras's paths: the cell class, counted
+            name = snake_case(type(layer).__name__) + "_cell"
+            n = counts.get(name, -1) + 1
+            counts[name] = n
+            keys.append(f"cell/cells/{name}" if n == 0 else f"cell/cells/{name}_{n}")
+        return list(zip(keys, self.layers))
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.adopt_parameters()
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def forward(self, a_prev, training=False, cache=None):
+        c = self.cache_for(cache)
+        self._pass_flags()
+        c.values = [Cache() for _ in self.layers]
+        a = a_prev
+        for layer, values in zip(self.layers, c.values):
+            values.inference_only = getattr(c, "inference_only", False)
+            a = layer.forward(a, training, values)
+        return a
+
+    def _pass_flags(self) -> None:
+        for i, layer in enumerate(self.layers):  # only the first may skip ∂C/∂x of the data
+            layer.needs_input_gradient = self.needs_input_gradient if i == 0 else True
+
+    def backward(self, dC_da, cache=None):
+        c = self.cache_for(cache)
+        for layer, values in zip(reversed(self.layers), reversed(c.values)):
+            dC_da = layer.backward(dC_da, values)
+            if dC_da is None:
+                return None
+            dC_da = xp.ascontiguousarray(dC_da)
+        return dC_da
+
+    def get_config(self):
+        return {**Layer.get_config(self), **{k: getattr(self, k) for k in _LOOP},
+                "cell": {"module": "keras.layers", "class_name": "StackedRNNCells",
+                         "config": self.cell.get_config(), "registered_name": None}}  # fmt: skip
+
+
+_STACKED_RNN = type("RNN", (_Stacked, RNN), {"__module__": __name__, "__qualname__": "RNN",
+                                             "__doc__": _Stacked.__doc__})  # fmt: skip

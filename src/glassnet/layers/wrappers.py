@@ -1,5 +1,6 @@
-"""Wrappers: ``Bidirectional`` (a recurrent layer read forwards and backwards) and
-``TimeDistributed`` (one layer applied to every time step).
+"""Wrappers: ``Bidirectional`` (a recurrent layer read forwards and backwards),
+``TimeDistributed`` (one layer applied to every time step) and Keras's ``RNN`` (a loop around a
+cell: ``RNN(LSTMCell(64))`` is ``LSTM(64)``; a list of cells, their layers stacked).
 
 A wrapper owns no weights of its own: its ``params`` are its inner layers' (the same arrays,
 named ``forward/W_x``, ``backward/W_x``, ``layer/W``, …), so the optimizer and the glass box see
@@ -296,7 +297,8 @@ class RNN(Layer):
     file is Keras's ``RNN`` with the cell's config and the weights at ``layers/rnn/cell``.
 
     Args:
-        cell: A ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell``.
+        cell: A ``SimpleRNNCell``, ``LSTMCell`` or ``GRUCell``; or a list of them, or
+            ``StackedRNNCells``: their layers stacked (see ``_Stacked``).
         return_sequences, return_state, go_backwards: as for the recurrent layers.
     """
 

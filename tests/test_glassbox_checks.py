@@ -195,3 +195,26 @@ def test_json_keeps_every_float32_in_its_shortest_form(rng, tmp_path, capsys):
                      "--json", str(tmp_path / "t.json")]) == 0  # fmt: skip
     said = capsys.readouterr().out.splitlines()[1]
     assert said.startswith(f"Wrote the trace to {tmp_path / 't.json'} (") and "MB: every" in said
+
+
+def test_a_z_within_epsilon_of_relus_kink_is_measured_again_not_marked_wrong():
+    """z = 0.5·1 − 0.5 + 3·10⁻⁷ sits 3·10⁻⁷ above relu's kink: central differences at ε = 10⁻⁶
+    step across it (their average of the two slopes matches neither), so the check measures that
+    tensor again at ε/100 — and a wrong derivative still fails there (the tests above)."""
+    model = Sequential([layers.Input((1,)), layers.Dense(1, activation="relu"), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.layers[0].set_weights([np.array([[0.5]]), np.array([-0.5 + 3e-7])])
+    model.layers[1].set_weights([np.array([[2.0]]), np.array([0.0])])
+    x, y = np.array([[1.0]]), np.array([[1.0]])
+    w = model.layers[0].params["W"]
+
+    def C(delta):
+        w[...] = 0.5 + delta
+        c = float(((model.predict(x, verbose=0) - y) ** 2).mean())
+        w[...] = 0.5
+        return c
+
+    straddled = (C(1e-6) - C(-1e-6)) / 2e-6
+    assert abs(straddled - (-4 * (1 - 2 * 3e-7))) > 0.5  # ε = 10⁻⁶ alone would say ✗
+    report = glassbox.check_gradients(model, x, y)
+    assert all(row[5] < 1e-5 for row in report.rows), report

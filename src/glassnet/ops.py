@@ -945,9 +945,7 @@ def split(x, indices_or_sections, axis=0):
     """The parts of x along ``axis`` (each a slice, so each sends back its own part)."""
     (a,) = _values(x)
     ax = axis % a.ndim
-    parts = np.array_split(np.arange(a.shape[ax]), indices_or_sections)
-    if not isinstance(indices_or_sections, int):
-        parts = np.split(np.arange(a.shape[ax]), indices_or_sections)
+    parts = np.split(np.arange(a.shape[ax]), indices_or_sections)  # NumPy's (and Keras's) rule
     return [_take(x, (slice(None),) * ax + (slice(p[0], p[-1] + 1) if len(p) else slice(0, 0),))
             for p in parts]  # fmt: skip
 

@@ -292,15 +292,14 @@ class Layer:
         """Keep the arguments a subclass was made with: a layer of your own that defines no
         ``get_config`` is saved with them, as Keras 3 does."""
         layer = super().__new__(cls)
+        signature = inspect.signature(cls.__init__)
         try:
-            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+            bound = list(signature.bind(None, *args, **kwargs).arguments.items())[1:]
         except TypeError:  # __init__ will say what is wrong
-            bound = None
-        layer._init_arguments = {} if bound is None else {
-            k: v for k, v in list(bound.arguments.items())[1:]
-            if inspect.signature(cls.__init__).parameters[k].kind
-            not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-        }  # fmt: skip
+            bound = []
+        variadic = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        layer._init_arguments = {k: v for k, v in bound
+                                 if signature.parameters[k].kind not in variadic}  # fmt: skip
         return layer
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):

@@ -742,7 +742,8 @@ class Cell:
     layer: ClassVar[type]  # the recurrent layer this cell is the step of
 
     def __init__(self, units, name=None, trainable=True, dtype=None, **arguments):
-        arguments.pop("seed", None) if arguments.get("seed") is None else None
+        if arguments.get("seed") is None:  # Keras's configs write seed: None
+            arguments.pop("seed", None)
         self.layer(units, name="cell_check", **arguments)  # checks every argument, as Keras
         self.units, self.arguments = units, arguments
         self.name = name or unique_name(snake_case(type(self).__name__))

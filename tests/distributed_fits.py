@@ -10,6 +10,10 @@ backup (BackupAndRestore with dropout; ``--kill-at E`` kills rank 1 in epoch E),
 raises in epoch 2), kill (rank 1 kills itself in epoch 2), batches (train_on_batch over
 203 samples in order), trace (glassbox.trace of one step on
 7 samples, written by rank 0 to OUT/trace.txt and OUT/trace.json).
+
+``--shared-from BYTES`` sets ``distribution.SHARED_FROM``: these models' gradient buffers are
+1–2 KB, below the size from which fit sums from shared memory, so the tests pass 0 to take that
+path with them.
 """
 
 from __future__ import annotations
@@ -122,12 +126,15 @@ def write(case: str, out: Path, model, history) -> None:
 
 def main(argv: list[str]) -> int:
     out, cases = Path(argv[0]), argv[1:]
-    kill_at = None
-    if "--kill-at" in cases:
-        i = cases.index("--kill-at")
-        kill_at, cases = int(cases[i + 1]), cases[:i] + cases[i + 2 :]
+    options = {}
+    for option in ("--kill-at", "--shared-from"):
+        if option in cases:
+            i = cases.index(option)
+            options[option], cases = int(cases[i + 1]), cases[:i] + cases[i + 2 :]
+    kill_at = options.get("--kill-at")
     from glassnet import distribution
 
+    distribution.SHARED_FROM = options.get("--shared-from", distribution.SHARED_FROM)
     distribution.set_distribution(distribution.DataParallel())
     if "trace" in cases:  # the glass box on a split step: every rank traces, rank 0 writes
         x, y = data("mlp")

@@ -151,7 +151,7 @@ def two_ranks(tmp_path_factory):
     if not _has_mpi():
         pytest.skip('needs mpi4py and mpiexec: pip install -e ".[test]" brings both')
     out = tmp_path_factory.mktemp("two_ranks")
-    done = run_job(out, *CASES)
+    done = run_job(out, *CASES, "--shared-from", "0")  # every buffer summed from shared memory
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -176,15 +176,22 @@ def test_two_ranks_end_where_one_process_does(two_ranks, case, tmp_path):
 
 
 @needs_mpi
-def test_four_ranks_as_two_machines_end_where_one_process_does(tmp_path):
-    """The many-machine path on one: ranks 0-1 and 2-3 each share a "machine" (their gradient
-    buffers in shared memory), and the two machines' parts meet in an Allreduce."""
-    env = {**os.environ, "GLASSNET_RANKS_PER_NODE": "2"}
-    done = run_job(tmp_path, "mlp", "ragged", processes=4, env=env)
+@pytest.mark.parametrize(
+    ("processes", "per_node", "shared_from"),
+    [(4, "2", "0"), (4, "2", None), (3, None, "0")],
+    ids=["two machines of two ranks", "the same, small buffers by Allreduce", "three ranks"],
+)
+def test_more_ranks_end_where_one_process_does(tmp_path, processes, per_node, shared_from):
+    """The many-machine path on one (GLASSNET_RANKS_PER_NODE=2): ranks 0-1 and 2-3 each share
+    a "machine" (their gradient buffers in shared memory), and the two machines' parts meet in
+    an Allreduce; and three ranks on one machine, each summing a third of every buffer."""
+    env = {**os.environ, **({"GLASSNET_RANKS_PER_NODE": per_node} if per_node else {})}
+    options = ["--shared-from", shared_from] if shared_from else []
+    done = run_job(tmp_path, "mlp", "ragged", *options, processes=processes, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    for case in ("mlp", "ragged"):  # ragged: the last batch's one row is rank 3's alone
+    for case in ("mlp", "ragged"):  # ragged: the last batch's one row is the last rank's alone
         model, _ = distributed_fits.fit(case, tmp_path)
-        ranks = [weights_of(tmp_path, case, r) for r in range(4)]
+        ranks = [weights_of(tmp_path, case, r) for r in range(processes)]
         for other in ranks[1:]:
             assert all(np.array_equal(a, b) for a, b in zip(ranks[0], other))
         for one, four in zip(model.get_weights(), ranks[0]):

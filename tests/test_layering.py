@@ -16,7 +16,8 @@ PACKAGES = {
     "models": ["checks", "data", "graph", "steps", "compiling", "summary", "trainer",
                "functional", "model", "sequential", "cloning", "saving"],
     "layers": ["base", "core", "activations", "convolutional", "reshaping", "pooling",
-               "embedding", "merging", "normalization", "preprocessing", "recurrent", "wrappers"],
+               "embedding", "merging", "normalization", "preprocessing", "lookup", "recurrent",
+               "wrappers"],
     "glassbox": ["render", "trace", "gradcheck", "deck", "descent", "unrolled"],
     "serve": ["words", "guard", "app"],
 }  # fmt: skip

@@ -274,8 +274,10 @@ def test_labels_out_of_range_in_fit(rng):
 
 
 def test_non_numeric_input():
-    with pytest.raises(TypeError, match="x must hold numbers; received an array of dtype <U1"):
+    with pytest.raises(TypeError, match="x holds strings, but the model's input takes numbers"):
         small_model().predict(np.array([["a", "b", "c", "d"]]))
+    with pytest.raises(TypeError, match="x must hold numbers; received an array of dtype complex"):
+        small_model().predict(np.ones((1, 4), dtype=complex))
 
 
 def test_unknown_metric_name():

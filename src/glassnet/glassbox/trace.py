@@ -23,6 +23,7 @@ from glassnet.callbacks import Callback
 from glassnet.i18n import _
 from glassnet.layers import InputLayer
 from glassnet.models import Model
+from glassnet.models.checks import as_input
 
 __all__ = [
     "FLOOR",
@@ -654,7 +655,7 @@ def trace(
             sparse = copy.losses[0].name == "sparse_categorical_crossentropy"
             y = y.reshape(1) if sparse else y[None]
     xs, ys = copy.check_data(x, y)
-    xs = [np.asarray(a, dtype=copy.compute_dtype) for a in xs]
+    xs = [as_input(a, copy.compute_dtype) for a in xs]
     x = xs[0] if len(xs) == 1 else xs
     y = ys[0] if len(ys) == 1 else ys
 

@@ -10,7 +10,8 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 ``Minimum``, ``Concatenate``, and their functional forms (``add``, ``concatenate``, …). Recurrent:
 ``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with ``SimpleRNNCell``/``LSTMCell``/``GRUCell`` or
 ``StackedRNNCells``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding`` for
-word ids. Preprocessing: ``Rescaling``, ``Normalization``.
+word ids. Preprocessing: ``Rescaling``, ``Normalization``; vocabularies: ``StringLookup``,
+``IntegerLookup``, ``TextVectorization``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from glassnet.layers.core import (
     SpatialDropout2D,
 )
 from glassnet.layers.embedding import Embedding
+from glassnet.layers.lookup import IntegerLookup, StringLookup, TextVectorization
 from glassnet.layers.merging import (
     Add,
     Average,
@@ -115,6 +117,7 @@ __all__ = [
     "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
+    "IntegerLookup",
     "KerasTensor",
     "LSTMCell",
     "Lambda",
@@ -138,7 +141,9 @@ __all__ = [
     "Softmax",
     "SpatialDropout2D",
     "StackedRNNCells",
+    "StringLookup",
     "Subtract",
+    "TextVectorization",
     "TimeDistributed",
     "UpSampling1D",
     "UpSampling2D",
@@ -191,6 +196,7 @@ for _cls in (
     GlobalMaxPooling2D,
     GRU,
     InputLayer,
+    IntegerLookup,
     Lambda,
     LeakyReLU,
     LSTM,
@@ -210,7 +216,9 @@ for _cls in (
     SimpleRNN,
     Softmax,
     SpatialDropout2D,
+    StringLookup,
     Subtract,
+    TextVectorization,
     TimeDistributed,
     UpSampling1D,
     UpSampling2D,

@@ -676,6 +676,14 @@ class Layer:
             # Copy into the existing buffer: the optimizer's state keeps pointing at it.
             self.to_keras(name, p)[...] = w
 
+    def asset_files(self) -> dict[str, bytes]:
+        """Files Keras keeps for this layer beside its weights, under ``assets/<its path>/`` in
+        a ``.keras`` file, by name: none, but for a vocabulary (``StringLookup``, …)."""
+        return {}
+
+    def read_asset_files(self, files: dict[str, bytes], source: str = "") -> None:
+        """Take back what ``asset_files`` gave (``files``: what the file holds for this layer)."""
+
     def get_weights(self) -> list:
         """Copies of the parameters as Keras lays them out (a Dense kernel is (n_in, n_out))."""
         return [w.copy() for w in self.keras_variables()]
@@ -840,8 +848,9 @@ class InputLayer(Layer):
         kwargs.pop("input_tensor", None)
         dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
         # Integer inputs (word ids for an Embedding) are kept as Keras declares them in the
-        # config; the numbers travel as floats, which hold every id below 2²⁴ exactly.
-        self.input_dtype = dtype if dtype in ("int32", "int64", "uint8") else None
+        # config; the numbers travel as floats, which hold every id below 2²⁴ exactly. Text
+        # ("string") travels as NumPy's str, for a TextVectorization or StringLookup to read.
+        self.input_dtype = dtype if dtype in ("int32", "int64", "uint8", "string") else None
         super().__init__(
             name=name or unique_name("input_layer"),
             dtype=None if self.input_dtype else dtype,

@@ -9,7 +9,14 @@ from glassnet.backend import (
     xp,
 )
 
-__all__ = ["_as_array", "_check_batch_size", "_check_verbose", "_per_output", "_readable_size"]
+__all__ = [
+    "_as_array",
+    "_check_batch_size",
+    "_check_verbose",
+    "_per_output",
+    "_readable_size",
+    "as_input",
+]
 
 
 def _check_batch_size(batch_size):
@@ -43,12 +50,16 @@ def _as_array(data, what: str):
             "(a ragged list?). Give every sample the same shape, e.g. with "
             "glassnet.utils.pad_sequences for sequences."
         ) from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind in "SO":  # bytes, or Python objects that may be strings: text as str
+        arr = _as_text(arr, what)
+    if arr.dtype.kind not in "biufU":
         raise TypeError(f"{what} must hold numbers; received an array of dtype {arr.dtype}.")
     if arr.ndim == 0:
         raise ValueError(f"{what} must be an array of samples; received a scalar.")
     if len(arr) == 0:
         raise ValueError(f"Received an empty dataset: {what} has shape {arr.shape}, 0 samples.")
+    if arr.dtype.kind == "U":  # text, for a model whose input is Input(dtype="string")
+        return arr
     # A sum propagates NaN and ±inf: one pass, no temporary the size of the data. A sum can
     # also overflow on finite data, so only then are the samples counted one by one.
     with xp.errstate(over="ignore"):
@@ -60,6 +71,30 @@ def _as_array(data, what: str):
                 f"{what} contains NaN or infinity in {bad} sample(s); clean or impute them first."
             )
     return arr
+
+
+def _as_text(arr, what: str):
+    """An array of bytes or of Python strings as one of str (bytes read as UTF-8)."""
+    items = arr.reshape(-1).tolist()
+    if not all(isinstance(t, (str, bytes)) for t in items):
+        kinds = sorted({type(t).__name__ for t in items} - {"str", "bytes"})
+        raise TypeError(f"{what} must hold numbers or strings; received objects of type "
+                        f"{', '.join(kinds)}.")  # fmt: skip
+    try:
+        text = [t.decode("utf-8") if isinstance(t, bytes) else t for t in items]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} holds bytes that are not UTF-8 text: {exc}.") from None
+    return xp.asarray(text, dtype=str).reshape(arr.shape)
+
+
+def as_input(a, dtype):
+    """One model input as the layers read it: numbers in the model's float type; text (for an
+    ``Input(dtype="string")``) as it is."""
+    return (
+        a
+        if getattr(a, "dtype", None) is not None and a.dtype.kind == "U"
+        else xp.asarray(a, dtype=dtype)
+    )
 
 
 def _readable_size(n_bytes: float) -> str:

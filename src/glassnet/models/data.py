@@ -10,7 +10,8 @@ import inspect
 import math
 import warnings
 
-from glassnet.backend import floatx, xp
+from glassnet.backend import floatx
+from glassnet.models.checks import as_input
 
 __all__ = ["ArrayBatches", "GeneratedBatches", "PyDataset", "Sequence", "is_batch_source"]
 
@@ -103,7 +104,7 @@ class ArrayBatches:
                 self.rows = (mine.stop - mine.start, end - start)
                 start, end = start + mine.start, start + mine.stop
             idx = slice(start, end) if order is None else order[start:end]
-            xb = [xp.asarray(a[idx], dtype=dtype) for a in self.xs]
+            xb = [as_input(a[idx], dtype) for a in self.xs]
             yb = None if self.ys is None else [a[idx] for a in self.ys]
             swb = None if self.sws is None else [w[idx] for w in self.sws]
             yield xb, yb, swb
@@ -150,7 +151,7 @@ class GeneratedBatches:
             )
         xs, ys = self.model.check_data(x, y if self.with_targets else None, self.what)
         sws = self.model.sample_weights_for(sw, None, ys) if ys is not None else None
-        return [xp.asarray(a, dtype=self.model.compute_dtype) for a in xs], ys, sws
+        return [as_input(a, self.model.compute_dtype) for a in xs], ys, sws
 
     def targets(self):
         """The first batch's targets (metrics are chosen from their shapes)."""

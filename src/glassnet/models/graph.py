@@ -23,6 +23,7 @@ from glassnet.layers import (
     Layer,
     Node,
 )
+from glassnet.models.checks import as_input
 
 __all__ = ["Capture", "Graph"]
 
@@ -380,7 +381,7 @@ class Graph:
 
         Nothing is stored in the layers, so this is safe while another thread trains the model.
         """
-        xs = [xp.asarray(a, dtype=self.compute_dtype) for a in self.check_data(x)[0]]
+        xs = [as_input(a, self.compute_dtype) for a in self.check_data(x)[0]]
         caches = {id(node): Cache() for node in self._nodes}
         values = self._run(xs, training, caches)
         nodes = [node for node in self._nodes if not isinstance(node.layer, InputLayer)]

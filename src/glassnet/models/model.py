@@ -30,7 +30,6 @@ from glassnet.backend import (
     process_count,
     process_index,
     unique_name,
-    xp,
 )
 from glassnet.callbacks import History
 from glassnet.layers import (
@@ -45,6 +44,7 @@ from glassnet.layers import (
     serialize,
 )
 from glassnet.layers.base import tracked_layers
+from glassnet.models.checks import as_input
 from glassnet.models.compiling import Compiling
 from glassnet.models.graph import Capture, Graph
 from glassnet.models.steps import Steps
@@ -154,7 +154,7 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
             return self._call_symbolic(x)
         xs, _ = self.check_data(x)
         caches = {id(node): Cache() for node in self._nodes}
-        values = self._run([xp.asarray(a, dtype=self.compute_dtype) for a in xs], training, caches)
+        values = self._run([as_input(a, self.compute_dtype) for a in xs], training, caches)
         return self._structure([values[id(t)] for t in self.outputs])
 
     # ---- configuration and saving -------------------------------------------------------------

@@ -9,7 +9,9 @@ A ``.keras`` file is a zip holding
   (``layers/dense/vars/0``, ``layers/dense_1/vars/0``, …); the optimizer's state is
   ``optimizer/vars/0`` (iterations), ``/1`` (the learning rate), then its slots in Keras's order.
   Each layer decides how its deck-oriented parameters become Keras's variables
-  (``Layer.keras_variables``: a Dense kernel is Wᵀ).
+  (``Layer.keras_variables``: a Dense kernel is Wᵀ);
+- ``assets/<layer path>/vocabulary.txt``: an adapted vocabulary (``StringLookup``, …), a token a
+  line, as Keras writes it.
 
 Files are written to a temporary file beside the target and renamed over it, so a crash leaves the
 previous file whole; the new file gets the permissions any new file gets (or the old file's).
@@ -56,6 +58,7 @@ __all__ = ["load_model", "load_weights", "save_model", "save_weights"]
 CONFIG = "config.json"
 METADATA = "metadata.json"
 WEIGHTS = "model.weights.h5"
+ASSETS = "assets/"  # a layer's files beside its weights: assets/<layer path>/vocabulary.txt
 LEGACY_WEIGHTS = "model.weights.npz"  # glassnet 0.1's files
 
 MAX_FILE = 4 << 30  # bytes: a .keras file (or .weights.h5) larger than this is refused
@@ -295,12 +298,19 @@ def save_model(model: Model, filepath, overwrite=True) -> None:
     config["compile_config"] = _compile_config(model)
     weights = _h5_bytes(model, with_optimizer=True)
     metadata = _metadata(model)
+    assets = {
+        f"{ASSETS}{layer_path}/{name}": data
+        for layer_path, layer in _container(model, "")
+        for name, data in layer.asset_files().items()
+    }
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(METADATA, json.dumps(metadata))
             zf.writestr(CONFIG, json.dumps(config))
             zf.writestr(WEIGHTS, weights, compress_type=zipfile.ZIP_STORED)
+            for name, data in assets.items():
+                zf.writestr(name, data)
 
     write_atomically(path, write, overwrite)
 
@@ -334,7 +344,8 @@ def _open_regular(path: Path, what: str):
 
 def _read_zip(path: Path) -> dict[str, bytes]:
     """The members of a ``.keras`` zip, each checked and bounded before and while reading: the
-    JSON to MAX_JSON, the weights to what their zipped size can hold (``_inflated_bound``)."""
+    JSON to MAX_JSON, the assets (vocabularies) to MAX_JSON together, the weights to what their
+    zipped size can hold (``_inflated_bound``)."""
     with _open_regular(path, "model file") as f:
         try:
             zf = zipfile.ZipFile(f)
@@ -352,12 +363,24 @@ def _read_zip(path: Path) -> dict[str, bytes]:
                     raise _Corrupt(f"{path} holds {name!r} twice; which one is meant is unclear.")
                 if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
                     raise _Corrupt(f"{path} holds a member with an unsafe name: {name!r}.")
-            wanted = [i for i in infos if i.filename in (CONFIG, METADATA, WEIGHTS, LEGACY_WEIGHTS)]
+            wanted = [
+                i
+                for i in infos
+                if i.filename in (CONFIG, METADATA, WEIGHTS, LEGACY_WEIGHTS)
+                or (i.filename.startswith(ASSETS) and not i.is_dir())
+            ]
             members = {}
+            assets_left = MAX_JSON  # every asset together: vocabularies are text, not weights
             for info in wanted:
-                json_member = info.filename.endswith(".json")
-                bound = MAX_JSON if json_member else min(MAX_FILE, _inflated_bound(info))
+                if info.filename.startswith(ASSETS):
+                    bound = assets_left
+                elif info.filename.endswith(".json"):
+                    bound = MAX_JSON
+                else:
+                    bound = min(MAX_FILE, _inflated_bound(info))
                 members[info.filename] = _read_member(zf, info, bound, path)
+                if info.filename.startswith(ASSETS):
+                    assets_left -= len(members[info.filename])
     for required in (CONFIG,):
         if required not in members:
             raise _Corrupt(f"{path} is not a complete .keras model file: it has no {required}.")
@@ -698,6 +721,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> M
         with _stored_weights(members, path) as stored:
             model = _model_from_config(config, path, stored.budget(), custom_objects)
             _set_layer_weights(model, stored, stored.names)
+            _read_assets(model, members, path)
             compile_config = config.get("compile_config")
             if compile and compile_config:
                 _compile_from_config(model, compile_config, path, custom_objects)
@@ -705,6 +729,20 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> M
     except RecursionError:
         raise _Corrupt(f"{path}: its config nests too deeply to be a model.") from None
     return model
+
+
+def _read_assets(model: Model, members: dict, path: Path) -> None:
+    """Give each layer the files Keras keeps for it under ``assets/<its path>/`` (a
+    vocabulary); a layer that holds none ignores them, as Keras does."""
+    for layer_path, layer in _container(model, ""):
+        folder = f"{ASSETS}{layer_path}/"
+        files = {
+            name[len(folder) :]: data
+            for name, data in members.items()
+            if name.startswith(folder) and "/" not in name[len(folder) :]
+        }
+        if files:
+            layer.read_asset_files(files, f"{path}: ")
 
 
 def _compile_from_config(model: Model, compile_config, path: Path, custom_objects=None) -> None:

@@ -23,6 +23,28 @@ from glassnet.models.checks import _as_array, _per_output
 __all__ = ["Steps"]
 
 
+def _text_or_numbers(x, tensor, what: str):
+    """``x`` checked against what its model input takes: text only for an
+    ``Input(dtype="string")`` (a sample of shape (1,) may come as a plain string, as in Keras),
+    numbers for any other."""
+    takes_text = getattr(getattr(tensor, "node", None), "layer", None)
+    takes_text = getattr(takes_text, "input_dtype", None) == "string"
+    if x.dtype.kind == "U" and not takes_text:
+        raise TypeError(
+            f"{what} holds strings, but the model's input takes numbers. Start the model with "
+            "Input(shape=(1,), dtype='string') and a TextVectorization or StringLookup layer, "
+            "or turn the strings into numbers first."
+        )
+    if takes_text and x.dtype.kind != "U":
+        raise TypeError(
+            f"{what} must hold strings: the model's input is Input(dtype='string'); received "
+            f"an array of {x.dtype}."
+        )
+    if takes_text and x.ndim == len(tensor.shape) - 1 and tensor.shape[-1] == 1:
+        x = x.reshape(*x.shape, 1)
+    return x
+
+
 class Steps:
     """The step protocol and the data checks, on a model's graph."""
 
@@ -173,8 +195,10 @@ class Steps:
         xs = self._input_list(x, what)
         if not self.built:
             self.build((None, *xs[0].shape[1:]))
-        for i, (arr, t) in enumerate(zip(xs, self.inputs)):
-            self._check_input_shape(arr, t, f"{what}[{i}]" if len(xs) > 1 else what)
+        for i, t in enumerate(self.inputs[: len(xs)]):
+            name = f"{what}[{i}]" if len(xs) > 1 else what
+            xs[i] = _text_or_numbers(xs[i], t, name)
+            self._check_input_shape(xs[i], t, name)
         n = len(xs[0])
         if any(len(arr) != n for arr in xs):
             raise ValueError(

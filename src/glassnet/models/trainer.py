@@ -16,7 +16,7 @@ from glassnet.callbacks import History
 from glassnet.layers import (
     Cache,
 )
-from glassnet.models.checks import _check_batch_size, _check_verbose
+from glassnet.models.checks import _check_batch_size, _check_verbose, as_input
 from glassnet.models.data import ArrayBatches, GeneratedBatches, is_batch_source
 
 __all__ = ["Trainer"]
@@ -466,7 +466,7 @@ class Trainer:
             self.pack_parameters()
             if dist is not None:
                 dist.prepare(self)
-            xb = [xp.asarray(a, dtype=self.compute_dtype) for a in xs]
+            xb = [as_input(a, self.compute_dtype) for a in xs]
             C, out = self.train_step(xb if len(xb) > 1 else xb[0], ys, sample_weight=sws,
                                      share=share)  # fmt: skip
         metrics = self._make_metrics(ys)

@@ -4,6 +4,7 @@ numbers below are what real Keras 3 gave for the same calls), inside models that
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -237,16 +238,7 @@ def test_a_hostile_vocabulary_in_a_file_is_refused(tmp_path):
 # ---- real Keras reads glassnet's file ----------------------------------------------------------
 
 
-def tensorflow_available():
-    try:
-        import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not tensorflow_available(),
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("keras", "tensorflow")),
                     reason="real Keras 3 with TensorFlow is not installed (pip install -e "
                     "'.[bench]'): Keras feeds strings to a model on that backend only")  # fmt: skip
 def test_real_keras_reads_a_glassnet_text_model(tmp_path):
@@ -269,3 +261,15 @@ print(np.abs(m.predict(tf.constant([[t] for t in texts]), verbose=0)
     vocabulary, difference = run.stdout.strip().split("\n")[-2:]
     assert "'the', 'cat'" in vocabulary.replace("np.str_(", "").replace(")", "")
     assert float(difference) < 1e-6
+
+
+def test_the_glass_box_shows_a_text_model_step_and_checks_it():
+    from glassnet import glassbox
+
+    model = text_model()
+    text = glassbox.trace(model, TEXTS[:2], np.array([1, 0])).render()
+    assert "looks each token up in its vocabulary of 10 and gives its id" in text
+    assert "[2, 3, 6, 0, 0]" in text.replace("2.0000", "2")  # the ids layer 2 reads
+    assert "✓" in text and "✗" not in text  # the Embedding's and Dense's gradients checked
+    one = glassbox.trace(model, "the cat", 1).render()  # one text: a batch of one
+    assert "x (1×1)" in one

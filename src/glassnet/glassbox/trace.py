@@ -277,6 +277,9 @@ def _copy_model(model: Model, dtype: str) -> Model:
     if not clone.built:  # a subclassed model: built as the original was
         clone.build(model.inputs[0].shape)
     clone.set_weights(model.get_weights())
+    for mine, theirs in zip(model.leaf_layers(), clone.leaf_layers()):
+        if hasattr(mine, "set_vocabulary"):  # an adapted vocabulary: state, not a weight
+            theirs.set_vocabulary(mine.get_vocabulary(), mine.idf_weights)
     return clone
 
 
@@ -440,6 +443,10 @@ def _what(layer) -> str:
         return _("lays the same numbers out in the shape {shape}").format(
             shape="×".join(str(d) for d in layer.output_shape[1:])
         )
+    if kind in ("TextVectorization", "StringLookup", "IntegerLookup"):
+        return _("looks each token up in its vocabulary of {size} and gives its id (the special "
+                 "tokens first: padding, then the unknown word); a token has no slope, so no "
+                 "∂C/∂x goes back past it").format(size=layer.vocabulary_size())  # fmt: skip
     if kind in ("Dropout", "SpatialDropout2D"):
         return _("while training, sets a random {rate} of its inputs to 0 and scales the rest "
                  "by 1/(1 − rate); otherwise passes them on unchanged").format(
@@ -515,6 +522,10 @@ def backward_rule(layer, lt: LayerTrace, layers: list, cache=None) -> str:
         return _("∂C/∂x: each feature map's ∂C/∂a is shared out equally among its places")
     if kind in ("Flatten", "Reshape"):
         return _("∂C/∂x = ∂C/∂a: the same numbers, rearranged back into the input's shape")
+    if kind in ("TextVectorization", "StringLookup", "IntegerLookup"):
+        return _("looks each token up in its vocabulary of {size} and gives its id (the special "
+                 "tokens first: padding, then the unknown word); a token has no slope, so no "
+                 "∂C/∂x goes back past it").format(size=layer.vocabulary_size())  # fmt: skip
     if kind in ("Dropout", "SpatialDropout2D"):
         if getattr(cache, "mask", None) is None:
             return _("∂C/∂x = ∂C/∂a ⊙ mask / (1 − rate); this step ran without dropout "
@@ -560,10 +571,7 @@ def _finite_differences(
     straddles; a wrong derivative disagrees at every ε, so the check still catches it."""
     check = _copy_model(model, "float64")
     check.compile(optimizer="sgd", loss=_losses(model), loss_weights=model.loss_weights)
-    if isinstance(x, list):
-        xs = [np.asarray(a, dtype="float64") for a in x]
-    else:
-        xs = np.asarray(x, dtype="float64")
+    xs = [as_input(a, "float64") for a in x] if isinstance(x, list) else as_input(x, "float64")
     ys = check.check_data(xs, y)[1]
     nodes = _layer_nodes(check)
     for node, lt in zip(nodes, tr.layers):  # the weights the step started from
@@ -650,7 +658,8 @@ def trace(
         copy.compile(optimizer=optimizer, loss="mse")
     if len(model.inputs) == 1:
         x = np.asarray(x)
-        if x.ndim == len(model.inputs[0].shape) - 1:  # one sample: a batch of one
+        text = x.dtype.kind in "USO"  # strings: (n,) is n texts, as predict reads them
+        if x.ndim == len(model.inputs[0].shape) - 1 - text:  # one sample: a batch of one
             x, y = x[None], np.asarray(y)
             sparse = copy.losses[0].name == "sparse_categorical_crossentropy"
             y = y.reshape(1) if sparse else y[None]

@@ -369,7 +369,8 @@ class IndexLookup(Layer):
         return (input_shape[0], self._depth())
 
     def forward(self, a_prev, training=False, cache=None):
-        return self.lookup(a_prev)
+        a = self.cache_for(cache).a = self.lookup(a_prev)  # kept for the glass box to show
+        return a
 
     def backward(self, dC_da, cache=None):
         return None  # tokens have no derivative: nothing goes back past a vocabulary
@@ -604,6 +605,11 @@ class TextVectorization(Layer):
     def set_vocabulary(self, vocabulary, idf_weights=None) -> None:
         self._lookup_layer.set_vocabulary(vocabulary, idf_weights)
 
+    @property
+    def idf_weights(self):
+        """tf_idf: one weight an id (the special ones first), else None."""
+        return self._lookup_layer.idf_weights
+
     # ---- as a layer ----------------------------------------------------------------------------
 
     def __call__(self, inputs, training=None):
@@ -637,7 +643,8 @@ class TextVectorization(Layer):
         return (input_shape[0], self._lookup_layer._depth())
 
     def forward(self, a_prev, training=False, cache=None):
-        return self.vectorize(a_prev)
+        a = self.cache_for(cache).a = self.vectorize(a_prev)  # kept for the glass box to show
+        return a
 
     def backward(self, dC_da, cache=None):
         return None  # text has no derivative

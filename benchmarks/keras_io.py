@@ -54,6 +54,101 @@ pd.read_csv = lambda url, **kw: _nab_like("jumpsup" in url)
 """
 
 
+IMDB_LIKE = """
+import numpy as _np
+
+def _imdb_like(num_words=None, **_):  # keras.datasets.imdb's shape: lists of word ids, 0/1
+    rng = _np.random.default_rng(0)
+    words = num_words or 20000
+    def reviews(n):
+        labels = rng.integers(0, 2, n)
+        out = []
+        for label in labels:  # common words, and a few that lean one way (ids 100-199 vs 200-299)
+            ids = rng.zipf(1.3, rng.integers(40, 400)) % (words - 4) + 4
+            leaning = rng.integers(100, 200, rng.integers(2, 8)) + 100 * label
+            ids[rng.integers(0, len(ids), len(leaning))] = leaning
+            out.append([1] + ids.tolist())
+        return _np.array(out, dtype=object), labels
+    return reviews(5000), reviews(5000)
+
+keras.datasets.imdb.load_data = _imdb_like
+"""
+
+FORDA_LIKE = """
+import numpy as _np
+
+def _forda_like(filename, delimiter=None):  # FordA's shape: label (-1/1), then 500 values
+    test = "TEST" in filename
+    rng = _np.random.default_rng(1 if test else 0)
+    n = 1320 if test else 3601
+    labels = rng.choice([-1, 1], n)
+    t = _np.arange(500)
+    freq = _np.where(labels == 1, 0.031, 0.025)[:, None] * rng.normal(1, 0.08, (n, 1))
+    x = _np.sin(2 * _np.pi * freq * t + rng.uniform(0, 6.3, (n, 1))) + rng.normal(0, 1.0, (n, 500))
+    x = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)  # z-normalized
+    return _np.column_stack([labels, x])
+
+np.loadtxt = _forda_like
+"""
+
+LICENSE_TEXTS = """
+import glob as _glob
+import os as _os
+
+def _license_texts(fname, origin=None, **_):  # a local corpus in place of the download
+    files = sorted(p for p in _glob.glob("/usr/share/common-licenses/*") if _os.path.isfile(p))
+    text = "".join(open(p, encoding="utf-8", errors="replace").read() for p in files)[:100000]
+    path = _os.path.abspath(fname)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+keras.utils.get_file = _license_texts
+"""
+
+PHRASES = """
+import numpy as _np
+
+def _phrases():  # fra.txt's shape: English, tab, French, tab, attribution; 10,000 lines
+    lexicon = {"i": "je", "you": "tu", "we": "nous", "see": "vois", "love": "aime",
+               "eat": "mange", "the": "le", "a": "un", "cat": "chat", "dog": "chien",
+               "house": "maison", "big": "grand", "small": "petit", "red": "rouge",
+               "now": "maintenant", "here": "ici", "run": "cours", "go": "va", "stop": "arrete",
+               "bread": "pain", "water": "eau", "car": "voiture", "tree": "arbre", "sun": "soleil"}
+    rng = _np.random.default_rng(0)
+    words = sorted(lexicon)
+    lines = []
+    for _ in range(10000):
+        english = list(rng.choice(words, rng.integers(1, 5)))
+        mark = rng.choice([".", "!", "?"])
+        lines.append(" ".join(english).capitalize() + mark + "\\t"
+                     + " ".join(lexicon[w] for w in english).capitalize() + mark + "\\tCC-BY")
+    with open("fra.txt", "w", encoding="utf-8") as f:
+        f.write("\\n".join(lines) + "\\n")
+
+_phrases()
+"""
+
+CREDITCARD_LIKE = """def _creditcard_like():  # creditcard.csv's shape: Time, V1-V28, Amount, Class
+    rng = np.random.default_rng(0)
+    n, fraud = 284807, rng.choice(284807, 492, replace=False)
+    x = rng.normal(size=(n, 28))
+    x[fraud, :6] += rng.normal(1.5, 1.0, (492, 6))  # frauds lean away in a few components
+    amount = rng.lognormal(3, 1.5, n)
+    label = np.zeros(n, dtype=int)
+    label[fraud] = 1
+    with open("creditcard.csv", "w") as f:
+        print(",".join(['"Time"'] + [f'"V{k}"' for k in range(1, 29)] + ['"Amount"', '"Class"']),
+              file=f)
+        for i in range(n):
+            print(",".join([str(i), *(f"{v:.6f}" for v in x[i]), f"{amount[i]:.2f}",
+                            f'"{label[i]}"']), file=f)
+    return "creditcard.csv"
+
+
+fname = _creditcard_like()"""
+
+
 @dataclass
 class Example:
     """One keras-io script: what it reaches for, and the edits both runs get."""
@@ -101,6 +196,92 @@ EXAMPLES = {
         result='{"val_loss": history.history["val_loss"][-1], "anomalous_samples": '
         "int(np.sum(anomalies)), 'anomalous_points': len(anomalous_data_indices)}",
     ),
+    "timeseries/timeseries_classification_from_scratch.py": Example(
+        path="timeseries/timeseries_classification_from_scratch.py",
+        reaches_for="Conv1D, BatchNormalization, ReLU, GlobalAveragePooling1D, ModelCheckpoint, "
+        "ReduceLROnPlateau, EarlyStopping, load_model",
+        data="FordA-shaped stand-ins (3,601 + 1,320 z-normalized series of 500, two noisy sine "
+        "frequencies), 10 epochs (the script: 500, with early stopping); best_model.h5 → "
+        "best_model.keras (Keras 3 saves .keras only) and no plot_model (no graphviz here)",
+        edits=[
+            (r"epochs = 500", "epochs = 10"),
+            (r"best_model\.h5", "best_model.keras"),
+            (r"keras\.utils\.plot_model\(model, show_shapes=True\)", "pass"),
+        ],
+        prelude=FORDA_LIKE,
+        result='{"test_accuracy": test_acc, "test_loss": test_loss}',
+    ),
+    "nlp/addition_rnn.py": Example(
+        path="nlp/addition_rnn.py",
+        reaches_for="LSTM, RepeatVector, LSTM(return_sequences=True), Dense on every step, "
+        "np.bool inputs",
+        data="the script's own 50,000 generated sums, 5 epochs (the script: 29)",
+        edits=[(r"epochs = 30", "epochs = 6")],
+        result='{"val_accuracy": model.evaluate(x_val, y_val, verbose=0)[1]}',
+    ),
+    "keras_recipes/antirectifier.py": Example(
+        path="keras_recipes/antirectifier.py",
+        reaches_for="a Layer subclass (build, add_weight, call, get_config) written with ops, "
+        "from_logits loss, SparseCategoricalAccuracy",
+        data="MNIST, 3 epochs (the script: 20); its tf.* calls as keras.ops (as keras-io's "
+        "Keras 3 version writes them), for both",
+        edits=[
+            (r"tf\.reduce_mean", "keras.ops.mean"),
+            (r"tf\.nn\.relu", "keras.ops.relu"),
+            (r"tf\.concat", "keras.ops.concatenate"),
+            (r"tf\.matmul", "keras.ops.matmul"),
+            (r"epochs = 20", "epochs = 3"),
+        ],
+        prelude=MNIST_LOADER,
+        result='{"test_loss_accuracy": model.evaluate(x_test, y_test, verbose=0)}',
+    ),
+    "generative/lstm_character_level_text_generation.py": Example(
+        path="generative/lstm_character_level_text_generation.py",
+        reaches_for="LSTM on one-hot characters, RMSprop, predict one sample at a time (1,600 "
+        "calls an epoch), keras.utils.get_file",
+        data="the first 100,000 characters of Debian's license texts (/usr/share/common-licenses) "
+        "in place of Nietzsche, 2 epochs (the script: 40)",
+        edits=[(r"epochs = 40", "epochs = 2")],
+        prelude=LICENSE_TEXTS,
+        result='{"loss": model.evaluate(x, y, verbose=0), "generated": generated[:60]}',
+    ),
+    "nlp/lstm_seq2seq.py": Example(
+        path="nlp/lstm_seq2seq.py",
+        reaches_for="Input(shape=(None, tokens)), LSTM(return_state=True), initial_state, "
+        "layer.output of a loaded model, encoder and decoder models sharing its layers",
+        data="fra.txt-shaped stand-ins (10,000 phrases of 1–4 words from a 24-word "
+        "English–French lexicon), 3 epochs (the script: 100); model.save('s2s') → "
+        "'s2s_model.keras' (Keras 3 saves .keras only)",
+        edits=[(r"epochs = 100", "epochs = 3"), (r'"s2s"', '"s2s_model.keras"')],
+        prelude=PHRASES,
+        result='{"val_loss_accuracy": model.evaluate([encoder_input_data[-2000:], '
+        "decoder_input_data[-2000:]], decoder_target_data[-2000:], verbose=0), "
+        '"last_decoded": decoded_sentence.strip()}',
+    ),
+    "structured_data/imbalanced_classification.py": Example(
+        path="structured_data/imbalanced_classification.py",
+        reaches_for="class_weight, FalseNegatives/FalsePositives/TrueNegatives/TruePositives, "
+        "Precision, Recall, ModelCheckpoint per epoch, Dense(input_shape=...)",
+        data="creditcard.csv-shaped stand-ins (284,807 rows of 30 features, 492 frauds leaning "
+        "away in six of them), 5 epochs (the script: 30); the checkpoints' .h5 → .keras "
+        "(Keras 3 saves .keras only)",
+        edits=[
+            (r'fname = "/Users/fchollet/Downloads/creditcard.csv"', CREDITCARD_LIKE),
+            (r"epochs=30", "epochs=5"),
+            (r"fraud_model_at_epoch_\{epoch\}\.h5", "fraud_model_at_epoch_{epoch}.keras"),
+        ],
+        result="model.evaluate(val_features, val_targets, verbose=0, return_dict=True)",
+    ),
+    "nlp/bidirectional_lstm_imdb.py": Example(
+        path="nlp/bidirectional_lstm_imdb.py",
+        reaches_for="Input(shape=(None,), dtype='int32'), Embedding, Bidirectional(LSTM), "
+        "imdb.load_data, pad_sequences",
+        data="IMDB-shaped stand-ins (5,000 + 5,000 reviews of 40–400 word ids, a few ids leaning "
+        "to each label), 1 epoch (the script: 25,000 + 25,000, 2 epochs)",
+        edits=[(r"epochs=2", "epochs=1")],
+        prelude=IMDB_LIKE,
+        result='{"val_loss_accuracy": model.evaluate(x_val, y_val, verbose=0)}',
+    ),
 }
 
 
@@ -132,16 +313,15 @@ def run(script: str, framework: str, timeout: int) -> tuple[dict | str, float]:
     """Run a rewritten script in a fresh process: its results (or its last error), seconds."""
     env = {**os.environ, "MPLBACKEND": "Agg", "KERAS_BACKEND": os.environ.get("KERAS_BACKEND",
                                                                               "torch")}  # fmt: skip
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(script)
-    start = time.perf_counter()
-    try:
-        done = subprocess.run([sys.executable, f.name], capture_output=True, text=True, env=env,
-                              timeout=timeout)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return f"over {timeout} s", timeout
-    finally:
-        os.unlink(f.name)
+    with tempfile.TemporaryDirectory() as folder:  # what a script saves lands there
+        path = Path(folder) / "script.py"
+        path.write_text(script)
+        start = time.perf_counter()
+        try:
+            done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                                  env=env, timeout=timeout, cwd=folder)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return f"over {timeout} s", timeout
     seconds = time.perf_counter() - start
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("RESULT "):

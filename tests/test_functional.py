@@ -294,3 +294,16 @@ def test_a_very_deep_model_builds_and_runs():
     np.testing.assert_array_equal(model.predict(np.ones((1, 2)), verbose=0), [[1.0, 1.0]])
     with pytest.raises(TypeError, match="Unrecognized keyword arguments passed to Model"):
         Model(x, t, nmae="typo")
+
+
+def test_a_model_gives_its_own_input_and_output_as_keras():
+    """keras-io's lstm_seq2seq rebuilds its encoder from ``model.input[0]`` and a layer's
+    ``output`` after loading: a model's input is its own, a list where it has several."""
+    a, b = Input(shape=(3,), name="a"), Input(shape=(2,), name="b")
+    out = Dense(1)(Concatenate()([a, b]))
+    model = Model([a, b], out)
+    assert model.input == [a, b] and model.output is out
+    single = Model(a, Dense(2)(a))
+    assert single.input is a and single.output is single.outputs[0]
+    encoder = Model(model.input[0], model.layers[0].output)  # a piece of it, as keras-io does
+    assert encoder.input is a

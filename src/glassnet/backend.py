@@ -22,6 +22,7 @@ import marshal
 import math
 import numbers
 import os
+import random
 import re
 import threading
 from collections.abc import Iterable
@@ -126,7 +127,9 @@ def epsilon() -> float:
 
 
 def set_random_seed(seed: int) -> None:
-    """Seed every generator glassnet creates from now on that was not given a seed of its own.
+    """Seed every generator glassnet creates from now on that was not given a seed of its own,
+    and, as Keras's does, Python's ``random`` and NumPy's global generator (``np.random.rand``,
+    …), which a script's own data code may use.
 
     Same seed, same weights, same batch order, same dropout masks: the same numbers.
     """
@@ -134,6 +137,8 @@ def set_random_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"Received seed={seed!r}. Expected a non-negative integer.")
     _GLOBAL_SEED_SEQUENCE = np.random.SeedSequence(int(seed))
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
 
 
 def check_positive(name: str, value, allow_zero: bool = False, why: str = "") -> float:

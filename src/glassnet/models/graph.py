@@ -80,6 +80,21 @@ class Graph:
         self.built = True
         self._pairs = None
 
+    @property
+    def input(self):
+        """The model's symbolic input, a list where it has several (Keras's ``model.input``): a
+        functional model's own, else those of the one call that made it a layer."""
+        if self.inputs:
+            return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+        return Layer.input.fget(self)
+
+    @property
+    def output(self):
+        """The model's symbolic output, a list where it has several (Keras's ``model.output``)."""
+        if self.outputs:
+            return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+        return Layer.output.fget(self)
+
     def _set_ends(self, inputs, outputs) -> None:
         """The model's input and output tensors (and whether outputs come as a list or dict),
         each checked."""

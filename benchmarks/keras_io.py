@@ -233,7 +233,8 @@ EXAMPLES = {
             (r"epochs = 20", "epochs = 3"),
         ],
         prelude=MNIST_LOADER,
-        result='{"test_loss_accuracy": model.evaluate(x_test, y_test, verbose=0)}',
+        result='{"test_loss_accuracy": model.evaluate(x_test, y_test, verbose=0), '
+        '"train_loss_accuracy": model.evaluate(x_train, y_train, verbose=0)}',
     ),
     "generative/lstm_character_level_text_generation.py": Example(
         path="generative/lstm_character_level_text_generation.py",

@@ -1,9 +1,10 @@
 """``keras.utils``: one-hot labels, padding sequences, windows over a time series, seeding,
-``PyDataset`` (``Sequence``) and ``plot_model``.
+``PyDataset`` (``Sequence``), ``plot_model`` and ``get_file``.
 
 Keras's ``utils`` gathers helpers from every part of the library, so this module sits at the
 bottom of glassnet's layering: ``to_categorical`` and ``pad_sequences`` are written here;
-``PyDataset`` is ``glassnet.models.data``'s and ``plot_model`` is ``glassnet.plots``'s.
+``PyDataset`` is ``glassnet.models.data``'s, ``plot_model`` is ``glassnet.plots``'s and
+``get_file`` (found before fetched, as the datasets are) is ``glassnet.datasets``'s.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from glassnet.backend import set_random_seed
+from glassnet.datasets._fetch import get_file
 from glassnet.models.data import PyDataset, Sequence
 from glassnet.plots import plot_model
 
 __all__ = [
     "PyDataset",
     "Sequence",
+    "get_file",
     "pad_sequences",
     "plot_model",
     "set_random_seed",

@@ -24,7 +24,9 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,14 @@ import numpy as np
 
 from glassnet.datasets._idx import read_idx
 
-__all__ = ["DatasetSpec", "DatasetUnavailableError", "candidate_folders", "fetch", "load"]
+__all__ = [
+    "DatasetSpec",
+    "DatasetUnavailableError",
+    "candidate_folders",
+    "fetch",
+    "get_file",
+    "load",
+]
 
 FILES = (
     "train-images-idx3-ubyte.gz",
@@ -176,7 +185,7 @@ def _remove_stale_parts(folder: Path) -> None:
 def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadline=None):
     """Download ``url`` to ``target`` if its SHA-256 matches; nothing is left behind if not.
     (A 32-digit ``sha256`` is an MD5, where that is all the publisher gives, as for IMDB's word
-    index.)
+    index; None checks nothing, for ``get_file`` without a hash.)
 
     At most ``max_bytes`` are accepted and the whole file must arrive within ``deadline``
     seconds; each wait for data is bounded by ``timeout``.
@@ -186,7 +195,8 @@ def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadli
     tmp = _part_name(target)
     start = time.monotonic()
     try:
-        digest = hashlib.md5(usedforsecurity=False) if len(sha256) == 32 else hashlib.sha256()
+        md5 = sha256 is not None and len(sha256) == 32
+        digest = hashlib.md5(usedforsecurity=False) if md5 else hashlib.sha256()
         with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             if total and total > max_bytes:
@@ -205,9 +215,9 @@ def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadli
                 _progress(target.name, done, total, stream)
         if stream.isatty():
             stream.write("\n")
-        if digest.hexdigest() != sha256:
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
             raise ValueError(
-                f"{'MD5' if len(sha256) == 32 else 'SHA-256'} mismatch for {url}: got "
+                f"{'MD5' if md5 else 'SHA-256'} mismatch for {url}: got "
                 f"{digest.hexdigest()}, "
                 f"expected {sha256} (corrupt or tampered download; not cached)"
             )
@@ -279,3 +289,158 @@ def load(spec: DatasetSpec, download: bool = True):
             f"Looked in:\n  {looked}\n{exc}\n"
             f"Fix: set GLASSNET_DATA to a folder holding {spec.name}/ with the four IDX .gz files."
         ) from None
+
+
+# ---- any file, as keras.utils.get_file --------------------------------------------------------
+
+MAX_FILE = 8 << 30  # bytes: get_file's download and an archive's unpacked contents, each
+
+
+def _keras_home() -> Path:
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+
+
+def _hash_matches(path: Path, file_hash: str, algorithm: str) -> bool:
+    md5 = algorithm == "md5" or (algorithm == "auto" and len(file_hash) == 32)
+    digest = hashlib.md5(usedforsecurity=False) if md5 else hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == file_hash.lower()
+
+
+def _extract(archive: Path, folder: Path, archive_format) -> bool:
+    """Unpack a tar or zip ``archive`` into ``folder``, refusing members that would land outside
+    it (absolute paths, ``..``, links out), devices, and more than MAX_FILE bytes in all. The
+    contents appear in ``folder`` all at once, or not at all."""
+    import shutil
+    import tarfile
+    import zipfile
+
+    formats = ["tar", "zip"] if archive_format == "auto" else archive_format or []
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.part"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        if "tar" in formats and tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tar:
+                members = tar.getmembers()
+                if sum(m.size for m in members) > MAX_FILE:
+                    raise ValueError(f"{archive} unpacks to more than {MAX_FILE:,} bytes.")
+                tar.extractall(staging, filter="data")  # no escapes, links or devices
+        elif "zip" in formats and zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist()
+                if sum(i.file_size for i in infos) > MAX_FILE:
+                    raise ValueError(f"{archive} unpacks to more than {MAX_FILE:,} bytes.")
+                for info in infos:
+                    parts = Path(info.filename.replace("\\", "/")).parts
+                    if (
+                        info.filename.startswith(("/", "\\"))
+                        or ".." in parts
+                        or (parts and ":" in parts[0])
+                    ):
+                        raise ValueError(
+                            f"{archive} holds a member with an unsafe name: {info.filename!r}; "
+                            "nothing was extracted."
+                        )
+                zf.extractall(staging)
+        else:
+            return False
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+        return True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None,
+             cache_subdir="datasets", hash_algorithm="auto", extract=False,
+             archive_format="auto", cache_dir=None, force_download=False, stream=None,
+             timeout: float = 30.0) -> str:  # fmt: skip
+    """A file from ``origin``, found before it is fetched (``keras.utils.get_file``).
+
+    Looks first in ``$GLASSNET_DATA`` (the file, or an archive's unpacked folder, under the name
+    it would be given in the cache; an archive found there is unpacked into the cache), then in
+    Keras's cache (``~/.keras/datasets/``, or ``cache_dir``/``cache_subdir``), and only
+    then downloads, with a progress bar, into that cache, atomically: a broken download leaves
+    nothing behind. With ``file_hash`` (SHA-256, or MD5) a cached file that does not match is
+    fetched again and a download that does not match is refused. ``extract=True`` unpacks a tar
+    or zip archive next to it and returns the folder (Keras's names: ``fname_extracted`` where
+    ``fname`` has an extension), refusing members that would land outside it.
+
+    Returns the path, as a string.
+    """
+    if origin is None:
+        raise ValueError('Please specify the "origin" argument (URL of the file to download).')
+    if md5_hash is not None and file_hash is None:
+        file_hash, hash_algorithm = md5_hash, "md5"
+    if hash_algorithm not in ("auto", "md5", "sha256"):
+        raise ValueError(
+            f"Received hash_algorithm={hash_algorithm!r}. Expected 'auto', 'md5' or 'sha256'."
+        )
+    given = os.fspath(fname) if fname else None
+    if given is None:
+        fname = os.path.basename(urllib.parse.urlsplit(origin).path)
+        if not fname:
+            raise ValueError(
+                f"Can't parse the file name from the origin provided: '{origin}'. Please "
+                "specify the `fname` argument."
+            )
+    else:
+        fname = given
+        if os.sep in fname or "/" in fname:
+            raise ValueError(
+                "Paths are no longer accepted as the `fname` argument. To specify the file's "
+                f"parent directory, use the `cache_dir` argument. Received: fname={fname}"
+            )
+    folder = Path(os.path.expanduser(cache_dir)) if cache_dir else _keras_home()
+    folder = folder / cache_subdir
+    unpack = extract or untar
+    if unpack and given and "." in fname:
+        download_name, result_name = fname, f"{fname[: fname.find('.')]}_extracted"
+    elif unpack:
+        download_name, result_name = f"{fname}_archive", fname
+    else:
+        download_name = result_name = fname
+    target = folder / download_name
+    if os.environ.get("GLASSNET_DATA") and not force_download:  # found before fetched
+        local = Path(os.environ["GLASSNET_DATA"])
+        if unpack and (local / result_name).is_dir():
+            return str(local / result_name)
+        copy = next((local / n for n in (fname, download_name) if (local / n).is_file()), None)
+        if copy is not None and (file_hash is None
+                                 or _hash_matches(copy, file_hash, hash_algorithm)):  # fmt: skip
+            if not unpack:
+                return str(copy)
+            target = copy  # unpacked into the cache, from where it lies
+    folder.mkdir(parents=True, exist_ok=True)
+    fetch_it = force_download or not target.is_file()
+    if not fetch_it and file_hash is not None and not _hash_matches(target, file_hash,
+                                                                     hash_algorithm):  # fmt: skip
+        (stream or sys.stderr).write(
+            f"{target} was found, but its {hash_algorithm} hash does not match {file_hash}: "
+            "it is incomplete or outdated, so it is downloaded again.\n"
+        )
+        fetch_it = True
+    if fetch_it:
+        stream = stream or sys.stderr
+        stream.write(f"Downloading data from {origin}\n")
+        _remove_stale_parts(folder)
+        expected = file_hash.lower() if file_hash else None
+        if expected and hash_algorithm == "md5" and len(expected) != 32:
+            raise ValueError(f"Received an MD5 file_hash of {len(expected)} digits; MD5 has 32.")
+        if expected and hash_algorithm == "sha256" and len(expected) != 64:
+            raise ValueError(f"Received a SHA-256 file_hash of {len(expected)} digits; it has 64.")
+        try:
+            _download(origin, target, expected, stream, timeout, max_bytes=MAX_FILE,
+                      deadline=float("inf"))  # fmt: skip
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+            raise OSError(f"URL fetch failure on {origin}: {exc}") from exc
+    if unpack:
+        result = folder / result_name
+        if not _extract(target, result, "tar" if untar else archive_format):
+            warnings.warn(f"Could not extract archive {target}.", stacklevel=2)
+        return str(result)
+    return str(target)

@@ -523,9 +523,8 @@ def backward_rule(layer, lt: LayerTrace, layers: list, cache=None) -> str:
     if kind in ("Flatten", "Reshape"):
         return _("∂C/∂x = ∂C/∂a: the same numbers, rearranged back into the input's shape")
     if kind in ("TextVectorization", "StringLookup", "IntegerLookup"):
-        return _("looks each token up in its vocabulary of {size} and gives its id (the special "
-                 "tokens first: padding, then the unknown word); a token has no slope, so no "
-                 "∂C/∂x goes back past it").format(size=layer.vocabulary_size())  # fmt: skip
+        return _("no ∂C/∂x: a token is a label, not a number with a slope, so the recursion "
+                 "stops at the vocabulary")  # fmt: skip
     if kind in ("Dropout", "SpatialDropout2D"):
         if getattr(cache, "mask", None) is None:
             return _("∂C/∂x = ∂C/∂a ⊙ mask / (1 − rate); this step ran without dropout "

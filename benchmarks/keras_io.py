@@ -148,6 +148,37 @@ CREDITCARD_LIKE = """def _creditcard_like():  # creditcard.csv's shape: Time, V1
 
 fname = _creditcard_like()"""
 
+JENA_LIKE = """
+import zipfile as _zipfile
+import numpy as _np
+
+def _jena_like(fname=None, origin=None, **_):  # Jena's CSV: 420,551 rows, 10 minutes apart
+    rng = _np.random.default_rng(0)
+    n = 420551
+    t = _np.arange(n)
+    day, year = 2 * _np.pi * t / 144, 2 * _np.pi * t / 52560
+    walk = _np.cumsum(rng.normal(0, 0.05, n))  # weather that wanders over days
+    T = 9 - 9 * _np.cos(year) - 4 * _np.cos(day) + 0.8 * (walk - _np.convolve(
+        walk, _np.ones(4320) / 4320, "same")) + rng.normal(0, 0.3, n)  # fmt: skip
+    p = 989 + 8 * _np.sin(year / 3 + 1) + 2 * walk / (1 + _np.abs(walk).max()) + rng.normal(0, 1, n)
+    vpmax = 6.1 * _np.exp(17.3 * T / (T + 237))
+    rh = _np.clip(80 - 15 * _np.cos(day + 0.5) + rng.normal(0, 8, n), 10, 100)
+    vpact = vpmax * rh / 100
+    cols = {"Date Time": [f"t{i}" for i in range(n)], "p (mbar)": p, "T (degC)": T,
+            "Tpot (K)": T + 273.15 + (1000 - p) * 0.08, "Tdew (degC)": T - (100 - rh) / 5,
+            "rh (%)": rh, "VPmax (mbar)": vpmax, "VPact (mbar)": vpact,
+            "VPdef (mbar)": vpmax - vpact, "sh (g/kg)": 622 * vpact / p,
+            "H2OC (mmol/mol)": 1000 * vpact / p, "rho (g/m**3)": 348 * p / (T + 273.15),
+            "wv (m/s)": _np.abs(rng.normal(2, 1.5, n)), "max. wv (m/s)": _np.abs(
+                rng.normal(3.5, 2, n)), "wd (deg)": rng.uniform(0, 360, n)}  # fmt: skip
+    pd.DataFrame(cols).to_csv("jena_climate_2009_2016.csv", index=False, float_format="%.3f")
+    with _zipfile.ZipFile(fname, "w") as zf:
+        zf.write("jena_climate_2009_2016.csv")
+    return fname
+
+keras.utils.get_file = _jena_like
+"""
+
 
 @dataclass
 class Example:
@@ -195,6 +226,22 @@ EXAMPLES = {
         prelude=SINE_DAYS,
         result='{"val_loss": history.history["val_loss"][-1], "anomalous_samples": '
         "int(np.sum(anomalies)), 'anomalous_points': len(anomalous_data_indices)}",
+    ),
+    "timeseries/timeseries_weather_forecasting.py": Example(
+        path="timeseries/timeseries_weather_forecasting.py",
+        reaches_for="timeseries_dataset_from_array (keras.preprocessing), take(1) and .numpy() "
+        "on a batch, LSTM(32), EarlyStopping, ModelCheckpoint(save_weights_only)",
+        data="Jena-shaped stand-ins (420,551 rows of 14 weather columns: yearly and daily "
+        "cycles, a wandering temperature, physics-linked humidity), 2 epochs (the script: 10); "
+        "model_checkpoint.h5 → .weights.h5 (Keras 3 asks for it); the heat map without the "
+        "date column (pandas 2's corr() refuses text)",
+        edits=[
+            (r"epochs = 10", "epochs = 2"),
+            (r"model_checkpoint\.h5", "model_checkpoint.weights.h5"),
+            (r"show_heatmap\(df\)", "show_heatmap(df.drop(columns=[date_time_key]))"),
+        ],
+        prelude=JENA_LIKE,
+        result='{"val_loss": history.history["val_loss"][-1], "loss": history.history["loss"][-1]}',
     ),
     "timeseries/timeseries_classification_from_scratch.py": Example(
         path="timeseries/timeseries_classification_from_scratch.py",

@@ -165,3 +165,17 @@ def test_set_random_seed_seeds_python_and_numpy_as_keras_does():
     np.random.seed(7)
     random.seed(7)
     assert (np.random.rand(), random.random()) == first  # exactly as Keras seeds them
+
+
+def test_a_timeseries_dataset_answers_what_scripts_ask_of_tf_data():
+    """keras-io's weather forecast looks at one batch with ``take(1)`` and ``.numpy()``, from
+    ``keras.preprocessing``."""
+    ds = glassnet.preprocessing.timeseries_dataset_from_array(
+        np.arange(20.0).reshape(10, 2), np.arange(10.0), sequence_length=3, batch_size=4
+    )
+    batches = list(ds.take(5))
+    assert len(batches) == len(ds) == 2  # no more than there are
+    inputs, targets = batches[0]
+    assert inputs.numpy().shape == (4, 3, 2) and type(inputs.numpy()) is np.ndarray
+    np.testing.assert_array_equal(targets.numpy(), [0, 1, 2, 3])
+    np.testing.assert_array_equal(inputs[0][:, 1].numpy(), [1, 3, 5])

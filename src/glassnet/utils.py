@@ -101,6 +101,15 @@ def pad_sequences(
     return out
 
 
+class EagerArray(np.ndarray):
+    """A NumPy array with ``.numpy()``, as Keras's eager tensors have: the batches of
+    ``timeseries_dataset_from_array``, on which keras-io's scripts call ``inputs.numpy()``.
+    Everything else is NumPy's."""
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self)
+
+
 class TimeseriesDataset(PyDataset):
     """Windows over a time series, in batches: what ``timeseries_dataset_from_array`` returns.
 
@@ -125,8 +134,12 @@ class TimeseriesDataset(PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of a dataset of {len(self)} batches")
         starts = self.starts[index * self.batch_size : (index + 1) * self.batch_size]
-        windows = self.data[starts[:, None] + self.offsets]  # (batch, sequence_length, …)
-        return windows if self.targets is None else (windows, self.targets[starts])
+        windows = self.data[starts[:, None] + self.offsets].view(EagerArray)  # (batch, length, …)
+        return windows if self.targets is None else (windows, self.targets[starts].view(EagerArray))
+
+    def take(self, count: int):
+        """The first ``count`` batches, as ``tf.data``'s ``take``: ``for x, y in ds.take(1)``."""
+        return (self[i] for i in range(min(int(count), len(self))))
 
     def on_epoch_end(self) -> None:
         if self._rng is not None:  # a new order of the windows for every epoch

@@ -243,6 +243,26 @@ EXAMPLES = {
         prelude=JENA_LIKE,
         result='{"val_loss": history.history["val_loss"][-1], "loss": history.history["loss"][-1]}',
     ),
+    "vision/siamese_contrastive.py": Example(
+        path="vision/siamese_contrastive.py",
+        reaches_for="a Lambda over two towers of one shared model, a contrastive loss function "
+        "written with ops, BatchNormalization, AveragePooling2D, (n, 28, 28) into "
+        "Input((28, 28, 1))",
+        data="MNIST pairs (60,000 + 60,000 + 20,000), 1 epoch (the script: 10); its tf.math.* and "
+        "tf.keras.* as keras.ops and keras (keras-io's Keras 3 spelling)",
+        edits=[
+            (r"tf\.math\.reduce_sum", "keras.ops.sum"),
+            (r"tf\.math\.reduce_mean", "keras.ops.mean"),
+            (r"tf\.math\.square", "keras.ops.square"),
+            (r"tf\.math\.sqrt", "keras.ops.sqrt"),
+            (r"tf\.math\.maximum", "keras.ops.maximum"),
+            (r"tf\.keras\.", "keras."),
+            (r"tf\.concat", "keras.ops.concatenate"),
+            (r"epochs = 10", "epochs = 1"),
+        ],
+        prelude=MNIST_LOADER,
+        result='{"test_loss_accuracy": results}',
+    ),
     "timeseries/timeseries_classification_from_scratch.py": Example(
         path="timeseries/timeseries_classification_from_scratch.py",
         reaches_for="Conv1D, BatchNormalization, ReLU, GlobalAveragePooling1D, ModelCheckpoint, "

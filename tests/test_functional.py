@@ -307,3 +307,16 @@ def test_a_model_gives_its_own_input_and_output_as_keras():
     assert single.input is a and single.output is single.outputs[0]
     encoder = Model(model.input[0], model.layers[0].output)  # a piece of it, as keras-io does
     assert encoder.input is a
+
+
+def test_a_trailing_axis_of_one_is_added_or_dropped_as_keras_does():
+    """keras-io's siamese network feeds (n, 28, 28) images to Input((28, 28, 1))."""
+    glassnet.utils.set_random_seed(0)
+    model = Sequential([Input(shape=(6, 6, 1)), glassnet.layers.Conv2D(2, 3),
+                        glassnet.layers.Flatten(), Dense(1)])  # fmt: skip
+    x = np.random.default_rng(0).normal(size=(4, 6, 6)).astype("float32")
+    expected = model.predict(x[..., None], verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+    np.testing.assert_array_equal(model.predict(x[..., None, None], verbose=0), expected)
+    with pytest.raises(ValueError, match=r"Input x has shape \(4, 6\), but the model expects"):
+        model.predict(x[:, 0], verbose=0)  # two axes short: no guess

@@ -23,10 +23,11 @@ from glassnet.models.checks import _as_array, _per_output
 __all__ = ["Steps"]
 
 
-def _text_or_numbers(x, tensor, what: str):
+def _as_model_input(x, tensor, what: str):
     """``x`` checked against what its model input takes: text only for an
-    ``Input(dtype="string")`` (a sample of shape (1,) may come as a plain string, as in Keras),
-    numbers for any other."""
+    ``Input(dtype="string")``, numbers for any other; and, as Keras's functional models do, one
+    trailing axis of size 1 added or dropped where that is all that differs ((n, 28, 28) into an
+    ``Input((28, 28, 1))``; a (n,) array of texts into ``Input((1,), dtype="string")``)."""
     takes_text = getattr(getattr(tensor, "node", None), "layer", None)
     takes_text = getattr(takes_text, "input_dtype", None) == "string"
     if x.dtype.kind == "U" and not takes_text:
@@ -40,8 +41,11 @@ def _text_or_numbers(x, tensor, what: str):
             f"{what} must hold strings: the model's input is Input(dtype='string'); received "
             f"an array of {x.dtype}."
         )
-    if takes_text and x.ndim == len(tensor.shape) - 1 and tensor.shape[-1] == 1:
-        x = x.reshape(*x.shape, 1)
+    rank = len(tensor.shape)
+    if x.ndim == rank - 1 and tensor.shape[-1] == 1:
+        return x.reshape(*x.shape, 1)
+    if x.ndim == rank + 1 and x.shape[-1] == 1:
+        return x.reshape(x.shape[:-1])
     return x
 
 
@@ -197,7 +201,7 @@ class Steps:
             self.build((None, *xs[0].shape[1:]))
         for i, t in enumerate(self.inputs[: len(xs)]):
             name = f"{what}[{i}]" if len(xs) > 1 else what
-            xs[i] = _text_or_numbers(xs[i], t, name)
+            xs[i] = _as_model_input(xs[i], t, name)
             self._check_input_shape(xs[i], t, name)
         n = len(xs[0])
         if any(len(arr) != n for arr in xs):

@@ -179,6 +179,29 @@ def _jena_like(fname=None, origin=None, **_):  # Jena's CSV: 420,551 rows, 10 mi
 keras.utils.get_file = _jena_like
 """
 
+HOUSING_LIKE = """
+import types as _types
+import numpy as _np
+
+def _housing_like(path=None, test_split=0.2, seed=113):  # boston_housing's shape: 506 × 13
+    rng = _np.random.default_rng(0)
+    x = _np.column_stack([rng.lognormal(0, 1.5, 506), rng.uniform(0, 100, 506),
+                          rng.uniform(0.5, 28, 506), rng.integers(0, 2, 506),
+                          rng.uniform(0.38, 0.87, 506), rng.normal(6.3, 0.7, 506),
+                          rng.uniform(3, 100, 506), rng.uniform(1, 12, 506),
+                          rng.integers(1, 25, 506), rng.uniform(187, 711, 506),
+                          rng.uniform(12, 22, 506), rng.uniform(0.3, 397, 506),
+                          rng.uniform(1.7, 38, 506)])  # fmt: skip
+    y = _np.clip(22 + 8 * (x[:, 5] - 6.3) - 0.5 * (x[:, 12] - 12) - 0.1 * x[:, 0]
+                 + rng.normal(0, 3, 506), 5, 50)  # rooms up, poverty and crime down
+    order = _np.random.RandomState(seed).permutation(506)
+    x, y = x[order], y[order]
+    cut = int(506 * (1 - test_split))
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+keras.datasets.boston_housing = _types.SimpleNamespace(load_data=_housing_like)
+"""
+
 
 @dataclass
 class Example:
@@ -262,6 +285,17 @@ EXAMPLES = {
         ],
         prelude=MNIST_LOADER,
         result='{"test_loss_accuracy": results}',
+    ),
+    "structured_data/regression_boston_housing.py": Example(
+        path="structured_data/regression_boston_housing.py",
+        reaches_for="Dense(input_shape=[13]), mse with mae and mse metrics, EarlyStopping, "
+        "validation_split, verbose=0",
+        data="boston_housing-shaped stand-ins (506 houses, 13 features, prices from rooms, "
+        "poverty and crime plus noise), its 100 epochs with early stopping; tf.keras.datasets "
+        "as keras.datasets",
+        edits=[(r"tf\.keras\.datasets", "keras.datasets")],
+        prelude=HOUSING_LIKE,
+        result='{"test_mae": mae, "test_mse": mse, "epochs": len(history.history["loss"])}',
     ),
     "timeseries/timeseries_classification_from_scratch.py": Example(
         path="timeseries/timeseries_classification_from_scratch.py",

@@ -320,3 +320,49 @@ def test_a_trailing_axis_of_one_is_added_or_dropped_as_keras_does():
     np.testing.assert_array_equal(model.predict(x[..., None, None], verbose=0), expected)
     with pytest.raises(ValueError, match=r"Input x has shape \(4, 6\), but the model expects"):
         model.predict(x[:, 0], verbose=0)  # two axes short: no guess
+
+
+def test_a_model_called_twice_sums_its_layers_gradients():
+    """A siamese network: one tower model on both inputs. Its layers' ∂C/∂W are the sum over the
+    two calls (the second call's used to overwrite the first's), checked against central
+    differences of C entry by entry, through a merge layer and through a Lambda."""
+    glassnet.config.set_floatx("float64")
+    try:
+        rng = np.random.default_rng(0)
+        xa, xb = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+        y = np.array([[1.0], [0], [1], [0], [1], [0]])
+        for merge in ("subtract", "lambda"):
+            glassnet.utils.set_random_seed(0)
+            inner = Input(shape=(4,))
+            tower = Model(inner, Dense(3, activation="tanh")(inner))
+            a, b = Input(shape=(4,)), Input(shape=(4,))
+            if merge == "subtract":
+                joined = glassnet.layers.Subtract()([tower(a), tower(b)])
+            else:
+                joined = glassnet.layers.Lambda(lambda v: glassnet.ops.sum(
+                    glassnet.ops.square(v[0] - v[1]), axis=1, keepdims=True))(
+                    [tower(a), tower(b)])  # fmt: skip
+            model = Model([a, b], Dense(1, activation="sigmoid")(joined))
+            model.compile(loss="mse", optimizer=glassnet.optimizers.SGD(1.0))
+            start = [w.copy() for w in model.get_weights()]
+
+            def loss(weights, model=model):
+                model.set_weights(weights)
+                return model.evaluate([xa, xb], y, verbose=0)
+
+            numeric = []
+            for i, w in enumerate(start):
+                flat = np.zeros(w.size)
+                for k in range(w.size):
+                    plus = [v.copy() for v in start]
+                    minus = [v.copy() for v in start]
+                    plus[i].flat[k] += 1e-6
+                    minus[i].flat[k] -= 1e-6
+                    flat[k] = (loss(plus) - loss(minus)) / 2e-6
+                numeric.append(flat.reshape(w.shape))
+            model.set_weights(start)
+            model.train_on_batch([xa, xb], y)  # SGD at rate 1: the step is −∂C/∂W
+            for before, after, slope in zip(start, model.get_weights(), numeric):
+                np.testing.assert_allclose(before - after, slope, rtol=1e-5, atol=1e-8)
+    finally:
+        glassnet.config.set_floatx("float32")

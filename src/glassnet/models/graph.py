@@ -446,11 +446,14 @@ class Graph:
                     continue  # nothing downstream of this node reaches the loss
                 dC_din = layer.backward(parts if node.several else parts[0], cache)
             if id(layer) in self._shared:  # sum ∂C/∂W over the calls of a shared layer
-                previous = shared_sums.get(id(layer))
-                if previous is not None:
-                    for k, g in layer.grads.items():
-                        g += previous[k]
-                shared_sums[id(layer)] = {k: g.copy() for k, g in layer.grads.items()}
+                # (a model called twice, a siamese network's tower: its layers' ∂C/∂W)
+                owners = layer.leaf_layers() if isinstance(layer, Graph) else [layer]
+                for owner in owners:
+                    previous = shared_sums.get(id(owner))
+                    if previous is not None:
+                        for k, g in owner.grads.items():
+                            g += previous[k]
+                    shared_sums[id(owner)] = {k: g.copy() for k, g in owner.grads.items()}
             if self.record_backward:
                 kept = self.cache_of(node, caches)
                 kept.dC_da = parts[0] if dC_dz is None and len(parts) == 1 else None

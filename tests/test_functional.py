@@ -366,3 +366,16 @@ def test_a_model_called_twice_sums_its_layers_gradients():
                 np.testing.assert_allclose(before - after, slope, rtol=1e-5, atol=1e-8)
     finally:
         glassnet.config.set_floatx("float32")
+
+
+def test_check_gradients_says_which_nested_models_it_did_not_open(rng):
+    inner = Input(shape=(4,))
+    tower = Model(inner, Dense(3, activation="tanh")(inner), name="tower")
+    a, b = Input(shape=(4,)), Input(shape=(4,))
+    model = Model([a, b], Dense(1)(glassnet.layers.Subtract()([tower(a), tower(b)])))
+    model.compile(loss="mse", optimizer="sgd")
+    report = glassbox.check_gradients(model, [rng.normal(size=(3, 4))] * 2, np.ones((3, 1)))
+    assert report.ok and report.unchecked == ["tower"]
+    text = str(report)
+    assert "all checked gradients agree" in text and "all gradients agree" not in text
+    assert "not checked: the weights inside nested model(s) 'tower'" in text

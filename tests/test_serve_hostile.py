@@ -198,8 +198,9 @@ def test_a_burst_of_huge_photos_is_decoded_a_few_at_a_time(server):
     for t in threads:
         t.join(timeout=180)
     assert sorted(set(statuses)) == [200] and len(statuses) == 16, statuses
-    # measured at 50 MP: 61 → 423 MB (at 45 MP 62 → 350; decoded on every thread: 1,369)
-    assert _peak_megabytes(process) < before + 400, (before, _peak_megabytes(process))
+    # measured at 50 MP: 61 → 423 MB (at 45 MP 62 → 350; decoded on every thread: 1,369);
+    # one CI run reached 68 → 473, so the bound sits halfway between a few and all of them
+    assert _peak_megabytes(process) < before + 700, (before, _peak_megabytes(process))
     assert _answers(url)
 
 

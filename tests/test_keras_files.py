@@ -156,8 +156,17 @@ def glassnet_models():
     data["reshaped"] = (pair, data["seq"][1])
     cells.compile(optimizer="adam", loss="categorical_crossentropy")
     data["cells"] = data["rnn"]
+    frames, series = Input(shape=(3, 5, 4, 2)), Input(shape=(4, 6, 1))
+    f = L.ConvLSTM2D(2, 3, padding="same", return_sequences=True, go_backwards=True)(frames)
+    f = L.ConvLSTM2D(2, (2, 3), strides=(1, 2), activation="relu")(f)
+    s, _, c = L.ConvLSTM1D(2, 2, return_state=True)(series)
+    conv_lstm = Model([frames, series], Dense(3, activation="softmax")(
+        L.concatenate([L.Flatten()(f), L.Flatten()(s), L.Flatten()(c)])))  # fmt: skip
+    conv_lstm.compile(optimizer="adam", loss="categorical_crossentropy")
+    videos = rng.normal(size=(12, 3, 5, 4, 2)).astype("float32")
+    data["conv_lstm"] = ([videos, rng.normal(size=(12, 4, 6, 1)).astype("float32")], data["seq"][1])
     models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq, cells=cells,
-                  reshaped=reshaped)  # fmt: skip
+                  reshaped=reshaped, conv_lstm=conv_lstm)  # fmt: skip
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

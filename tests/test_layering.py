@@ -17,7 +17,7 @@ PACKAGES = {
                "functional", "model", "sequential", "cloning", "saving"],
     "layers": ["base", "core", "activations", "convolutional", "reshaping", "pooling",
                "embedding", "merging", "normalization", "preprocessing", "lookup", "recurrent",
-               "wrappers"],
+               "conv_recurrent", "wrappers"],
     "glassbox": ["render", "trace", "gradcheck", "deck", "descent", "unrolled"],
     "serve": ["words", "guard", "app"],
 }  # fmt: skip

@@ -9,9 +9,10 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 ``BatchNormalization``. Merging: ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``,
 ``Minimum``, ``Concatenate``, and their functional forms (``add``, ``concatenate``, …). Recurrent:
 ``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with ``SimpleRNNCell``/``LSTMCell``/``GRUCell`` or
-``StackedRNNCells``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and ``Embedding`` for
-word ids. Preprocessing: ``Rescaling``, ``Normalization``; vocabularies: ``StringLookup``,
-``IntegerLookup``, ``TextVectorization``.
+``StackedRNNCells``, the convolutional ``ConvLSTM1D``/``ConvLSTM2D``, the wrappers
+``Bidirectional`` and ``TimeDistributed``, and ``Embedding`` for word ids. Preprocessing:
+``Rescaling``, ``Normalization``; vocabularies: ``StringLookup``, ``IntegerLookup``,
+``TextVectorization``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import inspect
 from glassnet.backend import CUSTOM_OBJECTS
 from glassnet.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
+from glassnet.layers.conv_recurrent import ConvLSTM1D, ConvLSTM2D
 from glassnet.layers.convolutional import (
     Conv1D,
     Conv1DTranspose,
@@ -104,6 +106,8 @@ __all__ = [
     "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
     "Cropping1D",
     "Cropping2D",
     "Dense",
@@ -183,6 +187,8 @@ for _cls in (
     Conv1DTranspose,
     Conv2D,
     Conv2DTranspose,
+    ConvLSTM1D,
+    ConvLSTM2D,
     Cropping1D,
     Cropping2D,
     Dense,

@@ -271,40 +271,33 @@ class Recurrent(Layer):
             for k, h0 in enumerate(initial):
                 self._check_state_shape(k, (None, *h0.shape[1:]))
         c.initial = initial is not None
-        if a_prev.ndim != 3:
-            raise ValueError(self._rank_error((None, *a_prev.shape[1:])))
+        self._check_input(a_prev)
         W_x = self.params["W_x"]
-        if a_prev.shape[-1] != W_x.shape[1]:
-            raise ValueError(
-                f"{type(self).__name__} layer {self.name!r} was built for {W_x.shape[1]} "
-                f"features per step; received inputs of shape {a_prev.shape}."
-            )
-        n, T, n_in = a_prev.shape
+        T, n_in = a_prev.shape[1], W_x.shape[1]
         x = a_prev[:, ::-1] if self.go_backwards else a_prev  # go_backwards: from the last step
         c.a_prev = a_prev
+        rows = self._rows(a_prev)  # the batch's rows, each a unit's neighbours: n (n·positions)
         # Dropout as Keras has it: one mask per sequence, the same at every step.
         c.x_drop, c.h_drop = (
             self._dropout_mask(shape, x.dtype, rate) if training and rate else None
-            for shape, rate in (((n, 1, n_in), self.dropout),
-                                ((n, self.units), self.recurrent_dropout))
+            for shape, rate in (((x.shape[0], 1, *x.shape[2:]), self.dropout),
+                                ((rows, self.units), self.recurrent_dropout))
         )  # fmt: skip
-        # Time first from here on, so that each step's rows lie together: (T, batch, n_in), and
-        # with a bias, a last input that is always 1, whose weight is b: (T, batch, n_in + 1)
-        c.x_steps = workspace(c, "x_steps", (T, n, n_in + self.use_bias), x.dtype)
-        c.x_steps[..., :n_in] = x.transpose(1, 0, 2)
-        if c.x_drop is not None:
-            c.x_steps[..., :n_in] *= c.x_drop.transpose(1, 0, 2)
+        # Time first from here on, so that each step's rows lie together: (T, rows, n_in), and
+        # with a bias, a last input that is always 1, whose weight is b: (T, rows, n_in + 1)
+        c.x_steps = workspace(c, "x_steps", (T, rows, n_in + self.use_bias), x.dtype)
+        self._step_inputs(x if c.x_drop is None else x * c.x_drop, c.x_steps[..., :n_in], c)
         W = W_x
         if self.use_bias:
             c.x_steps[..., n_in] = 1
             W = xp.concatenate([W_x, self._input_bias()[:, None]], axis=1)  # (G·u, n_in + 1)
         # The inputs' share of every step at once: (T·batch, n_in + 1)·(n_in + 1, G·u)
-        zx = c.zx = workspace(c, "zx", (T, n, W.shape[0]), x.dtype)  # (T, batch, G·u)
-        xp.matmul(c.x_steps.reshape(T * n, -1), W.T, out=zx.reshape(T * n, -1))
+        zx = c.zx = workspace(c, "zx", (T, rows, W.shape[0]), x.dtype)  # (T, rows, G·u)
+        xp.matmul(c.x_steps.reshape(T * rows, -1), W.T, out=zx.reshape(T * rows, -1))
         state = (
-            [xp.zeros((n, self.units), dtype=x.dtype) for _ in range(self._state_count)]
+            [xp.zeros((rows, self.units), dtype=x.dtype) for _ in range(self._state_count)]
             if initial is None
-            else [xp.asarray(h0, dtype=x.dtype) for h0 in initial]
+            else [self._state_rows(xp.asarray(h0, dtype=x.dtype)) for h0 in initial]
         )
         keep = not getattr(c, "inference_only", False)  # a prediction keeps no step's values
         # Masked steps (padding, from Embedding(mask_zero=True) or Masking) change nothing:
@@ -312,10 +305,43 @@ class Recurrent(Layer):
         mask = getattr(c, "input_mask", None)
         c.real = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
         hs, state = self._forward_steps(zx, state, c, keep)
-        c.a = hs if self.return_sequences else hs[:, -1]
-        if self.return_state:
-            return [c.a, *state]  # the final state: what the last real step left
+        c.a = self._output(hs if self.return_sequences else hs[:, -1])
+        if self.return_state:  # the final state: what the last real step left
+            return [c.a, *(self._output(s) for s in state)]
         return c.a
+
+    # The input's shape and its layout in rows: for a Dense-like recurrence, (batch, T, n_in),
+    # a row per sample; a convolutional one (ConvLSTM) overrides these with a row per position.
+
+    def _check_input(self, a_prev) -> None:
+        if a_prev.ndim != 3:
+            raise ValueError(self._rank_error((None, *a_prev.shape[1:])))
+        n_in = self.params["W_x"].shape[1]
+        if a_prev.shape[-1] != n_in:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} was built for {n_in} features per "
+                f"step; received inputs of shape {a_prev.shape}."
+            )
+
+    def _rows(self, a_prev) -> int:
+        """The rows W_x and W_h multiply at each step: one per sample."""
+        return a_prev.shape[0]
+
+    def _step_inputs(self, x, out, c) -> None:
+        """Writes what W_x multiplies at every step into ``out`` (T, rows, n_in): x, time first."""
+        out[...] = x.transpose(1, 0, 2)
+
+    def _step_inputs_backward(self, d_rows, c):
+        """∂C/∂x (batch, T, n_in) from ∂C/∂(what W_x multiplied) (T, rows, n_in)."""
+        return d_rows.transpose(1, 0, 2)
+
+    def _output(self, rows):
+        """An output or a final state in the layer's shape, from its rows (rows, [T,] u)."""
+        return rows
+
+    def _state_rows(self, state):
+        """The inverse of ``_output`` for a state, or a gradient of one: its rows."""
+        return state
 
     def _forward_steps(self, zx, state, c, keep):
         """The recurrence, one ``step`` after another: every step's h (batch, T, u), and the
@@ -348,18 +374,20 @@ class Recurrent(Layer):
     def backward(self, dC_da, cache=None):
         c = self.cache_for(cache)
         W_x = self.params["W_x"]
-        T, n, n_in = (*c.x_steps.shape[:2], W_x.shape[1])
+        T, n, n_in = (*c.x_steps.shape[:2], W_x.shape[1])  # n: the rows
         # With return_state, ∂C/∂(output) and ∂C/∂(each final state); None where nothing reads it
         from_state = [None] * self._state_count
         if self.return_state:
             dC_da, *from_state = dC_da
             if dC_da is None:
                 dC_da = xp.zeros_like(c.a)
+        dC_da = self._state_rows(dC_da)
         # ∂C/∂(the state after the last step): what reads the final states sends back
         later = [
-            xp.zeros((n, self.units), dtype=dC_da.dtype) if d is None else d.astype(dC_da.dtype)
+            xp.zeros((n, self.units), dtype=dC_da.dtype) if d is None
+            else self._state_rows(d.astype(dC_da.dtype))
             for d in from_state
-        ]
+        ]  # fmt: skip
         rows = W_x.shape[0]
         # ∂C/∂(the inputs' share of z_t), in the array that held that share (not read again)
         dzx = c.zx = workspace(c, "zx", (T, n, rows), dC_da.dtype)
@@ -367,9 +395,9 @@ class Recurrent(Layer):
         c.dC_dz = dzx.transpose(1, 0, 2)  # (batch, T, G·u), a view, for the glass box
         # Every step used the same W_h: its gradient sums ∂C/∂z_t·h_{t−1} over the steps, one
         # product for all of them (from t = 2 when h_0 = 0).
-        first, u = (0 if c.initial else 1), self.units
+        first, width = (0 if c.initial else 1), h_in.shape[-1]
         xp.matmul(drec[first:].reshape((T - first) * n, rows).T,
-                  h_in[first:].reshape((T - first) * n, u), out=self.grads["W_h"])  # fmt: skip
+                  h_in[first:].reshape((T - first) * n, width), out=self.grads["W_h"])  # fmt: skip
         self._recurrent_bias_grad(drec)
         flat = dzx.reshape(T * n, rows)  # (T·batch, G·u)
         dW = flat.T @ c.x_steps.reshape(T * n, -1)  # Σ_t ∂C/∂z_t·x_t, and for b: Σ_t ∂C/∂z_t·1
@@ -378,12 +406,12 @@ class Recurrent(Layer):
             self._input_bias_grad()[...] = dW[:, n_in]
         dx = None
         if self.needs_input_gradient:
-            dx = (flat @ W_x).reshape(T, n, n_in).transpose(1, 0, 2)  # ∂C/∂x_t = W_xᵀ·∂C/∂z_t
+            dx = self._step_inputs_backward((flat @ W_x).reshape(T, n, n_in), c)  # W_xᵀ·∂C/∂z_t
             if c.x_drop is not None:
                 dx *= c.x_drop
             dx = dx[:, ::-1] if self.go_backwards else dx
         if c.initial:  # ∂C/∂(initial state): what the first step sends back
-            return [dx, *later]
+            return [dx, *(self._output(d) for d in later)]
         return dx
 
     def _backward_steps(self, dC_da, later, c, dzx):
@@ -429,6 +457,10 @@ class Recurrent(Layer):
     def _recurrent_input(self, h_prev, h_drop):
         """What W_h multiplies: h_{t−1}, dropped out as Keras drops it (recurrent_dropout)."""
         return h_prev if h_drop is None else h_prev * h_drop
+
+    def _recurrent_input_backward(self, d_h_in, h_drop):
+        """∂C/∂h_{t−1} from ∂C/∂(what W_h multiplied), W_hᵀ·∂C/∂z_t."""
+        return d_h_in if h_drop is None else d_h_in * h_drop
 
     # ---- configuration -------------------------------------------------------------------------
 
@@ -488,7 +520,7 @@ class SimpleRNN(Recurrent):
         """∂C/∂h_t → ∂C/∂z_t (the inputs' and the recurrent share alike), and ∂C/∂h_{t−1}."""
         dz = self.activation.backward(s.z, s.h, later[0])  # σ′(z_t) ⊙ ∂C/∂h_t
         dh_prev = dz @ self.params["W_h"]  # W_hᵀ·∂C/∂z_t: the deck's case 2, back one step
-        return dz, dz, [dh_prev if h_drop is None else dh_prev * h_drop]
+        return dz, dz, [self._recurrent_input_backward(dh_prev, h_drop)]
 
 
 class LSTM(Recurrent):
@@ -642,8 +674,8 @@ class LSTM(Recurrent):
         dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], g, dc * i)
         dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], o, do)
         dc_prev = dc * f
-        dh_prev = dz @ self.params["W_h"]
-        return dz, dz, [dh_prev if h_drop is None else dh_prev * h_drop, dc_prev]
+        dh_prev = self._recurrent_input_backward(dz @ self.params["W_h"], h_drop)
+        return dz, dz, [dh_prev, dc_prev]
 
     def get_config(self):
         return {
@@ -715,9 +747,7 @@ class GRU(Recurrent):
         dzx[:, 2 * u :] = d_candidate
         drec = dzx.copy()  # ∂C/∂(the recurrent share): the same, but r ⊙ r_h for the candidate
         drec[:, 2 * u :] *= s.reset
-        dh_prev = drec @ self.params["W_h"]
-        if h_drop is not None:
-            dh_prev *= h_drop
+        dh_prev = self._recurrent_input_backward(drec @ self.params["W_h"], h_drop)
         return dzx, drec, [dh_prev + dh * s.update]  # h_t = z ⊙ h_{t−1} + …: directly too
 
     def get_config(self):

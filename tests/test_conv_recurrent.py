@@ -201,3 +201,28 @@ def test_channels_and_states_that_do_not_fit_are_refused(rng):
     with pytest.raises(ValueError, match=r"initial_state\[0\] must have shape \(batch, rows, "
                                          r"cols, 2\); received \(None, 5, 2\)"):  # fmt: skip
         layer(rng.normal(size=(1, 3, 5, 5, 2)), initial_state=[np.zeros((1, 5, 2))] * 2)
+
+
+def test_the_glass_box_shows_an_lstm_at_every_position_and_checks_it(rng):
+    from glassnet import glassbox
+    from glassnet.glassbox.render import render_text
+
+    model = glassnet.Sequential(
+        [
+            layers.Input((3, 5, 5, 1)),
+            layers.ConvLSTM2D(2, 3, padding="same"),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x, y = rng.normal(size=(2, 3, 5, 5, 1)), np.eye(3)[[0, 2]]
+    report = glassbox.check_gradients(model, x, y)
+    checked = {(name, tensor) for _, name, tensor, *_ in report.rows}
+    assert report.ok and {("conv_lstm2d", t) for t in ("W_x", "W_h", "b")} <= checked
+    text = render_text(glassbox.trace(model, x, y))
+    assert "an LSTM at every position of the feature map" in text
+    assert "read a 3×3 window at a time" in text and "o ⊙ tanh(c_t)" in text
+    assert "(batch × positions, T, gates × filters)" in text
+    assert "each window's share of W_hᵀ·∂C/∂z_{t+1}, added back where it was read" in text
+    assert "{{" not in text and "σ′(z) = tanh′(z)" not in text  # its σ′ is inside the steps

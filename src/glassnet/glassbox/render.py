@@ -193,7 +193,9 @@ def _forward(w: _Writer, tr) -> None:
             if "b" in lt.other:
                 w.value("b", lt.other["b"]["before"])
             w.value("x", lt.a_prev, stored)
-            w.value("z", lt.z, _("every step's z: (batch, T, gates × units)"))
+            w.value("z", lt.z, _("every step's z: (batch, T, gates × units)") if lt.kind in (
+                "SimpleRNN", "LSTM", "GRU") else _("every step's z at every position: (batch × "
+                "positions, T, gates × filters)"))  # fmt: skip
             w.value("h", lt.a, _("the output: the last step's h, or every step's"))
         elif lt.z is not None:
             w.value(f"a = {lt.activation}(z)", lt.a, _("z is {source}").format(source=lt.source))
@@ -260,7 +262,8 @@ def _backward(w: _Writer, tr) -> None:
             w.value("∂C/∂a", lt.dC_da, origin)
             known = lt.activation in activations.names()  # not one with options: relu[…]
             fn = activations.get(lt.activation) if known else None
-            if fn is not None and fn.prime is not None and lt.z is not None:
+            recurrent = "W_h" in lt.other  # its σ′ is inside the steps, in ∂C/∂z below
+            if fn is not None and fn.prime is not None and lt.z is not None and not recurrent:
                 w.value(f"σ′(z) = {lt.activation}′(z)", fn.prime(lt.z, lt.a))
         if lt.ops:
             _ops_backward(w, lt.ops)

@@ -451,28 +451,38 @@ def _what(layer) -> str:
         return _("while training, sets a random {rate} of its inputs to 0 and scales the rest "
                  "by 1/(1 − rate); otherwise passes them on unchanged").format(
             rate=f"{layer.rate:.0%}")  # fmt: skip
-    if kind in ("SimpleRNN", "LSTM", "GRU"):
+    if kind in ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D"):
+        lstm = _(
+            "z_t = W_x·x_t + W_h·h_{{t−1}} + b, the gates i, f, c, o side by side; i, f, o = "
+            "{gate}(z), g = {activation}(z), c_t = f ⊙ c_{{t−1}} + i ⊙ g, h_t = o ⊙ "
+            "{activation}(c_t)"
+        )
         steps = {
             "SimpleRNN": _(
                 "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{{t−1}} + "
                 "b, h_t = {activation}(z_t)"
             ),
-            "LSTM": _(
-                "at every step t = 1 … T, with the same weights: z_t = W_x·x_t + W_h·h_{{t−1}} + "
-                "b, the gates i, f, c, o side by side; i, f, o = {gate}(z), g = {activation}(z), "
-                "c_t = f ⊙ c_{{t−1}} + i ⊙ g, h_t = o ⊙ {activation}(c_t)"
-            ),
+            "LSTM": _("at every step t = 1 … T, with the same weights: {lstm}"),
             "GRU": _(
                 "at every step t = 1 … T, with the same weights: the update and reset gates z, "
                 "r = {gate}(W_x·x_t + W_h·h_{{t−1}} + b), the candidate h̃ = {activation}(x part "
                 "+ r ⊙ h part), h_t = z ⊙ h_{{t−1}} + (1 − z) ⊙ h̃"
+            ),
+            "ConvLSTM": _(
+                "an LSTM at every position of the feature map, with the same weights at every "
+                "position and step: x_t and h_{{t−1}} are read a {window} window at a time "
+                "(h_{{t−1}} padded to keep its size), {lstm}"
             ),
         }
         act, gate = (  # the layer's own activations (the gates': LSTM's, GRU's), σ for sigmoid
             "σ" if f.name == "sigmoid" else f.name
             for f in (layer.activation, layer.recurrent_activation)
         )
-        return steps[kind].format(activation=act, gate=gate)
+        window = "×".join(str(k) for k in getattr(layer, "kernel_size", ()))
+        lstm = lstm.format(activation=act, gate=gate)
+        return steps[kind.removesuffix("1D").removesuffix("2D")].format(
+            activation=act, gate=gate, lstm=lstm, window=window
+        )
     return ""
 
 
@@ -534,8 +544,13 @@ def backward_rule(layer, lt: LayerTrace, layers: list, cache=None) -> str:
         return _("∂C/∂x = ∂C/∂a · γ/√(σ² + ε) with the stored μ and σ² (inference mode); "
                  "∂C/∂γ = Σ ∂C/∂a ⊙ x̂, ∂C/∂β = Σ ∂C/∂a")  # fmt: skip
     if kind in ("SimpleRNN", "LSTM", "GRU"):
-        return _("back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{{t+1}}, "
+        return _("back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}, "
                  "t = T … 1; ∂C/∂W_x, ∂C/∂W_h and ∂C/∂b are summed over the steps")  # fmt: skip
+    if kind in ("ConvLSTM1D", "ConvLSTM2D"):
+        return _("back through time at every position: ∂C/∂h_t = (from the output at t) + each "
+                 "window's share of W_hᵀ·∂C/∂z_{t+1}, added back where it was read, t = T … 1; "
+                 "∂C/∂x_t the same way from W_xᵀ·∂C/∂z_t; ∂C/∂W_x, ∂C/∂W_h and ∂C/∂b are summed "
+                 "over the steps and the positions")  # fmt: skip
     if kind == "Add":
         return _("∂C/∂x_k = ∂C/∂a for every input k: a sum passes the gradient on unchanged")
     if kind == "Subtract":

@@ -6,7 +6,7 @@ from pathlib import Path
 import glassnet
 
 # Top to bottom, as in DESIGN.md; a module may import from modules listed before it.
-LAYERS = ["backend", "kernels", "config", "i18n", "ops", "activations", "initializers",
+LAYERS = ["backend", "kernels", "config", "i18n", "ops", "random", "activations", "initializers",
           "layers", "losses", "metrics", "optimizers", "callbacks", "distribution", "models",
           "saving", "glassbox", "datasets", "images", "plots", "serve", "utils", "preprocessing",
           "cli"]  # fmt: skip

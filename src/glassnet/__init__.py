@@ -39,6 +39,7 @@ from glassnet import (  # noqa: E402
     ops,
     optimizers,
     preprocessing,
+    random,
     saving,
     utils,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "ops",
     "optimizers",
     "preprocessing",
+    "random",
     "saving",
     "utils",
 ]

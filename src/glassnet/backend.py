@@ -155,6 +155,12 @@ def check_positive(name: str, value, allow_zero: bool = False, why: str = "") ->
     return float(value)
 
 
+def global_seed_sequence() -> np.random.SeedSequence | None:
+    """The seed sequence ``set_random_seed`` made last (None before it, or after
+    ``clear_session``): a new one means every generator drawn from the old one is stale."""
+    return _GLOBAL_SEED_SEQUENCE
+
+
 def make_rng(seed: int | np.random.Generator | None = None) -> np.random.Generator:
     """A generator for one consumer: from ``seed`` if given, else from the global seed, if set.
 

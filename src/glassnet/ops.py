@@ -353,9 +353,10 @@ def eye(N, M=None, k=0, dtype=None):
 def convert_to_tensor(x, dtype=None, sparse=None):
     """An array (a recorded tensor stays itself); floats become ``floatx()`` unless ``dtype``
     says otherwise, as in Keras."""
+    x = _arg(x)  # a layer's Variable inside a recording: its recorded leaf
     if isinstance(x, Tensor):
         return x if dtype is None else cast(x, dtype)
-    array = np.asarray(_value(_arg(x)))
+    array = np.asarray(x)
     if dtype is None and array.dtype.kind == "f":
         dtype = floatx()
     return array if dtype is None else array.astype(dtype, copy=False)

@@ -203,6 +203,25 @@ keras.datasets.boston_housing = _types.SimpleNamespace(load_data=_housing_like)
 """
 
 
+AUSTIN_LIKE = """
+import numpy as _np
+import pandas as _pd
+
+def _austin_like():  # austin_weather.csv's shape: one row a day, 2013-12-21 to 2017-07-31
+    rng = _np.random.default_rng(0)
+    dates = _pd.date_range("2013-12-21", "2017-07-31", freq="D")
+    season = -_np.cos(2 * _np.pi * (dates.dayofyear.to_numpy() - 15) / 365.25)
+    front = _np.zeros(len(dates))  # cold fronts and warm spells that last a few days
+    for i in range(1, len(dates)):
+        front[i] = 0.75 * front[i - 1] + rng.normal(0, 4)
+    avg = _np.round(69 + 16 * season + front)
+    _pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "TempHighF": avg + 10, "TempAvgF": avg,
+                   "TempLowF": avg - 10}).to_csv("austin_weather.csv", index=False)
+
+_austin_like()
+"""
+
+
 @dataclass
 class Example:
     """One keras-io script: what it reaches for, and the edits both runs get."""
@@ -384,19 +403,54 @@ EXAMPLES = {
         prelude=IMDB_LIKE,
         result='{"val_loss_accuracy": model.evaluate(x_val, y_val, verbose=0)}',
     ),
+    "timeseries/lstm_vs_cnn_timeseries_classification.py": Example(
+        path="timeseries/lstm_vs_cnn_timeseries_classification.py",
+        reaches_for="LSTM(dropout, recurrent_dropout) twice, Conv1D + BatchNormalization + "
+        "MaxPooling1D, GlobalAveragePooling1D, ModelCheckpoint(save_best_only), "
+        "EarlyStopping(restore_best_weights), load_model",
+        data="FordA-shaped stand-ins (as timeseries_classification_from_scratch's), 3 epochs "
+        "each model (the script: 100, with early stopping)",
+        edits=[(r"epochs = 100", "epochs = 3")],
+        prelude=FORDA_LIKE,
+        result='{"lstm_test_accuracy": lstm_test_acc, "cnn_test_accuracy": cnn_test_acc, '
+        '"lstm_test_loss": lstm_test_loss, "cnn_test_loss": cnn_test_loss}',
+    ),
+    "timeseries/timeseries_forecasting_with_lstm_for_temperature_prediction.py": Example(
+        path="timeseries/timeseries_forecasting_with_lstm_for_temperature_prediction.py",
+        reaches_for="timeseries_dataset_from_array (tf.keras.preprocessing), a for loop and "
+        "next(iter(...)) over it, .numpy() on a batch, LSTM(20), Adam(learning_rate=0.01)",
+        data="austin_weather.csv-shaped stand-ins (1,319 days: a yearly cycle and fronts that "
+        "last a few days), its 200 epochs; its `! wget` notebook line dropped and "
+        "tf.keras as keras",
+        edits=[
+            (r"(?m)^! wget .*$", ""),
+            (r"tf\.keras\.", "keras."),
+        ],
+        prelude=AUSTIN_LIKE,
+        result='{"val_loss": history.history["val_loss"][-1], "loss": history.history["loss"][-1], '
+        '"val_mae_degrees": float(np.mean(np.abs(np.ravel(output_validation) - '
+        "np.ravel(target_validation.numpy()))))}",
+    ),
 }
 
 
-def rewrite(source: str, example: Example, framework: str) -> str:
-    """The script for one framework: its imports turned, the edits made, the prelude after the
-    last import, and a line printing the results."""
+def turn_imports(source: str, framework: str) -> str:
+    """``source`` with its ``keras`` and ``tensorflow.keras`` imports turned to ``framework``'s
+    (``import tensorflow as tf`` dropped): the only change a user makes."""
     target = "glassnet" if framework == "glassnet" else "keras"
     source = re.sub(r"^import tensorflow as tf\n", "", source, flags=re.M)
     source = re.sub(r"^from tensorflow import keras$", f"import {target} as keras", source,
                     flags=re.M)  # fmt: skip
     source = re.sub(r"\btensorflow\.keras\b", target, source)
     source = re.sub(r"^import keras$", f"import {target} as keras", source, flags=re.M)
-    source = re.sub(r"^from keras\b", f"from {target}", source, flags=re.M)
+    return re.sub(r"^from keras\b", f"from {target}", source, flags=re.M)
+
+
+def rewrite(source: str, example: Example, framework: str, seed: int = 0) -> str:
+    """The script for one framework: its imports turned, the edits made, the prelude after the
+    last import, and a line printing the results."""
+    target = "glassnet" if framework == "glassnet" else "keras"
+    source = turn_imports(source, framework)
     for pattern, replacement in example.edits:
         source, count = re.subn(pattern, replacement, source)
         if not count:
@@ -405,8 +459,7 @@ def rewrite(source: str, example: Example, framework: str) -> str:
     imports = [n for n in ast.parse(source).body if isinstance(n, (ast.Import, ast.ImportFrom))]
     last_import = max(n.end_lineno for n in imports) - 1  # the line, counted from 0
     prelude = f"import {target} as keras\n" + example.prelude
-    seed = "keras.utils.set_random_seed(0)\n"
-    lines.insert(last_import + 1, prelude + seed)
+    lines.insert(last_import + 1, prelude + f"keras.utils.set_random_seed({seed})\n")
     lines.append(f"print('RESULT ' + __import__('json').dumps({example.result}))")
     return "\n".join(lines) + "\n"
 
@@ -438,6 +491,7 @@ def main() -> None:
                         help="keras-io's examples/ folder")  # fmt: skip
     parser.add_argument("--only", nargs="*", default=sorted(EXAMPLES))
     parser.add_argument("--timeout", type=int, default=1800)
+    parser.add_argument("--seed", type=int, default=0, help="the seed both runs set first")
     args = parser.parse_args()
     print("| script | reaches for | data and epochs (both runs) | glassnet | Keras 3 |")
     print("| --- | --- | --- | --- | --- |")
@@ -446,7 +500,9 @@ def main() -> None:
         source = (args.examples / example.path).read_text()
         cells = []
         for framework in ("glassnet", "keras"):
-            result, seconds = run(rewrite(source, example, framework), framework, args.timeout)
+            result, seconds = run(
+                rewrite(source, example, framework, args.seed), framework, args.timeout
+            )
             shown = (", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in result.items()) if isinstance(result, dict)
                      else result)  # fmt: skip

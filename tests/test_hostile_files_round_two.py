@@ -182,9 +182,9 @@ def test_a_negative_second_moment_is_refused(saved, tmp_path):
 
 
 CONFIG_CASES = {
-    "kernel_regularizer": (("Dense", {"kernel_regularizer": {"class_name": "L2",
-                                                             "config": {"l2": 0.01}}}),
-                           "regulariz"),
+    "activity_regularizer": (("Dense", {"activity_regularizer": {"class_name": "L2",
+                                                                 "config": {"l2": 0.01}}}),
+                             "regulariz"),
     "kernel_constraint": (("Dense", {"kernel_constraint": {"class_name": "MaxNorm",
                                                            "config": {}}}), "constraint"),
     "float16": (("Dense", {"dtype": "float16"}), "float16"),

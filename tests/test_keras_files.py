@@ -62,6 +62,17 @@ def test_a_keras_file_trains_on_with_keras_optimizer_state(name):
         assert np.abs(mine - theirs).max() < 1e-5
 
 
+def test_a_keras_file_with_regularizers_costs_what_keras_says():
+    """Keras's C from evaluate has Σ Ω(W) in it, and model.losses lists each Ω; the file's
+    next SGD step, with ∂Ω/∂W in it, is checked with the others above."""
+    xs, ys, _, _ = fixture("regularized")
+    record = np.load(FIXTURES / "regularized.npz")
+    model = load_model(FIXTURES / "regularized.keras")
+    assert model.get_layer("lstm").regularizers["W_h"].get_config() == {"l2": 0.05}
+    assert np.allclose([float(v) for v in model.losses], record["penalties"], rtol=1e-5)
+    assert abs(model.evaluate(xs[0], ys[0], verbose=0) - float(record["loss"])) < 1e-5
+
+
 def test_a_keras_functional_file_reads_as_its_graph():
     model = load_model(FIXTURES / "merges.keras")
     assert model.input_names == ["a", "b"]
@@ -165,8 +176,17 @@ def glassnet_models():
     conv_lstm.compile(optimizer="adam", loss="categorical_crossentropy")
     videos = rng.normal(size=(12, 3, 5, 4, 2)).astype("float32")
     data["conv_lstm"] = ([videos, rng.normal(size=(12, 4, 6, 1)).astype("float32")], data["seq"][1])
+    R = glassnet.regularizers  # Ω(W) in C: Keras's next step must add the same ∂Ω/∂W
+    regularized = Sequential([Input(shape=(5, 3)),
+                              L.Conv1D(4, 2, kernel_regularizer=R.L1L2(l1=0.01, l2=0.02)),
+                              L.LSTM(3, kernel_regularizer=R.L2(0.03), bias_regularizer=R.L2(0.1),
+                                     recurrent_regularizer=R.L1(0.02)),
+                              Dense(3, activation="softmax", kernel_regularizer="l2",
+                                    bias_regularizer=R.L1(0.05))])  # fmt: skip
+    regularized.compile(optimizer="sgd", loss="categorical_crossentropy")
+    data["regularized"] = [data["reshaped"][0][0]], data["seq"][1]
     models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq, cells=cells,
-                  reshaped=reshaped, conv_lstm=conv_lstm)  # fmt: skip
+                  reshaped=reshaped, conv_lstm=conv_lstm, regularized=regularized)  # fmt: skip
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

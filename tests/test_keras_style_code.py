@@ -151,7 +151,7 @@ def test_a_loss_function_is_saved_by_name_and_found_again(tmp_path, data):
         keras.models.load_model(tmp_path / "m.keras")
     known = {"custom_mean_squared_error": custom_mean_squared_error}
     loaded = keras.models.load_model(tmp_path / "m.keras", custom_objects=known)
-    assert loaded.losses[0].fn is custom_mean_squared_error
+    assert loaded.output_losses[0].fn is custom_mean_squared_error
 
 
 def test_lambda_functions_are_saved_by_name_and_code_is_never_loaded(tmp_path, rng):
@@ -225,8 +225,8 @@ def test_what_a_call_layer_may_not_do_says_so(rng):
                                                  verbose=0)  # fmt: skip
     with pytest.raises(NotImplementedError, match="gives one output in glassnet for now"):
         Two()(np.ones((1, 2)))
-    with pytest.raises(NotImplementedError, match=r"add_weight\(regularizer=...\) is not"):
-        keras.layers.Layer().add_weight(shape=(2,), regularizer="l2")
+    with pytest.raises(NotImplementedError, match=r"add_weight\(constraint=...\) is not"):
+        keras.layers.Layer().add_weight(shape=(2,), constraint="non_neg")
     with pytest.raises(ValueError, match="already has a weight named 'w'"):
         layer = keras.layers.Layer()
         layer.add_weight(shape=(1,), name="w")

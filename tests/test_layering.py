@@ -7,9 +7,9 @@ import glassnet
 
 # Top to bottom, as in DESIGN.md; a module may import from modules listed before it.
 LAYERS = ["backend", "kernels", "config", "i18n", "ops", "random", "activations", "initializers",
-          "layers", "losses", "metrics", "optimizers", "callbacks", "distribution", "models",
-          "saving", "glassbox", "datasets", "images", "plots", "serve", "utils", "preprocessing",
-          "cli"]  # fmt: skip
+          "regularizers", "layers", "losses", "metrics", "optimizers", "callbacks", "distribution",
+          "models", "saving", "glassbox", "datasets", "images", "plots", "serve", "utils",
+          "preprocessing", "cli"]  # fmt: skip
 SELF_CONTAINED = {"datasets"}  # imports nothing else from glassnet at all
 # Inside a package the same rule, top to bottom (its __init__ may import them all).
 PACKAGES = {

@@ -209,9 +209,15 @@ def test_fit_before_compile():
         model.fit(np.zeros((2, 2)), np.zeros((2, 1)))
 
 
-def test_compile_needs_a_loss():
-    with pytest.raises(ValueError, match="compile\\(\\) needs a loss"):
-        Sequential([Dense(1)]).compile(optimizer="sgd")
+def test_a_model_with_no_loss_anywhere_says_so_when_it_trains():
+    model = Sequential([Input(shape=(2,)), Dense(1)])
+    model.compile(optimizer="sgd")  # Keras takes no loss: the layers may add theirs
+    with pytest.raises(ValueError) as caught:
+        model.fit(np.zeros((4, 2)), np.zeros((4, 1)), verbose=0)
+    assert "No loss to compute: pass a loss to compile(), e.g. loss='categorical_crossentropy'" in (
+        str(caught.value)
+    )
+    assert "or add one in a layer's call() with self.add_loss(...)" in str(caught.value)
 
 
 def test_wrong_input_shape_names_both_shapes(rng):
@@ -339,7 +345,7 @@ def test_guide_idioms_feature_extraction_and_functions_as_losses_and_metrics(rng
         loss=glassnet.losses.mean_squared_error,
         metrics=[glassnet.metrics.binary_accuracy, lambda y, a: np.abs(y - a).max(-1)],
     )
-    assert type(model.losses[0]).__name__ == "MeanSquaredError"
+    assert type(model.output_losses[0]).__name__ == "MeanSquaredError"
     logs = model.evaluate(np.ones((4, 5)), np.zeros((4, 2)), verbose=0, return_dict=True)
     assert set(logs) == {"loss", "binary_accuracy", "<lambda>"}
     model.compile(optimizer="sgd", loss=lambda y, a: ((y - a) ** 2).mean(-1))  # recorded ops

@@ -72,6 +72,7 @@ class Step:
     output: Tensor
     backward: Callable
     dC_dz: np.ndarray | None = None  # what came back to the output, once gradients ran
+    adds_loss: bool = False  # a layer whose call added a loss: it goes back even if C ignores z
 
     def reads(self) -> list[str]:
         """What the op read, in words: leaves and earlier steps by name, constants by shape."""
@@ -206,6 +207,7 @@ class Tape:
     def __init__(self):
         self.steps: list[Step] = []
         self.leaves: dict[int, Tensor] = {}  # id(source object) -> its leaf
+        self.added_losses: list = []  # what add_loss was given while this tape recorded
         self._sources: list = []  # keeps each source alive while its id is a key
 
     def __enter__(self) -> Tape:
@@ -238,6 +240,8 @@ class Tape:
                 _accumulate(grads, o, np.asarray(g, dtype=o.dtype))
         for step in reversed(self.steps):
             dC_dz = grads.pop(id(step.output), None)
+            if dC_dz is None and step.adds_loss:  # C reads it only through its added loss
+                dC_dz = np.zeros_like(step.output.value)
             step.dC_dz = dC_dz  # kept for the glass box
             if dC_dz is None:
                 continue  # nothing C depends on came from this step

@@ -297,7 +297,7 @@ def _with_dtype(config, dtype: str):
 
 def _losses(model: Model):
     """The model's losses as compile takes them: one, or a list in output order."""
-    return model.losses[0] if len(model.losses) == 1 else list(model.losses)
+    return model.output_losses[0] if len(model.output_losses) == 1 else list(model.output_losses)
 
 
 def _layer_nodes(model: Model) -> list:
@@ -384,7 +384,7 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         y=[np.array(a) for a in y] if isinstance(y, list) else np.array(y),
         loss_name=" + ".join(
             (f"{w:g}·" if w != 1 else "") + loss.name
-            for loss, w in zip(model.losses, model.loss_weights)
+            for loss, w in zip(model.output_losses, model.loss_weights)
             if loss is not None
         ),
         C=C,
@@ -393,7 +393,9 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         learning_rate=model.optimizer.learning_rate,
         layers=layers,
         dtype=model.compute_dtype,
-        loss_ops=[op for loss in model.losses for op in recorded_ops(getattr(loss, "tape", None))],
+        loss_ops=[
+            op for loss in model.output_losses for op in recorded_ops(getattr(loss, "tape", None))
+        ],
     )
 
 
@@ -675,7 +677,7 @@ def trace(
         text = x.dtype.kind in "USO"  # strings: (n,) is n texts, as predict reads them
         if x.ndim == len(model.inputs[0].shape) - 1 - text:  # one sample: a batch of one
             x, y = x[None], np.asarray(y)
-            sparse = copy.losses[0].name == "sparse_categorical_crossentropy"
+            sparse = copy.output_losses[0].name == "sparse_categorical_crossentropy"
             y = y.reshape(1) if sparse else y[None]
     xs, ys = copy.check_data(x, y)
     xs = [as_input(a, copy.compute_dtype) for a in xs]
@@ -734,7 +736,7 @@ def target_for_label(model: Model, label: int) -> np.ndarray:
     classes = model.output_shape[-1]
     if not 0 <= label < classes:
         raise ValueError(f"Label {label} is not a class of this model (0 to {classes - 1}).")
-    if model.losses[0].name == "categorical_crossentropy":
+    if model.output_losses[0].name == "categorical_crossentropy":
         return np.eye(classes)[[label]]
     return np.array([label])
 

@@ -26,6 +26,7 @@ over those ops.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import numbers
@@ -33,7 +34,7 @@ import threading
 from types import SimpleNamespace
 from typing import ClassVar
 
-from glassnet import ops
+from glassnet import ops, regularizers
 from glassnet.backend import (
     FLOAT_TYPES,
     floatx,
@@ -52,13 +53,14 @@ __all__ = [
     "Layer",
     "Node",
     "Variable",
+    "collecting_added_losses",
     "tracked_layers",
 ]
 
 
 def refuse_unsupported(kind: str, **options) -> None:
     """A ``NotImplementedError`` naming the first of Keras's ``options`` given a value (not
-    None), for what glassnet leaves out (regularizers, constraints, …)."""
+    None), for what glassnet leaves out (constraints, activity regularizers, …)."""
     for name, value in options.items():
         if value is not None:
             raise NotImplementedError(f"{kind}({name}=...) is not supported by glassnet yet.")
@@ -161,6 +163,22 @@ class Node:
 
 
 _SHAPES_ONLY = threading.local()  # on while call() runs on made-up numbers to find a shape
+_ADDED = threading.local()  # the lists collecting add_loss's values, innermost last
+
+
+@contextlib.contextmanager
+def collecting_added_losses():
+    """Collects every value ``add_loss`` is given inside (a model's forward pass: the loss
+    adds them to C); what an inner collection saw, the outer one sees too."""
+    stack = _ADDED.__dict__.setdefault("stack", [])
+    found: list = []
+    stack.append(found)
+    try:
+        yield found
+    finally:
+        stack.pop()
+        if stack:
+            stack[-1].extend(found)
 
 
 class Variable:
@@ -318,6 +336,8 @@ class Layer:
         self.grads: dict[str, xp.ndarray] = {}
         self._variables: dict[str, Variable] = {}  # what add_weight returned, by parameter
         self.non_trainable: set[str] = set()  # parameters fit never updates (moving statistics)
+        self.regularizers: dict[str, regularizers.Regularizer] = {}  # by parameter: W, b, …
+        self._added_losses: list = []  # what add_loss was given in the last call
         self.inbound_nodes: list[Node] = []  # each symbolic call of this layer
         self.built = False
         self.input_shape: tuple | None = None
@@ -396,10 +416,11 @@ class Layer:
         and fan-out, and the numbers drawn, are Keras's."""
         from glassnet import initializers  # initializers sit above layers in the module order
 
-        for option in ("regularizer", "constraint"):
-            if options.pop(option, None) is not None:
-                raise NotImplementedError(f"add_weight({option}=...) is not supported by "
-                                          "glassnet yet.")  # fmt: skip
+        if options.pop("constraint", None) is not None:
+            raise NotImplementedError(
+                "add_weight(constraint=...) is not supported by glassnet yet."
+            )
+        regularizer = options.pop("regularizer", None)
         options.pop("autocast", None)
         options.pop("aggregation", None)
         if options:
@@ -424,6 +445,8 @@ class Layer:
         if not trainable:
             self.non_trainable.add(name)
         self._variables[name] = Variable(self, name)
+        if regularizer is not None:  # else the layer's own kernel_regularizer=… stays
+            self.regularize(**{name: regularizer})
         return self._variables[name]
 
     # ---- the two passes -------------------------------------------------------------------
@@ -446,6 +469,7 @@ class Layer:
         c = self.cache_for(cache)
         c.tape = ops.Tape()
         c.tape.training = training  # the layers called inside see the same
+        self._added_losses = c.tape.added_losses  # add_loss inside this call writes there
         with c.tape:
             many = isinstance(a_prev, list)
             c.tape_many, xs = many, (a_prev if many else [a_prev])
@@ -454,6 +478,8 @@ class Layer:
             for key, variable in self._variables.items():
                 c.tape.watch(self.params[key], key, source=variable)
             c.tape_output = self._run_call(c.tape_inputs if many else c.tape_inputs[0], training)
+        # C reads this call also through a loss added in it (here, or by a layer it called)
+        c.adds_loss = bool(c.tape.added_losses) or any(s.adds_loss for s in c.tape.steps)
         return xp.asarray(ops.convert_to_numpy(c.tape_output), dtype=self.compute_dtype)
 
     def backward(self, dC_da, cache=None):
@@ -469,7 +495,15 @@ class Layer:
         c = self.cache_for(cache)
         params = [c.tape.leaves[id(v)] for v in self._variables.values()]
         c.tape.layer_gradients = {}  # each layer called inside: the sum over its calls
-        grads = c.tape.gradients(c.tape_output, [*c.tape_inputs, *params], dC_da)
+        if dC_da is None:  # C reads this call only through the losses it added
+            dC_da = xp.zeros_like(ops.convert_to_numpy(c.tape_output))
+        # An added loss L is part of C: ∂C/∂L = 1 (its values summed), its slope joins z's.
+        added = [v for v in c.tape.added_losses if isinstance(v, ops.Tensor) and v.tape is c.tape]
+        grads = c.tape.gradients(
+            [c.tape_output, *added],
+            [*c.tape_inputs, *params],
+            [dC_da, *(xp.ones_like(v.value) for v in added)],
+        )
         for key, g in zip(self._variables, grads[len(c.tape_inputs) :]):
             self.grads[key][...] = g
         for layer, sums in c.tape.layer_gradients.values():
@@ -503,7 +537,9 @@ class Layer:
                 sums[key] = sums[key] + g if key in sums else g.copy()
             return tuple(dC_dx) if many else (dC_dx,)
 
-        return ops.record(type(self).__name__, out, tuple(inputs) if many else (inputs,), backward)
+        z = ops.record(type(self).__name__, out, tuple(inputs) if many else (inputs,), backward)
+        tape.steps[-1].adds_loss = bool(getattr(cache, "adds_loss", False))
+        return z
 
     def sublayers(self) -> list[tuple[str, Layer]]:
         """The layers a layer written with ``call`` keeps as attributes (``self.dense = Dense(4)``),
@@ -750,6 +786,59 @@ class Layer:
                 )
                 if name in layer.non_trainable or not layer.trainable:
                     self.non_trainable.add(f"{key}/{name}")
+
+    # ---- losses a layer adds to C -----------------------------------------------------------
+
+    def add_loss(self, loss) -> None:
+        """Add ``loss`` to the cost C, as Keras's ``add_loss``: called inside ``call``, with ops
+        on what the call computed (a penalty on activations, a KL divergence). Training adds
+        the sum of its values to C, and its slope to the backward pass (∂C/∂loss = 1)."""
+        tape = ops.recording()
+        (self._added_losses if tape is None else tape.added_losses).append(loss)
+        stack = getattr(_ADDED, "stack", None)
+        if stack:
+            stack[-1].append(loss)
+
+    @property
+    def losses(self) -> list:
+        """Keras's ``layer.losses``: what ``add_loss`` was given in this layer's last call (and
+        in the layers its ``call`` used), then Ω(W) of each regularized parameter — numbers."""
+        found = [ops.convert_to_numpy(v) for v in self._added_losses]
+        for _, layer in self.sublayers():
+            found += layer.losses
+        for key, regularizer in self.regularizers.items():
+            if key in self.params:
+                w = self.to_keras(key, self.params[key])
+                found.append(ops.convert_to_numpy(ops.sum(regularizer(w))))
+        return found
+
+    # ---- regularization ---------------------------------------------------------------------
+
+    def regularize(self, **by_parameter) -> None:
+        """Keras's ``kernel_regularizer=…`` and the like, by the parameter each one penalizes
+        (``self.regularize(W=kernel_regularizer, b=bias_regularizer)``); None leaves one out."""
+        for key, identifier in by_parameter.items():
+            regularizer = regularizers.get(identifier)
+            if regularizer is None:
+                self.regularizers.pop(key, None)
+            else:
+                self.regularizers[key] = regularizer
+
+    def regularization(self, gradients: bool = False, scale: float = 1.0) -> float:
+        """Σ Ω(W) over this layer's regularized parameters and those of the layers its ``call``
+        uses, each W read in Keras's layout. With ``gradients``, also adds scale·∂Ω/∂W to each
+        trainable one's ∂C/∂W (training adds Ω to C, so its slope joins C's)."""
+        total = 0.0
+        for owner in self.owners_of_arrays():
+            for key, regularizer in owner.regularizers.items():
+                if key not in owner.params:
+                    continue  # a bias the layer was made without
+                w = owner.to_keras(key, owner.params[key])
+                total += float(ops.convert_to_numpy(ops.sum(regularizer(w))))
+                if gradients and owner.trainable and key not in owner.non_trainable:
+                    slope = xp.asarray(regularizer.gradient(w), dtype=w.dtype)
+                    owner.to_keras(key, owner.grads[key])[...] += scale * slope
+        return total
 
     def count_params(self) -> int:
         return sum(int(p.size) for p in self.params.values())

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from numpy.lib.stride_tricks import as_strided
 
-from glassnet import activations, initializers, kernels
+from glassnet import activations, initializers, kernels, regularizers
 from glassnet.backend import format_shape, xp
 from glassnet.layers.base import Layer, Variable, refuse_unsupported, workspace
 from glassnet.layers.core import add_bias_and_activate
@@ -249,8 +249,6 @@ class Conv(Layer):
             raise NotImplementedError(f"{kind}(groups={groups!r}) is not supported by glassnet.")
         refuse_unsupported(
             kind,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
             activity_regularizer=activity_regularizer,
             kernel_constraint=kernel_constraint,
             bias_constraint=bias_constraint,
@@ -270,6 +268,7 @@ class Conv(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.regularize(W=kernel_regularizer, b=bias_regularizer)
         # Conv1D is Conv2D on a height of 1: its windows are 1 × k.
         one = (1,) * (2 - self.rank)
         self.windows = Windows(
@@ -463,8 +462,8 @@ class Conv(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
+            "kernel_regularizer": regularizers.serialize(self.regularizers.get("W")),
+            "bias_regularizer": regularizers.serialize(self.regularizers.get("b")),
             "activity_regularizer": None,
             "kernel_constraint": None,
             "bias_constraint": None,

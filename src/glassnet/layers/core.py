@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from typing import ClassVar
 
-from glassnet import activations, initializers, kernels
+from glassnet import activations, initializers, kernels, regularizers
 from glassnet.backend import (
     format_shape,
     function_from_config,
@@ -110,8 +110,6 @@ class Dense(Layer):
             )
         refuse_unsupported(
             "Dense",
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
             activity_regularizer=activity_regularizer,
             kernel_constraint=kernel_constraint,
             bias_constraint=bias_constraint,
@@ -122,6 +120,7 @@ class Dense(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.regularize(W=kernel_regularizer, b=bias_regularizer)
 
     def build(self, input_shape):
         n_in = input_shape[-1]
@@ -194,8 +193,8 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
+            "kernel_regularizer": regularizers.serialize(self.regularizers.get("W")),
+            "bias_regularizer": regularizers.serialize(self.regularizers.get("b")),
             "kernel_constraint": None,
             "bias_constraint": None,
         }

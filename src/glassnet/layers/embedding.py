@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from typing import ClassVar
 
-from glassnet import initializers
+from glassnet import initializers, regularizers
 from glassnet.backend import xp
 from glassnet.layers.base import Layer, Variable, refuse_unsupported
 
@@ -59,7 +59,6 @@ class Embedding(Layer):
                 )
         refuse_unsupported(
             "Embedding",
-            embeddings_regularizer=embeddings_regularizer,
             embeddings_constraint=embeddings_constraint,
             lora_rank=lora_rank,
         )
@@ -70,6 +69,7 @@ class Embedding(Layer):
             "random_uniform" if embeddings_initializer == "uniform" else embeddings_initializer
         )
         self._initial_weights = weights
+        self.regularize(embeddings=embeddings_regularizer)
 
     @property
     def embeddings(self) -> Variable:
@@ -132,7 +132,7 @@ class Embedding(Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": None,
+            "embeddings_regularizer": regularizers.serialize(self.regularizers.get("embeddings")),
             "activity_regularizer": None,
             "embeddings_constraint": None,
             "mask_zero": self.mask_zero,

@@ -35,7 +35,7 @@ import numbers
 from types import SimpleNamespace
 from typing import ClassVar
 
-from glassnet import activations, initializers, kernels
+from glassnet import activations, initializers, kernels, regularizers
 from glassnet.backend import (
     blas_threads_for,
     make_rng,
@@ -122,9 +122,6 @@ class Recurrent(Layer):
             )
         refuse_unsupported(
             kind,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
             activity_regularizer=activity_regularizer,
             kernel_constraint=kernel_constraint,
             recurrent_constraint=recurrent_constraint,
@@ -146,6 +143,7 @@ class Recurrent(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.regularize(W_x=kernel_regularizer, W_h=recurrent_regularizer, b=bias_regularizer)
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.seed, self._rng = seed, make_rng(seed)
         self.return_sequences, self.go_backwards = bool(return_sequences), bool(go_backwards)
@@ -473,9 +471,9 @@ class Recurrent(Layer):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "recurrent_regularizer": None,
-            "bias_regularizer": None,
+            "kernel_regularizer": regularizers.serialize(self.regularizers.get("W_x")),
+            "recurrent_regularizer": regularizers.serialize(self.regularizers.get("W_h")),
+            "bias_regularizer": regularizers.serialize(self.regularizers.get("b")),
             "activity_regularizer": None,
             "kernel_constraint": None,
             "recurrent_constraint": None,

@@ -56,17 +56,14 @@ class Compiling:
         """
         if weighted_metrics is not None:
             raise NotImplementedError("weighted_metrics is not supported by glassnet yet.")
-        if loss is None:
-            raise ValueError(
-                "compile() needs a loss, e.g. loss='categorical_crossentropy'. Valid names: "
-                f"{', '.join(sorted(losses_module.NAMES))}."
-            )
         self.optimizer = optimizers_module.get(optimizer)
         self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
         if isinstance(loss, dict) and "class_name" in loss:  # one loss, as Keras's config
             loss = losses_module.get(loss)
         self._compile_args["loss"] = loss
-        self.loss = loss if isinstance(loss, (list, dict)) else losses_module.get(loss)
+        # No loss at all is Keras's too: the model's layers then add theirs (add_loss).
+        self.loss = loss if loss is None or isinstance(loss, (list, dict)) else (
+            losses_module.get(loss))  # fmt: skip
         self._metric_specs = []
         self.compiled = True
         if self.built:
@@ -84,11 +81,11 @@ class Compiling:
         """Per-output losses, weights and metrics, once the outputs are known."""
         self._case_1_flags = None
         args, names = self._compile_args, self.output_names
-        self.losses = [
+        self.output_losses = [
             None if spec is None else losses_module.get(spec)
             for spec in _per_output(args["loss"], names, "loss")
         ]
-        for loss in self.losses:  # training takes C as the mean, Keras's default reduction
+        for loss in self.output_losses:  # training takes C as the mean, Keras's default reduction
             if loss is not None and loss.reduction not in ("sum_over_batch_size", "mean"):
                 raise NotImplementedError(
                     f"Training with {loss.name}(reduction={loss.reduction!r}) is not supported "

@@ -23,6 +23,7 @@ from glassnet.layers import (
     Layer,
     Node,
 )
+from glassnet.layers.base import collecting_added_losses
 from glassnet.models.checks import as_input
 
 __all__ = ["Capture", "Graph"]
@@ -79,6 +80,8 @@ class Graph:
         )
         self.built = True
         self._pairs = None
+        self._regularized: list = []  # made with the pairs (Steps.trainable_pairs)
+        self._added_in_forward: list = []  # what add_loss was given in the last forward pass
 
     @property
     def input(self):
@@ -259,6 +262,12 @@ class Graph:
                 classes[function_key(serialize_function(function))] = function
         return classes
 
+    @property
+    def losses(self) -> list:
+        """Keras's ``model.losses``: each layer's (``Layer.losses``), in layer order — what
+        ``add_loss`` was given in the last call, then Ω(W) of each regularized weight."""
+        return [value for layer in self.layers for value in layer.losses]
+
     def leaf_layers(self) -> list[Layer]:
         """Every layer that holds numbers, nested models opened up."""
         out = []
@@ -380,7 +389,10 @@ class Graph:
         the training pass. A model used as a layer inside another gets a cache of its own.
         """
         caches = self._caches_for(cache)
-        values = self._run(self._as_inputs(x), training, caches)
+        with collecting_added_losses() as added:  # the loss adds them to C
+            values = self._run(self._as_inputs(x), training, caches)
+        self._added_in_forward = added
+        self.cache_for(cache).adds_loss = bool(added)  # as a layer: C reads it through them
         outs = [values[id(t)] for t in self.outputs]
         return outs[0] if len(outs) == 1 else outs
 
@@ -443,7 +455,9 @@ class Graph:
             else:
                 parts = [grads.pop(k, None) for k in writes]  # None: nothing reads that one
                 if all(part is None for part in parts):
-                    continue  # nothing downstream of this node reaches the loss
+                    if not getattr(layer.cache_for(cache), "adds_loss", False):
+                        continue  # nothing downstream of this node reaches the loss
+                    parts = [None] * len(writes)  # C reads it only through a loss it added
                 dC_din = layer.backward(parts if node.several else parts[0], cache)
             if id(layer) in self._shared:  # sum ∂C/∂W over the calls of a shared layer
                 # (a model called twice, a siamese network's tower: its layers' ∂C/∂W)
@@ -471,7 +485,8 @@ class Graph:
         """As a layer inside another model: ∂C/∂(inputs) from ∂C/∂(outputs)."""
         parts = dC_da if len(self.outputs) > 1 else [dC_da]
         caches = self._caches_for(cache)
-        grads = self._backward_graph({id(t): g for t, g in zip(self.outputs, parts)}, {}, caches)
+        given = {id(t): g for t, g in zip(self.outputs, parts) if g is not None}
+        grads = self._backward_graph(given, {}, caches)
         ins = [grads[id(t)] for t in self.inputs]
         return ins[0] if len(ins) == 1 else ins
 

@@ -73,7 +73,7 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         self.needs_input_gradient = False  # until another model uses this one as a layer
         self.optimizer = None
         self.loss = None
-        self.losses: list = []
+        self.output_losses: list = []  # compile's loss per output; `losses`: add_loss's, as Keras
         self.loss_weights: list[float] = []
         self.compiled = False
         self._metric_specs: list[list] = []

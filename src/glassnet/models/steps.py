@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 
-from glassnet import distribution
+from glassnet import distribution, ops
 from glassnet import losses as losses_module
 from glassnet.backend import (
     fits,
@@ -60,7 +60,7 @@ class Steps:
         return self._case_1_flags[index]
 
     def _uses_case_1(self, index: int) -> bool:
-        loss, tensor = self.losses[index], self.outputs[index]
+        loss, tensor = self.output_losses[index], self.outputs[index]
         layer = tensor.node.layer
         return (
             loss is not None
@@ -76,7 +76,7 @@ class Steps:
         """C of each output (before loss_weights; with sample weights ``sws`` if given), from z
         where case 1 applies (stable for any logits)."""
         terms = []
-        for i, (loss, y, out) in enumerate(zip(self.losses, ys, outs)):
+        for i, (loss, y, out) in enumerate(zip(self.output_losses, ys, outs)):
             w = None if sws is None else sws[i]
             if loss is None:
                 terms.append(0.0)
@@ -100,8 +100,23 @@ class Steps:
         )
 
     def _loss_total(self, ys: list, outs: list, caches: dict, sws=None) -> float:
+        """C: the outputs' losses, weighted, plus Ω(W) of each regularized parameter."""
+        return self._output_total(ys, outs, caches, sws) + self.regularization()
+
+    def _output_total(self, ys: list, outs: list, caches: dict, sws=None) -> float:
         terms = self._loss_terms(ys, outs, caches, sws)
         return float(sum(w * c for w, c in zip(self.loss_weights, terms)))
+
+    def regularization(self, gradients: bool = False, scale: float = 1.0) -> float:
+        """Σ Ω(W) over every regularized parameter (``kernel_regularizer=…``); with
+        ``gradients``, each one's scale·∂Ω/∂W added to its ∂C/∂W (``Layer.regularization``)."""
+        if self._pairs is None:
+            self.trainable_pairs()
+        return sum(layer.regularization(gradients, scale) for layer in self._regularized)
+
+    def added_loss(self) -> float:
+        """The sum of what ``add_loss`` was given in the last training forward pass."""
+        return sum(float(xp.sum(ops.convert_to_numpy(v))) for v in self._added_in_forward)
 
     def backpropagate(self, y, out, sample_weight=None, share: float = 1.0) -> float:
         """The backward pass for targets ``y``: returns C and leaves every layer's gradients set.
@@ -117,7 +132,7 @@ class Steps:
         sws = self._as_weights(sample_weight)
         dC_douts, dC_dz_at = {}, {}
         for i, (loss, weight, y_i, out_i) in enumerate(
-            zip(self.losses, self.loss_weights, ys, outs)
+            zip(self.output_losses, self.loss_weights, ys, outs)
         ):
             if loss is None:
                 continue
@@ -131,9 +146,17 @@ class Steps:
                 dC_dz_at[id(tensor.node)] = g
             else:
                 dC_douts[id(tensor)] = g
-        C = self._loss_total(ys, outs, self._training_caches, sws)
+        if not dC_douts and not dC_dz_at and not self._added_in_forward and not self._regularized:
+            raise ValueError(
+                "No loss to compute: pass a loss to compile(), e.g. "
+                "loss='categorical_crossentropy' (valid names: "
+                f"{', '.join(sorted(losses_module.NAMES))}), or add one in a layer's call() "
+                "with self.add_loss(...)."
+            )
+        C = self._output_total(ys, outs, self._training_caches, sws)
         self._backward_graph(dC_douts, dC_dz_at, self._training_caches)
-        return C
+        # The losses the layers added, and Ω(W): their slopes went back with the rest, or go now.
+        return C + self.added_loss() + self.regularization(gradients=True, scale=share)
 
     def _as_weights(self, sample_weight):
         """Sample weights per output, or None: one array (one output), a list or a dict."""
@@ -166,6 +189,11 @@ class Steps:
                 if layer.trainable and self.trainable
                 for k in layer.params
                 if k not in layer.non_trainable
+            ]
+            self._regularized = [  # the layers with a kernel_regularizer or the like
+                layer
+                for layer in self.leaf_layers()
+                if any(owner.regularizers for owner in layer.owners_of_arrays())
             ]
         return self._pairs
 
@@ -212,7 +240,7 @@ class Steps:
             return xs, None
         ys = self._target_list(y)
         checked = []
-        for arr, loss, t in zip(ys, self.losses, self.outputs):
+        for arr, loss, t in zip(ys, self.output_losses, self.outputs):
             if len(arr) != n:
                 raise ValueError(
                     f"x and y must hold the same number of samples; received x with {n} and "

@@ -13,6 +13,7 @@ import pytest
 import glassnet
 import glassnet as keras
 from glassnet import glassbox, layers, ops, saving
+from tests.gradcheck import numerical_gradient, relative_error
 
 
 class Linear(keras.layers.Layer):
@@ -215,16 +216,16 @@ def test_what_a_call_layer_may_not_do_says_so(rng):
         def call(self, inputs):
             return inputs * np.asarray(self.w)
 
-    class Two(keras.layers.Layer):
+    class Named(keras.layers.Layer):
         def call(self, inputs):
-            return inputs, inputs
+            return {"a": inputs, "b": inputs}
 
     model = keras.Sequential([keras.Input((3,)), ToNumpy()])
     with pytest.raises(TypeError, match=r"went into a NumPy function inside call\(\)"):
         model.compile("sgd", "mse") or model.fit(rng.normal(size=(2, 3)), np.ones((2, 3)),
                                                  verbose=0)  # fmt: skip
-    with pytest.raises(NotImplementedError, match="gives one output in glassnet for now"):
-        Two()(np.ones((1, 2)))
+    with pytest.raises(NotImplementedError, match="returned a dict: a layer written with call"):
+        Named()(np.ones((1, 2)))
     with pytest.raises(NotImplementedError, match=r"add_weight\(constraint=...\) is not"):
         keras.layers.Layer().add_weight(shape=(2,), constraint="non_neg")
     with pytest.raises(ValueError, match="already has a weight named 'w'"):
@@ -401,3 +402,60 @@ def test_a_train_step_of_ones_own_is_refused_with_what_to_write_instead(rng):
     model.compile("sgd", "mse")
     with pytest.raises(NotImplementedError, match=r"overrides train_step\(self, data\).*call\(\)"):
         model.fit(rng.normal(size=(4, 2)), np.ones((4, 1)), verbose=0)
+
+
+class Split(layers.Layer):
+    """A call that gives two outputs, as the guide's VAE encoder gives (z_mean, z_log_var, z)."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 3))
+
+    def call(self, inputs):
+        h = ops.matmul(inputs, self.w)
+        return h, ops.sum(h * h, axis=1, keepdims=True)
+
+
+class UsesSplit(layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.split = Split()
+
+    def call(self, inputs):
+        h, s = self.split(inputs)
+        return ops.tanh(h) * s
+
+
+def test_a_call_that_gives_a_tuple_works_on_arrays_inside_a_call_and_in_a_graph(float64, rng):
+    x = rng.normal(size=(4, 5))
+    first, second = Split()(x)  # on arrays: the tuple call gave
+    assert first.shape == (4, 3) and second.shape == (4, 1)
+    outer = UsesSplit()  # inside another call: one recorded step, each output sliced out of it
+    dC_da = rng.normal(size=(4, 3))
+    outer(x)
+    outer.forward(x)
+    dx = outer.backward(dC_da)
+    grads = {k: g.copy() for k, g in outer.grads.items()}
+
+    def C():
+        return float((outer.forward(x) * dC_da).sum())
+
+    assert relative_error(dx, numerical_gradient(C, x)) < 1e-6
+    assert (
+        relative_error(
+            grads["split/variable"], numerical_gradient(C, outer.split.params["variable"])
+        )
+        < 1e-6
+    )
+    inputs = keras.Input((5,))  # in the functional API: a node with two outputs
+    split = Split()
+    h, s = split(inputs)
+    model = keras.Model(inputs, [h, s])
+    model.compile("sgd", ["mse", "mse"])
+    targets = [rng.normal(size=(4, 3)), rng.normal(size=(4, 1))]
+    out = model.forward(x, training=True)
+    model.backpropagate(targets, out)
+    analytic = split.grads["variable"].copy()
+    numerical = numerical_gradient(
+        lambda: model.loss_value(targets, model.forward(x)), split.params["variable"]
+    )
+    assert relative_error(analytic, numerical) < 1e-6

@@ -40,6 +40,7 @@ from glassnet import (  # noqa: E402
     optimizers,
     preprocessing,
     random,
+    regularizers,
     saving,
     utils,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "optimizers",
     "preprocessing",
     "random",
+    "regularizers",
     "saving",
     "utils",
 ]

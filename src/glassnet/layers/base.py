@@ -402,10 +402,13 @@ class Layer:
             _SHAPES_ONLY.on = True
             try:
                 with xp.errstate(all="ignore"):
-                    outs.append(xp.shape(self._run_call(xs if many else xs[0], training=False)))
+                    out = self._run_call(xs if many else xs[0], training=False)
+                several = isinstance(out, (list, tuple))
+                outs.append([xp.shape(o) for o in out] if several else [xp.shape(out)])
             finally:
                 _SHAPES_ONLY.on = False
-        return tuple(a if a == b else None for a, b in zip(*outs))
+        shapes = [tuple(a if a == b else None for a, b in zip(*pair)) for pair in zip(*outs)]
+        return shapes if several else shapes[0]  # a call that gives a tuple: a list of shapes
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
                    name=None, **options):  # fmt: skip
@@ -480,7 +483,10 @@ class Layer:
             c.tape_output = self._run_call(c.tape_inputs if many else c.tape_inputs[0], training)
         # C reads this call also through a loss added in it (here, or by a layer it called)
         c.adds_loss = bool(c.tape.added_losses) or any(s.adds_loss for s in c.tape.steps)
-        return xp.asarray(ops.convert_to_numpy(c.tape_output), dtype=self.compute_dtype)
+        c.several = isinstance(c.tape_output, (list, tuple))  # call gave a tuple (or list)
+        outs = list(c.tape_output) if c.several else [c.tape_output]
+        values = [xp.asarray(ops.convert_to_numpy(o), dtype=self.compute_dtype) for o in outs]
+        return values if c.several else values[0]
 
     def backward(self, dC_da, cache=None):
         """∂C/∂(input) from ∂C/∂(output), reading only what ``forward`` stored; fills ``grads``.
@@ -495,14 +501,17 @@ class Layer:
         c = self.cache_for(cache)
         params = [c.tape.leaves[id(v)] for v in self._variables.values()]
         c.tape.layer_gradients = {}  # each layer called inside: the sum over its calls
-        if dC_da is None:  # C reads this call only through the losses it added
-            dC_da = xp.zeros_like(ops.convert_to_numpy(c.tape_output))
+        outs = list(c.tape_output) if c.several else [c.tape_output]
+        given = dC_da if c.several and dC_da is not None else [dC_da]
+        # None: C reads that output only through the losses this call added (or not at all)
+        given = [xp.zeros_like(ops.convert_to_numpy(o)) if g is None else g
+                 for o, g in zip(outs, given, strict=True)]  # fmt: skip
         # An added loss L is part of C: ∂C/∂L = 1 (its values summed), its slope joins z's.
         added = [v for v in c.tape.added_losses if isinstance(v, ops.Tensor) and v.tape is c.tape]
         grads = c.tape.gradients(
-            [c.tape_output, *added],
+            [*outs, *added],
             [*c.tape_inputs, *params],
-            [dC_da, *(xp.ones_like(v.value) for v in added)],
+            [*given, *(xp.ones_like(v.value) for v in added)],
         )
         for key, g in zip(self._variables, grads[len(c.tape_inputs) :]):
             self.grads[key][...] = g
@@ -529,17 +538,36 @@ class Layer:
         tape = ops.recording()
         cache = Cache()
         out = self.forward(values if many else values[0], training=training, cache=cache)
+        outs = out if isinstance(out, list) else [out]
+        # Several outputs are one step: side by side, a row per sample; each comes back out of
+        # it by a recorded slice, so what C sends back to each lands in its own columns.
+        rows = outs[0].shape[0] if outs[0].ndim else None
+        if len(outs) > 1 and any(o.ndim == 0 or o.shape[0] != rows for o in outs):
+            raise NotImplementedError(
+                f"{type(self).__name__}.call returned outputs of shapes "
+                f"{[o.shape for o in outs]}: called inside another layer's call(), several "
+                "outputs need the same batch size first."
+            )
+        widths = [o[0].size if len(outs) > 1 else 0 for o in outs]
+        edges = [sum(widths[:i]) for i in range(len(outs) + 1)]
+        packed = outs[0] if len(outs) == 1 else xp.concatenate(
+            [o.reshape(rows, -1) for o in outs], axis=1)  # fmt: skip
 
         def backward(dC_da):
-            dC_dx = self.backward(xp.ascontiguousarray(dC_da, dtype=out.dtype), cache)
+            dC_da = xp.ascontiguousarray(dC_da, dtype=packed.dtype)
+            if len(outs) > 1:
+                dC_da = [dC_da[:, a:b].reshape(o.shape) for o, a, b in zip(outs, edges, edges[1:])]
+            dC_dx = self.backward(dC_da, cache)
             sums = tape.layer_gradients.setdefault(id(self), (self, {}))[1]
             for key, g in self.grads.items():
                 sums[key] = sums[key] + g if key in sums else g.copy()
             return tuple(dC_dx) if many else (dC_dx,)
 
-        z = ops.record(type(self).__name__, out, tuple(inputs) if many else (inputs,), backward)
+        z = ops.record(type(self).__name__, packed, tuple(inputs) if many else (inputs,), backward)
         tape.steps[-1].adds_loss = bool(getattr(cache, "adds_loss", False))
-        return z
+        if len(outs) == 1:
+            return z
+        return tuple(ops.reshape(z[:, a:b], o.shape) for o, a, b in zip(outs, edges, edges[1:]))
 
     def sublayers(self) -> list[tuple[str, Layer]]:
         """The layers a layer written with ``call`` keeps as attributes (``self.dense = Dense(4)``),
@@ -554,10 +582,10 @@ class Layer:
     def _run_call(self, x, training):
         takes = inspect.signature(self.call).parameters
         out = self.call(x, training=training) if "training" in takes else self.call(x)
-        if isinstance(out, (list, tuple, dict)):
+        if isinstance(out, dict):
             raise NotImplementedError(
-                f"{type(self).__name__}.call returned {type(out).__name__}: a layer written "
-                "with call() gives one output in glassnet for now."
+                f"{type(self).__name__}.call returned a dict: a layer written with call() gives "
+                "one output, or a tuple or list of them, in glassnet for now."
             )
         return out
 
@@ -591,7 +619,9 @@ class Layer:
             shape = (None, *xs.shape[1:])
         if not self.built:
             self.build(shape)
-        return self.forward(xs, training=training)
+        out = self.forward(xs, training=training)
+        several = self.records() and isinstance(getattr(self, "tape_output", None), tuple)
+        return tuple(out) if several else out  # call gave a tuple: so does the layer
 
     _takes_list = False  # merge layers take a list of inputs
 

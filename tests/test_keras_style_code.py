@@ -459,3 +459,64 @@ def test_a_call_that_gives_a_tuple_works_on_arrays_inside_a_call_and_in_a_graph(
         lambda: model.loss_value(targets, model.forward(x)), split.params["variable"]
     )
     assert relative_error(analytic, numerical) < 1e-6
+
+
+class MaskedMean(layers.Layer):
+    """A call that reads the mask, Keras's way: the mean over the real steps only."""
+
+    def call(self, inputs, mask=None):
+        weights = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        return ops.sum(inputs * weights, axis=1) / ops.sum(weights, axis=1)
+
+
+class DropFirstStep(layers.Layer):
+    """A layer with its own compute_mask, in Keras's signature: the steps and the mask shift."""
+
+    def call(self, inputs):
+        return inputs[:, 1:, :]
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None else mask[:, 1:]
+
+
+def test_masks_reach_a_call_that_reads_them_and_a_compute_mask_of_ones_own(float64, rng):
+    ids = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2]])
+    inputs = keras.Input((None,), dtype="int32")
+    embedded = layers.Embedding(10, 3, mask_zero=True)(inputs)
+    model = keras.Model(inputs, MaskedMean()(DropFirstStep()(embedded)))
+    table = model.layers[1].params["embeddings"]
+    want = np.stack([table[[1, 4]].mean(axis=0), table[[7, 1, 8, 2]].mean(axis=0)])
+    assert np.allclose(model.predict(ids, verbose=0), want)  # padding and step 0 left out
+    model.compile("sgd", "mse")
+    y = rng.normal(size=(2, 3))
+    model.backpropagate(y, model.forward(ids, training=True))
+    analytic = model.layers[1].grads["embeddings"].copy()
+    table = model.layers[1].params["embeddings"]  # training moved it into one flat buffer
+    numerical = numerical_gradient(lambda: model.loss_value(y, model.forward(ids)), table)
+    assert relative_error(analytic, numerical) < 1e-6
+    assert not analytic[0].any() and not analytic[3].any()  # padding and step 0 get nothing
+
+
+def test_a_recurrent_layer_takes_a_mask_on_arrays_and_inside_a_call(rng):
+    class Encoder(layers.Layer):  # keras.io's masking guide's MyLayer
+        def __init__(self):
+            super().__init__()
+            self.embedding = layers.Embedding(20, 4, mask_zero=True)
+            self.lstm = layers.LSTM(3)
+
+        def call(self, inputs):
+            x = self.embedding(inputs)
+            return self.lstm(x, mask=self.embedding.compute_mask(inputs))
+
+    ids = np.array([[5, 6, 0, 0], [1, 2, 3, 4]])
+    encoder = Encoder()
+    inside = encoder(ids)
+    vectors = encoder.embedding(ids)
+    on_arrays = encoder.lstm(vectors, mask=ids != 0)
+    short = encoder.lstm(vectors[:1, :2])  # the padded sample, without its padding
+    assert np.allclose(inside, on_arrays) and np.allclose(on_arrays[0], short[0], atol=1e-6)
+    with pytest.raises(NotImplementedError) as caught:
+        encoder.lstm(keras.Input((4, 4)), mask=np.ones((1, 4), bool))
+    assert "In the functional API, LSTM takes its mask from the layers before it" in str(
+        caught.value
+    )

@@ -301,7 +301,7 @@ def test_masked_gradients_against_finite_differences(rng):
     report = glassbox.check_gradients(model, x, np.array([0, 1, 1]))
     assert "all gradients agree" in str(report)
     masking = layers.Masking()
-    assert masking.compute_mask(x, x, None)[0].tolist() == [False, False, True, True, True]
+    assert masking.compute_mask(x)[0].tolist() == [False, False, True, True, True]
 
 
 def test_summary_wraps_long_names_as_keras_does(capsys):

@@ -397,12 +397,13 @@ class Layer:
         shapes = input_shape if many else [input_shape]
         outs = []
         for free in (2, 3):  # a None becomes 2, then 3: what changes with it is free too
-            xs = [xp.full([free if d is None else d for d in s], 0.5, self.compute_dtype)
+            xs = [xp.full([free if d is None else d for d in s], 1.0, self.compute_dtype)
                   for s in shapes]  # fmt: skip
             _SHAPES_ONLY.on = True
             try:
-                with xp.errstate(all="ignore"):
-                    out = self._run_call(xs if many else xs[0], training=False)
+                every_step = xp.ones(xs[0].shape[:2], dtype=bool) if xs[0].ndim > 1 else None
+                with xp.errstate(all="ignore"):  # a call that reads a mask: every step real
+                    out = self._run_call(xs if many else xs[0], training=False, mask=every_step)
                 several = isinstance(out, (list, tuple))
                 outs.append([xp.shape(o) for o in out] if several else [xp.shape(out)])
             finally:
@@ -480,7 +481,11 @@ class Layer:
             c.tape_inputs = [c.tape.watch(x, n) for x, n in zip(xs, names)]
             for key, variable in self._variables.items():
                 c.tape.watch(self.params[key], key, source=variable)
-            c.tape_output = self._run_call(c.tape_inputs if many else c.tape_inputs[0], training)
+            c.tape_output = self._run_call(
+                c.tape_inputs if many else c.tape_inputs[0],
+                training,
+                getattr(c, "input_mask", None),
+            )
         # C reads this call also through a loss added in it (here, or by a layer it called)
         c.adds_loss = bool(c.tape.added_losses) or any(s.adds_loss for s in c.tape.steps)
         c.several = isinstance(c.tape_output, (list, tuple))  # call gave a tuple (or list)
@@ -525,7 +530,7 @@ class Layer:
         dC_dx = grads[: len(c.tape_inputs)]
         return dC_dx if c.tape_many else dC_dx[0]
 
-    def _call_recorded(self, inputs, training):
+    def _call_recorded(self, inputs, training, mask=None):
         """This layer called inside another's recorded ``call``: one step on that tape, whose
         backward is this layer's own backward pass (its gradients added up over its calls)."""
         many = isinstance(inputs, (list, tuple))
@@ -537,6 +542,7 @@ class Layer:
             )
         tape = ops.recording()
         cache = Cache()
+        cache.input_mask = mask
         out = self.forward(values if many else values[0], training=training, cache=cache)
         outs = out if isinstance(out, list) else [out]
         # Several outputs are one step: side by side, a row per sample; each comes back out of
@@ -579,9 +585,12 @@ class Layer:
         ``forward`` and ``backward``."""
         return type(self).call is not Layer.call and type(self).forward is Layer.forward
 
-    def _run_call(self, x, training):
+    def _run_call(self, x, training, mask=None):
         takes = inspect.signature(self.call).parameters
-        out = self.call(x, training=training) if "training" in takes else self.call(x)
+        extra = {"training": training} if "training" in takes else {}
+        if "mask" in takes:  # a call that reads the mask (batch, steps) gets it, as in Keras
+            extra["mask"] = mask
+        out = self.call(x, **extra)
         if isinstance(out, dict):
             raise NotImplementedError(
                 f"{type(self).__name__}.call returned a dict: a layer written with call() gives "
@@ -589,11 +598,19 @@ class Layer:
             )
         return out
 
-    def compute_mask(self, a_prev, a, mask):
-        """Which steps of the output ``a`` are real, given the input's ``mask`` (batch, steps):
-        the same steps while the output keeps them (batch, steps, …), else no mask. Embedding
-        and Masking make masks; a recurrent layer skips the masked steps and, returning its
-        last output only, ends the mask."""
+    def compute_mask(self, inputs, mask=None):
+        """Keras's: the mask (batch, steps: which steps are real) of the output, given the
+        input's ``mask``. Embedding (``mask_zero``) and Masking make one; a layer of your own
+        may override this, with Keras's signature. The base passes ``mask`` on, as far as the
+        output keeps the steps (see ``output_mask``)."""
+        return mask
+
+    def output_mask(self, a_prev, a, mask):
+        """The mask that goes on with this layer's output ``a``: ``compute_mask``'s where a
+        layer defines its own; else the input's, while the output keeps (batch, steps, …) —
+        a recurrent layer that returns only its last output ends it."""
+        if type(self).compute_mask is not Layer.compute_mask:
+            return self.compute_mask(a_prev, mask)
         if mask is None or a.ndim < 3 or a.shape[:2] != mask.shape:
             return None
         return mask
@@ -601,14 +618,17 @@ class Layer:
     def call(self, *args, **kwargs):
         raise NotImplementedError  # only to recognise Keras-style subclasses, see __call__
 
-    def __call__(self, inputs, training: bool | None = None):
+    def __call__(self, inputs, training: bool | None = None, mask=None):
         if _symbolic(inputs):
             return self._call_symbolic(inputs)
         tape = ops.recording()
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if mask is not None:  # Keras's mask argument: which steps are real (batch, steps)
+            mask = xp.asarray(ops.convert_to_numpy(mask), dtype=bool)
         if tape is not None and any(isinstance(t, ops.Tensor) for t in items):
             inside = getattr(tape, "training", False)  # the call it is made in says
-            return self._call_recorded(inputs, inside if training is None else training)
+            return self._call_recorded(inputs, inside if training is None else training, mask)
+        self.input_mask = mask  # read by forward: a recurrent layer skips the masked steps
         training = bool(training)
         many = isinstance(inputs, (list, tuple)) and (self._takes_list or self.records())
         if many:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from typing import ClassVar
 
-from glassnet import activations, initializers, kernels, regularizers
+from glassnet import activations, initializers, kernels, ops, regularizers
 from glassnet.backend import (
     format_shape,
     function_from_config,
@@ -411,7 +411,7 @@ class Masking(Layer):
 
     >>> import numpy as np
     >>> x = np.array([[[1.0], [0.0], [2.0]]])
-    >>> Masking().compute_mask(x, x, None).tolist()
+    >>> Masking().compute_mask(x).tolist()
     [[True, False, True]]
     """
 
@@ -422,8 +422,8 @@ class Masking(Layer):
     def _real(self, a_prev):
         return (a_prev != self.mask_value).any(axis=-1)  # (batch, steps)
 
-    def compute_mask(self, a_prev, a, mask):
-        return self._real(a_prev)
+    def compute_mask(self, inputs, mask=None):
+        return self._real(ops.convert_to_numpy(inputs))
 
     def forward(self, a_prev, training=False, cache=None):
         c = self.cache_for(cache)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from typing import ClassVar
 
-from glassnet import initializers, regularizers
+from glassnet import initializers, ops, regularizers
 from glassnet.backend import xp
 from glassnet.layers.base import Layer, Variable, refuse_unsupported
 
@@ -110,11 +110,11 @@ class Embedding(Layer):
         c.ids = ids
         return self.params["embeddings"][ids]  # (batch, …, output_dim): each id's row
 
-    def compute_mask(self, a_prev, a, mask):
+    def compute_mask(self, inputs, mask=None):
         """With ``mask_zero``, id 0 is padding: the steps holding it are masked out."""
         if not self.mask_zero:
             return None
-        return xp.asarray(a_prev) != 0  # (batch, steps)
+        return ops.convert_to_numpy(inputs) != 0  # (batch, steps); ids have no derivative
 
     def backward(self, dC_da, cache=None):
         c = self.cache_for(cache)

@@ -225,14 +225,15 @@ class Recurrent(Layer):
 
     def __call__(self, inputs, training: bool = False, initial_state=None, mask=None):
         """As Keras's RNN call: ``layer(x)``, or ``layer(x, initial_state=[h0])`` (an LSTM:
-        ``[h0, c0]``) to start from a state other than zeros — an encoder's final state, say."""
-        if mask is not None:
+        ``[h0, c0]``) to start from a state other than zeros — an encoder's final state, say.
+        ``mask`` (batch, steps), on arrays or inside a ``call``: the steps to skip."""
+        if mask is not None and _symbolic(inputs):
             raise NotImplementedError(
-                f"{type(self).__name__} takes its mask from the layers before it (Embedding "
-                "with mask_zero=True, Masking), not as an argument."
+                f"In the functional API, {type(self).__name__} takes its mask from the layers "
+                "before it (Embedding with mask_zero=True, Masking), not as an argument."
             )
         if initial_state is None:
-            return super().__call__(inputs, training=training)
+            return super().__call__(inputs, training=training, mask=mask)
         many = isinstance(initial_state, (list, tuple))
         states = list(initial_state) if many else [initial_state]
         if len(states) != self._state_count:
@@ -250,6 +251,7 @@ class Recurrent(Layer):
         xs = [xp.asarray(a, dtype=self.compute_dtype) for a in (inputs, *states)]
         if not self.built:
             self.build((None, *xs[0].shape[1:]))
+        self.input_mask = None if mask is None else xp.asarray(mask, dtype=bool)
         return self.forward(xs, training=training)
 
     def _check_state_shape(self, k: int, shape) -> None:

@@ -325,8 +325,10 @@ class Graph:
             outs = result if node.several else (result,)
             for k, out in zip(writes, outs):
                 values[k] = out
-            out_mask = layer.compute_mask(a_prev, outs[0], mask)
-            if out_mask is not None:
+            out_mask = layer.output_mask(a_prev, outs[0], mask)
+            if isinstance(out_mask, (list, tuple)):  # one per output (a call that splits)
+                masks.update({k: m for k, m in zip(writes, out_mask) if m is not None})
+            elif out_mask is not None:
                 masks[writes[0]] = out_mask  # a recurrent layer's final states have none
             if not keep:
                 if outputs.isdisjoint(writes):

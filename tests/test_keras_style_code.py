@@ -520,3 +520,35 @@ def test_a_recurrent_layer_takes_a_mask_on_arrays_and_inside_a_call(rng):
     assert "In the functional API, LSTM takes its mask from the layers before it" in str(
         caught.value
     )
+
+
+def test_a_model_called_inside_a_layers_call_lends_it_its_weights(float64, rng):
+    """keras.io's functional guide mixes styles: a functional model kept by a layer written with
+    call(). The model is one recorded step; the layer adopts its weights (classifier/…/W)."""
+    inputs = keras.Input((None, 4))
+    head = keras.Model(inputs, layers.Dense(1)(layers.GlobalAveragePooling1D()(inputs)))
+
+    class Recurrent(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.projection = layers.Dense(4, activation="tanh")
+            self.classifier = head
+
+        def call(self, inputs):
+            steps = [self.projection(inputs[:, t, :]) for t in range(inputs.shape[1])]
+            return self.classifier(ops.stack(steps, axis=1)) * 2.0
+
+    model = keras.Sequential([keras.Input((3, 2)), Recurrent()])
+    model.compile("sgd", "mse")
+    x, y = rng.normal(size=(5, 3, 2)), rng.normal(size=(5, 1))
+    model.backpropagate(y, model.forward(x, training=True))
+    layer = model.layers[0]
+    dense = head.layers[-1]
+    assert {"classifier/" + dense.name + "/W", "projection/W"} <= set(layer.params)
+    for key, w in layer.params.items():
+        analytic = layer.grads[key].copy()
+        numerical = numerical_gradient(lambda: model.loss_value(y, model.forward(x)), w)
+        assert relative_error(analytic, numerical) < 1e-6, key
+    before = dense.params["W"].copy()
+    model.fit(x, y, epochs=2, verbose=0)
+    assert not np.allclose(dense.params["W"], before)  # fit trains the model inside too

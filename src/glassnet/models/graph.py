@@ -268,6 +268,15 @@ class Graph:
         ``add_loss`` was given in the last call, then Ω(W) of each regularized weight."""
         return [value for layer in self.layers for value in layer.losses]
 
+    def sublayers(self) -> list[tuple[str, Layer]]:
+        """Its layers by name: what a layer whose ``call`` uses this model adopts as its own
+        parameters (``classifier/dense/W``), as it adopts those of any layer it keeps."""
+        return [(layer.name, layer) for layer in self.layers if not isinstance(layer, InputLayer)]
+
+    def owners_of_arrays(self) -> list[Layer]:
+        """The layers whose arrays these are: its layers' (a model holds none of its own)."""
+        return [owner for _, layer in self.sublayers() for owner in layer.owners_of_arrays()]
+
     def leaf_layers(self) -> list[Layer]:
         """Every layer that holds numbers, nested models opened up."""
         out = []

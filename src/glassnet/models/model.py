@@ -24,7 +24,7 @@ import inspect
 import json
 import threading
 
-from glassnet import distribution
+from glassnet import distribution, ops
 from glassnet.backend import (
     make_rng,
     process_count,
@@ -147,14 +147,20 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
             if name in own:
                 rng.bit_generator.state = own[name]
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         if isinstance(x, KerasTensor) or (
             isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)
         ):
             return self._call_symbolic(x)
+        items = x if isinstance(x, (list, tuple)) else [x]
+        if ops.recording() is not None and any(isinstance(t, ops.Tensor) for t in items):
+            # inside a layer's call(): one recorded step, whose backward is this graph's
+            self.needs_input_gradient = True  # the call's earlier steps need ∂C/∂(its input)
+            inside = getattr(ops.recording(), "training", False)
+            return self._call_recorded(x, inside if training is None else training)
         xs, _ = self.check_data(x)
         caches = {id(node): Cache() for node in self._nodes}
-        values = self._run([as_input(a, self.compute_dtype) for a in xs], training, caches)
+        values = self._run([as_input(a, self.compute_dtype) for a in xs], bool(training), caches)
         return self._structure([values[id(t)] for t in self.outputs])
 
     # ---- configuration and saving -------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_downloaded_from_a_mirror_and_checked(server, tmp_path, monkeypatch):
     (x_train, _), _ = imdb.load_data()
     assert len(x_train) == 4
     assert imdb.get_word_index() == {"a": 1}
-    cached = imdb.cache_dir() / "datasets" / "imdb"
+    cached = tmp_path / "cache" / "datasets" / "imdb"  # GLASSNET_CACHE, set for every test
     assert sorted(p.name for p in cached.iterdir()) == ["imdb.npz", "imdb_word_index.json"]
     # a file that does not match the published hash is refused, and nothing is cached
     (cached / "imdb.npz").unlink()

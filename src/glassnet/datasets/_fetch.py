@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import pickle
 import sys
 import time
 import urllib.error
@@ -225,6 +226,68 @@ def _download(url, target: Path, sha256, stream, timeout, max_bytes=None, deadli
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class ArraysOnly(pickle.Unpickler):
+    """Unpickles NumPy arrays, Python's lists, dicts, strings and ints, and nothing else: a
+    crafted file fails instead of running code (a pickle may name any function to call)."""
+
+    ALLOWED = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    })  # fmt: skip
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: not an array")
+        return super().find_class(module, name)
+
+
+def find_file(dataset: str, name: str, sha256, origin: str, stream=None, timeout: float = 30.0,
+              max_bytes=None, fix: str = "", title: str = "") -> Path:  # fmt: skip
+    """A dataset kept as Keras keeps it, one file: the first copy of ``name`` found in
+    ``$GLASSNET_DATA/<dataset>/``, glassnet's cache, Keras's cache (``~/.keras/datasets/``) or
+    ``/usr/share/datasets/<dataset>/``; else downloaded from ``origin`` (a folder URL, or the
+    mirrors in ``GLASSNET_MIRRORS``) into glassnet's cache, kept only if its ``sha256`` (an MD5
+    where that is all the publisher gives) matches."""
+    places = []
+    if os.environ.get("GLASSNET_DATA"):
+        places.append(("$GLASSNET_DATA", Path(os.environ["GLASSNET_DATA"]) / dataset / name))
+    places += [
+        ("glassnet cache", cache_dir() / "datasets" / dataset / name),
+        ("Keras cache", _keras_datasets_dir() / name),
+        ("Debian datasets", Path("/usr/share/datasets") / dataset / name),
+    ]
+    for _, path in places:
+        if path.is_file():
+            return path
+    looked = "\n  ".join(f"{what}: {path}" for what, path in places)
+    if sha256 is None:
+        raise DatasetUnavailableError(f"{name} was not found. Looked in:\n  {looked}")
+    stream = stream or sys.stderr
+    folder = cache_dir() / "datasets" / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(folder)
+    mirrors = [
+        m.strip().format(dataset=dataset)
+        for m in os.environ.get("GLASSNET_MIRRORS", "").split(",")
+        if m.strip()
+    ] or [origin]
+    errors = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + name
+        stream.write(f"Downloading {url}\n")
+        try:
+            _download(url, folder / name, sha256, stream, timeout, max_bytes=max_bytes)
+            return folder / name
+        except (OSError, ValueError) as exc:  # URLError and HTTP errors are OSErrors
+            errors.append(f"{url}: {exc}")
+    raise DatasetUnavailableError(
+        f"{title} {name} was not found locally and could not be downloaded.\nLooked in:\n  "
+        f"{looked}\n  " + "\n  ".join(errors) + f"\n{fix}"
+    )
 
 
 def fetch(

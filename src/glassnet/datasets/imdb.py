@@ -16,21 +16,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from glassnet.datasets._fetch import (
-    DatasetUnavailableError,
-    _download,
-    _keras_datasets_dir,
-    _remove_stale_parts,
-    cache_dir,
-)
+from glassnet.datasets._fetch import ArraysOnly, find_file
 
 __all__ = ["get_word_index", "load_data"]
 
@@ -42,68 +34,16 @@ HASHES = {  # as Keras publishes them: SHA-256 of the reviews, MD5 of the word i
 MAX_MEMBER = 256 << 20  # bytes of one array inside imdb.npz, unpacked (the real ones: ~60 MB)
 
 
-def _places(name: str) -> list[tuple[str, Path]]:
-    places = []
-    if os.environ.get("GLASSNET_DATA"):
-        places.append(("$GLASSNET_DATA", Path(os.environ["GLASSNET_DATA"]) / "imdb" / name))
-    places += [
-        ("glassnet cache", cache_dir() / "datasets" / "imdb" / name),
-        ("Keras cache", _keras_datasets_dir() / name),
-        ("Debian datasets", Path("/usr/share/datasets/imdb") / name),
-    ]
-    return places
-
-
 def _find(name: str, stream=None, timeout: float = 30.0) -> Path:
     """The first copy of ``name`` found, or one downloaded into glassnet's cache."""
-    for _, path in _places(name):
-        if path.is_file():
-            return path
-    looked = "\n  ".join(f"{what}: {path}" for what, path in _places(name))
-    if name not in HASHES:
-        raise DatasetUnavailableError(f"{name} was not found. Looked in:\n  {looked}")
-    stream = stream or sys.stderr
-    folder = cache_dir() / "datasets" / "imdb"
-    folder.mkdir(parents=True, exist_ok=True)
-    _remove_stale_parts(folder)
-    mirrors = [
-        m.strip().format(dataset="imdb")
-        for m in os.environ.get("GLASSNET_MIRRORS", "").split(",")
-        if m.strip()
-    ] or [MIRROR]
-    errors = []
-    for base in mirrors:
-        url = base.rstrip("/") + "/" + name
-        stream.write(f"Downloading {url}\n")
-        try:
-            _download(url, folder / name, HASHES[name], stream, timeout, max_bytes=128 << 20)
-            return folder / name
-        except (OSError, ValueError) as exc:  # URLError and HTTP errors are OSErrors
-            errors.append(f"{url}: {exc}")
-    raise DatasetUnavailableError(
-        f"IMDB's {name} was not found locally and could not be downloaded.\nLooked in:\n  "
-        f"{looked}\n  " + "\n  ".join(errors) + "\nFix: put Keras's imdb.npz and "
-        "imdb_word_index.json in $GLASSNET_DATA/imdb/."
-    )
+    return find_file(
+        "imdb", name, HASHES.get(name), MIRROR, stream, timeout, max_bytes=128 << 20,
+        fix="Fix: put Keras's imdb.npz and imdb_word_index.json in $GLASSNET_DATA/imdb/.",
+        title="IMDB's",
+    )  # fmt: skip
 
 
 # ---- reading imdb.npz without running anything ---------------------------------------------------
-
-
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickles NumPy arrays of Python lists and ints, and nothing else."""
-
-    ALLOWED = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    })  # fmt: skip
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refused to load {module}.{name}: not an array")
-        return super().find_class(module, name)
 
 
 def _read_array(data: bytes, what: str):
@@ -115,7 +55,7 @@ def _read_array(data: bytes, what: str):
         raise ValueError(f"{what} is in .npy format {version}, which is not read here.")
     shape, fortran, dtype = headers[version](stream)
     if dtype.hasobject:  # a ragged array: its pickle, through the allowlist
-        array = _ArraysOnly(stream).load()
+        array = ArraysOnly(stream).load()
         if not isinstance(array, np.ndarray) or array.shape != shape:
             raise ValueError(f"{what} does not hold the array its header describes.")
         return array

@@ -80,7 +80,7 @@ class Graph:
         )
         self.built = True
         self._pairs = None
-        self._regularized: list = []  # made with the pairs (Steps.trainable_pairs)
+        self._regularized: list | None = None  # made on first use (Steps.regularization)
         self._added_in_forward: list = []  # what add_loss was given in the last forward pass
 
     @property

@@ -110,9 +110,17 @@ class Steps:
     def regularization(self, gradients: bool = False, scale: float = 1.0) -> float:
         """Σ Ω(W) over every regularized parameter (``kernel_regularizer=…``); with
         ``gradients``, each one's scale·∂Ω/∂W added to its ∂C/∂W (``Layer.regularization``)."""
-        if self._pairs is None:
-            self.trainable_pairs()
-        return sum(layer.regularization(gradients, scale) for layer in self._regularized)
+        return sum(layer.regularization(gradients, scale) for layer in self._regularized_layers())
+
+    def _regularized_layers(self) -> list:
+        """The layers that carry a regularizer (``kernel_regularizer=…``), found once."""
+        if self._regularized is None:
+            self._regularized = [
+                layer
+                for layer in self.leaf_layers()
+                if any(owner.regularizers for owner in layer.owners_of_arrays())
+            ]
+        return self._regularized
 
     def added_loss(self) -> float:
         """The sum of what ``add_loss`` was given in the last training forward pass."""
@@ -146,7 +154,7 @@ class Steps:
                 dC_dz_at[id(tensor.node)] = g
             else:
                 dC_douts[id(tensor)] = g
-        if not dC_douts and not dC_dz_at and not self._added_in_forward and not self._regularized:
+        if not (dC_douts or dC_dz_at or self._added_in_forward or self._regularized_layers()):
             raise ValueError(
                 "No loss to compute: pass a loss to compile(), e.g. "
                 "loss='categorical_crossentropy' (valid names: "
@@ -189,11 +197,6 @@ class Steps:
                 if layer.trainable and self.trainable
                 for k in layer.params
                 if k not in layer.non_trainable
-            ]
-            self._regularized = [  # the layers with a kernel_regularizer or the like
-                layer
-                for layer in self.leaf_layers()
-                if any(owner.regularizers for owner in layer.owners_of_arrays())
             ]
         return self._pairs
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from glassnet import kernels, ops
-from glassnet.backend import lookup, xp
+from glassnet.backend import function_from_config, known_objects, lookup, serialize_function, xp
 
 __all__ = [
     "ActivationFunction",
@@ -56,14 +56,24 @@ class ActivationFunction:
     prime: Callable | None = None
     jvp: Callable | None = None
     fused_backward: Callable | None = None  # (z, a, dC_da, dC_dz) in one pass, same bits
+    function: Callable | None = None  # a function of your own, written with glassnet.ops
 
     def __call__(self, z):
         if isinstance(z, ops.Tensor):  # inside a recorded call(): the op, with its derivative
+            if self.function is not None:
+                return self.function(z)
             return z if self.name == "linear" else getattr(ops, self.name)(z)
         return self.f(z)
 
     def backward(self, z, a, dC_da):
-        """∂C/∂z from ∂C/∂a: σ′(z) ⊙ ∂C/∂a (elementwise), or the Jacobian product (softmax)."""
+        """∂C/∂z from ∂C/∂a: σ′(z) ⊙ ∂C/∂a (elementwise), or the Jacobian product (softmax);
+        for a function of your own, the deck's recursion over the ops it recorded."""
+        if self.function is not None:
+            with ops.Tape() as tape:
+                leaf = tape.watch(z, "z")
+                out = self.function(leaf)
+            return tape.gradients(out, [leaf], dC_da)[0] if isinstance(out, ops.Tensor) else (
+                xp.zeros_like(z))  # fmt: skip
         if self.jvp is not None:
             return self.jvp(a, dC_da)
         if self.fused_backward is not None and _fusable(z, a, dC_da):
@@ -221,14 +231,33 @@ def names() -> list[str]:
 
 
 def get(identifier) -> ActivationFunction:
-    """The activation named ``identifier`` (``None`` means linear), as ``keras.activations.get``."""
+    """The activation named ``identifier`` (``None`` means linear), as ``keras.activations.get``;
+    or a function of your own (written with ``glassnet.ops``, registered or in a
+    ``custom_object_scope`` to be saved), whose derivative comes from the ops it uses."""
     if identifier is None:
         return linear
     if isinstance(identifier, ActivationFunction):
         return identifier
+    if isinstance(identifier, str) and identifier not in _REGISTRY:
+        known = known_objects().get(identifier)  # a registered function, by its name
+        identifier = known if callable(known) else identifier
+    if isinstance(identifier, dict) and identifier.get("class_name") in ("function", "__lambda__"):
+        identifier = function_from_config(identifier, what="activation")  # fmt: skip
+    if callable(identifier) and not isinstance(identifier, type):
+        return _of_function(identifier)
     return lookup("activation", identifier, _REGISTRY)
 
 
-def serialize(activation: ActivationFunction) -> str:
-    """The name under which ``get`` finds ``activation`` again."""
+def _of_function(fn) -> ActivationFunction:
+    def f(z):
+        return xp.asarray(ops.convert_to_numpy(fn(z)))
+
+    return ActivationFunction(getattr(fn, "__name__", "activation"), f, function=fn)
+
+
+def serialize(activation: ActivationFunction):
+    """The name under which ``get`` finds ``activation`` again (a function of your own: as
+    Keras writes a function in a config)."""
+    if activation.function is not None:
+        return serialize_function(activation.function)
     return activation.name

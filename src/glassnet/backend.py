@@ -401,6 +401,28 @@ def serialize_function(fn) -> dict | str:
             "config": {"code": code, "defaults": fn.__defaults__, "closure": closure}}  # fmt: skip
 
 
+_SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "glassnet_custom_objects", default=None
+)
+
+
+@contextlib.contextmanager
+def custom_object_scope(objects: dict):
+    """Inside it, configs and files may name ``objects`` (name → class or function) as if they
+    were registered, as Keras's ``custom_object_scope``; ``load_model(custom_objects=…)`` opens
+    one."""
+    token = _SCOPE.set({**(_SCOPE.get() or {}), **(objects or {})})
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def known_objects(custom_objects: dict | None = None) -> dict:
+    """The classes and functions a config may name: registered, in scope, then given."""
+    return {**CUSTOM_OBJECTS, **(_SCOPE.get() or {}), **(custom_objects or {})}
+
+
 def function_key(entry) -> str:
     """What identifies a serialized function: its name, or a lambda's code."""
     if isinstance(entry, dict) and entry.get("class_name") == "__lambda__":
@@ -412,7 +434,7 @@ def function_from_config(entry, custom_objects: dict | None = None, what: str = 
     """The function a config names, found among the registered objects and ``custom_objects``
     (where a copy made in memory finds a lambda by its code); never code from the file: a lambda
     saved as code is refused."""
-    known = {**CUSTOM_OBJECTS, **(custom_objects or {})}
+    known = known_objects(custom_objects)
     key = function_key(entry)
     if isinstance(key, str) and key.startswith("__lambda__:"):
         if callable(known.get(key)):

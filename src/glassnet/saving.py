@@ -16,17 +16,35 @@ True
 
 from __future__ import annotations
 
-from glassnet.backend import CUSTOM_OBJECTS
+from glassnet import activations, initializers, layers, losses, optimizers, regularizers
+from glassnet.backend import (
+    CUSTOM_OBJECTS,
+    custom_object_scope,
+    function_from_config,
+    known_objects,
+    serialize_function,
+)
 from glassnet.models import load_model, save_model
 
 __all__ = [
+    "custom_object_scope",
+    "deserialize_keras_object",
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",
     "load_model",
     "register_keras_serializable",
     "save_model",
+    "serialize_keras_object",
 ]
+
+# Keras's module of each kind of object, as a config names it, and how it is read back.
+_MODULES = {
+    "glassnet.regularizers": ("keras.regularizers", regularizers.get),
+    "glassnet.initializers": ("keras.initializers", initializers.get),
+    "glassnet.losses": ("keras.losses", losses.get),
+    "glassnet.optimizers": ("keras.optimizers", optimizers.get),
+}
 
 
 def register_keras_serializable(package: str = "Custom", name: str | None = None):
@@ -70,3 +88,59 @@ def get_registered_name(obj) -> str:
 def get_registered_object(name: str, custom_objects: dict | None = None):
     """The class registered (or passed in ``custom_objects``) under ``name``, else None."""
     return (custom_objects or {}).get(name) or CUSTOM_OBJECTS.get(name)
+
+
+def serialize_keras_object(obj):
+    """Keras's config form of an object: ``{"module", "class_name", "config",
+    "registered_name"}`` (a layer as ``layers.serialize`` writes it, a function by its name);
+    numbers, strings, lists and dicts as they are, their items serialized."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: serialize_keras_object(value) for key, value in obj.items()}
+    if isinstance(obj, layers.Layer):
+        return layers.serialize(obj)
+    if isinstance(obj, activations.ActivationFunction):
+        return activations.serialize(obj)
+    if callable(obj) and not hasattr(obj, "get_config"):
+        return serialize_function(obj)
+    if not hasattr(obj, "get_config"):
+        raise TypeError(f"Cannot serialize {obj!r}: it has no get_config().")
+    registered = getattr(type(obj), "_registered_name", None)
+    where = type(obj).__module__
+    module = next((keras_module for ours, (keras_module, _) in _MODULES.items()
+                   if where == ours or where.startswith(ours + ".")), None)  # fmt: skip
+    return {
+        "module": None if registered else module,
+        "class_name": type(obj).__name__,
+        "config": obj.get_config(),
+        "registered_name": registered,
+    }
+
+
+def deserialize_keras_object(config, custom_objects: dict | None = None):
+    """The object a Keras config describes (the inverse of ``serialize_keras_object``): a
+    registered or given class by its name, a function by its name (never code from a config),
+    else the built-in of the module it names."""
+    if isinstance(config, list):
+        return [deserialize_keras_object(item, custom_objects) for item in config]
+    if not isinstance(config, dict) or "class_name" not in config:
+        return config
+    if config["class_name"] in ("function", "__lambda__"):
+        return function_from_config(config, custom_objects)
+    known = known_objects(custom_objects)
+    cls = known.get(config.get("registered_name") or "") or known.get(config["class_name"])
+    if cls is not None:
+        return cls.from_config(config.get("config") or {})
+    if config.get("module") == "keras.layers":
+        return layers.deserialize(config, custom_objects)
+    readers = {module: read for module, read in _MODULES.values()}
+    if config.get("module") in readers:
+        return readers[config["module"]](config)
+    raise ValueError(
+        f"Could not deserialize {config['class_name']!r} (module {config.get('module')!r}): "
+        "register the class with glassnet.saving.register_keras_serializable, or pass "
+        "custom_objects."
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 
-from glassnet.backend import CUSTOM_OBJECTS
+from glassnet.backend import known_objects
 from glassnet.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
 from glassnet.layers.conv_recurrent import ConvLSTM1D, ConvLSTM2D
@@ -235,10 +235,8 @@ for _cls in (
 
 def known_custom_objects() -> dict:
     """The registered classes, by registered name ("package>Name") and by class name."""
-    return {
-        **{cls.__name__: cls for cls in CUSTOM_OBJECTS.values()},
-        **CUSTOM_OBJECTS,
-    }
+    known = known_objects()
+    return {**{cls.__name__: cls for cls in known.values() if isinstance(cls, type)}, **known}
 
 
 def serialize(layer: Layer) -> dict:

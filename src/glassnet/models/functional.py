@@ -76,6 +76,8 @@ def functional_from_config(cls, config: dict, custom_objects=None):
             _fail(f"a layer entry must be a dict; received {str(entry)[:80]}.")
         layer = deserialize(entry, custom_objects)
         name = entry.get("name", layer.name)
+        if isinstance(name, str) and "name" not in (entry.get("config") or {}):
+            layer.name = name  # a get_config of your own that leaves out the name: the graph's
         if name in layers:
             _fail(f"two layers are named {name!r}.")
         layers[name] = layer

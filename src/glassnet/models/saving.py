@@ -41,6 +41,7 @@ from pathlib import Path
 from glassnet import losses, metrics, optimizers
 from glassnet.backend import (
     __version__,
+    custom_object_scope,
     floatx,
     function_from_config,
     parameter_budget,
@@ -718,7 +719,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> M
     try:
         members = _read_zip(path)
         config = _parse_json(members[CONFIG], path, CONFIG)
-        with _stored_weights(members, path) as stored:
+        with _stored_weights(members, path) as stored, custom_object_scope(custom_objects or {}):
             model = _model_from_config(config, path, stored.budget(), custom_objects)
             _set_layer_weights(model, stored, stored.names)
             _read_assets(model, members, path)

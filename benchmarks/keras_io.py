@@ -434,11 +434,13 @@ EXAMPLES = {
 }
 
 
-def turn_imports(source: str, framework: str) -> str:
+def turn_imports(source: str, framework: str, keep_tensorflow: bool = False) -> str:
     """``source`` with its ``keras`` and ``tensorflow.keras`` imports turned to ``framework``'s
-    (``import tensorflow as tf`` dropped): the only change a user makes."""
+    (``import tensorflow as tf`` dropped, unless the code uses TensorFlow for its data): the
+    only change a user makes."""
     target = "glassnet" if framework == "glassnet" else "keras"
-    source = re.sub(r"^import tensorflow as tf\n", "", source, flags=re.M)
+    if not keep_tensorflow:
+        source = re.sub(r"^import tensorflow as tf\n", "", source, flags=re.M)
     source = re.sub(r"^from tensorflow import keras$", f"import {target} as keras", source,
                     flags=re.M)  # fmt: skip
     source = re.sub(r"\btensorflow\.keras\b", target, source)

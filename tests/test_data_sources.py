@@ -85,3 +85,51 @@ def test_bad_batches_get_the_array_messages(rng):
         model.fit(Batches(x, y, 5), y, verbose=0)
     with pytest.raises(ValueError, match="Received steps=0"):
         model.fit(Batches(x, y, 5), steps_per_epoch=0, verbose=0)
+
+
+class Loader:
+    """A collection of batches gone over afresh each epoch, as a tf.data.Dataset or a PyTorch
+    DataLoader is: ``iter()`` starts a new pass (here reshuffled), batches are lists."""
+
+    def __init__(self, x, y, batch_size, seed=0):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.passes = 0
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self):
+        self.passes += 1
+        order = self.rng.permutation(len(self.x))
+        for start in range(0, len(self.x), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            yield [self.x[rows], self.y[rows]]
+
+
+def test_a_collection_of_batches_is_gone_over_again_each_epoch(rng):
+    x = rng.normal(size=(40, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+    model = Sequential([Input(shape=(3,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    train, val = Loader(x, y, 8), Loader(x[:16], y[:16], 8)
+    history = model.fit(train, epochs=4, validation_data=val, verbose=0)
+    assert train.passes == 4 and val.passes == 4  # not one pass used up by the first epoch
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.evaluate(Loader(x, y, 8), verbose=0) == pytest.approx(
+        model.evaluate(x, y, verbose=0), rel=1e-5
+    )
+    assert model.predict(Loader(x, y, 40, seed=1), verbose=0).shape == (40, 1)
+
+
+def test_a_pytorch_dataloader_feeds_fit_as_keras_s_does(rng):
+    torch = pytest.importorskip("torch", reason="PyTorch is a benchmark extra (.[bench])")
+    x = rng.normal(size=(30, 3)).astype("float32")
+    y = (x.sum(axis=1, keepdims=True) > 0).astype("float32")
+    data = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True)
+    model = Sequential([Input(shape=(3,)), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(loader, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3
+    assert set(model.evaluate(loader, verbose=0, return_dict=True)) == {"loss", "accuracy"}

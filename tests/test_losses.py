@@ -22,10 +22,24 @@ def _targets(name, rng, batch=5, k=4):
 NAMES = [
     "mean_squared_error",
     "mean_absolute_error",
+    "mean_absolute_percentage_error",
     "binary_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
 ]
+
+
+def test_mean_absolute_percentage_error_by_hand():
+    """Keras's MAPE: 100 · mean(|a − y| / max(|y|, ε)); the metric gives the same number."""
+    from glassnet import metrics
+
+    y, a = np.array([[1.0, -2.0], [0.0, 4.0]]), np.array([[1.5, -1.0], [1e-9, 5.0]])
+    by_hand = 100 * np.mean([[0.5, 0.5], [1e-9 / 1e-7, 0.25]], axis=-1)  # |y| = 0 → ε = 1e-7
+    assert np.allclose(losses.mean_absolute_percentage_error(y, a), by_hand)
+    assert losses.get("mape").C(y, a) == pytest.approx(by_hand.mean())
+    metric = metrics.get("mape")
+    metric.update_state(y, a)
+    assert metric.result() == pytest.approx(by_hand.mean())
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -114,15 +114,38 @@ def test_a_metric_written_as_keras_guide_writes_it(rng):
     assert model.evaluate(x, y, verbose=0, return_dict=True)["categorical_true_positives"] == hits
 
 
-def test_a_keras_style_loss_gets_the_glassnet_way():
-    from glassnet import losses
+def test_a_keras_style_loss_with_call_is_differentiated_op_by_op(rng):
+    """keras.io's CustomMSE: a Loss subclass with call() written with ops trains; its ∂C/∂a
+    comes from the ops it recorded. One with neither call nor per_sample says what it needs."""
+    from glassnet import losses, ops
+    from tests.gradcheck import numerical_gradient, relative_error
 
-    class Mine(losses.Loss):
+    class CustomMSE(losses.Loss):
+        def __init__(self, regularization_factor=0.1, name="custom_mse"):
+            super().__init__(name=name)
+            self.regularization_factor = regularization_factor
+
         def call(self, y_true, y_pred):
-            return (y_true - y_pred) ** 2
+            mse = ops.mean(ops.square(y_true - y_pred), axis=-1)
+            reg = ops.mean(ops.square(0.5 - y_pred), axis=-1)
+            return mse + reg * self.regularization_factor
 
-    with pytest.raises(NotImplementedError, match="needs per_sample\\(y, a\\)"):
-        Mine()(np.zeros((2, 1)), np.ones((2, 1)))
+    loss = CustomMSE()
+    y, a = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    by_hand = ((y - a) ** 2).mean(axis=-1) + 0.1 * ((0.5 - a) ** 2).mean(axis=-1)
+    assert loss(y, a) == pytest.approx(by_hand.mean())
+    numeric = numerical_gradient(lambda: float(loss.C(y, a)), a)
+    assert relative_error(loss.dC_da(y, a), numeric) < 1e-6
+    model = Sequential([Input((3,)), Dense(3)])
+    model.compile("adam", loss=loss)
+    history = model.fit(a, y, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+    class Nothing(losses.Loss):
+        pass
+
+    with pytest.raises(NotImplementedError, match="needs call\\(y_true, y_pred\\) written"):
+        Nothing()(np.zeros((2, 1)), np.ones((2, 1)))
 
 
 def test_f_scores_and_rates_under_a_constraint_in_fit_and_their_bad_arguments(rng):

@@ -150,3 +150,20 @@ def test_backup_and_restore_survives_sigkill_mid_epoch(tmp_path):
     assert os.path.exists(tmp_path / "killed.npz") is False
     with pytest.raises(NotImplementedError, match="save_freq='epoch' only"):
         BackupAndRestore(tmp_path, save_freq=10)
+
+
+def test_model_checkpoint_every_few_batches_names_its_files_from_the_logs(tmp_path, rng):
+    from glassnet.callbacks import ModelCheckpoint
+    from glassnet.models import load_model
+
+    model = Sequential([Input(shape=(3,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = rng.normal(size=(48, 3)), rng.normal(size=(48, 1))  # 6 batches of 8 an epoch
+    every_four = ModelCheckpoint(str(tmp_path / "m-{epoch}-{batch}-{loss:.2f}.keras"), save_freq=4)
+    model.fit(x, y, batch_size=8, epochs=2, callbacks=[every_four], verbose=0)
+    saved = sorted(p.name.split("-")[:3] for p in tmp_path.glob("*.keras"))
+    assert saved == [["m", "1", "3"], ["m", "2", "1"], ["m", "2", "5"]]  # batches 4, 8, 12
+    assert load_model(next(tmp_path.glob("m-2-5-*.keras"))).count_params() == 4
+    for bad in (0, -3, 2.5, "batch"):
+        with pytest.raises(ValueError, match="Expected 'epoch' or a positive number of batches"):
+            ModelCheckpoint("m.keras", save_freq=bad)

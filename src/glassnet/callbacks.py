@@ -388,10 +388,12 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model (or its weights) after every epoch, or only when ``monitor`` improves.
+    """Save the model (or its weights) after every epoch — or every ``save_freq`` batches —
+    or only when ``monitor`` improves.
 
     ``filepath`` may hold fields filled from the epoch and the logs, e.g.
-    ``"model-{epoch:02d}-{val_loss:.2f}.keras"``. Files are written atomically.
+    ``"model-{epoch:02d}-{val_loss:.2f}.keras"`` (every few batches: the logs so far in the
+    epoch, and ``{batch}``). Files are written atomically.
     """
 
     def __init__(
@@ -406,8 +408,13 @@ class ModelCheckpoint(Callback):
         initial_value_threshold=None,
     ):
         super().__init__()
-        if save_freq != "epoch":
-            raise NotImplementedError("ModelCheckpoint supports save_freq='epoch' only.")
+        every = isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0
+        if save_freq != "epoch" and not every:
+            raise ValueError(
+                f"Received save_freq={save_freq!r}. Expected 'epoch' or a positive number of "
+                "batches."
+            )
+        self.save_freq, self._batches, self._epoch = save_freq, 0, 0
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         if mode == "auto":
@@ -415,9 +422,25 @@ class ModelCheckpoint(Callback):
         self.mode = mode
         self.best = initial_value_threshold
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches += 1  # counted over epochs, as Keras counts them
+        if self._batches % self.save_freq == 0:
+            self._save(self._epoch, logs or {}, batch)
+
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_freq == "epoch":
+            self._save(epoch, logs or {})
+
+    def _save(self, epoch, logs, batch=None):
+        fields = {**logs, "epoch": epoch + 1}
+        if batch is not None:
+            fields["batch"] = batch
+        path = self.filepath.format(**fields)
         if self.save_best_only:
             value = logs.get(self.monitor)
             if value is None:

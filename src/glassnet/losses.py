@@ -36,12 +36,14 @@ __all__ = [
     "Loss",
     "LossFunctionWrapper",
     "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
     "MeanSquaredError",
     "SparseCategoricalCrossentropy",
     "binary_crossentropy",
     "categorical_crossentropy",
     "get",
     "mean_absolute_error",
+    "mean_absolute_percentage_error",
     "mean_squared_error",
     "sparse_categorical_crossentropy",
     "weights_like",
@@ -72,6 +74,15 @@ def mean_squared_error(y_true, y_pred):
 def mean_absolute_error(y_true, y_pred):
     """mean over the last axis of |a − y|; shape (batch,)."""
     return xp.mean(xp.abs(y_pred - y_true), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """100 · mean over the last axis of |a − y| / |y| (|y| at least ε, as Keras); (batch,)."""
+    return 100.0 * xp.mean(xp.abs(y_pred - y_true) / _percent_base(y_true), axis=-1)
+
+
+def _percent_base(y_true):
+    return xp.maximum(xp.abs(y_true), epsilon())
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False):
@@ -196,13 +207,23 @@ class Loss:
         self.name = name or type(self).name
         self.reduction = reduction
 
-    def per_sample(self, y, out):
+    def call(self, y_true, y_pred):
+        """Keras's way to write a loss: the loss of each sample, with ``glassnet.ops``; its
+        derivative then comes from the ops it records (see ``dC_da``)."""
         raise NotImplementedError(
-            f"{type(self).__name__} needs per_sample(y, a), the loss of each sample, and "
-            "dC_da(y, a), its derivative (with the mean's 1/size): glassnet computes every "
-            "derivative by hand, so a Keras-style call() is not enough. See 'Your own layer, "
-            "and your own loss' in the README."
+            f"{type(self).__name__} needs call(y_true, y_pred) written with glassnet.ops, as "
+            "Keras's, or per_sample(y, a) with its derivative dC_da(y, a) written out. See "
+            "'Your own layer, and your own loss' in the README."
         )
+
+    def _written_with_call(self) -> bool:
+        return type(self).call is not Loss.call
+
+    def per_sample(self, y, out):
+        """The loss of each sample: ``call``'s values, for a loss written Keras's way."""
+        if not self._written_with_call():
+            self.call(y, out)  # says what is missing
+        return xp.asarray(ops.convert_to_numpy(self.call(y, out)), dtype=float)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The loss of a batch, reduced as ``reduction`` says, as ``keras.losses.Loss``:
@@ -227,12 +248,25 @@ class Loss:
 
     def gradient(self, y, out):
         """∂C/∂out for the model output ``out`` (logits when ``from_logits``)."""
-        if self.from_logits:
+        if self.from_logits and not self._written_with_call():
             return self.dC_dz(y, self.output_activation(out))
         return self.dC_da(y, out)
 
     def dC_da(self, y, a):
-        raise NotImplementedError
+        """∂C/∂a for a loss written with ``call``: the deck's recursion over the ops it recorded
+        on a (the model's output), each op's derivative written out in ``glassnet.ops``; C is
+        the mean of its values (Keras's "sum_over_batch_size")."""
+        if not self._written_with_call():
+            self.call(y, a)  # says what is missing
+        with ops.Tape() as tape:
+            a_leaf = tape.watch(a, "a")  # the deck's a: the model's output
+            values = self.call(tape.watch(y, "y"), a_leaf)  # y named, for the glass box
+        if not isinstance(values, ops.Tensor):  # C does not depend on the output
+            return xp.zeros_like(a)
+        size = max(int(values.size), 1)
+        (dC_da,) = tape.gradients(values, [a_leaf], xp.full(values.shape, 1.0 / size))
+        self.tape = tape  # the last step's ops, for the glass box
+        return dC_da.astype(a.dtype, copy=False)
 
     def C_from_z(self, y, z, sample_weight=None):
         """C computed from the output layer's z, stably (used with the case-1 shortcut)."""
@@ -240,6 +274,8 @@ class Loss:
 
     def check_targets(self, y, output_shape):
         """``y`` as the array this loss computes with; a clear error if it cannot fit."""
+        if self._written_with_call():
+            return _numeric_targets(y, output_shape)
         y = xp.asarray(y)
         if y.dtype.kind not in "biuf":
             raise TypeError(f"Targets must be numbers; received an array of dtype {y.dtype}.")
@@ -286,6 +322,21 @@ class MeanAbsoluteError(Loss):
 
     def dC_da(self, y, a):
         return xp.sign(a - y) / a.size
+
+
+class MeanAbsolutePercentageError(Loss):
+    """C = 100 · mean(|a − y| / |y|); ∂C/∂a = 100 · sign(a − y) / (|y| · batch · k)."""
+
+    name = "mean_absolute_percentage_error"
+
+    def per_sample(self, y, out):
+        return mean_absolute_percentage_error(y, out)
+
+    def gradient(self, y, out):
+        return self.dC_da(y, out)
+
+    def dC_da(self, y, a):
+        return 100.0 * xp.sign(a - y) / (_percent_base(y) * a.size)
 
 
 class BinaryCrossentropy(Loss):
@@ -419,6 +470,19 @@ class SparseCategoricalCrossentropy(Loss):
         return labels.astype(xp.intp).reshape(y.shape)  # as given: metrics see what Keras's do
 
 
+def _numeric_targets(y, output_shape):
+    """For a loss written with ops: numbers, one per sample (the function decides what fits);
+    (n,) targets for a single output unit become (n, 1), as Keras brings both to one rank."""
+    y = xp.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"Targets must be numbers; received an array of dtype {y.dtype}.")
+    if y.dtype.kind == "f" and not xp.isfinite(y).all():
+        raise ValueError("The targets y contain NaN or infinity; every label must be finite.")
+    if y.ndim == len(output_shape) - 1 and output_shape[-1] == 1:
+        y = y[..., None]
+    return y.astype(floatx(), copy=False) if y.dtype.kind == "f" else y
+
+
 class LossFunctionWrapper(Loss):
     """A loss written as a function of (y_true, y_pred) with ``glassnet.ops``, as Keras takes
     one (``compile(loss=my_loss)``): C is the mean of the values it returns (Keras's
@@ -437,37 +501,8 @@ class LossFunctionWrapper(Loss):
         super().__init__(name=name or getattr(fn, "__name__", "loss"), reduction=reduction)
         self.fn, self.kwargs = fn, kwargs
 
-    def _values(self, y, out):
-        return self.fn(y, out, **self.kwargs)
-
-    def per_sample(self, y, out):
-        return xp.asarray(ops.convert_to_numpy(self._values(y, out)), dtype=float)
-
-    def gradient(self, y, out):
-        return self.dC_da(y, out)
-
-    def dC_da(self, y, a):
-        with ops.Tape() as tape:
-            a_leaf = tape.watch(a, "a")  # the deck's a: the model's output
-            values = self._values(tape.watch(y, "y"), a_leaf)  # y named, for the glass box
-        if not isinstance(values, ops.Tensor):  # C does not depend on the output
-            return xp.zeros_like(a)
-        size = max(int(values.size), 1)
-        (dC_da,) = tape.gradients(values, [a_leaf], xp.full(values.shape, 1.0 / size))
-        self.tape = tape  # the last step's ops, for the glass box
-        return dC_da.astype(a.dtype, copy=False)
-
-    def check_targets(self, y, output_shape):
-        """Numbers, one per sample (the function decides what fits); (n,) targets for a single
-        output unit become (n, 1), as Keras brings both to the same rank."""
-        y = xp.asarray(y)
-        if y.dtype.kind not in "biuf":
-            raise TypeError(f"Targets must be numbers; received an array of dtype {y.dtype}.")
-        if y.dtype.kind == "f" and not xp.isfinite(y).all():
-            raise ValueError("The targets y contain NaN or infinity; every label must be finite.")
-        if y.ndim == len(output_shape) - 1 and output_shape[-1] == 1:
-            y = y[..., None]
-        return y.astype(floatx(), copy=False) if y.dtype.kind == "f" else y
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self.kwargs)
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction, "fn": serialize_function(self.fn)}
@@ -478,13 +513,15 @@ _REGISTRY = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 _CLASSES = {cls.__name__.lower(): cls for cls in set(_REGISTRY.values())}
 NAMES = tuple(sorted(name for name in _REGISTRY if len(name) > 3))
-"""The loss names ``compile`` accepts (besides the short ``mse`` and ``mae``)."""
+"""The loss names ``compile`` accepts (besides the short ``mse``, ``mae`` and ``mape``)."""
 
 
 def get(identifier) -> Loss:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 from glassnet.backend import epsilon, lookup, snake_case, xp
-from glassnet.losses import weights_like
+from glassnet.losses import mean_absolute_percentage_error, weights_like
 
 __all__ = [
     "AUC",
@@ -37,6 +37,7 @@ __all__ = [
     "FalsePositives",
     "Mean",
     "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
@@ -308,6 +309,14 @@ class MeanAbsoluteError(Metric):
 
     def per_sample(self, y_true, y_pred):
         return _absolute_error(y_true, y_pred)
+
+
+class MeanAbsolutePercentageError(Metric):
+    """The mean over samples of 100 · mean(|a − y| / |y|) over the last axis."""
+
+    def per_sample(self, y_true, y_pred):
+        y_true = xp.asarray(y_true).reshape(y_pred.shape)
+        return mean_absolute_percentage_error(y_true, y_pred)
 
 
 class RootMeanSquaredError(Metric):
@@ -650,6 +659,8 @@ _REGISTRY = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError,
     "root_mean_squared_error": RootMeanSquaredError,
     "precision": Precision,
     "recall": Recall,

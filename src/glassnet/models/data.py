@@ -10,6 +10,8 @@ import inspect
 import math
 import warnings
 
+import numpy as np
+
 from glassnet.backend import floatx
 from glassnet.models.checks import as_input
 
@@ -55,12 +57,22 @@ Sequence = PyDataset  # Keras 2's name
 
 
 def is_batch_source(data) -> bool:
-    """Whether ``data`` makes its own batches (a PyDataset, a generator, an iterator)."""
+    """Whether ``data`` makes its own batches: a PyDataset, a generator, an iterator, or a
+    collection of batches iterated afresh each epoch (a ``tf.data.Dataset``, a PyTorch
+    ``DataLoader``: their tensors are read as arrays, neither framework is needed here)."""
     return (
         isinstance(data, PyDataset)
         or inspect.isgenerator(data)
         or (hasattr(data, "__next__") and not hasattr(data, "shape"))
+        or _batch_collection(data)
     )
+
+
+def _batch_collection(data) -> bool:
+    """An iterable of batches that is not itself data (an array, a list, a dict, a table)."""
+    plain = (list, tuple, dict, str, bytes, np.ndarray)
+    return (hasattr(data, "__iter__") and not hasattr(data, "__next__")
+            and not isinstance(data, plain) and not hasattr(data, "shape"))  # fmt: skip
 
 
 def _shared(part, batch):
@@ -126,7 +138,11 @@ class GeneratedBatches:
         else:
             self.dataset, self.iterator = None, iter(data)
             self.steps = steps
+        # a tf.data.Dataset, a DataLoader: each epoch runs over it again (a generator: once)
+        self.collection = data if _batch_collection(data) else None
         self.exhausted = False
+        self.started = False  # whether an epoch has drawn from it yet
+        self._first_targets = None
         self._peeked = None
         self.part, self.rows = None, None  # as ArrayBatches's
 
@@ -154,12 +170,16 @@ class GeneratedBatches:
         return [as_input(a, self.model.compute_dtype) for a in xs], ys, sws
 
     def targets(self):
-        """The first batch's targets (metrics are chosen from their shapes)."""
-        if self._peeked is None:
+        """The first batch's targets (metrics are chosen from their shapes), drawn once."""
+        if not self.started and self._peeked is None:
             self._peeked = self._check(self._raw(0))
-        return self._peeked[1]
+            self._first_targets = self._peeked[1]
+        return self._first_targets
 
     def epoch(self):
+        if self.collection is not None and self._peeked is None and self.started:
+            self.iterator = iter(self.collection)  # a new pass (a reshuffle, for a DataLoader)
+        self.started = True
         step = 0
         while self.steps is None or step < self.steps:
             if self._peeked is not None:

@@ -218,3 +218,43 @@ def test_bad_regularizers_say_what_is_wrong(call, error, message):
     with pytest.raises(error) as caught:
         call()
     assert message in str(caught.value)
+
+
+class LogisticEndpoint(layers.Layer):
+    """keras.io's training guide's endpoint: called on (targets, logits), it adds the loss."""
+
+    def __init__(self, name=None):
+        super().__init__(name=name)
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def call(self, targets, logits, sample_weights=None):
+        self.add_loss(self.loss_fn(targets, logits, sample_weights))
+        return ops.softmax(logits)
+
+
+def test_an_endpoint_layer_takes_two_tensors_adds_a_keras_loss_and_trains_without_targets():
+    keras.config.set_floatx("float64")
+    try:
+        keras.utils.set_random_seed(4)
+        inputs, targets = keras.Input((3,), name="inputs"), keras.Input((4,), name="targets")
+        logits = layers.Dense(4)(inputs)
+        model = keras.Model(
+            [inputs, targets], LogisticEndpoint(name="predictions")(targets, logits)
+        )
+        model.compile(optimizer="adam")  # no loss: the endpoint adds it
+        rng = np.random.default_rng(5)
+        data = {"inputs": rng.normal(size=(6, 3)), "targets": rng.uniform(size=(6, 4))}
+        xs = [data["inputs"], data["targets"]]
+        _whole_C_check(model, xs, np.zeros((6, 1)))
+        out = model.forward(xs, training=True)
+        C = model.backpropagate(np.zeros((6, 1)), out)
+        z = data["inputs"] @ model.layers[2].params["W"].T + model.layers[2].params["b"]
+        y = data["targets"]  # Keras's binary cross-entropy from logits, by hand
+        by_hand = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-abs(z))))
+        assert abs(C - by_hand) < 1e-12
+        history = model.fit(data, epochs=5, verbose=0)  # no y: nothing reads one
+        assert history.history["loss"][-1] < history.history["loss"][0]
+    finally:
+        keras.config.set_floatx("float32")
+    with pytest.raises(TypeError, match="pass training= and mask= by name"):
+        layers.Dense(2)(np.ones((1, 2)), True)

@@ -229,6 +229,8 @@ class Loss:
         """The loss of a batch, reduced as ``reduction`` says, as ``keras.losses.Loss``:
         Σ wᵢ·lᵢ / n by default; Σ wᵢ·lᵢ for "sum"; Σ wᵢ·lᵢ / Σ wᵢ for "mean_with_sample_weight";
         every wᵢ·lᵢ for "none"."""
+        if isinstance(y_pred, ops.Tensor):  # inside a layer's call(): one recorded step
+            return self._recorded(y_true, y_pred, sample_weight)
         y_pred = xp.asarray(y_pred, dtype=float)
         values = self.per_sample(self.check_targets(y_true, y_pred.shape), y_pred)
         w = None if sample_weight is None else weights_like(sample_weight, values)
@@ -241,6 +243,19 @@ class Loss:
         divisor = w.sum() if self.reduction == "mean_with_sample_weight" and w is not None else (
             values.size)  # fmt: skip
         return total / divisor if divisor else 0.0
+
+    def _recorded(self, y_true, y_pred, sample_weight):
+        """C of a batch inside a recorded call (a layer that adds it with add_loss): one step,
+        C = the batch mean, whose backward is this loss's own ∂C/∂(output)."""
+        if sample_weight is not None or self.reduction not in ("sum_over_batch_size", "mean"):
+            raise NotImplementedError(
+                f"Inside a layer's call, {type(self).__name__} takes no sample_weight and the "
+                "mean as its reduction, for now."
+            )
+        out = ops.convert_to_numpy(y_pred)
+        y = self.check_targets(ops.convert_to_numpy(y_true), out.shape)
+        C = xp.asarray(self.C(y, out), dtype=out.dtype)
+        return ops.record(self.name, C, (y_pred,), lambda g: (g * self.gradient(y, out),))
 
     def C(self, y, out, sample_weight=None):
         """The batch mean of the (weighted) per-sample loss of the model output ``out``."""

@@ -590,13 +590,23 @@ class Layer:
         extra = {"training": training} if "training" in takes else {}
         if "mask" in takes:  # a call that reads the mask (batch, steps) gets it, as in Keras
             extra["mask"] = mask
-        out = self.call(x, **extra)
+        out = self.call(*x, **extra) if self._spread(x) else self.call(x, **extra)
         if isinstance(out, dict):
             raise NotImplementedError(
                 f"{type(self).__name__}.call returned a dict: a layer written with call() gives "
                 "one output, or a tuple or list of them, in glassnet for now."
             )
         return out
+
+    def _spread(self, x) -> bool:
+        """Whether ``call`` takes the inputs one by one (``call(self, targets, logits)``), as
+        Keras passes ``layer(targets, logits)``; else it takes the list."""
+        if not isinstance(x, (list, tuple)) or len(x) < 2:
+            return False
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        required = [p for p in inspect.signature(self.call).parameters.values()
+                    if p.kind in kinds and p.default is inspect.Parameter.empty]  # fmt: skip
+        return len(required) == len(x)
 
     def compute_mask(self, inputs, mask=None):
         """Keras's: the mask (batch, steps: which steps are real) of the output, given the
@@ -618,7 +628,14 @@ class Layer:
     def call(self, *args, **kwargs):
         raise NotImplementedError  # only to recognise Keras-style subclasses, see __call__
 
-    def __call__(self, inputs, training: bool | None = None, mask=None):
+    def __call__(self, inputs, *more, training: bool | None = None, mask=None):
+        if more:  # Keras's layer(a, b): a call(a, b) of several tensors
+            if not self.records() or any(isinstance(m, bool) or m is None for m in more):
+                raise TypeError(
+                    f"Layer {self.name!r} takes one input (a list for several); pass training= "
+                    "and mask= by name."
+                )
+            inputs = [inputs, *more]
         if _symbolic(inputs):
             return self._call_symbolic(inputs)
         tape = ops.recording()

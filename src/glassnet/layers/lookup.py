@@ -354,7 +354,7 @@ class IndexLookup(Layer):
 
     def __call__(self, inputs, training=None):
         if hasattr(inputs, "node"):  # a symbolic tensor: a node in a model
-            return super().__call__(inputs, training)
+            return super().__call__(inputs, training=training)
         return self.lookup(inputs)
 
     def compute_output_shape(self, input_shape):
@@ -614,7 +614,7 @@ class TextVectorization(Layer):
 
     def __call__(self, inputs, training=None):
         if hasattr(inputs, "node"):  # a symbolic tensor: a node in a model
-            return super().__call__(inputs, training)
+            return super().__call__(inputs, training=training)
         return self.vectorize(inputs)
 
     def vectorize(self, data):

@@ -277,6 +277,18 @@ class Steps:
             x = [x]
         return [_as_array(arr, what) for arr in x]
 
+    def _no_targets(self, x):
+        """For ``fit(x)`` with no y: allowed where no output has a loss (the layers add theirs,
+        ``add_loss``), as Keras allows it; each output then gets a column nobody reads."""
+        if not (self.built and self.output_losses and all(
+                loss is None for loss in self.output_losses)):  # fmt: skip
+            raise ValueError(
+                "Received y=None. Expected the targets, one per sample of x: model.fit(x, y, ...)."
+            )
+        rows = len(self._input_list(x, "x")[0])
+        columns = [xp.zeros((rows, 1), dtype=self.compute_dtype) for _ in self.outputs]
+        return columns if len(columns) > 1 else columns[0]
+
     def _target_list(self, y) -> list:
         n_out = len(self.outputs)
         if isinstance(y, dict):

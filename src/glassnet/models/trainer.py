@@ -66,9 +66,7 @@ class Trainer:
         """
         self._require_compiled("fit")
         if y is None and not is_batch_source(x):
-            raise ValueError(
-                "Received y=None. Expected the targets, one per sample of x: model.fit(x, y, ...)."
-            )
+            y = self._no_targets(x)
         batch_size = _check_batch_size(batch_size)
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:

@@ -620,3 +620,31 @@ def test_a_layer_whose_get_config_leaves_out_its_name_keeps_the_graphs(tmp_path)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", custom_objects={"Scale": Scale})
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
+def test_what_a_layer_returns_on_arrays_answers_numpy_and_carries_its_mask():
+    """keras.io's masking guide: the mask rides on what Embedding returns, the next layer called
+    on it reads it, a layer's own compute_mask splits it; symbolically too."""
+
+    class TemporalSplit(layers.Layer):
+        def call(self, inputs):
+            return ops.split(inputs, 2, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            return None if mask is None else ops.split(mask, 2, axis=1)
+
+    padded = keras.utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55]], padding="post")
+    embedded = layers.Embedding(5000, 4, mask_zero=True)(padded)
+    assert embedded._keras_mask.tolist() == [[True, True, True, False], [True] * 4]
+    assert isinstance(embedded.numpy(), np.ndarray) and type(embedded.numpy()) is np.ndarray
+    first, second = TemporalSplit()(embedded)
+    assert first._keras_mask.tolist() == [[True, True], [True, True]]
+    assert second._keras_mask.tolist() == [[True, False], [True, True]]
+    lstm = layers.LSTM(3)
+    assert np.allclose(lstm(embedded), lstm(np.asarray(embedded), mask=padded != 0))
+    inputs = keras.Input((None,), dtype="int32")
+    x = layers.Embedding(10, 4, mask_zero=True)(inputs)
+    assert x._keras_mask is not None and x._keras_mask.shape == (None, None)
+    assert layers.Dense(2)(x)._keras_mask is not None  # (batch, steps, …) kept: passed on
+    assert layers.LSTM(2)(x)._keras_mask is None  # the last output only: the mask ends
+    assert layers.Embedding(10, 4)(inputs)._keras_mask is None

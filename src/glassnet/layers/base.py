@@ -47,6 +47,7 @@ from glassnet.backend import (
 
 __all__ = [
     "Cache",
+    "EagerArray",
     "Input",
     "InputLayer",
     "KerasTensor",
@@ -133,6 +134,28 @@ class KerasTensor:
     def __repr__(self) -> str:
         return f"<KerasTensor shape={format_shape(self.shape)}, name={self.name}>"
 
+    @property
+    def _keras_mask(self) -> KerasTensor | None:
+        """Keras's: the symbolic mask (batch, steps) that comes with this tensor, or None — made
+        by Embedding(mask_zero=True), Masking or a layer's own ``compute_mask``, and passed on
+        by a layer whose output keeps the steps (``Layer.output_mask``, symbolically)."""
+        node = self.node
+        if node is None or not node.inputs or self.index or len(self.shape) < 2:
+            return None
+        layer = node.layer
+        if type(layer).compute_mask is not Layer.compute_mask:
+            makes = getattr(layer, "mask_zero", True)  # an Embedding without it makes none
+        else:
+            before = node.inputs[0]._keras_mask
+            makes = (
+                before is not None
+                and len(self.shape) > 2
+                and all(
+                    a is None or b is None or a == b for a, b in zip(self.shape[:2], before.shape)
+                )
+            )
+        return KerasTensor(self.shape[:2], dtype="bool") if makes else None
+
 
 class Node:
     """One call of ``layer`` on ``inputs`` (symbolic tensors), giving ``outputs``.
@@ -163,6 +186,27 @@ class Node:
 
 
 _SHAPES_ONLY = threading.local()  # on while call() runs on made-up numbers to find a shape
+
+
+class EagerArray(xp.ndarray):
+    """What a layer called on arrays returns: a NumPy array that also answers as Keras's eager
+    tensors do — ``.numpy()``, and ``._keras_mask`` (which steps are real, after Embedding
+    with ``mask_zero`` or Masking; the next layer called on it reads it). ``np.asarray`` gives
+    the plain array; glassnet's layers take either."""
+
+    _keras_mask = None
+
+    @classmethod
+    def of(cls, array, mask=None) -> EagerArray:
+        out = xp.asarray(array).view(cls)
+        if mask is not None:
+            out._keras_mask = xp.asarray(ops.convert_to_numpy(mask), dtype=bool)
+        return out
+
+    def numpy(self):
+        return xp.asarray(self)
+
+
 _ADDED = threading.local()  # the lists collecting add_loss's values, innermost last
 
 
@@ -640,6 +684,8 @@ class Layer:
             return self._call_symbolic(inputs)
         tape = ops.recording()
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if mask is None:  # an array a masking layer returned carries its mask, as in Keras
+            mask = getattr(inputs, "_keras_mask", None)
         if mask is not None:  # Keras's mask argument: which steps are real (batch, steps)
             mask = xp.asarray(ops.convert_to_numpy(mask), dtype=bool)
         if tape is not None and any(isinstance(t, ops.Tensor) for t in items):
@@ -657,8 +703,13 @@ class Layer:
         if not self.built:
             self.build(shape)
         out = self.forward(xs, training=training)
-        several = self.records() and isinstance(getattr(self, "tape_output", None), tuple)
-        return tuple(out) if several else out  # call gave a tuple: so does the layer
+        outs = list(out) if isinstance(out, list) else [out]  # several: a list (or a tuple)
+        masks = self.output_mask(xs, outs[0], mask)
+        masks = list(masks) if isinstance(masks, (list, tuple)) else [masks] + [None] * len(outs)
+        outs = [EagerArray.of(o, m) for o, m in zip(outs, masks)]
+        if self.records() and isinstance(getattr(self, "tape_output", None), tuple):
+            return tuple(outs)  # call gave a tuple: so does the layer
+        return outs if isinstance(out, list) else outs[0]
 
     _takes_list = False  # merge layers take a list of inputs
 

@@ -206,6 +206,9 @@ class EagerArray(xp.ndarray):
     def numpy(self):
         return xp.asarray(self)
 
+    def __repr__(self) -> str:  # printed as the NumPy array it is
+        return repr(self.view(xp.ndarray))
+
 
 _ADDED = threading.local()  # the lists collecting add_loss's values, innermost last
 

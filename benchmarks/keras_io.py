@@ -444,7 +444,7 @@ def turn_imports(source: str, framework: str, keep_tensorflow: bool = False) -> 
     source = re.sub(r"^from tensorflow import keras$", f"import {target} as keras", source,
                     flags=re.M)  # fmt: skip
     source = re.sub(r"\btensorflow\.keras\b", target, source)
-    source = re.sub(r"^import keras(_core)?$", f"import {target} as keras", source, flags=re.M)
+    source = re.sub(r"^import keras$", f"import {target} as keras", source, flags=re.M)
     source = re.sub(r"^import keras_core as keras$", f"import {target} as keras", source,
                     flags=re.M)  # fmt: skip
     return re.sub(r"^from keras(_core)?\b", f"from {target}", source, flags=re.M)

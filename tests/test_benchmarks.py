@@ -117,3 +117,30 @@ def test_counts_below_one_are_refused(compare, flag, capsys):
     with pytest.raises(SystemExit):
         compare.main([flag, "0"])
     assert f"error: {flag} must be at least 1" in capsys.readouterr().err
+
+
+def _load(name):
+    folder = str(HARNESS.parent)
+    sys.path.insert(0, folder)  # keras_guides imports keras_io beside it
+    try:
+        spec = importlib.util.spec_from_file_location(name, HARNESS.parent / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(folder)
+
+
+def test_a_guide_splits_into_the_code_between_its_prose():
+    guides = _load("keras_guides")
+    source = '"""\nTitle\n"""\nimport keras\n\n"""\nprose\n"""\nx = 1\ny = x + 1\n\n"""tail"""\n'
+    assert guides.snippets(source) == ["import keras", "x = 1\ny = x + 1"]
+
+
+def test_only_the_imports_are_turned():
+    turn = _load("keras_io").turn_imports
+    code = "import tensorflow as tf\nfrom keras import layers\nimport keras_core as keras\n"
+    assert turn(code, "glassnet") == "from glassnet import layers\nimport glassnet as keras\n"
+    kept = turn(code, "glassnet", keep_tensorflow=True)  # a guide's tf.data stays
+    assert kept.startswith("import tensorflow as tf\n")
+    assert turn("from keras_core import ops\n", "keras") == "from keras import ops\n"

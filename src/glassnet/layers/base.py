@@ -329,6 +329,17 @@ for _op in ("add", "sub", "mul", "truediv", "matmul", "pow", "radd", "rsub", "rm
     setattr(Variable, f"__{_op}__", _arithmetic(f"__{_op}__"))
 
 
+def _spread(x, parameters) -> bool:
+    """Whether a ``call`` with these ``parameters`` takes the inputs ``x`` one by one
+    (``call(self, targets, logits)``), as Keras passes ``layer(targets, logits)``; else the list."""
+    if not isinstance(x, (list, tuple)) or len(x) < 2:
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in parameters.values()
+                if p.kind in kinds and p.default is inspect.Parameter.empty]  # fmt: skip
+    return len(required) == len(x)
+
+
 def _symbolic(inputs) -> bool:
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     return any(isinstance(t, KerasTensor) for t in items)
@@ -637,23 +648,13 @@ class Layer:
         extra = {"training": training} if "training" in takes else {}
         if "mask" in takes:  # a call that reads the mask (batch, steps) gets it, as in Keras
             extra["mask"] = mask
-        out = self.call(*x, **extra) if self._spread(x) else self.call(x, **extra)
+        out = self.call(*x, **extra) if _spread(x, takes) else self.call(x, **extra)
         if isinstance(out, dict):
             raise NotImplementedError(
                 f"{type(self).__name__}.call returned a dict: a layer written with call() gives "
                 "one output, or a tuple or list of them, in glassnet for now."
             )
         return out
-
-    def _spread(self, x) -> bool:
-        """Whether ``call`` takes the inputs one by one (``call(self, targets, logits)``), as
-        Keras passes ``layer(targets, logits)``; else it takes the list."""
-        if not isinstance(x, (list, tuple)) or len(x) < 2:
-            return False
-        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        required = [p for p in inspect.signature(self.call).parameters.values()
-                    if p.kind in kinds and p.default is inspect.Parameter.empty]  # fmt: skip
-        return len(required) == len(x)
 
     def compute_mask(self, inputs, mask=None):
         """Keras's: the mask (batch, steps: which steps are real) of the output, given the

@@ -325,3 +325,31 @@ def test_the_lstm_step_moves_no_value_one_lane_at_a_time():
     fresh(*args)
     machine_code = fresh.inspect_asm(fresh.signatures[0])
     assert "vgather" not in machine_code and "vscatter" not in machine_code
+
+
+@pytest.mark.parametrize("kernels_on", [True, False] if kernels.ENABLED else [False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES)
+def test_running_averages_never_keep_subnormal_numbers(case, dtype, kernels_on, monkeypatch):
+    """A weight whose gradient stays 0 (an MNIST pixel that is never ink) has its averages decay
+    through the subnormal floats, on which x86 computes a hundred times slower: they become 0
+    instead, in the kernels and the NumPy formulas alike; NaN stays NaN."""
+    monkeypatch.setattr(kernels, "ENABLED", kernels_on)
+    tiny = np.finfo(dtype).tiny
+    optimizer = CASES[case]()
+    p = np.ones(6, dtype=dtype)
+    optimizer.apply([(p, np.zeros_like(p))])  # the state exists, all 0
+    # (AMSGrad's v̂ is the largest v so far: it never decays, so it is not among them)
+    slots = [name for group in optimizer.slots() for name in group if name != "v_hat"]
+    if not slots:
+        pytest.skip("plain gradient descent keeps no running average")
+    state = optimizer.state[0]
+    for name in slots:
+        normal = 1.0 if name == "g_mean" else 3.0  # centered RMSprop: v − ḡ² stays > 0
+        state[name][:] = [tiny * 1.5, tiny / 4, -tiny / 1024, 0.0, normal, np.nan]
+    optimizer.apply([(p, np.zeros_like(p))])
+    for name in slots:
+        value = state[name]
+        assert value[1] == 0 and value[2] == 0, (name, value)  # were subnormal
+        assert value[4] > tiny and np.isnan(value[5]), (name, value)
+        assert not ((value != 0) & (np.abs(value) < tiny)).any(), (name, value)

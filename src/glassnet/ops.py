@@ -680,17 +680,35 @@ def tensordot(x1, x2, axes=2):
 def einsum(subscripts, *operands):
     """z = Σ of the products the subscripts name; each operand's gradient is the einsum of ∂C/∂z
     with the other operands, back to that operand's subscripts (an index that only this operand
-    had is summed away forward, so its gradient is the same along it)."""
+    had is summed away forward, so its gradient is the same along it; an axis of 1 that was
+    broadcast against a longer one gets the sum along it). ``...`` stands for the axes an
+    operand has beyond its letters, broadcast as NumPy broadcasts them."""
     values = _values(*operands)
     z = np.einsum(subscripts, *values)
-    spec = subscripts.replace(" ", "")
-    if "->" not in spec:  # NumPy's implicit output: the indices seen once, sorted
-        inputs = spec.split(",")
-        seen = "".join(inputs)
-        spec += "->" + "".join(sorted(c for c in set(seen) if seen.count(c) == 1))
-    if "." in spec:
-        raise NotImplementedError("ops.einsum with '...' is not supported by glassnet yet.")
+    spec = _explicit_einsum(subscripts.replace(" ", ""), [np.ndim(v) for v in values])
     return _op("einsum", z, operands, _einsum_backward(spec, values))
+
+
+def _explicit_einsum(spec: str, ndims: list) -> str:
+    """``spec`` with its output written out and each ``...`` replaced by letters of its own:
+    one per axis it stands for, right-aligned across the operands as broadcasting aligns them."""
+    inputs, arrow, output = spec.partition("->")
+    inputs = inputs.split(",")
+    if "." in spec:
+        ranks = [
+            nd - len(sub.replace("...", "")) if "..." in sub else 0
+            for sub, nd in zip(inputs, ndims)
+        ]
+        unused = (c for c in string.ascii_letters if c not in spec)
+        letters = "".join(next(unused) for _ in range(np.max(ranks)))
+        inputs = [sub.replace("...", letters[len(letters) - r :]) for sub, r in zip(inputs, ranks)]
+        output = output.replace("...", letters) if arrow else letters
+    else:
+        letters = ""
+    if not arrow:  # NumPy's implicit output: the broadcast axes, then the indices seen once, sorted
+        seen = "".join(inputs)
+        output += "".join(sorted(c for c in set(seen) - set(letters) if seen.count(c) == 1))
+    return ",".join(inputs) + "->" + output
 
 
 def _einsum_backward(spec: str, values: tuple) -> Callable:
@@ -710,8 +728,12 @@ def _einsum_backward(spec: str, values: tuple) -> Callable:
             kept = "".join(c for c in sub if c in known)
             spec_k = ",".join([output, *(s for s, _ in others)]) + "->" + kept
             part = np.einsum(spec_k, g, *(w for _, w in others))
-            shape = [v.shape[i] if c in known else 1 for i, c in enumerate(sub)]
-            grads.append(np.broadcast_to(part.reshape(shape), v.shape))
+            shape = [part.shape[kept.index(c)] if c in known else 1 for c in sub]
+            part = part.reshape(shape)
+            broadcast = tuple(i for i, n in enumerate(v.shape) if n == 1 and shape[i] != 1)
+            if broadcast:  # an axis of 1 read as many: the sum of its copies' gradients
+                part = part.sum(axis=broadcast, keepdims=True)
+            grads.append(np.broadcast_to(part, v.shape))
         return tuple(grads)
 
     return backward

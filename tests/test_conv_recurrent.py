@@ -91,6 +91,34 @@ def test_dropout_masks_hold_for_the_whole_sequence(float64, rng):
         assert relative_error(grads[name], numerical_gradient(C, p)) < 1e-6, name
 
 
+@pytest.mark.parametrize("kind", [layers.ConvLSTM1D, layers.ConvLSTM2D])
+def test_a_masked_step_passes_the_state_on_at_every_position(kind, float64, rng):
+    """A mask (batch, steps) holds for every position of a sample: its masked steps leave h and
+    c as they were, so the last step's h is the last real step's; and backward agrees with
+    finite differences through the skipped steps."""
+    layer = kind(2, 3, padding="same", bias_initializer="random_normal")
+    frame = (4, 3)[-kind.rank :]
+    layer.build((None, 4, *frame, 2))
+    x = rng.normal(size=(2, 4, *frame, 2))
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=bool)
+    out = layer(x, mask=mask)
+    np.testing.assert_allclose(out[0], layer(x[:1, :2])[0], atol=1e-12)  # steps 3 and 4 skipped
+    np.testing.assert_allclose(out[1], layer(x[1:])[0], atol=1e-12)
+    layer.input_mask = mask
+    weights = rng.normal(size=out.shape)
+    layer.forward(x)
+    dx = layer.backward(weights)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+
+    def C():
+        return float((layer.forward(x) * weights).sum())
+
+    assert np.all(dx[0, 2:] == 0)  # a skipped step's input reaches nothing
+    assert relative_error(dx, numerical_gradient(C, x)) < 1e-6
+    for name, p in layer.params.items():
+        assert relative_error(grads[name], numerical_gradient(C, p)) < 1e-6, name
+
+
 def test_a_one_by_one_window_is_an_lstm_at_every_position(float64, rng):
     """With a 1 × 1 window the windows are the positions themselves: the layer is an LSTM run
     on every pixel's sequence by itself, with the same weights."""

@@ -193,6 +193,11 @@ class ConvLSTM(LSTM):
         n, oh, ow = self._grid
         return n * oh * ow
 
+    def _mask_rows(self, mask):
+        """The mask (batch, T) row by row: each sample's for every one of its positions."""
+        _, oh, ow = self._grid
+        return xp.repeat(mask, oh * ow, axis=0)
+
     def _frames(self, x):
         """x (batch, T, …, c_in) as images, time first: (T·batch, H, W, c_in)."""
         n, T = x.shape[:2]

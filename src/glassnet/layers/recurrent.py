@@ -303,7 +303,9 @@ class Recurrent(Layer):
         # Masked steps (padding, from Embedding(mask_zero=True) or Masking) change nothing:
         # the state goes through them as it was.
         mask = getattr(c, "input_mask", None)
-        c.real = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
+        c.real = (
+            None if mask is None else self._mask_rows(mask[:, ::-1] if self.go_backwards else mask)
+        )
         hs, state = self._forward_steps(zx, state, c, keep)
         c.a = self._output(hs if self.return_sequences else hs[:, -1])
         if self.return_state:  # the final state: what the last real step left
@@ -326,6 +328,10 @@ class Recurrent(Layer):
     def _rows(self, a_prev) -> int:
         """The rows W_x and W_h multiply at each step: one per sample."""
         return a_prev.shape[0]
+
+    def _mask_rows(self, mask):
+        """The mask (batch, T) row by row: here a row is a sample."""
+        return mask
 
     def _step_inputs(self, x, out, c) -> None:
         """Writes what W_x multiplies at every step into ``out`` (T, rows, n_in): x, time first."""

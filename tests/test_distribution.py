@@ -142,7 +142,8 @@ def test_a_one_process_distribution_trains_as_no_distribution():
 
 # ---- two ranks against one process ---------------------------------------------------------------
 
-CASES = ("mlp", "cnn", "lstm", "ragged", "weights", "validation", "batches", "files", "trace")
+CASES = ("mlp", "cnn", "lstm", "ragged", "weights", "added", "validation", "batches", "files",
+         "trace")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -569,12 +569,14 @@ class Layer:
         # None: C reads that output only through the losses this call added (or not at all)
         given = [xp.zeros_like(ops.convert_to_numpy(o)) if g is None else g
                  for o, g in zip(outs, given, strict=True)]  # fmt: skip
-        # An added loss L is part of C: ∂C/∂L = 1 (its values summed), its slope joins z's.
+        # An added loss L is part of C: ∂C/∂L = 1 (its values summed), its slope joins z's;
+        # under data-parallel training, this process's share of the batch (``backpropagate``).
         added = [v for v in c.tape.added_losses if isinstance(v, ops.Tensor) and v.tape is c.tape]
+        scale = getattr(c, "added_loss_scale", 1.0)
         grads = c.tape.gradients(
             [*outs, *added],
             [*c.tape_inputs, *params],
-            [*given, *(xp.ones_like(v.value) for v in added)],
+            [*given, *(xp.full_like(v.value, scale) for v in added)],
         )
         for key, g in zip(self._variables, grads[len(c.tape_inputs) :]):
             self.grads[key][...] = g

@@ -11,7 +11,10 @@ and number of epochs, and reports the median seconds per epoch after one warm-up
 RSS, the test accuracy and, for W1 and W5, inference samples per second (predicting the 10,000
 test images in batches of 1,000, and in one batch of 10,000). The "floor" row is the time the
 epoch's matrix products alone take in NumPy at the same shapes: no framework can train faster
-than that on this machine.
+than that on this machine; beside it, glassnet's epoch as a multiple of it and the microseconds
+per step glassnet spends beyond it (the per-step overhead). At the start of every round the
+machine's float32 GEMM peak is measured (NumPy at 2048³, on one thread and on every core), and
+printed above the table with the processor's name: every figure is read against it.
 
 On a shared machine one run of a pair can be 20 % slower than the next. With ``--rounds N`` the
 whole set runs N times, interleaved; each figure is the median over the rounds, and the time
@@ -382,10 +385,42 @@ def gemm_floor(workload: str, repeats: int = 20) -> dict:
     return {
         "workload": workload,
         "framework": "floor",
+        "steps": steps,
         "median_epoch_s": step * steps,
         "gflops_per_s": flops / step / 1e9,
         "epoch_gflop": flops * steps / 1e9,
     }
+
+
+def gemm_peak(size: int = 2048, repeats: int = 5) -> dict:
+    """The machine's float32 GEMM rate in NumPy at size³, on one thread and on every core
+    (median of ``repeats``): the peak that every speed figure is read against."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    rates = {}
+    for threads in (1, os.cpu_count()):
+        with threadpool_limits(threads, user_api="blas"):
+            a @ a
+            runs = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                a @ a
+                runs.append(time.perf_counter() - start)
+        rates[threads] = 2 * size**3 / statistics.median(runs) / 1e9
+    return {"one_thread_gflops": rates[1], "all_cores_gflops": rates[os.cpu_count()]}
+
+
+def cpu_name() -> str:
+    """The processor's model name, as Linux reports it (else what Python knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 # ---- the parent: run everything, print the table ------------------------------------------------
@@ -443,6 +478,14 @@ def summarise(records: list[dict]) -> list[dict]:
         if ratios:
             row["ratio"] = statistics.median(ratios)
             row["ratio_range"] = [min(ratios), max(ratios)]
+        beyond = [  # glassnet's time per step beyond its matrix products: the overhead
+            (ours[workload, r["round"]] - r["median_epoch_s"]) / r["steps"] * 1e6
+            for r in done
+            if framework == "floor" and "steps" in r and (workload, r["round"]) in ours
+        ]
+        if beyond:
+            row["beyond_us_per_step"] = statistics.median(beyond)
+            row["beyond_range"] = [min(beyond), max(beyond)]
         rows.append(row)
     return rows
 
@@ -452,6 +495,19 @@ def _ratio(row: dict) -> str:
     lo, hi = row["ratio_range"]
     text = f"{row['ratio']:.2f}×"
     return text if row["rounds"] == 1 else f"{text} ({lo:.2f}–{hi:.2f})"
+
+
+def peak_line(peaks: list[dict]) -> str:
+    """The GEMM peak measured at the start of each round: median and range, both thread counts."""
+    peaks = [p for p in peaks if "one_thread_gflops" in p]
+    if not peaks:
+        return "float32 GEMM peak: not measured (threadpoolctl is missing)"
+    parts = []
+    for key, what in (("one_thread_gflops", "one thread"), ("all_cores_gflops", "every core")):
+        values = [p[key] for p in peaks]
+        spread = f" ({min(values):.0f}–{max(values):.0f})" if len(values) > 1 else ""
+        parts.append(f"{statistics.median(values):.0f}{spread} GFLOP/s on {what}")
+    return "float32 GEMM peak (NumPy, 2048³): " + ", ".join(parts)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -474,6 +530,10 @@ def print_table(rows: list[dict]) -> None:
             ratio = f"{row['gflops_per_s']:.0f} GFLOP/s"
             if "ratio" in row:
                 ratio += f"; glassnet = {_ratio(row)} floor"
+            if "beyond_us_per_step" in row:
+                lo, hi = row["beyond_range"]
+                spread = "" if row["rounds"] == 1 else f" ({lo:.0f}–{hi:.0f})"
+                ratio += f", +{row['beyond_us_per_step']:.0f} µs a step{spread}"
             print(f"{workload:8} {'floor':10} {row['median_epoch_s']:8.3f}  ({ratio})")
             continue
         ratio = _ratio(row) if "ratio" in row else ""
@@ -510,6 +570,7 @@ def main(argv=None) -> int:
         "--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS
     )
     parser.add_argument("--floor", metavar="WORKLOAD", help=argparse.SUPPRESS)
+    parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("epochs", "rounds"):
         if getattr(args, name) < 1:
@@ -521,18 +582,21 @@ def main(argv=None) -> int:
     if args.floor:
         print(json.dumps(gemm_floor(args.floor)))
         return 0
+    if args.peak:
+        print(json.dumps(gemm_peak()))
+        return 0
 
     frameworks = [f for f in args.frameworks if available(f)]
     missing = sorted(set(args.frameworks) - set(frameworks))
     print(
-        f"{platform.node()} · {platform.processor() or platform.machine()} · "
-        f"{os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"{time.strftime('%Y-%m-%d')}"
+        f"{platform.node()} · {cpu_name()} · {os.cpu_count()} CPUs · "
+        f"Python {platform.python_version()} · {time.strftime('%Y-%m-%d')}"
     )
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
-    records = []
+    records, peaks = [], []
     for round_ in range(args.rounds):
+        peaks.append(run_in_subprocess(["--peak"]))  # the machine's own rate, this round
         # Each round runs every pair once; the order of the frameworks turns by one each round,
         # so that none is always the first to meet a quiet (or busy) machine.
         turn = round_ % len(frameworks)
@@ -555,6 +619,7 @@ def main(argv=None) -> int:
     rows = summarise(records)
     rows.sort(key=lambda r: (r["workload"], [*frameworks, "floor"].index(r["framework"])))
     print()
+    print(peak_line(peaks))
     print_table(rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
@@ -564,6 +629,8 @@ def main(argv=None) -> int:
                 "date": time.strftime("%Y-%m-%d"),
                 "epochs": args.epochs,
                 "rounds": args.rounds,
+                "cpu": cpu_name(),
+                "gemm_peak": peaks,
                 "summary": rows,
                 "runs": records,
             },

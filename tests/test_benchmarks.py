@@ -57,15 +57,28 @@ def test_table_shows_ranges_and_the_floor_as_a_multiple(compare, capsys):
     records = [
         _run("glassnet", 0, 1.0),
         _run("torch", 0, 1.5),
-        _run("floor", 0, 0.5, gflops_per_s=100.0),
+        _run("floor", 0, 0.5, gflops_per_s=100.0, steps=1000),
         _run("glassnet", 1, 1.2),
         _run("torch", 1, 1.56),
-        _run("floor", 1, 0.5, gflops_per_s=100.0),
+        _run("floor", 1, 0.5, gflops_per_s=100.0, steps=1000),
     ]
     compare.print_table(compare.summarise(records))
     out = capsys.readouterr().out
     assert "1.40× (1.30–1.50)" in out  # torch against glassnet, median and range
     assert "glassnet = 2.20× (2.00–2.40) floor" in out  # 1.0 / 0.5 and 1.2 / 0.5
+    # what glassnet spends beyond its products: 0.5 s and 0.7 s over 1,000 steps
+    assert "+600 µs a step (500–700)" in out
+
+
+def test_the_gemm_peak_is_named_with_its_range(compare):
+    peaks = [{"one_thread_gflops": 120.4, "all_cores_gflops": 150.2},
+             {"one_thread_gflops": 110.0, "all_cores_gflops": 210.0},
+             {"one_thread_gflops": 121.0, "all_cores_gflops": 180.0}]  # fmt: skip
+    assert compare.peak_line(peaks) == (
+        "float32 GEMM peak (NumPy, 2048³): 120 (110–121) GFLOP/s on one thread, "
+        "180 (150–210) GFLOP/s on every core"
+    )
+    assert "not measured" in compare.peak_line([{"error": "ModuleNotFoundError"}])
 
 
 def test_floor_counts_the_flops_of_an_epoch(compare):
@@ -100,6 +113,7 @@ def test_one_real_run_writes_the_table_and_json(tmp_path, mnist_arrays):
     assert result.returncode == 0, result.stderr
     assert "W2       glassnet" in result.stdout
     assert "W2       floor" in result.stdout
+    assert "GFLOP/s on every core" in result.stdout  # the machine's peak, named
     saved = json.loads(output.read_text())
     rows = {row["framework"]: row for row in saved["summary"]}
     assert set(rows) == {"glassnet", "sklearn", "floor"}
@@ -110,6 +124,7 @@ def test_one_real_run_writes_the_table_and_json(tmp_path, mnist_arrays):
     # (speed is the benchmark's to judge, not a unit test's).
     assert rows["floor"]["ratio"] > 0
     assert [run["round"] for run in saved["runs"]] == [0, 0, 0]
+    assert saved["gemm_peak"][0]["all_cores_gflops"] > 0 and saved["cpu"]
 
 
 @pytest.mark.parametrize("flag", ["--epochs", "--rounds"])

@@ -368,14 +368,37 @@ def test_a_model_called_twice_sums_its_layers_gradients():
         glassnet.config.set_floatx("float32")
 
 
-def test_check_gradients_says_which_nested_models_it_did_not_open(rng):
-    inner = Input(shape=(4,))
-    tower = Model(inner, Dense(3, activation="tanh")(inner), name="tower")
-    a, b = Input(shape=(4,)), Input(shape=(4,))
-    model = Model([a, b], Dense(1)(glassnet.layers.Subtract()([tower(a), tower(b)])))
-    model.compile(loss="mse", optimizer="sgd")
-    report = glassbox.check_gradients(model, [rng.normal(size=(3, 4))] * 2, np.ones((3, 1)))
-    assert report.ok and report.unchecked == ["tower"]
-    text = str(report)
-    assert "all checked gradients agree" in text and "all gradients agree" not in text
-    assert "not checked: the weights inside nested model(s) 'tower'" in text
+class _DoubledSlope(Dense):
+    """A Dense layer whose ∂C/∂W comes out twice too large: a derivative written wrong."""
+
+    def backward_from_z(self, dC_dz, cache=None):
+        dC_dx = super().backward_from_z(dC_dz, cache)
+        self.grads["W"] *= 2
+        return dC_dx
+
+
+def test_check_gradients_opens_nested_models_and_catches_a_wrong_slope_inside(rng):
+    """A tower called twice (a siamese pair) inside a model, with a model nested in the tower:
+    every weight inside is checked under its path; a wrong derivative two models deep fails."""
+
+    def build(head):
+        inner = Input(shape=(4,))
+        core = Model(inner, head(inner), name="core")
+        t_in = Input(shape=(4,))
+        tower = Model(t_in, Dense(3, activation="tanh")(core(t_in)), name="tower")
+        a, b = Input(shape=(4,)), Input(shape=(4,))
+        model = Model([a, b], Dense(1)(glassnet.layers.Subtract()([tower(a), tower(b)])))
+        model.compile(loss="mse", optimizer="sgd")
+        return model
+
+    x = [rng.normal(size=(3, 4)), rng.normal(size=(3, 4))]
+    report = glassbox.check_gradients(build(Dense(5, activation="tanh")), x, np.ones((3, 1)))
+    names = [row[1] for row in report.rows]
+    assert {"tower/core/dense", "tower/dense"} <= {n.rsplit("_", 1)[0] for n in names}
+    assert report.ok and len(report.rows) == 2 + 4  # the last Dense's W, b; two inside, W, b
+    assert "all gradients agree" in str(report)
+    broken = glassbox.check_gradients(build(_DoubledSlope(5)), x, np.ones((3, 1)))
+    bad = [row for row in broken.rows if row[-1] > broken.tolerance]
+    assert not broken.ok and [(row[1].split("/")[:2], row[2]) for row in bad] == [
+        (["tower", "core"], "W")
+    ]

@@ -579,48 +579,73 @@ def _finite_differences(
     model: Model, x, y, tr: Trace, max_checked: int = MAX_CHECKED, eps: float = 1e-6
 ) -> None:
     """Beside each gradient, a ``Check``: on a float64 copy of the model at the weights the step
-    started from, the backward pass and central differences of C, entry by entry.
-
-    A z that lies within ε·|x| of a kink (relu's 0; a drawn digit's background puts many z at
-    b) makes the two sides of a central difference see two slopes: its average matches neither.
-    A tensor that disagrees is measured once more with ε/100, which such a z no longer
-    straddles; a wrong derivative disagrees at every ε, so the check still catches it."""
-    check = _copy_model(model, "float64")
-    check.compile(optimizer="sgd", loss=_losses(model), loss_weights=model.loss_weights)
-    xs = [as_input(a, "float64") for a in x] if isinstance(x, list) else as_input(x, "float64")
-    ys = check.check_data(xs, y)[1]
-    nodes = _layer_nodes(check)
+    started from, the backward pass and central differences of C, entry by entry."""
+    check = Float64Copy(model, x, y)
+    nodes = _layer_nodes(check.model)
     for node, lt in zip(nodes, tr.layers):  # the weights the step started from
         for name in lt.parameter_names():
             node.layer.params[name][...] = lt.before(name)
-    C = check.backpropagate(ys, check.forward(xs))  # the backward pass, in float64
+    C = check.backward()
     backprop = {
         (id(node), name): node.layer.grads[name].copy()
         for node, lt in zip(nodes, tr.layers)
         for name in lt.parameter_names()
     }
+    for node, lt in zip(nodes, tr.layers):
+        for name in lt.parameter_names():
+            grad = backprop[id(node), name]
+            lt.numeric[name] = check_tensor(node.layer.params[name], grad, check.loss, C,
+                                            max_checked, eps)  # fmt: skip
 
-    def central(flat, k, step):
+
+class Float64Copy:
+    """``model`` copied in float64, with its losses (mean squared error if it has none), and
+    the batch (x, y): C and the backward pass at whatever its weights are."""
+
+    def __init__(self, model: Model, x, y):
+        self.model = _copy_model(model, "float64")
+        self.model.compile(optimizer="sgd", loss=_losses(model) if model.compiled else "mse",
+                           loss_weights=model.loss_weights if model.compiled else None)  # fmt: skip
+        self.xs = (
+            [as_input(a, "float64") for a in x] if isinstance(x, list) else as_input(x, "float64")
+        )
+        self.ys = self.model.check_data(self.xs, y)[1]
+
+    def loss(self) -> float:
+        return self.model.loss_value(self.ys, self.model.forward(self.xs))
+
+    def backward(self) -> float:
+        """C, with every layer's gradients set by the backward pass."""
+        return self.model.backpropagate(self.ys, self.model.forward(self.xs))
+
+
+def check_tensor(param, grad, loss_at, C: float, max_checked: int = MAX_CHECKED,
+                 eps: float = 1e-6) -> Check:  # fmt: skip
+    """``grad`` (the backward pass's ∂C/∂param) against central differences of ``loss_at()``
+    on the ``max_checked`` entries of ``param`` with the largest |∂C/∂w|, each moved by ±ε.
+
+    A z that lies within ε·|x| of a kink (relu's 0; a drawn digit's background puts many z at
+    b) makes the two sides of a central difference see two slopes: its average matches neither.
+    A tensor that disagrees is measured once more with ε/100, which such a z no longer
+    straddles; a wrong derivative disagrees at every ε, so the check still catches it."""
+    flat, grad = param.reshape(-1), grad.reshape(-1)
+
+    def central(k, step):
         old = flat[k]
         flat[k] = old + step
-        c_plus = check.loss_value(ys, check.forward(xs))
+        c_plus = loss_at()
         flat[k] = old - step
-        c_minus = check.loss_value(ys, check.forward(xs))
+        c_minus = loss_at()
         flat[k] = old
         return (c_plus - c_minus) / (2 * step)
 
-    for node, lt in zip(nodes, tr.layers):
-        for name in lt.parameter_names():
-            grad = backprop[id(node), name].reshape(-1)
-            flat = node.layer.params[name].reshape(-1)
-            order = np.argsort(-np.abs(grad), kind="stable")[:max_checked]
-            numeric = np.array([central(flat, k, eps) for k in order])
-            found = Check(order, grad[order], numeric, C)
-            if not found.ok:  # a z within ε of a kink (relu's 0)? Straddled at ε, not at ε/100
-                again = np.array([central(flat, k, eps / 100) for k in order])
-                if Check(order, grad[order], again, C).ok:
-                    found = Check(order, grad[order], again, C)
-            lt.numeric[name] = found
+    order = np.argsort(-np.abs(grad), kind="stable")[:max_checked]
+    found = Check(order, grad[order], np.array([central(k, eps) for k in order]), C)
+    if not found.ok:  # a z within ε of a kink (relu's 0)? Straddled at ε, not at ε/100
+        again = Check(order, grad[order], np.array([central(k, eps / 100) for k in order]), C)
+        if again.ok:
+            found = again
+    return found
 
 
 # One function on purpose: one real step, start to end — a copy, its optimizer, the data as the

@@ -140,6 +140,24 @@ def test_a_step_with_added_losses_follows_the_whole_C_through_nested_layers():
         keras.config.set_floatx("float32")
 
 
+def test_evaluate_counts_the_added_losses_in_C_as_training_does():
+    """Keras's evaluate reports C with the added losses (and Ω) in it: here the mean squared
+    error plus 0.3·mean(h²) inside Outer plus 0.5·mean(h′²) — on the whole batch at once, even
+    one large enough to be cut into pieces for the cores."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((4,))
+    hidden = Outer()(layers.Dense(64, activation="sigmoid", kernel_regularizer="l2")(inputs))
+    model = keras.Model(inputs, layers.Dense(2)(ActivityPenalty(0.5)(hidden)))
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(40000, 4)).astype("float32"), rng.normal(size=(40000, 2))
+    out = model.forward(x, training=True)
+    C = model.backpropagate(y, out)  # C of the training pass: output loss + added + Ω
+    assert model.loss_value(y, out) + 0.01 < C
+    got = model.evaluate(x, y, batch_size=40000, verbose=0)
+    assert got == pytest.approx(C, rel=1e-5)
+
+
 def test_layer_losses_follow_the_guides_rules():
     layer = Outer()
     assert layer.losses == []  # never called

@@ -356,7 +356,9 @@ class Graph:
         cache; the output layers' caches then hold z for the whole batch (the loss reads it)."""
         n = len(xs[0])
         pieces = -(-n * self._largest_output // self.INFERENCE_PIECE)
-        if pieces < 2 * num_threads():  # too little to share: all threads on the whole batch
+        # Too little to share: all threads on the whole batch. So too where a layer's call may
+        # add a loss, which evaluate adds to C: it is the whole batch's, and seen by this thread.
+        if pieces < 2 * num_threads() or any(layer.records() for layer in self.leaf_layers()):
             values = self._run(xs, False, caches, keep=False)
             return [values[id(t)] for t in self.outputs]
         rows = -(-n // pieces)

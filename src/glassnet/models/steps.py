@@ -124,7 +124,12 @@ class Steps:
 
     def added_loss(self) -> float:
         """The sum of what ``add_loss`` was given in the last training forward pass."""
-        return sum(float(xp.sum(ops.convert_to_numpy(v))) for v in self._added_in_forward)
+        return self._sum_of(self._added_in_forward)
+
+    @staticmethod
+    def _sum_of(added: list) -> float:
+        """The sum of the values of what ``add_loss`` was given (each summed, as C takes it)."""
+        return sum(float(xp.sum(ops.convert_to_numpy(v))) for v in added)
 
     def backpropagate(self, y, out, sample_weight=None, share: float = 1.0) -> float:
         """The backward pass for targets ``y``: returns C and leaves every layer's gradients set.

@@ -16,6 +16,7 @@ from glassnet.callbacks import History
 from glassnet.layers import (
     Cache,
 )
+from glassnet.layers.base import collecting_added_losses
 from glassnet.models.checks import _check_batch_size, _check_verbose, as_input
 from glassnet.models.data import ArrayBatches, GeneratedBatches, is_batch_source
 
@@ -362,8 +363,9 @@ class Trainer:
             if cbs is not None:
                 cbs.on_test_batch_begin(step, {})
             if len(xb[0]):
-                outs = self._infer(xb, caches)
-                C = self._loss_total(yb, outs, caches, swb)
+                with collecting_added_losses() as added:  # C has what add_loss was given too
+                    outs = self._infer(xb, caches)
+                C = self._loss_total(yb, outs, caches, swb) + self._sum_of(added)
                 self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches, swb)
             if cbs is not None:
                 cbs.on_test_batch_end(step, self._logs(trackers, metrics))

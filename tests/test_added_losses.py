@@ -158,6 +158,31 @@ def test_evaluate_counts_the_added_losses_in_C_as_training_does():
     assert got == pytest.approx(C, rel=1e-5)
 
 
+def test_the_glass_box_shows_each_term_of_C_and_the_whole_C_after_the_step():
+    """C = mse(y, a) + Ω(W) + the added losses: the trace names each term with its value (they
+    add up to C), checks every gradient of that whole C, and measures C after the step whole."""
+    from glassnet import glassbox
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((4,))
+    hidden = layers.Dense(3, activation="tanh", kernel_regularizer=regularizers.L2(0.1))(inputs)
+    model = keras.Model(inputs, layers.Dense(2)(ActivityPenalty(0.5)(hidden)))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(3, 4)), rng.normal(size=(3, 2))
+    tr = glassbox.trace(model, x, y)
+    W = model.layers[1].get_weights()[0]
+    assert tr.penalty == pytest.approx(0.1 * np.square(W).sum(), rel=1e-5)
+    h = np.tanh(x @ W + model.layers[1].get_weights()[1])
+    assert tr.added == pytest.approx(0.5 * np.mean(h**2), rel=1e-4)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(tr.C, rel=1e-5)  # all three terms
+    assert all(c.ok for lt in tr.layers for c in lt.numeric.values())
+    assert tr.C_new < tr.C  # a step downhill on the whole C
+    text = tr.render(color=False)
+    assert "C = mean_squared_error(y, a) + Ω(W) + the added losses = " in text
+    assert "Ω(W) = " in text and "the added losses = " in text
+
+
 def test_layer_losses_follow_the_guides_rules():
     layer = Outer()
     assert layer.losses == []  # never called

@@ -228,7 +228,22 @@ def _ops_backward(w: _Writer, ops: list) -> None:
 
 def _loss(w: _Writer, tr) -> None:
     """LOSS: C, and where it is ≈ 0, what that means for the step."""
-    w.head(_("LOSS — C = {loss}(y, a) = {C}").format(loss=tr.loss_name, C=number(tr.C)))
+    if not (tr.penalty or tr.added):
+        w.head(_("LOSS — C = {loss}(y, a) = {C}").format(loss=tr.loss_name, C=number(tr.C)))
+    else:  # C has more terms than the output's loss: each one, and where its slope goes
+        terms = [f"{tr.loss_name}(y, a)"] * bool(tr.loss_name) + ["Ω(W)"] * bool(tr.penalty)
+        terms += [_("the added losses")] * bool(tr.added)
+        w.head(_("LOSS — C = {terms} = {C}").format(terms=" + ".join(terms), C=number(tr.C)))
+        if tr.loss_name:
+            w.say(_("{loss}(y, a) = {value}: the loss of the output").format(
+                loss=tr.loss_name, value=number(tr.C - tr.penalty - tr.added)))  # fmt: skip
+        if tr.penalty:
+            w.say(_("Ω(W) = {value}: the regularizers' penalty on the weights; each ∂Ω/∂W is "
+                    "added to that weight's ∂C/∂W").format(value=number(tr.penalty)))  # fmt: skip
+        if tr.added:
+            w.say(_("the added losses = {value}: what the layers gave add_loss; their slope goes "
+                    "back through the layers that added them").format(
+                        value=number(tr.added)))  # fmt: skip
     if tr.loss_ops:
         w.say(_("the loss function, op by op (a is the model's output, y the target):"))
         _ops_forward(w, tr.loss_ops)

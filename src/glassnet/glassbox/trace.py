@@ -200,6 +200,8 @@ class Trace:
     dtype: str = "float32"  # the step's float type (the checks run in float64)
     split: Split | None = None  # under data-parallel training: one weight, process by process
     loss_ops: list = field(default_factory=list)  # a loss function's ops, as LayerTrace.ops
+    penalty: float = 0.0  # Ω(W) at the step's start: the regularizers' part of C
+    added: float = 0.0  # what the layers gave add_loss in the step's forward pass: part of C
 
     def next_label(self) -> int | None:
         """For a classifier's step on one sample: the class the network gave most probability
@@ -314,8 +316,9 @@ def _snapshot(model: Model) -> dict[int, dict]:
 
 # One pass over the nodes on purpose: each LayerTrace field is read from the cache where the
 # layer left it, in the order a reader of the trace meets them.
-def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
-    """A Trace from what the layers cached in the step just taken (weights now updated)."""
+def _capture(model: Model, x, y, before: dict[int, dict], C: float, penalty: float) -> Trace:
+    """A Trace from what the layers cached in the step just taken (weights now updated);
+    ``penalty`` is Ω(W) at the step's start."""
     case_1_nodes = {id(t.node) for i, t in enumerate(model.outputs) if model.case_1(i)}
     nodes = _layer_nodes(model)
     number = {id(t): i for i, node in enumerate(nodes, start=1) for t in node.outputs}
@@ -396,6 +399,8 @@ def _capture(model: Model, x, y, before: dict[int, dict], C: float) -> Trace:
         loss_ops=[
             op for loss in model.output_losses for op in recorded_ops(getattr(loss, "tape", None))
         ],
+        penalty=penalty,
+        added=model.added_loss(),
     )
 
 
@@ -612,7 +617,9 @@ class Float64Copy:
         self.ys = self.model.check_data(self.xs, y)[1]
 
     def loss(self) -> float:
-        return self.model.loss_value(self.ys, self.model.forward(self.xs))
+        """The whole C: the outputs' losses, Ω(W), and what the layers gave add_loss."""
+        out = self.model.forward(self.xs)
+        return self.model.loss_value(self.ys, out) + self.model.added_loss()
 
     def backward(self) -> float:
         """C, with every layer's gradients set by the backward pass."""
@@ -709,11 +716,11 @@ def trace(
     x = xs[0] if len(xs) == 1 else xs
     y = ys[0] if len(ys) == 1 else ys
 
-    before = _snapshot(copy)
+    before, penalty = _snapshot(copy), copy.regularization()
     C, _outputs = copy.train_step(x, y, training=training)
-    result = _capture(copy, x, y, before, C)
+    result = _capture(copy, x, y, before, C, penalty)
     result.a_new = copy.forward(x)
-    result.C_new = copy.loss_value(y, result.a_new)
+    result.C_new = copy.loss_value(y, result.a_new) + copy.added_loss()  # the whole C again
     if check:
         _finite_differences(copy, x, y, result, max_checked)
     if distribution.active() is not None and not isinstance(x, list):
@@ -786,9 +793,11 @@ class TraceRecorder(Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self._before = _snapshot(self.model) if batch % self.every == 0 else None
+        self._penalty = self.model.regularization() if self._before is not None else 0.0
 
     def on_train_batch_end(self, batch, logs=None):
         if self._before is None:
             return
         x, y, C = self.model.last_batch
-        self.traces.append((self._epoch, batch, _capture(self.model, x, y, self._before, C)))
+        trace = _capture(self.model, x, y, self._before, C, self._penalty)
+        self.traces.append((self._epoch, batch, trace))

@@ -339,39 +339,57 @@ def worker(framework: str, workload: str, epochs: int) -> dict:
 # ---- the GEMM floor -----------------------------------------------------------------------------
 
 
-def gemm_floor(workload: str, repeats: int = 20) -> dict:
-    """Seconds per epoch of the matrix products alone, in NumPy float32, at the workload's shapes.
-
-    Per batch: z = a·Wᵀ for every layer; ∂C/∂W = ∂C/∂zᵀ·a for every layer; ∂C/∂a = ∂C/∂z·W for
-    every layer but the first.
-    """
-    import numpy as np
-
+def layer_shapes(workload: str) -> list[tuple[int, int, int]]:
+    """(rows, n_in, n_out) of each layer's product z = a·Wᵀ in one training step."""
     w = WORKLOADS[workload]
     batch = w["batch"]
-    steps = -(-w.get("train_samples", 60000) // batch)
     if w.get("kind") == "cnn":
         # Each product is (rows, n_in)·(n_in, n_out): a conv's rows are its output positions
         # and n_in its window's length (z = patches·Wᵀ); the Dense layer's rows are the batch.
-        shapes = [(batch * 26 * 26, 9, 32), (batch * 11 * 11, 288, 64), (batch, 1600, 10)]
-    elif w.get("kind") == "rnn":
+        return [(batch * 26 * 26, 9, 32), (batch * 11 * 11, 288, 64), (batch, 1600, 10)]
+    if w.get("kind") == "rnn":
         # The inputs' share of all 28 steps at once, then W_h·h_{t−1} once per step (its
         # ∂C/∂W_h summed over the steps as one product), and the Dense layer.
-        shapes = [(batch * 28, 28, 512), *[(batch, 128, 512)] * 28, (batch, 128, 10)]
-    else:
-        sizes = [784, *w["hidden"], 10]
-        shapes = [(batch, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes)]
+        return [(batch * 28, 28, 512), *[(batch, 128, 512)] * 28, (batch, 128, 10)]
+    sizes = [784, *w["hidden"], 10]
+    return [(batch, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes)]
+
+
+def step_products(workload: str) -> list[tuple[str, int, int, int]]:
+    """(kind, m, k, n) for every matrix product of one training step, m×k times k×n: for every
+    layer "z" (z = a·Wᵀ) and "dW" (∂C/∂W = ∂C/∂zᵀ·a), and "dx" (∂C/∂a = ∂C/∂z·W) for all but
+    the first."""
+    found = []
+    for i, (rows, n_in, n_out) in enumerate(layer_shapes(workload)):
+        found += [("z", rows, n_in, n_out), ("dW", n_out, rows, n_in)]
+        if i > 0:
+            found.append(("dx", rows, n_out, n_in))
+    return found
+
+
+def operands(kind: str, m: int, k: int, n: int, rng):
+    """The two float32 matrices of a product, laid out as glassnet's layers hold them: W is
+    (n_out, n_in), so z = a·Wᵀ reads W transposed and ∂C/∂W = ∂C/∂zᵀ·a reads ∂C/∂z so."""
+    if kind == "z":  # a (rows, n_in) · Wᵀ
+        return rng.random((m, k), dtype="float32"), rng.random((n, k), dtype="float32").T
+    if kind == "dW":  # ∂C/∂zᵀ · a (rows, n_in)
+        return rng.random((k, m), dtype="float32").T, rng.random((k, n), dtype="float32")
+    return rng.random((m, k), dtype="float32"), rng.random((k, n), dtype="float32")  # ∂C/∂z · W
+
+
+def gemm_floor(workload: str, repeats: int = 20) -> dict:
+    """Seconds per epoch of the matrix products alone, in NumPy float32, at the workload's
+    shapes and layouts (``step_products``, ``operands``)."""
+    import numpy as np
+
+    w = WORKLOADS[workload]
+    steps = -(-w.get("train_samples", 60000) // w["batch"])
     rng = np.random.default_rng(0)
     products, flops = [], 0
-    for i, (rows, n_in, n_out) in enumerate(shapes):
-        a = rng.random((rows, n_in), dtype=np.float32)
-        W = rng.random((n_out, n_in), dtype=np.float32)
-        dz = rng.random((rows, n_out), dtype=np.float32)
-        products += [lambda a=a, W=W: a @ W.T, lambda a=a, dz=dz: dz.T @ a]
-        flops += 2 * 2 * rows * n_in * n_out
-        if i > 0:
-            products.append(lambda dz=dz, W=W: dz @ W)
-            flops += 2 * rows * n_in * n_out
+    for kind, m, k, n in step_products(workload):
+        a, b = operands(kind, m, k, n, rng)
+        products.append(lambda a=a, b=b: a @ b)
+        flops += 2 * m * k * n
     for product in products:
         product()
     runs = []

@@ -6,11 +6,12 @@ OUT/CASE.rank<r>.json (the history's logs).
 Cases: mlp, cnn, lstm (global batch 32 on 203 samples: a last batch of 11 rows), ragged (193
 samples: the last batch has one row, so rank 1 has none), weights (sample_weight), validation
 (validation_split and EarlyStopping), files (every file-writing callback and save, in OUT/files),
-added (a layer that adds a loss, the mean of its output's squares, to C with add_loss, and an
-L2 regularizer), backup (BackupAndRestore with dropout; ``--kill-at E`` kills rank 1 in epoch
-E), raise (rank 1 raises in epoch 2), kill (rank 1 kills itself in epoch 2), batches
-(train_on_batch over 203 samples in order), trace (glassbox.trace of one step on 7 samples,
-written by rank 0 to OUT/trace.txt and OUT/trace.json).
+added (a layer that adds a loss, the mean of its output's squares, to C with add_loss, in the
+model and in a model nested in it, and an L2 regularizer), backup (BackupAndRestore with
+dropout; ``--kill-at E`` kills rank 1 in epoch E), raise (rank 1 raises in epoch 2), kill (rank
+1 kills itself in epoch 2), batches (train_on_batch over 203 samples in order), trace
+(glassbox.trace of one step on 7 samples, written by rank 0 to OUT/trace.txt and
+OUT/trace.json).
 
 ``--shared-from BYTES`` sets ``distribution.SHARED_FROM``: these models' gradient buffers are
 1–2 KB, below the size from which fit sums from shared memory, so the tests pass 0 to take that
@@ -61,9 +62,11 @@ def build(case: str) -> glassnet.Model:
         body = [layers.Input((5, 4)), layers.LSTM(6)]
     else:
         body = [layers.Input((12,)), layers.Dense(16, activation="relu")]
-        if case == "added":
+        if case == "added":  # the penalty once in the model, once inside a nested one
+            inner = layers.Input((16,))
+            nested = glassnet.Model(inner, Penalized()(layers.Dense(16)(inner)), name="nested")
             body = [layers.Input((12,)), layers.Dense(16, kernel_regularizer="l2"), Penalized(),
-                    layers.Activation("relu")]  # fmt: skip
+                    nested, layers.Activation("relu")]  # fmt: skip
         if case == "backup":
             body.append(layers.Dropout(0.3))
     model = glassnet.Sequential([*body, layers.Dense(3, activation="softmax")])

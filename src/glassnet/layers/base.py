@@ -210,7 +210,20 @@ class EagerArray(xp.ndarray):
         return repr(self.view(xp.ndarray))
 
 
-_ADDED = threading.local()  # the lists collecting add_loss's values, innermost last
+_ADDED = threading.local()  # the lists collecting add_loss's values, innermost last; the scale
+
+
+@contextlib.contextmanager
+def added_loss_scale(scale: float):
+    """Inside, ∂C/∂(an added loss) is ``scale`` instead of 1: a process's share of the batch
+    under data-parallel training (``Model.backpropagate``), in every layer the backward pass
+    reaches, nested models' included."""
+    previous = getattr(_ADDED, "scale", 1.0)
+    _ADDED.scale = scale
+    try:
+        yield
+    finally:
+        _ADDED.scale = previous
 
 
 @contextlib.contextmanager
@@ -570,9 +583,9 @@ class Layer:
         given = [xp.zeros_like(ops.convert_to_numpy(o)) if g is None else g
                  for o, g in zip(outs, given, strict=True)]  # fmt: skip
         # An added loss L is part of C: ∂C/∂L = 1 (its values summed), its slope joins z's;
-        # under data-parallel training, this process's share of the batch (``backpropagate``).
+        # under data-parallel training, this process's share of the batch (``added_loss_scale``).
         added = [v for v in c.tape.added_losses if isinstance(v, ops.Tensor) and v.tape is c.tape]
-        scale = getattr(c, "added_loss_scale", 1.0)
+        scale = getattr(_ADDED, "scale", 1.0)
         grads = c.tape.gradients(
             [*outs, *added],
             [*c.tape_inputs, *params],

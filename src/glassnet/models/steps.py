@@ -18,6 +18,7 @@ from glassnet.callbacks import CallbackList, History, ProgbarLogger
 from glassnet.layers import (
     Node,
 )
+from glassnet.layers.base import added_loss_scale
 from glassnet.models.checks import _as_array, _per_output
 
 __all__ = ["Steps"]
@@ -167,10 +168,8 @@ class Steps:
                 "with self.add_loss(...)."
             )
         C = self._output_total(ys, outs, self._training_caches, sws)
-        if self._added_in_forward:  # an added loss's slope is this process's share of it too
-            for node in self._nodes:
-                self.cache_of(node).added_loss_scale = share
-        self._backward_graph(dC_douts, dC_dz_at, self._training_caches)
+        with added_loss_scale(share):  # an added loss's slope: this process's share of it too
+            self._backward_graph(dC_douts, dC_dz_at, self._training_caches)
         # The losses the layers added, and Ω(W): their slopes went back with the rest, or go now.
         return C + self.added_loss() + self.regularization(gradients=True, scale=share)
 

@@ -110,3 +110,20 @@ def test_explain_maps_needs_a_cnn(digits_model, tmp_path, capsys):
     args = ["explain", str(digits_model), "--image", str(image), "--maps", str(tmp_path / "m.png")]
     assert cli.main(args) == 1
     assert "--maps draws a CNN's feature maps" in capsys.readouterr().err
+
+
+def test_the_glass_box_shows_a_conv3d_filter_as_a_neuron_on_a_volume():
+    """A Conv3D's filter is the same neuron on a kd × kh × kw window: the trace says so, every
+    gradient is checked ✓, and one filter shows as its window, channels first."""
+    glassnet.utils.set_random_seed(0)
+    model = glassnet.Sequential([layers.Input((3, 5, 5, 1)),
+                                 layers.Conv3D(2, 3, activation="tanh"), layers.Flatten(),
+                                 layers.Dense(3, activation="softmax")])  # fmt: skip
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 5, 1))
+    tr = glassbox.trace(model, x, np.array([0, 2]))
+    text = tr.render(color=False)
+    assert "a neuron that sees one 3×3×3×1 window of its input" in text
+    assert "(batch, depth, rows, cols, filters)" in text
+    assert all(check.ok for lt in tr.layers for check in lt.numeric.values())
+    assert "(c_in, kd, kh, kw)" in tr.render(color=False, neuron=(1, 1))

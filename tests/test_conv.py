@@ -193,6 +193,74 @@ def test_conv1d_forward_is_conv2d_on_one_row(float64, rng):
     np.testing.assert_allclose(one(x), two(x[:, None])[:, 0])
 
 
+# ---- Conv3D: the same neuron on a volume's windows -----------------------------------------------
+
+
+def conv3d_reference(x, kernel, bias, strides, padding, dilation):
+    """Keras's Conv3D written as loops: kernel (kd, kh, kw, c_in, filters)."""
+    size = kernel.shape[:3]
+    if padding == "same":
+        x = np.pad(x, ((0, 0), *(_same_pads(n, k, s, d)
+                                 for n, k, s, d in zip(x.shape[1:4], size, strides, dilation)),
+                       (0, 0)))  # fmt: skip
+    out = [(n - (k - 1) * d - 1) // s + 1 for n, k, s, d in zip(x.shape[1:4], size, strides,
+                                                              dilation)]  # fmt: skip
+    z = np.zeros((x.shape[0], *out, kernel.shape[-1])) + bias
+    for position in np.ndindex(*out):
+        for offset in np.ndindex(*size):
+            at = tuple(p * s + o * d for p, s, o, d in zip(position, strides, offset, dilation))
+            z[(slice(None), *position)] += x[(slice(None), *at)] @ kernel[offset]
+    return z
+
+
+volumes = st.fixed_dictionaries(
+    {
+        "shape": st.tuples(*(st.integers(1, n) for n in (2, 5, 5, 5, 2))),  # (batch, d, h, w, c)
+        "filters": st.integers(1, 3),
+        "kernel": st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 2)),
+        "strides": st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 2)),
+        "dilated": st.booleans(),
+        "padding": st.sampled_from(["valid", "same"]),
+        "seed": st.integers(0, 2**16),
+    }
+)
+
+
+@settings(max_examples=25)
+@given(g=volumes, activation=st.sampled_from([None, "tanh"]))
+@in_float64
+def test_conv3d_forward_is_the_loops_and_backward_the_finite_differences(g, activation):
+    """A filter sees a kd × kh × kw window through every channel: z = W·window + b at each
+    position, against plain loops; ∂C/∂x, ∂C/∂W and ∂C/∂b against central differences."""
+    rng = np.random.default_rng(g["seed"])
+    glassnet.utils.set_random_seed(g["seed"])
+    dilation, strides = ((2, 1, 1), (1, 1, 1)) if g["dilated"] else ((1, 1, 1), g["strides"])
+    span = [d * (k - 1) + 1 for k, d in zip(g["kernel"], dilation)]
+    if g["padding"] == "valid":
+        assume(all(n >= k for n, k in zip(g["shape"][1:4], span)))
+    layer = layers.Conv3D(g["filters"], g["kernel"], strides=strides, padding=g["padding"],
+                          dilation_rate=dilation, activation=activation,
+                          bias_initializer="random_normal")  # fmt: skip
+    layer.build((None, *g["shape"][1:]))
+    x = rng.normal(size=g["shape"])
+    kernel, bias = layer.get_weights()
+    expected = conv3d_reference(x, kernel, bias, strides, g["padding"], dilation)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.z, expected, rtol=1e-12, atol=1e-12)
+    check_layer(layer, x, rng)
+
+
+def test_conv3d_keras_layout_and_bad_input(rng):
+    layer = layers.Conv3D(4, (3, 2, 1), padding="same")
+    layer.build((None, 5, 6, 7, 2))
+    assert layer.params["W"].shape == (4, 3 * 2 * 1 * 2)  # a row per filter, as Conv2D's
+    assert layer.get_weights()[0].shape == (3, 2, 1, 2, 4)  # Keras's (kd, kh, kw, c_in, filters)
+    assert layer.compute_output_shape((None, 5, 6, 7, 2)) == (None, 5, 6, 7, 4)
+    assert layers.Conv3D.from_config(layer.get_config()).kernel_size == (3, 2, 1)
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(batch, depth, rows, cols, "):
+        layer(rng.normal(size=(2, 6, 7, 2)))
+
+
 # ---- pooling -------------------------------------------------------------------------------------
 
 pools = st.fixed_dictionaries(

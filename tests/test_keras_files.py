@@ -176,6 +176,13 @@ def glassnet_models():
     conv_lstm.compile(optimizer="adam", loss="categorical_crossentropy")
     videos = rng.normal(size=(12, 3, 5, 4, 2)).astype("float32")
     data["conv_lstm"] = ([videos, rng.normal(size=(12, 4, 6, 1)).astype("float32")], data["seq"][1])
+    cnn3d = Sequential([Input(shape=(4, 5, 6, 2)),
+                        L.Conv3D(3, (2, 3, 3), strides=(1, 2, 1), activation="relu"),
+                        L.BatchNormalization(),
+                        L.Conv3D(2, 3, padding="same", dilation_rate=(1, 1, 2), activation="tanh"),
+                        L.Flatten(), Dense(3, activation="softmax")])  # fmt: skip
+    cnn3d.compile(optimizer="adam", loss="categorical_crossentropy")
+    data["cnn3d"] = ([rng.normal(size=(12, 4, 5, 6, 2)).astype("float32")], data["seq"][1])
     R = glassnet.regularizers  # Ω(W) in C: Keras's next step must add the same ∂Ω/∂W
     regularized = Sequential([Input(shape=(5, 3)),
                               L.Conv1D(4, 2, kernel_regularizer=R.L1L2(l1=0.01, l2=0.02)),
@@ -186,7 +193,8 @@ def glassnet_models():
     regularized.compile(optimizer="sgd", loss="categorical_crossentropy")
     data["regularized"] = [data["reshaped"][0][0]], data["seq"][1]
     models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq, cells=cells,
-                  reshaped=reshaped, conv_lstm=conv_lstm, regularized=regularized)  # fmt: skip
+                  reshaped=reshaped, conv_lstm=conv_lstm, regularized=regularized,
+                  cnn3d=cnn3d)  # fmt: skip
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

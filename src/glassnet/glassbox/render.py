@@ -168,14 +168,16 @@ def _forward(w: _Writer, tr) -> None:
                 w.value(name, values["before"])
             _ops_forward(w, lt.ops)
         elif lt.has_weights and lt.window is not None:  # a convolution: neurons that see windows
-            kh, kw, c_in = lt.window
+            window = "×".join(map(str, lt.window))  # kh×kw×c_in (a volume's: kd×kh×kw×c_in)
             w.value("W", lt.W, _("one row per filter: a neuron that sees one {window} window "
-                                 "of its input").format(window=f"{kh}×{kw}×{c_in}"))  # fmt: skip
+                                 "of its input").format(window=window))  # fmt: skip
             w.value("a_prev", lt.a_prev, stored)
             if lt.b is not None:
                 w.value("b", lt.b)
-            maps = _("at every window position: one feature map per filter, "
-                     "(batch, rows, cols, filters)")  # fmt: skip
+            axes = "(batch, depth, rows, cols, filters)" if len(lt.window) == 4 else (
+                "(batch, rows, cols, filters)")  # fmt: skip
+            maps = _("at every window position: one feature map per filter, {axes}").format(
+                axes=axes)  # fmt: skip
             w.value("z = W·window + b", lt.z, maps)
             w.value(f"a = {lt.activation}(z)", lt.a)
             w.lines.extend(feature_maps_text(lt.a))
@@ -432,8 +434,8 @@ def _neuron(w: _Writer, tr, number: int, i: int) -> None:
     full, w.full = w.full, True
     if lt.window is not None:
         w.value(_("w (its row of W)"), lt.W[i], _("the window's weights, row by row"))
-        w.value(_("w as its window"), lt.W[i].reshape(lt.window).transpose(2, 0, 1),
-                "(c_in, kh, kw)")  # fmt: skip
+        w.value(_("w as its window"), np.moveaxis(lt.W[i].reshape(lt.window), -1, 0),
+                "(c_in, kd, kh, kw)" if len(lt.window) == 4 else "(c_in, kh, kw)")  # fmt: skip
     else:
         w.value(_("w (its row of W)"), lt.W[i])
     if lt.b is not None:

@@ -421,7 +421,8 @@ def recorded_ops(tape) -> list[dict]:
 
 
 def _window_of(layer) -> tuple | None:
-    """(kh, kw, c_in) for a convolution (a Conv1D's kh is 1), else None."""
+    """(kh, kw, c_in) for a convolution (a Conv1D's kh is 1; a Conv3D's (kd, kh, kw, c_in)),
+    else None."""
     if not hasattr(layer, "kernel_size") or not hasattr(layer, "c_in"):
         return None
     return (*((1,) * (2 - len(layer.kernel_size)) + tuple(layer.kernel_size)), layer.c_in)

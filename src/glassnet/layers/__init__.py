@@ -3,16 +3,16 @@
 Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, ``Flatten``,
 ``Reshape``, ``Lambda``; the activation layers with options (``ReLU``, ``LeakyReLU``, ``ELU``,
 ``Softmax``, ``PReLU``); copying and cutting (``RepeatVector``, ``UpSampling1D/2D``,
-``Cropping1D/2D``). Convolutional: ``Conv1D``, ``Conv2D``, their transposes ``Conv1DTranspose`` and
-``Conv2DTranspose``, ``ZeroPadding2D``, the pooling layers (``MaxPooling1D/2D``,
-``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``, ``GlobalAveragePooling1D/2D``) and
-``BatchNormalization``. Merging: ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``,
-``Minimum``, ``Concatenate``, and their functional forms (``add``, ``concatenate``, …). Recurrent:
-``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with ``SimpleRNNCell``/``LSTMCell``/``GRUCell`` or
-``StackedRNNCells``, the convolutional ``ConvLSTM1D``/``ConvLSTM2D``, the wrappers
-``Bidirectional`` and ``TimeDistributed``, and ``Embedding`` for word ids. Preprocessing:
-``Rescaling``, ``Normalization``; vocabularies: ``StringLookup``, ``IntegerLookup``,
-``TextVectorization``.
+``Cropping1D/2D``). Convolutional: ``Conv1D``, ``Conv2D``, ``Conv3D``, the transposes
+``Conv1DTranspose`` and ``Conv2DTranspose``, ``ZeroPadding2D``, the pooling layers
+(``MaxPooling1D/2D``, ``AveragePooling1D/2D``, ``GlobalMaxPooling1D/2D``,
+``GlobalAveragePooling1D/2D``) and ``BatchNormalization``. Merging: ``Add``, ``Subtract``,
+``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``, and their functional forms
+(``add``, ``concatenate``, …). Recurrent: ``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with
+``SimpleRNNCell``/``LSTMCell``/``GRUCell`` or ``StackedRNNCells``, the convolutional
+``ConvLSTM1D``/``ConvLSTM2D``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and
+``Embedding`` for word ids. Preprocessing: ``Rescaling``, ``Normalization``; vocabularies:
+``StringLookup``, ``IntegerLookup``, ``TextVectorization``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from glassnet.layers.convolutional import (
     Conv1DTranspose,
     Conv2D,
     Conv2DTranspose,
+    Conv3D,
     ZeroPadding2D,
 )
 from glassnet.layers.core import (
@@ -106,6 +107,7 @@ __all__ = [
     "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
+    "Conv3D",
     "ConvLSTM1D",
     "ConvLSTM2D",
     "Cropping1D",
@@ -187,6 +189,7 @@ for _cls in (
     Conv1DTranspose,
     Conv2D,
     Conv2DTranspose,
+    Conv3D,
     ConvLSTM1D,
     ConvLSTM2D,
     Cropping1D,

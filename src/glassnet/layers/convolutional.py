@@ -1,5 +1,5 @@
-"""Convolutional layers: ``Conv1D``, ``Conv2D`` and ``ZeroPadding2D``, and the window arithmetic
-the pooling layers share.
+"""Convolutional layers: ``Conv1D``, ``Conv2D``, ``Conv3D``, the transposed ones and
+``ZeroPadding2D``, and the window arithmetic the pooling layers share.
 
 A filter is a neuron that looks at one window of its input at a time. Its weights are one row of
 W, and at every position it computes the deck's z = W·patch + b, a = σ(z) — the same weights at
@@ -21,6 +21,8 @@ filter. Keras's kernel (kh, kw, c_in, filters) is Wᵀ folded back; it appears o
 
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
 from dataclasses import dataclass
 from typing import ClassVar
@@ -37,6 +39,7 @@ __all__ = [
     "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
+    "Conv3D",
     "ZeroPadding2D",
     "crop",
     "pad",
@@ -105,32 +108,37 @@ def output_size(size, k: int, stride: int, dilation: int, padding: str):
 
 @dataclass(frozen=True)
 class Windows:
-    """Where the windows of a 2-D input lie: kernel size, strides, dilation, padding."""
+    """Where the windows of an input lie: kernel size, strides, dilation, padding — one entry
+    per spatial axis (2 for images; 3 for ``Conv3D``'s volumes)."""
 
-    size: tuple[int, int]
-    strides: tuple[int, int]
-    dilation: tuple[int, int]
+    size: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilation: tuple[int, ...]
     padding: str
 
-    def out_shape(self, height, width):
-        """((oh, ow), ((top, bottom), (left, right))) for an input of height × width."""
-        (oh, *tb), (ow, *lr) = (
+    def out_shape(self, *sizes):
+        """(output sizes, (before, after) padding per axis) for an input of these sizes:
+        ((oh, ow), ((top, bottom), (left, right))) for an image of height × width."""
+        found = [
             output_size(n, k, s, d, self.padding)
-            for n, k, s, d in zip((height, width), self.size, self.strides, self.dilation)
-        )
-        return (oh, ow), (tuple(tb), tuple(lr))
+            for n, k, s, d in zip(sizes, self.size, self.strides, self.dilation)
+        ]
+        return tuple(out for out, *_ in found), tuple(tuple(pads) for _, *pads in found)
 
     def view(self, x, out):
         """The windows of x (batch, H, W, C) as a read-only view (batch, oh, ow, kh, kw, C):
         window (i, j) starts at row i·sh, column j·sw, and reads every dh-th row and dw-th
-        column from there."""
-        (oh, ow), (kh, kw) = out, self.size
-        (sh, sw), (dh, dw) = self.strides, self.dilation
-        s_n, s_h, s_w, s_c = x.strides
+        column from there (and so along a third axis, for a volume)."""
+        s_n, *s_axes, s_c = x.strides
         return as_strided(
             x,
-            shape=(x.shape[0], oh, ow, kh, kw, x.shape[3]),
-            strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c),
+            shape=(x.shape[0], *out, *self.size, x.shape[-1]),
+            strides=(
+                s_n,
+                *(s * step for s, step in zip(s_axes, self.strides)),
+                *(s * d for s, d in zip(s_axes, self.dilation)),
+                s_c,
+            ),
             writeable=False,
         )
 
@@ -138,19 +146,22 @@ class Windows:
         """The adjoint of ``view``: each window's gradient (batch, oh, ow, kh, kw, C) added
         back to the input positions it read, giving (batch, H, W, C). A position read by
         several windows receives the sum. The loop runs over the kh·kw offsets inside a window,
-        never over positions or samples (the fused kernel makes the same sums in one pass)."""
-        _, oh, ow, kh, kw, _ = d_windows.shape
-        (sh, sw), (dh, dw) = self.strides, self.dilation
-        if use_kernels(d_windows):
+        never over positions or samples (the fused kernel makes the same sums in one pass, for
+        images)."""
+        rank = len(self.size)
+        out = d_windows.shape[1 : 1 + rank]
+        if rank == 2 and use_kernels(d_windows):
             dx = xp.empty(shape, dtype=d_windows.dtype)
-            kernels.run_split("scatter_windows", (d_windows, dx), sh, sw, dh, dw)
+            kernels.run_split("scatter_windows", (d_windows, dx), *self.strides, *self.dilation)
             return dx
         dx = xp.zeros(shape, dtype=d_windows.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                rows = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
-                cols = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
-                dx[:, rows, cols, :] += d_windows[:, :, :, i, j, :]
+        every = (slice(None),)
+        for offset in itertools.product(*(range(k) for k in self.size)):
+            read = tuple(
+                slice(o * d, o * d + (n - 1) * s + 1, s)
+                for o, d, n, s in zip(offset, self.dilation, out, self.strides)
+            )
+            dx[every + read + every] += d_windows[every * (1 + rank) + offset]
         return dx
 
 
@@ -192,21 +203,22 @@ def side_pairs(value, name: str, rank: int) -> tuple:
 
 def pad(x, pads, value=0.0):
     """x (batch, H, W, C) with ``pads`` = ((top, bottom), (left, right)) rows and columns of
-    ``value`` around it (x itself when there is nothing to add)."""
-    (top, bottom), (left, right) = pads
-    if not (top or bottom or left or right):
+    ``value`` around it (one pair per spatial axis; x itself when there is nothing to add)."""
+    if not any(before or after for before, after in pads):
         return x
-    n, h, w, c = x.shape
-    out = xp.full((n, top + h + bottom, left + w + right, c), value, dtype=x.dtype)
-    out[:, top : top + h, left : left + w, :] = x
+    inner = x.shape[1:-1]
+    grown = tuple(n + before + after for n, (before, after) in zip(inner, pads))
+    out = xp.full((x.shape[0], *grown, x.shape[-1]), value, dtype=x.dtype)
+    every = (slice(None),)
+    out[every + tuple(slice(b, b + n) for n, (b, _) in zip(inner, pads)) + every] = x
     return out
 
 
 def crop(dx, pads):
     """The inverse of ``pad`` for gradients: the part of dx that belongs to the input."""
-    (top, bottom), (left, right) = pads
-    h, w = dx.shape[1] - top - bottom, dx.shape[2] - left - right
-    return dx[:, top : top + h, left : left + w, :]
+    every = (slice(None),)
+    kept = tuple(slice(b, n - a) for n, (b, a) in zip(dx.shape[1:-1], pads))
+    return dx[every + kept + every]
 
 
 # ---- the layers ----------------------------------------------------------------------------------
@@ -290,7 +302,8 @@ class Conv(Layer):
     # ---- building ------------------------------------------------------------------------------
 
     def _expected(self) -> str:
-        return "(batch, steps, channels)" if self.rank == 1 else "(batch, rows, cols, channels)"
+        return {1: "(batch, steps, channels)", 2: "(batch, rows, cols, channels)",
+                3: "(batch, depth, rows, cols, channels)"}[self.rank]  # fmt: skip
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -325,10 +338,12 @@ class Conv(Layer):
             message += " Add a channel axis to grayscale images: x[..., None]."
         return message
 
-    def _geometry(self, height, width):
-        """((oh, ow), ((top, bottom), (left, right))) for an input of height × width."""
+    def _geometry(self, *sizes):
+        """((oh, ow), ((top, bottom), (left, right))) for an input of height × width (a
+        volume: three of each)."""
         if self.padding != "causal":
-            return self.windows.out_shape(height, width)
+            return self.windows.out_shape(*sizes)
+        _, width = sizes
         before = self.dilation_rate[0] * (self.kernel_size[0] - 1)  # zeros before the start only
         (oh, ow), _ = self.windows.out_shape(1, None if width is None else width + before)
         return (oh, ow), ((0, 0), (before, 0))
@@ -337,9 +352,9 @@ class Conv(Layer):
         input_shape = tuple(input_shape)
         if len(input_shape) != self.rank + 2:
             raise ValueError(self._rank_error(input_shape))
-        height, width = (1, input_shape[1]) if self.rank == 1 else input_shape[1:3]
-        (oh, ow), _ = self._geometry(height, width)
-        spatial = (ow,) if self.rank == 1 else (oh, ow)
+        sizes = (1, input_shape[1]) if self.rank == 1 else input_shape[1:-1]
+        out, _ = self._geometry(*sizes)
+        spatial = out[1:] if self.rank == 1 else out
         if any(s is not None and s <= 0 for s in spatial):
             span = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
             raise ValueError(
@@ -384,12 +399,12 @@ class Conv(Layer):
         c = self.cache_for(cache)
         x = self._as_images(a_prev)  # (batch, H, W, c_in); a Conv1D's H is 1
         W = self.params["W"]  # (filters, K)
-        (oh, ow), pads = self._geometry(x.shape[1], x.shape[2])
+        out, pads = self._geometry(*x.shape[1:-1])  # (oh, ow); a Conv3D's (od, oh, ow)
         x = pad(x, pads)
         n = x.shape[0]
         c.a_prev, c.pads, c.padded_shape = a_prev, pads, x.shape
-        windows = self.windows.view(x, (oh, ow))  # (batch, oh, ow, kh, kw, c_in), a view
-        shape = (n * oh * ow, W.shape[1])  # (rows, K): one window per row
+        windows = self.windows.view(x, out)  # (batch, oh, ow, kh, kw, c_in), a view
+        shape = (n * math.prod(out), W.shape[1])  # (rows, K): one window per row
         if windows.flags.c_contiguous:  # 1×1 windows side by side: already that matrix
             patches = windows.reshape(shape)
         else:
@@ -402,7 +417,7 @@ class Conv(Layer):
         a = add_bias_and_activate(z, self.params.get("b"), self.activation)
         if xp.may_share_memory(a, z):  # z is the output too (linear): not the layer's to reuse
             del c.z_rows
-        out_shape = (n, ow, self.filters) if self.rank == 1 else (n, oh, ow, self.filters)
+        out_shape = (n, *(out[1:] if self.rank == 1 else out), self.filters)
         c.z, c.a = z.reshape(out_shape), a.reshape(out_shape)  # one feature map per filter
         return c.a
 
@@ -427,10 +442,9 @@ class Conv(Layer):
         # ∂C/∂(each window): (rows, filters)·(filters, K) = (rows, K)
         d_patches = c.d_patches = workspace(c, "d_patches", c.patches.shape, per_row.dtype)
         xp.matmul(per_row, W, out=d_patches)
-        n, _, _, c_in = c.padded_shape
-        kh, kw = self.windows.size
-        oh, ow = (1, dC_dz.shape[1]) if self.rank == 1 else dC_dz.shape[1:3]
-        d_windows = d_patches.reshape(n, oh, ow, kh, kw, c_in)
+        n, c_in = c.padded_shape[0], c.padded_shape[-1]
+        out = (1, dC_dz.shape[1]) if self.rank == 1 else dC_dz.shape[1:-1]
+        d_windows = d_patches.reshape(n, *out, *self.windows.size, c_in)
         dx = crop(self.windows.scatter(d_windows, c.padded_shape), c.pads)  # (batch, H, W, c_in)
         return dx.reshape(c.a_prev.shape)
 
@@ -504,6 +518,18 @@ class Conv1D(Conv):
     """
 
     rank = 1
+
+
+class Conv3D(Conv):
+    """3-D convolution, as ``keras.layers.Conv3D``: inputs (batch, depth, rows, cols, channels),
+    a video's frames or a scan's slices. A filter is a neuron that sees a kd × kh × kw window
+    through all the channels at every position — z = W·window + b, the deck's neuron, with the
+    windows side by side one per row and one product for all of them, as ``Conv2D``.
+
+    The arguments are ``Conv2D``'s, with three entries for the sizes (or one int for all three).
+    """
+
+    rank = 3
 
 
 class ConvTranspose(Conv):

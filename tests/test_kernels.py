@@ -329,7 +329,7 @@ def test_the_lstm_step_moves_no_value_one_lane_at_a_time():
 
 @pytest.mark.parametrize("kernels_on", [True, False] if kernels.ENABLED else [False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [name for name, make in CASES.items() if make().slots()])
 def test_running_averages_never_keep_subnormal_numbers(case, dtype, kernels_on, monkeypatch):
     """A weight whose gradient stays 0 (an MNIST pixel that is never ink) has its averages decay
     through the subnormal floats, on which x86 computes a hundred times slower: they become 0
@@ -341,8 +341,6 @@ def test_running_averages_never_keep_subnormal_numbers(case, dtype, kernels_on, 
     optimizer.apply([(p, np.zeros_like(p))])  # the state exists, all 0
     # (AMSGrad's v̂ is the largest v so far: it never decays, so it is not among them)
     slots = [name for group in optimizer.slots() for name in group if name != "v_hat"]
-    if not slots:
-        pytest.skip("plain gradient descent keeps no running average")
     state = optimizer.state[0]
     for name in slots:
         normal = 1.0 if name == "g_mean" else 3.0  # centered RMSprop: v − ḡ² stays > 0

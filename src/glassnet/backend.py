@@ -280,11 +280,15 @@ def process_count() -> int:
     return _PROCESS[1]
 
 
-SMALL_PRODUCT_FLOPS = 5e6
-"""Below this many floating-point operations per matrix product, BLAS's second thread costs more
-than it gives. Measured on the 2-core development machine, ms per training step with one BLAS
-thread against two, three alternating runs: batch 32 (784·128, 3.2 MFLOP) 0.36–0.37 against
-0.39–0.49; batch 64 (6.4 MFLOP) 0.50 against 0.44–0.63; batch 128 0.84–0.85 against 0.68–0.87."""
+SMALL_PRODUCT_FLOPS = 16e6
+"""Below this many floating-point operations per matrix product (2·rows·n_in·n_out, as
+``Layer.largest_product`` counts them), BLAS's second thread costs more than it gives: a batch of
+32 or 64 rows of a 784→128 layer (6.4 and 12.8 MFLOP) on one thread, a batch of 128 (25.7) on
+two. On the Intel Xeon VM (2 vCPUs), seconds per epoch, alternating fresh processes (medians of
+three epochs): W4 (batch 64) 0.775, 0.709, 0.828, 0.621, 0.799 with two threads (the threshold
+at 5e6, which counted batch 32 and 64 as large) against 0.746, 0.642, 0.565, 0.645, 0.622 with
+one; W3 (batch 32) 1.50, 1.70 against 1.26, 1.60. On the AMD EPYC VM before, ms a step with one
+thread against two: batch 32 0.36–0.37 against 0.39–0.49; batch 128 0.84–0.85 against 0.68–0.87."""
 
 
 @contextlib.contextmanager

@@ -16,7 +16,8 @@ filter (kh, kw) with strides (sh, sw) and dilation (dh, dw); K = kh·kw·c_in, t
 window; W (filters, K), one row per filter, as a Dense layer's W has one row per neuron;
 rows = batch·oh·ow, one per position; z and a (batch, oh, ow, filters), one feature map per
 filter. Keras's kernel (kh, kw, c_in, filters) is Wᵀ folded back; it appears only in
-``to_keras``/``from_keras``. ``Conv1D`` is ``Conv2D`` on a height of 1.
+``to_keras``/``from_keras``. ``Conv1D`` is ``Conv2D`` on a height of 1; ``Conv3D`` is the same
+with a depth axis in front, its windows kd × kh × kw × c_in.
 """
 
 from __future__ import annotations

@@ -351,14 +351,13 @@ class Graph:
     # between the threads, each running whole pieces with one BLAS thread.
     INFERENCE_PIECE = 1 << 19
 
-    def _infer(self, xs: list, caches: dict) -> list:
+    def _infer(self, xs: list, caches: dict, whole: bool = False) -> list:
         """The outputs for the batch ``xs`` in inference mode, computed in pieces sized for the
-        cache; the output layers' caches then hold z for the whole batch (the loss reads it)."""
+        cache (or ``whole``, in this thread); the output layers' caches then hold z for the
+        whole batch (the loss reads it)."""
         n = len(xs[0])
         pieces = -(-n * self._largest_output // self.INFERENCE_PIECE)
-        # Too little to share: all threads on the whole batch. So too where a layer's call may
-        # add a loss, which evaluate adds to C: it is the whole batch's, and seen by this thread.
-        if pieces < 2 * num_threads() or any(layer.records() for layer in self.leaf_layers()):
+        if whole or pieces < 2 * num_threads():  # too little to share: all threads on it whole
             values = self._run(xs, False, caches, keep=False)
             return [values[id(t)] for t in self.outputs]
         rows = -(-n // pieces)

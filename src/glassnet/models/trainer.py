@@ -359,12 +359,15 @@ class Trainer:
         metrics = self._make_metrics(source.targets())
         trackers = self._loss_trackers()
         caches = {id(node): Cache() for node in self._nodes}
+        # A layer written with call may add a loss, which C counts as Keras's evaluate does: on
+        # the whole batch, so the batch is not cut into pieces for the threads.
+        whole = any(layer.records() for layer in self.leaf_layers())
         for step, (xb, yb, swb) in enumerate(source.epoch()):
             if cbs is not None:
                 cbs.on_test_batch_begin(step, {})
             if len(xb[0]):
                 with collecting_added_losses() as added:  # C has what add_loss was given too
-                    outs = self._infer(xb, caches)
+                    outs = self._infer(xb, caches, whole)
                 C = self._loss_total(yb, outs, caches, swb) + self._sum_of(added)
                 self._track(trackers, metrics, yb, outs, C, len(xb[0]), caches, swb)
             if cbs is not None:

@@ -16,7 +16,7 @@ from tests.layer_checks import check_layer, in_float64
 
 @settings(max_examples=25, deadline=None)
 @given(
-    rank=st.sampled_from([1, 2]),
+    rank=st.sampled_from([1, 2, 3]),
     batch=st.integers(1, 2),
     steps=st.integers(1, 3),
     size=st.integers(3, 5),
@@ -36,11 +36,13 @@ def test_backpropagation_through_time_and_windows(rank, batch, steps, size, c_in
                                                   go_backwards, use_bias, seed):  # fmt: skip
     rng = np.random.default_rng(seed)
     glassnet.utils.set_random_seed(seed)
-    kind = layers.ConvLSTM2D if rank == 2 else layers.ConvLSTM1D
+    kind = {1: layers.ConvLSTM1D, 2: layers.ConvLSTM2D, 3: layers.ConvLSTM3D}[rank]
+    if rank == 3:  # a volume: kept small, its windows are kernel³
+        size, kernel = 3, min(kernel, 2)
     layer = kind(filters, kernel, strides=strides, padding=padding,
                  return_sequences=return_sequences, go_backwards=go_backwards, use_bias=use_bias,
                  bias_initializer="random_normal")  # fmt: skip
-    frame = (size, size + 1)[:rank]
+    frame = (size, size + 1, size)[:rank]
     layer.build((None, steps, *frame, c_in))
     check_layer(layer, rng.normal(size=(batch, steps, *frame, c_in)), rng, floor=1e-4)
 
@@ -91,13 +93,13 @@ def test_dropout_masks_hold_for_the_whole_sequence(float64, rng):
         assert relative_error(grads[name], numerical_gradient(C, p)) < 1e-6, name
 
 
-@pytest.mark.parametrize("kind", [layers.ConvLSTM1D, layers.ConvLSTM2D])
+@pytest.mark.parametrize("kind", [layers.ConvLSTM1D, layers.ConvLSTM2D, layers.ConvLSTM3D])
 def test_a_masked_step_passes_the_state_on_at_every_position(kind, float64, rng):
     """A mask (batch, steps) holds for every position of a sample: its masked steps leave h and
     c as they were, so the last step's h is the last real step's; and backward agrees with
     finite differences through the skipped steps."""
     layer = kind(2, 3, padding="same", bias_initializer="random_normal")
-    frame = (4, 3)[-kind.rank :]
+    frame = (2, 4, 3)[-kind.rank :]
     layer.build((None, 4, *frame, 2))
     x = rng.normal(size=(2, 4, *frame, 2))
     mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=bool)
@@ -254,3 +256,19 @@ def test_the_glass_box_shows_an_lstm_at_every_position_and_checks_it(rng):
     assert "(batch × positions, T, gates × filters)" in text
     assert "each window's share of W_hᵀ·∂C/∂z_{t+1}, added back where it was read" in text
     assert "{{" not in text and "σ′(z) = tanh′(z)" not in text  # its σ′ is inside the steps
+
+
+def test_conv_lstm3d_in_the_glass_box(rng):
+    """ConvLSTM3D is the same LSTM at every position of a volume: the trace says so with its
+    2×2×2 window, and check_gradients finds every gradient right."""
+    from glassnet import glassbox
+
+    glassnet.utils.set_random_seed(0)
+    model = glassnet.Sequential([layers.Input((2, 2, 3, 3, 1)),
+                                 layers.ConvLSTM3D(2, 2, padding="same"), layers.Flatten(),
+                                 layers.Dense(3, activation="softmax")])  # fmt: skip
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = rng.normal(size=(2, 2, 2, 3, 3, 1)), np.array([0, 2])
+    assert glassbox.check_gradients(model, x, y).ok
+    text = glassbox.trace(model, x, y).render(color=False)
+    assert "read a 2×2×2 window at a time" in text and "✗" not in text

@@ -183,6 +183,13 @@ def glassnet_models():
                         L.Flatten(), Dense(3, activation="softmax")])  # fmt: skip
     cnn3d.compile(optimizer="adam", loss="categorical_crossentropy")
     data["cnn3d"] = ([rng.normal(size=(12, 4, 5, 6, 2)).astype("float32")], data["seq"][1])
+    conv_lstm3d = Sequential([Input(shape=(3, 2, 4, 5, 1)),
+                              L.ConvLSTM3D(2, (1, 2, 3), padding="same", return_sequences=True),
+                              L.ConvLSTM3D(2, 2, go_backwards=True), L.Flatten(),
+                              Dense(3, activation="softmax")])  # fmt: skip
+    conv_lstm3d.compile(optimizer="adam", loss="categorical_crossentropy")
+    data["conv_lstm3d"] = ([rng.normal(size=(12, 3, 2, 4, 5, 1)).astype("float32")],
+                           data["seq"][1])  # fmt: skip
     R = glassnet.regularizers  # Ω(W) in C: Keras's next step must add the same ∂Ω/∂W
     regularized = Sequential([Input(shape=(5, 3)),
                               L.Conv1D(4, 2, kernel_regularizer=R.L1L2(l1=0.01, l2=0.02)),
@@ -194,7 +201,7 @@ def glassnet_models():
     data["regularized"] = [data["reshaped"][0][0]], data["seq"][1]
     models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq, cells=cells,
                   reshaped=reshaped, conv_lstm=conv_lstm, regularized=regularized,
-                  cnn3d=cnn3d)  # fmt: skip
+                  cnn3d=cnn3d, conv_lstm3d=conv_lstm3d)  # fmt: skip
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip

@@ -459,7 +459,7 @@ def _what(layer) -> str:
         return _("while training, sets a random {rate} of its inputs to 0 and scales the rest "
                  "by 1/(1 − rate); otherwise passes them on unchanged").format(
             rate=f"{layer.rate:.0%}")  # fmt: skip
-    if kind in ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D"):
+    if kind in ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
         lstm = _(
             "z_t = W_x·x_t + W_h·h_{{t−1}} + b, the gates i, f, c, o side by side; i, f, o = "
             "{gate}(z), g = {activation}(z), c_t = f ⊙ c_{{t−1}} + i ⊙ g, h_t = o ⊙ "
@@ -488,7 +488,7 @@ def _what(layer) -> str:
         )
         window = "×".join(str(k) for k in getattr(layer, "kernel_size", ()))
         lstm = lstm.format(activation=act, gate=gate)
-        return steps[kind.removesuffix("1D").removesuffix("2D")].format(
+        return steps[kind.removesuffix("1D").removesuffix("2D").removesuffix("3D")].format(
             activation=act, gate=gate, lstm=lstm, window=window
         )
     return ""
@@ -554,7 +554,7 @@ def backward_rule(layer, lt: LayerTrace, layers: list, cache=None) -> str:
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         return _("back through time: ∂C/∂h_t = (from the output at t) + W_hᵀ·∂C/∂z_{t+1}, "
                  "t = T … 1; ∂C/∂W_x, ∂C/∂W_h and ∂C/∂b are summed over the steps")  # fmt: skip
-    if kind in ("ConvLSTM1D", "ConvLSTM2D"):
+    if kind in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
         return _("back through time at every position: ∂C/∂h_t = (from the output at t) + each "
                  "window's share of W_hᵀ·∂C/∂z_{t+1}, added back where it was read, t = T … 1; "
                  "∂C/∂x_t the same way from W_xᵀ·∂C/∂z_t; ∂C/∂W_x, ∂C/∂W_h and ∂C/∂b are summed "

@@ -10,9 +10,9 @@ Core: ``Input``, ``Dense``, ``Activation``, ``Dropout``, ``SpatialDropout2D``, `
 ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``, and their functional forms
 (``add``, ``concatenate``, …). Recurrent: ``SimpleRNN``, ``LSTM``, ``GRU``, ``RNN`` with
 ``SimpleRNNCell``/``LSTMCell``/``GRUCell`` or ``StackedRNNCells``, the convolutional
-``ConvLSTM1D``/``ConvLSTM2D``, the wrappers ``Bidirectional`` and ``TimeDistributed``, and
-``Embedding`` for word ids. Preprocessing: ``Rescaling``, ``Normalization``; vocabularies:
-``StringLookup``, ``IntegerLookup``, ``TextVectorization``.
+``ConvLSTM1D``/``ConvLSTM2D``/``ConvLSTM3D``, the wrappers ``Bidirectional`` and
+``TimeDistributed``, and ``Embedding`` for word ids. Preprocessing: ``Rescaling``,
+``Normalization``; vocabularies: ``StringLookup``, ``IntegerLookup``, ``TextVectorization``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import inspect
 from glassnet.backend import known_objects
 from glassnet.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
-from glassnet.layers.conv_recurrent import ConvLSTM1D, ConvLSTM2D
+from glassnet.layers.conv_recurrent import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from glassnet.layers.convolutional import (
     Conv1D,
     Conv1DTranspose,
@@ -110,6 +110,7 @@ __all__ = [
     "Conv3D",
     "ConvLSTM1D",
     "ConvLSTM2D",
+    "ConvLSTM3D",
     "Cropping1D",
     "Cropping2D",
     "Dense",
@@ -192,6 +193,7 @@ for _cls in (
     Conv3D,
     ConvLSTM1D,
     ConvLSTM2D,
+    ConvLSTM3D,
     Cropping1D,
     Cropping2D,
     Dense,

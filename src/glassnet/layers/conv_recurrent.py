@@ -1,5 +1,5 @@
-"""Convolutional LSTMs: ``ConvLSTM1D`` and ``ConvLSTM2D`` — the deck's CNN neuron and its RNN
-neuron in one.
+"""Convolutional LSTMs: ``ConvLSTM1D``, ``ConvLSTM2D`` and ``ConvLSTM3D`` — the deck's CNN neuron
+and its RNN neuron in one.
 
 An LSTM's neurons see the whole input of a step and the whole of h_{t−1}; a convolutional LSTM's
 see one window of each, at every position of a feature map, with the same weights everywhere. At
@@ -28,6 +28,7 @@ W_xᵀ and W_hᵀ folded back, in ``to_keras``/``from_keras`` only.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from glassnet.backend import format_shape, xp
@@ -43,7 +44,7 @@ from glassnet.layers.convolutional import (
 )
 from glassnet.layers.recurrent import LSTM
 
-__all__ = ["ConvLSTM1D", "ConvLSTM2D"]
+__all__ = ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
 
 
 class ConvLSTM(LSTM):
@@ -70,15 +71,18 @@ class ConvLSTM(LSTM):
         one = (1,) * (2 - self.rank)  # ConvLSTM1D: windows 1 × k on a height of 1
         self.windows = Windows(one + self.kernel_size, one + self.strides,
                                one + self.dilation_rate, self.padding)  # fmt: skip
-        self.recurrent_windows = Windows(one + self.kernel_size, (1, 1), (1, 1), "same")
+        ones = (1,) * len(self.windows.size)  # h's windows: stride 1, "same", as Keras's
+        self.recurrent_windows = Windows(one + self.kernel_size, ones, ones, "same")
 
     keras_cell = "conv_lstm_cell"
 
     # ---- shapes --------------------------------------------------------------------------------
 
     def _expected(self) -> str:
-        inner = "steps" if self.rank == 1 else "rows, cols"
-        return f"(batch, time, {inner}, channels)"
+        return f"(batch, time, {self._frame_axes()}, channels)"
+
+    def _frame_axes(self) -> str:
+        return {1: "steps", 2: "rows, cols", 3: "depth, rows, cols"}[self.rank]
 
     def _rank_error(self, shape) -> str:
         return (
@@ -92,7 +96,7 @@ class ConvLSTM(LSTM):
         size = (1, *spatial) if self.rank == 1 else tuple(spatial)
         out = tuple(None if n is None else output_size(n, k, s, d, self.padding)[0]
                     for n, k, s, d in zip(size, w.size, w.strides, w.dilation))  # fmt: skip
-        return out[2 - self.rank :]
+        return out[1:] if self.rank == 1 else out
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -134,10 +138,10 @@ class ConvLSTM(LSTM):
 
     def _check_state_shape(self, k: int, shape) -> None:
         if len(shape) != self.rank + 2 or shape[-1] != self.filters:
-            inner = "steps" if self.rank == 1 else "rows, cols"
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r}: initial_state[{k}] must have shape "
-                f"(batch, {inner}, {self.filters}); received {format_shape(tuple(shape))}."
+                f"(batch, {self._frame_axes()}, {self.filters}); received "
+                f"{format_shape(tuple(shape))}."
             )
 
     def largest_product(self, batch_size: int) -> float:
@@ -166,9 +170,9 @@ class ConvLSTM(LSTM):
         x = a_prev[0] if isinstance(a_prev, (list, tuple)) else a_prev
         self._check_input(x)
         frames = (1, *x.shape[2:-1]) if self.rank == 1 else x.shape[2:-1]
-        (oh, ow), c.pads = self.windows.out_shape(*frames)
-        c.grid = self._grid = (x.shape[0], oh, ow)  # the rows: batch × oh × ow positions
-        _, c.rec_pads = self.recurrent_windows.out_shape(oh, ow)
+        out, c.pads = self.windows.out_shape(*frames)
+        c.grid = self._grid = (x.shape[0], *out)  # the rows: batch × oh × ow positions
+        _, c.rec_pads = self.recurrent_windows.out_shape(*out)
         return super().forward(a_prev, training=training, cache=cache)
 
     def backward(self, dC_da, cache=None):
@@ -190,13 +194,13 @@ class ConvLSTM(LSTM):
             )
 
     def _rows(self, a_prev) -> int:
-        n, oh, ow = self._grid
-        return n * oh * ow
+        n, *out = self._grid
+        return n * math.prod(out)
 
     def _mask_rows(self, mask):
         """The mask (batch, T) row by row: each sample's for every one of its positions."""
-        _, oh, ow = self._grid
-        return xp.repeat(mask, oh * ow, axis=0)
+        _, *out = self._grid
+        return xp.repeat(mask, math.prod(out), axis=0)
 
     def _frames(self, x):
         """x (batch, T, …, c_in) as images, time first: (T·batch, H, W, c_in)."""
@@ -206,17 +210,17 @@ class ConvLSTM(LSTM):
 
     def _step_inputs(self, x, out, c) -> None:
         """Every step's windows of x_t, one row per position: (T, batch·oh·ow, kh·kw·c_in)."""
-        (n, oh, ow), T = self._grid, x.shape[1]
+        (n, *grid), T = self._grid, x.shape[1]
         images = pad(self._frames(x), c.pads)
         c.padded_shape, c.frames_shape = images.shape, x.shape
-        windows = self.windows.view(images, (oh, ow))  # (T·batch, oh, ow, kh, kw, c_in)
-        xp.copyto(out, windows.reshape(T, n * oh * ow, -1))
+        windows = self.windows.view(images, grid)  # (T·batch, oh, ow, kh, kw, c_in)
+        xp.copyto(out, windows.reshape(T, n * math.prod(grid), -1))
 
     def _step_inputs_backward(self, d_rows, c):
         """∂C/∂x: each window's ∂C/∂(window) added back where it was read, every step."""
-        n, oh, ow = self._grid
-        T, (kh, kw), c_in = d_rows.shape[0], self.windows.size, c.padded_shape[-1]
-        d_windows = d_rows.reshape(T * n, oh, ow, kh, kw, c_in)
+        n, *grid = self._grid
+        T, c_in = d_rows.shape[0], c.padded_shape[-1]
+        d_windows = d_rows.reshape(T * n, *grid, *self.windows.size, c_in)
         dx = crop(self.windows.scatter(d_windows, c.padded_shape), c.pads)  # (T·batch, H, W, c)
         dx = dx.reshape(T, n, *c.frames_shape[2:])
         return xp.moveaxis(dx, 0, 1)
@@ -224,35 +228,36 @@ class ConvLSTM(LSTM):
     def _recurrent_input(self, h_prev, h_drop):
         """What W_h multiplies: the windows of h_{t−1} (dropped out as Keras drops it), one row
         per position, (batch·oh·ow, kh·kw·F)."""
-        n, oh, ow = self._grid
-        h = super()._recurrent_input(h_prev, h_drop).reshape(n, oh, ow, self.filters)
-        _, pads = self.recurrent_windows.out_shape(oh, ow)
-        windows = self.recurrent_windows.view(pad(h, pads), (oh, ow))
-        return windows.reshape(n * oh * ow, -1)  # a copy: the windows overlap
+        n, *grid = self._grid
+        h = super()._recurrent_input(h_prev, h_drop).reshape(n, *grid, self.filters)
+        _, pads = self.recurrent_windows.out_shape(*grid)
+        windows = self.recurrent_windows.view(pad(h, pads), grid)
+        return windows.reshape(n * math.prod(grid), -1)  # a copy: the windows overlap
 
     def _recurrent_input_backward(self, d_h_in, h_drop):
         """∂C/∂h_{t−1}: each window's share added back where it was read, then the dropout."""
-        n, oh, ow = self._grid
-        (kh, kw), F = self.recurrent_windows.size, self.filters
-        _, pads = self.recurrent_windows.out_shape(oh, ow)
-        padded = (n, oh + sum(pads[0]), ow + sum(pads[1]), F)
-        d_windows = d_h_in.reshape(n, oh, ow, kh, kw, F)
-        dh = crop(self.recurrent_windows.scatter(d_windows, padded), pads).reshape(n * oh * ow, F)
-        return super()._recurrent_input_backward(dh, h_drop)
+        n, *grid = self._grid
+        F = self.filters
+        _, pads = self.recurrent_windows.out_shape(*grid)
+        padded = (n, *(o + before + after for o, (before, after) in zip(grid, pads)), F)
+        d_windows = d_h_in.reshape(n, *grid, *self.recurrent_windows.size, F)
+        dh = crop(self.recurrent_windows.scatter(d_windows, padded), pads)
+        return super()._recurrent_input_backward(dh.reshape(n * math.prod(grid), F), h_drop)
 
     def _output(self, rows):
         """Rows (batch·oh·ow, [T,] F) as feature maps: (batch, [T,] oh, ow, F)."""
-        n, oh, ow = self._grid
-        spatial = (ow,) if self.rank == 1 else (oh, ow)
+        n, *grid = self._grid
+        spatial = grid[1:] if self.rank == 1 else grid
         maps = rows.reshape(n, *spatial, *rows.shape[1:])
         return xp.moveaxis(maps, self.rank + 1, 1) if rows.ndim == 3 else maps
 
     def _state_rows(self, state):
         """The inverse of ``_output``: feature maps (batch, [T,] …, F) as rows."""
-        n, oh, ow = self._grid
+        n, *grid = self._grid
+        positions = n * math.prod(grid)
         if state.ndim == self.rank + 3:  # a sequence: time to the back of the positions
-            return xp.moveaxis(state, 1, self.rank + 1).reshape(n * oh * ow, -1, self.filters)
-        return state.reshape(n * oh * ow, self.filters)
+            return xp.moveaxis(state, 1, self.rank + 1).reshape(positions, -1, self.filters)
+        return state.reshape(positions, self.filters)
 
     # ---- configuration -------------------------------------------------------------------------
 
@@ -284,6 +289,15 @@ class ConvLSTM2D(ConvLSTM):
     """
 
     rank = 2
+
+
+class ConvLSTM3D(ConvLSTM):
+    """3-D convolutional LSTM, as ``keras.layers.ConvLSTM3D``: a sequence of volumes in
+    (batch, time, depth, rows, cols, channels), each gate a ``Conv3D`` of x_t plus a ``Conv3D``
+    of h_{t−1}; the arguments are ``ConvLSTM2D``'s, with three entries for the sizes.
+    """
+
+    rank = 3
 
 
 class ConvLSTM1D(ConvLSTM):

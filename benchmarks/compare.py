@@ -326,14 +326,20 @@ def worker(framework: str, workload: str, epochs: int) -> dict:
     }
     if workload in INFERENCE_WORKLOADS:
         for batch in INFERENCE_BATCHES:
-            predict(batch)  # warm-up
-            runs = []
-            for _ in range(5):
-                start = time.perf_counter()
-                predict(batch)
-                runs.append(time.perf_counter() - start)
-            record[f"inference_samples_per_s_b{batch}"] = len(xt) / statistics.median(runs)
+            seconds = median_seconds(lambda batch=batch: predict(batch), 5)
+            record[f"inference_samples_per_s_b{batch}"] = len(xt) / seconds
     return record
+
+
+def median_seconds(fn, repeats: int) -> float:
+    """The median time of ``repeats`` calls of ``fn``, after one call to warm up."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
 
 
 # ---- the GEMM floor -----------------------------------------------------------------------------
@@ -420,13 +426,7 @@ def gemm_peak(size: int = 2048, repeats: int = 5) -> dict:
     rates = {}
     for threads in (1, os.cpu_count()):
         with threadpool_limits(threads, user_api="blas"):
-            a @ a
-            runs = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                a @ a
-                runs.append(time.perf_counter() - start)
-        rates[threads] = 2 * size**3 / statistics.median(runs) / 1e9
+            rates[threads] = 2 * size**3 / median_seconds(lambda: a @ a, repeats) / 1e9
     return {"one_thread_gflops": rates[1], "all_cores_gflops": rates[os.cpu_count()]}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,20 +25,10 @@ from threadpoolctl import threadpool_limits
 import glassnet  # noqa: F401 - as training runs: OpenBLAS's idle threads go to sleep
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare import WORKLOADS, operands, step_products  # the workloads, one definition
+from compare import WORKLOADS, median_seconds, operands, step_products  # one definition
 
 PEAK = [("2048³", 2048, 2048, 2048)]
 W1_INFERENCE = [("z", 1000, 784, 512), ("z", 1000, 512, 512), ("z", 1000, 512, 10)]
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
 
 
 def timed(shapes, threads: int, repeats: int, torch) -> list[dict]:

@@ -34,6 +34,7 @@ from typing import ClassVar
 from glassnet.backend import format_shape, xp
 from glassnet.layers.base import Layer
 from glassnet.layers.convolutional import (
+    AXES,
     Windows,
     check_channels_last,
     check_padding,
@@ -79,10 +80,7 @@ class ConvLSTM(LSTM):
     # ---- shapes --------------------------------------------------------------------------------
 
     def _expected(self) -> str:
-        return f"(batch, time, {self._frame_axes()}, channels)"
-
-    def _frame_axes(self) -> str:
-        return {1: "steps", 2: "rows, cols", 3: "depth, rows, cols"}[self.rank]
+        return f"(batch, time, {AXES[self.rank]}, channels)"
 
     def _rank_error(self, shape) -> str:
         return (
@@ -140,7 +138,7 @@ class ConvLSTM(LSTM):
         if len(shape) != self.rank + 2 or shape[-1] != self.filters:
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r}: initial_state[{k}] must have shape "
-                f"(batch, {self._frame_axes()}, {self.filters}); received "
+                f"(batch, {AXES[self.rank]}, {self.filters}); received "
                 f"{format_shape(tuple(shape))}."
             )
 

@@ -36,6 +36,7 @@ from glassnet.layers.base import Layer, Variable, refuse_unsupported, workspace
 from glassnet.layers.core import add_bias_and_activate
 
 __all__ = [
+    "AXES",
     "Conv1D",
     "Conv1DTranspose",
     "Conv2D",
@@ -78,6 +79,10 @@ def check_padding(padding, allow_causal: bool = False) -> str:
             f"Received: padding={padding!r}"
         )
     return value
+
+
+AXES = {1: "steps", 2: "rows, cols", 3: "depth, rows, cols"}
+"""The spatial axes of a convolution's input by its rank, as error messages name them."""
 
 
 def check_channels_last(data_format, layer: str) -> None:
@@ -303,8 +308,7 @@ class Conv(Layer):
     # ---- building ------------------------------------------------------------------------------
 
     def _expected(self) -> str:
-        return {1: "(batch, steps, channels)", 2: "(batch, rows, cols, channels)",
-                3: "(batch, depth, rows, cols, channels)"}[self.rank]  # fmt: skip
+        return f"(batch, {AXES[self.rank]}, channels)"
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)

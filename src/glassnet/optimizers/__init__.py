@@ -40,6 +40,9 @@ def _flat(a):
 
 _SLICE = 1 << 16  # elements; smaller arrays are updated in one piece
 _EMPTY = {c: xp.empty(0, dtype=c) for c in "fd"}  # a state the optimizer does not keep
+# The kernels' last two scalars per float type: the smallest normal float, below which a running
+# average is set to 0 (see ``_flush_subnormal``), and 0.
+_FLUSH = {c: (xp.finfo(c).tiny, xp.dtype(c).type(0)) for c in "fd"}
 
 
 def _slices(size: int) -> list[slice]:
@@ -177,9 +180,8 @@ class Optimizer:
 
     @staticmethod
     def _flush(p):
-        """The kernels' last two scalars: the smallest normal float of p's type, below which a
-        running average is set to 0 (see ``_flush_subnormal``), and 0."""
-        return xp.finfo(p.dtype).tiny, p.dtype.type(0)
+        """The kernels' last two scalars for p's float type (``_FLUSH``)."""
+        return _FLUSH[p.dtype.char]
 
     def _decay(self, p):
         return p.dtype.type(self.learning_rate * self.weight_decay if self.weight_decay else 0)

@@ -152,6 +152,14 @@ BINARY = {  # name: (op, shapes of the two inputs given (m, k, n))
         lambda a, b: ops.einsum("i...,i", a, b),
         lambda m, k, n: ((k, m, n), (k,)),
     ),
+    "einsum_diagonal": (  # b_jj: only b's diagonal is read, so only it gets a slope
+        lambda a, b: ops.einsum("ij,jj->i", a, b),
+        lambda m, k, n: ((m, k), (k, k)),
+    ),
+    "einsum_traces": (
+        lambda a, b: ops.einsum("...ii,...->...", a, b),
+        lambda m, k, n: ((n, k, k), (n,)),
+    ),
     "concatenate": (lambda a, b: ops.concatenate([a, b], axis=0), lambda m, k, n: ((m, k), (n, k))),
     "stack": (lambda a, b: ops.stack([a, b], axis=1), lambda m, k, n: ((m, k), (m, k))),
     "chain": (lambda a, b: ops.mean(ops.square(a - b), axis=-1), lambda m, k, n: ((m, k), (m, k))),
@@ -226,10 +234,14 @@ def test_a_recorded_tensor_refuses_numpy_and_says_what_to_use():
     assert ops.convert_to_numpy(x).tolist() == [1.0, 1.0]
 
 
-def test_einsum_refuses_what_it_cannot_differentiate():
+def test_einsum_of_a_diagonal_sends_the_slope_to_the_diagonal_alone():
+    """C = tr(X) = Σᵢ xᵢᵢ: ∂C/∂X is the identity; z = diag(X) · w: ∂C/∂xᵢᵢ = wᵢ ∂C/∂zᵢ."""
     with ops.Tape() as tape:
-        x = tape.watch(np.ones((2, 2)), "x")
-        z = ops.einsum("ii->i", x)
-        with pytest.raises(NotImplementedError, match="repeated index within one operand"):
-            tape.gradients(z, [x], np.ones(2))
-        assert ops.einsum("...i->...", x).shape == (2,)  # the ellipsis is supported
+        x = tape.watch(np.arange(9.0).reshape(3, 3), "x")
+        C = ops.einsum("ii", x)
+        z = ops.einsum("ii,i->i", x, np.array([1.0, 2.0, 3.0]))
+    assert float(ops.convert_to_numpy(C)) == 12.0
+    (dC_dx,) = tape.gradients(C, [x])
+    np.testing.assert_array_equal(dC_dx, np.eye(3))
+    (dz_dx,) = tape.gradients(z, [x], np.ones(3))
+    np.testing.assert_array_equal(dz_dx, np.diag([1.0, 2.0, 3.0]))

@@ -681,8 +681,9 @@ def einsum(subscripts, *operands):
     """z = Σ of the products the subscripts name; each operand's gradient is the einsum of ∂C/∂z
     with the other operands, back to that operand's subscripts (an index that only this operand
     had is summed away forward, so its gradient is the same along it; an axis of 1 that was
-    broadcast against a longer one gets the sum along it). ``...`` stands for the axes an
-    operand has beyond its letters, broadcast as NumPy broadcasts them."""
+    broadcast against a longer one gets the sum along it; an index repeated within one operand,
+    ``x_ii``, reads its diagonal, so only the diagonal gets a slope). ``...`` stands for the axes
+    an operand has beyond its letters, broadcast as NumPy broadcasts them."""
     values = _values(*operands)
     z = np.einsum(subscripts, *values)
     spec = _explicit_einsum(subscripts.replace(" ", ""), [np.ndim(v) for v in values])
@@ -718,22 +719,25 @@ def _einsum_backward(spec: str, values: tuple) -> Callable:
     def backward(g):
         grads = []
         for k, (sub, v) in enumerate(zip(inputs, values)):
-            if len(set(sub)) != len(sub):
-                raise NotImplementedError(
-                    f"ops.einsum({spec!r}): a repeated index within one operand (a diagonal) "
-                    "has no gradient in glassnet yet."
-                )
+            letters = "".join(dict.fromkeys(sub))  # a repeated index (a diagonal) once
+            sizes = [v.shape[sub.index(c)] for c in letters]
             others = [(s, w) for j, (s, w) in enumerate(zip(inputs, values)) if j != k]
             known = set(output).union(*(set(s) for s, _ in others))
-            kept = "".join(c for c in sub if c in known)
+            kept = "".join(c for c in letters if c in known)
             spec_k = ",".join([output, *(s for s, _ in others)]) + "->" + kept
             part = np.einsum(spec_k, g, *(w for _, w in others))
-            shape = [part.shape[kept.index(c)] if c in known else 1 for c in sub]
+            shape = [part.shape[kept.index(c)] if c in known else 1 for c in letters]
             part = part.reshape(shape)
-            broadcast = tuple(i for i, n in enumerate(v.shape) if n == 1 and shape[i] != 1)
+            broadcast = tuple(i for i, n in enumerate(sizes) if n == 1 and shape[i] != 1)
             if broadcast:  # an axis of 1 read as many: the sum of its copies' gradients
                 part = part.sum(axis=broadcast, keepdims=True)
-            grads.append(np.broadcast_to(part, v.shape))
+            if letters == sub:
+                grads.append(np.broadcast_to(part, v.shape))
+                continue
+            # Only the diagonal was read (x_ii): its entries get the slope, the rest 0.
+            grad = np.zeros(v.shape, np.result_type(part))
+            np.einsum(f"{sub}->{letters}", grad)[...] = part  # a writable view of the diagonal
+            grads.append(grad)
         return tuple(grads)
 
     return backward

@@ -6,6 +6,8 @@ so this runs without TensorFlow. The tests at the bottom run real Keras both way
 installed (``pip install -e ".[bench]"``) and skip, saying so, where it is not.
 """
 
+import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -22,6 +24,17 @@ from glassnet.models import Model, Sequential, load_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keras"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.keras"))
+
+
+def _subclassed():
+    """``fixtures/keras/subclassed.py``, the model of your own both libraries define alike."""
+    spec = importlib.util.spec_from_file_location("subclassed", FIXTURES / "subclassed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+Scaled, Tower = _subclassed().define(glassnet)  # registered, as a program that loads it has
 
 
 def fixture(name):
@@ -71,6 +84,91 @@ def test_a_keras_file_with_regularizers_costs_what_keras_says():
     assert model.get_layer("lstm").regularizers["W_h"].get_config() == {"l2": 0.05}
     assert np.allclose([float(v) for v in model.losses], record["penalties"], rtol=1e-5)
     assert abs(model.evaluate(xs[0], ys[0], verbose=0) - float(record["loss"])) < 1e-5
+
+
+def _subclassed_file_with(tmp_path, config=None, weights=None) -> Path:
+    """Keras's subclassed.keras with its config or its weights changed."""
+    import h5py
+
+    with zipfile.ZipFile(FIXTURES / "subclassed.keras") as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    if config:
+        changed = json.loads(members["config.json"])
+        config(changed)
+        members["config.json"] = json.dumps(changed).encode()
+    if weights:
+        buffer = io.BytesIO(members["model.weights.h5"])
+        with h5py.File(buffer, "r+") as f:
+            weights(f)
+        members["model.weights.h5"] = buffer.getvalue()
+    path = tmp_path / "changed.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_a_keras_subclassed_file_puts_each_weight_where_its_attribute_is(tmp_path):
+    """Keras's walk: the attributes in sorted order, the model's ``layers`` among them, a layer
+    kept where it was first reached; the file's layer names are not the new model's (Keras
+    makes new ones), so weights are matched by path alone."""
+    model = load_model(FIXTURES / "subclassed.keras")
+    assert isinstance(model, Tower) and model.units == 5
+    model.save_weights(tmp_path / "tower.weights.h5")
+    import h5py
+
+    with h5py.File(tmp_path / "tower.weights.h5") as f:
+        found = set()
+        f.visititems(lambda name, obj: found.add(name) if hasattr(obj, "shape") else None)
+    assert found == {  # block, head (a list), layers (rnn's LSTM, norm, pool), norm, pool, rnn
+        "block/vars/0", "block/inner/vars/0", "block/inner/vars/1",
+        "head/dense/vars/0", "head/dense/vars/1", "head/dense_1/vars/0", "head/dense_1/vars/1",
+        "layers/lstm/cell/vars/0", "layers/lstm/cell/vars/1", "layers/lstm/cell/vars/2",
+        *(f"layers/batch_normalization/vars/{i}" for i in range(4)),
+    }  # fmt: skip
+    again = Tower()
+    again.build((None, 6, 4))
+    again.load_weights(tmp_path / "tower.weights.h5")
+    x = fixture("subclassed")[0][0]
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_hostile_subclassed_file_is_refused_with_what_is_wrong(tmp_path):
+    missing = _subclassed_file_with(tmp_path, weights=lambda f: f.move("block/inner", "block/b"))
+    with pytest.raises(ValueError, match=r"needs 2 weight arrays at block/inner/vars; 0 are"):
+        load_model(missing)
+    stray = _subclassed_file_with(
+        tmp_path, weights=lambda f: f.create_dataset("extra/vars/0", data=np.zeros(3))
+    )
+    with pytest.raises(ValueError, match=r"weights for layers its config lacks: \['extra'\]"):
+        load_model(stray)
+    for shape in (None, [], [16, 6, -4], [16, 6, "4"], {"x": [16, 6, 4]}):
+        unbuildable = _subclassed_file_with(
+            tmp_path, config=lambda c, s=shape: c["build_config"].update(input_shape=s)
+        )
+        with pytest.raises(ValueError, match=r"Tower has no input shape to be built on"):
+            load_model(unbuildable)
+    flat = _subclassed_file_with(
+        tmp_path, config=lambda c: c["build_config"].update(input_shape=[16])
+    )  # a shape the model's own layers refuse, as they would on data
+    with pytest.raises(ValueError, match=r"LSTM layer .* expects inputs of shape \(batch, steps"):
+        load_model(flat)
+    huge = _subclassed_file_with(  # an input that would make a kernel of 10¹¹ numbers
+        tmp_path, config=lambda c: c["build_config"].update(input_shape=[None, 6, 10**10])
+    )
+    with pytest.raises(ValueError, match=r"inputs of shape \(6, 10000000000\) a sample; .* a "
+                                         r"batch of at most 67,108,864 numbers"):  # fmt: skip
+        load_model(huge)
+    wide = _subclassed_file_with(  # a batch that fits, a kernel that does not: the budget
+        tmp_path, config=lambda c: c["build_config"].update(input_shape=[None, 6, 10**6])
+    )
+    with pytest.raises(ValueError, match=r"more parameters than the weights hold"):
+        load_model(wide)
+    unknown = _subclassed_file_with(
+        tmp_path, config=lambda c: c.update(class_name="Other", registered_name="x>Other")
+    )
+    with pytest.raises(ValueError, match=r"keras: Unknown model class 'Other': .*registered"):
+        load_model(unknown)
 
 
 def test_a_keras_functional_file_reads_as_its_graph():
@@ -199,9 +297,17 @@ def glassnet_models():
                                     bias_regularizer=R.L1(0.05))])  # fmt: skip
     regularized.compile(optimizer="sgd", loss="categorical_crossentropy")
     data["regularized"] = [data["reshaped"][0][0]], data["seq"][1]
+    tower = Tower(units=4)  # a subclassed model: Keras finds its weights by attribute
+    tower.compile(optimizer=glassnet.optimizers.SGD(0.1, momentum=0.5),
+                  loss="categorical_crossentropy")  # fmt: skip
+    data["tower"] = data["rnn"]
+    steps = Input(shape=(5, 3))  # a layer of one's own in a graph: its Dense at scaled/inner
+    own = Model(steps, Dense(3, activation="softmax")(L.Flatten()(Scaled(2)(steps))))
+    own.compile(optimizer="adam", loss="categorical_crossentropy")
+    data["own"] = data["rnn"]
     models.update(cnn=cnn, cnn1d=cnn1d, rnn=rnn, wrapped=wrapped, seq2seq=seq2seq, cells=cells,
                   reshaped=reshaped, conv_lstm=conv_lstm, regularized=regularized,
-                  cnn3d=cnn3d, conv_lstm3d=conv_lstm3d)  # fmt: skip
+                  cnn3d=cnn3d, conv_lstm3d=conv_lstm3d, tower=tower, own=own)  # fmt: skip
     for key, optimizer in OPTIMIZERS.items():  # every optimizer glassnet has, no dropout
         model = Sequential([Input(shape=(6,)), Dense(5, activation="tanh"),
                             Dense(3, activation="softmax")])  # fmt: skip
@@ -266,6 +372,8 @@ def test_real_keras_opens_glassnet_files_and_trains_on(tmp_path):
         np.savez(tmp_path / f"{key}.after.npz", *model.get_weights())
     script = """
 import sys, numpy as np, keras
+exec(open(sys.argv[3]).read())
+define(keras)
 for key in sys.argv[2].split(","):
     d = np.load(f"{sys.argv[1]}/{key}.npz")
     xs = [d[k] for k in sorted(k for k in d.files if k.startswith("x"))]
@@ -280,7 +388,8 @@ for key in sys.argv[2].split(","):
     print(key, pred, step)
 """
     env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path), ",".join(models)],
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path), ",".join(models),
+                          str(FIXTURES / "subclassed.py")],
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.strip().split("\n")[-len(models) :]

@@ -368,7 +368,7 @@ def test_a_subclassed_model_trains_as_the_same_sequential_does(rng):
                                rtol=1e-5)  # fmt: skip
 
 
-def test_a_subclassed_model_with_dropout_its_weights_file_and_its_config(tmp_path, rng):
+def test_a_subclassed_model_with_dropout_its_files_and_its_config(tmp_path, rng):
     x = rng.normal(size=(64, 5)).astype("float32")
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)  # labels the inputs decide: learnable
     keras.utils.set_random_seed(0)
@@ -382,8 +382,20 @@ def test_a_subclassed_model_with_dropout_its_weights_file_and_its_config(tmp_pat
     again.build((None, 5))
     again.load_weights(tmp_path / "two.weights.h5")
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
-    with pytest.raises(NotImplementedError, match="save_weights and load_weights are"):
-        model.save(tmp_path / "two.keras")
+    model.save(tmp_path / "two.keras")  # as Keras writes it: the class by name, not its code
+    with pytest.raises(ValueError, match=r"class 'TwoLayers'.*register_keras_serializable.*"
+                                         r"custom_objects"):  # fmt: skip
+        keras.models.load_model(tmp_path / "two.keras")
+    loaded = keras.models.load_model(
+        tmp_path / "two.keras", custom_objects={"TwoLayers": TwoLayers}
+    )
+    assert type(loaded) is TwoLayers and loaded.hidden == 6 and loaded.name == model.name
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    model.dropout.rate = loaded.dropout.rate = 0.0  # random masks aside, Adam goes on alike
+    model.fit(x, y, epochs=1, batch_size=64, shuffle=False, verbose=0)
+    loaded.fit(x, y, epochs=1, batch_size=64, shuffle=False, verbose=0)
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_train_step_of_ones_own_is_refused_with_what_to_write_instead(rng):

@@ -43,6 +43,7 @@ _GLOBAL_SEED_SEQUENCE: np.random.SeedSequence | None = None
 __all__ = [
     "blas_threads_for",
     "check_positive",
+    "check_trial_batch",
     "clear_session",
     "did_you_mean",
     "epsilon",
@@ -495,6 +496,23 @@ def parameter_budget(limit: int):
         yield
     finally:
         _PARAMETER_BUDGET.reset(token)
+
+
+MAX_TRIAL_BATCH = 1 << 26  # numbers in a batch run only to learn a call's output shape
+
+
+def check_trial_batch(shape) -> None:
+    """While a file is loaded (a budget in force), refuse to make a batch of ``shape`` — the one a
+    layer written with ``call`` runs to learn its output's shape — larger than MAX_TRIAL_BATCH
+    numbers: the shape came from the file, and the budget counts parameters, not inputs."""
+    if _PARAMETER_BUDGET.get() is None:
+        return
+    size = math.prod(int(d) for d in shape)
+    if size > MAX_TRIAL_BATCH:
+        raise ValueError(
+            f"the config asks for inputs of shape {tuple(shape)[1:]} a sample; glassnet builds a "
+            f"model from a file on a batch of at most {MAX_TRIAL_BATCH:,} numbers."
+        )
 
 
 def reserve_parameters(shape) -> None:

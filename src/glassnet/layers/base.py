@@ -37,6 +37,7 @@ from typing import ClassVar
 from glassnet import ops, regularizers
 from glassnet.backend import (
     FLOAT_TYPES,
+    check_trial_batch,
     floatx,
     format_shape,
     reserve_parameters,
@@ -55,6 +56,7 @@ __all__ = [
     "Node",
     "Variable",
     "collecting_added_losses",
+    "layer_attributes",
     "tracked_layers",
 ]
 
@@ -468,8 +470,10 @@ class Layer:
         shapes = input_shape if many else [input_shape]
         outs = []
         for free in (2, 3):  # a None becomes 2, then 3: what changes with it is free too
-            xs = [xp.full([free if d is None else d for d in s], 1.0, self.compute_dtype)
-                  for s in shapes]  # fmt: skip
+            trial = [[free if d is None else d for d in s] for s in shapes]
+            for shape in trial:
+                check_trial_batch(shape)
+            xs = [xp.full(shape, 1.0, self.compute_dtype) for shape in trial]
             _SHAPES_ONLY.on = True
             try:
                 every_step = xp.ones(xs[0].shape[:2], dtype=bool) if xs[0].ndim > 1 else None
@@ -827,16 +831,20 @@ class Layer:
         """
         return [self.to_keras(name, p) for name, p in self.params.items()]
 
-    def set_keras_variables(self, values, source: str = "") -> None:
-        """Fill the parameters from arrays in Keras's layout, each checked before any is set."""
+    def set_keras_variables(self, values, source: str = "", names=None) -> None:
+        """Fill the parameters (those ``names`` gives, else all) from arrays in Keras's layout,
+        each checked before any is set."""
         values = list(values)
-        if len(values) != len(self.params):
+        names = list(self.params) if names is None else names
+        if len(values) != len(names):
             raise ValueError(
-                f"{source}Layer {self.name!r} expects {len(self.params)} weights "
-                f"({', '.join(self._keras_shapes()) or 'none'}), but received {len(values)}."
+                f"{source}Layer {self.name!r} expects {len(names)} weights "
+                f"({', '.join(self._keras_shapes(names)) or 'none'}), but received "
+                f"{len(values)}."
             )
         checked = []
-        for (name, p), w in zip(self.params.items(), values):
+        for name, w in zip(names, values):
+            p = self.params[name]
             w = _as_float_array(w, f"{source}weight {name} of layer {self.name!r}")
             keras_shape = self.to_keras(name, p).shape
             if w.shape != keras_shape:
@@ -867,8 +875,8 @@ class Layer:
             raise TypeError(f"set_weights expects a list of arrays; received {weights!r}.")
         self.set_keras_variables(weights)
 
-    def _keras_shapes(self) -> list[str]:
-        return [str(w.shape) for w in self.keras_variables()]
+    def _keras_shapes(self, names) -> list[str]:
+        return [str(self.to_keras(name, self.params[name]).shape) for name in names]
 
     @property
     def weights(self) -> list[Variable]:
@@ -1027,17 +1035,31 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r}>"
 
 
-def tracked_layers(owner) -> list[tuple[str, Layer]]:
-    """The layers ``owner`` keeps in its public attributes (lists of them too), by name: what
-    Keras tracks of a layer or model written with ``call``."""
+def layer_attributes(owner) -> list[tuple[str, Layer | list[Layer]]]:
+    """The public attributes of ``owner`` that hold a layer, or a list or tuple of layers, in
+    the order they were set: what Keras tracks of a layer or model written with ``call`` (and
+    walks, by attribute name, to place their weights in a file)."""
     found = []
     for name, value in vars(owner).items():
         if name.startswith("_"):
             continue
         if isinstance(value, Layer):
             found.append((name, value))
-        elif isinstance(value, (list, tuple)):  # Keras tracks lists of layers too
-            found += [(f"{name}_{i}", v) for i, v in enumerate(value) if isinstance(v, Layer)]
+        elif isinstance(value, (list, tuple)):
+            inner = [v for v in value if isinstance(v, Layer)]
+            if inner:
+                found.append((name, inner))
+    return found
+
+
+def tracked_layers(owner) -> list[tuple[str, Layer]]:
+    """The layers of ``layer_attributes``, one by one, by name (a list's as ``name_0``, …)."""
+    found = []
+    for name, value in layer_attributes(owner):
+        if isinstance(value, Layer):
+            found.append((name, value))
+        else:
+            found += [(f"{name}_{i}", v) for i, v in enumerate(value)]
     return found
 
 

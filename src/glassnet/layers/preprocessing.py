@@ -104,11 +104,11 @@ class Normalization(Layer):
             self.non_trainable.add("count")
         super().build(input_shape)
 
-    def set_keras_variables(self, values, source: str = "") -> None:
+    def set_keras_variables(self, values, source: str = "", names=None) -> None:
         values = list(values)
         if len(values) == 3:  # mean, variance, count: the statistics checked as given ones are
             _checked(values[0], values[1], f"{source}layer {self.name!r}: ")
-        super().set_keras_variables(values, source)
+        super().set_keras_variables(values, source, names)
 
     def adapt(self, data) -> None:
         """Set mean and variance to those of ``data`` (an array of samples)."""

@@ -29,6 +29,7 @@ from glassnet.backend import (
     make_rng,
     process_count,
     process_index,
+    snake_case,
     unique_name,
 )
 from glassnet.callbacks import History
@@ -66,10 +67,12 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
     (38, (None, 2))
     """
 
-    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, dtype=None, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
-        super().__init__(name=name or unique_name(self._default_name()), trainable=trainable)
+        super().__init__(
+            name=name or unique_name(self._default_name()), trainable=trainable, dtype=dtype
+        )
         self.needs_input_gradient = False  # until another model uses this one as a layer
         self.optimizer = None
         self.loss = None
@@ -120,7 +123,7 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
             self._resolve_compile()
 
     def _default_name(self) -> str:
-        return "functional" if type(self) is Model else self.__class__.__name__.lower()
+        return "functional" if type(self) is Model else snake_case(type(self).__name__)
 
     def random_generators(self) -> dict:
         """Every ``np.random.Generator`` fit draws from, by a stable name: the model's (the
@@ -222,12 +225,6 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         """Save architecture, weights, optimizer state and compile settings to a ``.keras`` file."""
         from glassnet.models import saving  # saving reads and writes models: import it at use
 
-        if self.subclassed():
-            raise NotImplementedError(
-                f"Saving a subclassed model ({type(self).__name__}) as a .keras file is not "
-                "supported by glassnet yet; save_weights and load_weights are."
-            )
-
         saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True) -> None:
@@ -257,8 +254,12 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
     keras_class = ("keras.src.models.functional", "Functional", "Functional")
 
     def keras_config(self) -> dict:
-        """This model as Keras writes it at the top of ``config.json`` (no compile settings)."""
+        """This model as Keras writes it at the top of ``config.json`` (no compile settings);
+        a subclassed model by its own class, found again by its registered name."""
         module, class_name, registered = self.keras_class
+        if self.subclassed():  # Keras writes no module for a class of your own
+            class_name = type(self).__name__
+            module, registered = None, getattr(type(self), "_registered_name", class_name)
         return {
             "module": module,
             "class_name": class_name,
@@ -268,6 +269,8 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         }
 
     def _build_input_shape(self):
+        if self.subclassed():  # built on its first data: the shape of that data, as Keras's
+            return list(self.inputs[0].shape)
         return None  # Keras writes null for functional models: the inputs say it all
 
     def __repr__(self) -> str:

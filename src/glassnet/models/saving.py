@@ -50,8 +50,10 @@ from glassnet.backend import (
     snake_case,
     xp,
 )
-from glassnet.layers import LAYER_CLASSES
+from glassnet.layers import Layer
+from glassnet.layers.base import layer_attributes, tracked_layers
 from glassnet.layers.wrappers import Wrapper
+from glassnet.models.cloning import model_from_config
 from glassnet.models.model import Model
 
 __all__ = ["load_model", "load_weights", "save_model", "save_weights"]
@@ -78,24 +80,72 @@ class _Corrupt(ValueError):
 # ---- walking a model as Keras does ----------------------------------------------------------
 
 
-def _container(model: Model, prefix: str):
-    """(path, layer) for every layer of ``model`` under ``prefix``, named as Keras names them."""
-    counts: dict[str, int] = {}
-    for layer in model.layers:
-        name = snake_case(type(layer).__name__ if not isinstance(layer, Model) else _kind(layer))
-        n = counts.get(name, -1) + 1
-        counts[name] = n
-        path = f"{prefix}layers/{name}" if n == 0 else f"{prefix}layers/{name}_{n}"
-        if isinstance(layer, Model):
-            yield from _container(layer, f"{path}/")
-        if isinstance(layer, Wrapper):  # Bidirectional, TimeDistributed: a group per inner layer
-            for key, inner in layer.sublayers():
-                yield f"{path}/{key}", inner
-        yield path, layer
+def _saveables(layer: Layer, path: str = "", seen: set | None = None, named: bool = True):
+    """(path, layer, named) for ``layer`` and every layer inside it, at the paths Keras's saving
+    walk (``saving_lib._save_state``) gives them: a functional model's layers under ``layers/``,
+    each named by its class in snake case and counted (``layers/dense``, ``layers/dense_1``, …);
+    the layers a subclassed model or a layer written with ``call`` keeps as attributes under the
+    attribute's name, the attributes taken in sorted order and a list as a container like
+    ``layers`` (a subclassed model's ``layers`` are one more such attribute: a layer reached
+    twice stays where it was reached first); a wrapper's inner layers under Keras's group names.
+    ``named``: whether the config gives the layer its name (a layer kept as an attribute is made
+    anew, with a new name, when its owner is)."""
+    seen = set() if seen is None else seen
+    if id(layer) in seen:
+        return
+    seen.add(id(layer))
+    yield path, layer, named
+    prefix = f"{path}/" if path else ""
+    children = _children(layer)
+    named = named and not _keeps_attributes(layer)
+    for name, child in children:
+        if isinstance(child, Layer):
+            yield from _saveables(child, prefix + name, seen, named)
+            continue
+        counts: dict[str, int] = {}
+        for inner in child:
+            kind = snake_case(_kind(inner))
+            n = counts[kind] = counts.get(kind, -1) + 1
+            key = f"{prefix}{name}/{kind}" + (f"_{n}" if n else "")
+            yield from _saveables(inner, key, seen, named)
 
 
-def _kind(model: Model) -> str:
-    return model.keras_class[1]
+def _keeps_attributes(layer: Layer) -> bool:
+    """Whether the layers inside ``layer`` are its attributes (a subclassed model's, a layer's
+    written with ``call``), not the entries of a config."""
+    if isinstance(layer, Model):
+        return layer.subclassed()
+    return not isinstance(layer, Wrapper) and layer.records()
+
+
+def _children(layer: Layer) -> list[tuple[str, Layer | list[Layer]]]:
+    """The attributes Keras's walk goes into, in its order (see ``_saveables``)."""
+    if isinstance(layer, Wrapper):  # Bidirectional, TimeDistributed: a group per inner layer
+        return layer.sublayers()
+    if not _keeps_attributes(layer):
+        return [("layers", layer.layers)] if isinstance(layer, Model) else []
+    found = layer_attributes(layer)
+    if isinstance(layer, Model):
+        found.append(("layers", [v for _, v in tracked_layers(layer)]))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _kind(layer: Layer) -> str:
+    """The class Keras knows ``layer`` by (a model made with the functional API: Functional)."""
+    if isinstance(layer, Model) and not layer.subclassed():
+        return layer.keras_class[1]
+    return type(layer).__name__
+
+
+def _own_variables(layer: Layer) -> list[str]:
+    """The parameters Keras stores at the layer's own ``vars`` group, in order: a model's and a
+    wrapper's are their inner layers'; a layer written with ``call`` keeps those of the layers
+    it uses at their own paths."""
+    if isinstance(layer, (Model, Wrapper)):
+        return []
+    if layer.sublayers():
+        return [name for name in layer.params if name in layer._variables]
+    return list(layer.params)
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -173,17 +223,18 @@ def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
 
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        for path, layer in _container(model, ""):
-            group = f.create_group(f"{path}/vars")
+        for path, layer, _ in _saveables(model):
+            prefix = f"{path}/" if path else ""
+            group = f.create_group(f"{prefix}vars")
             group.attrs["name"] = layer.name
             cell = getattr(layer, "keras_cell", None)
             if cell:  # Keras keeps a recurrent layer's variables in its cell: layers/lstm/cell
-                group = f.create_group(f"{path}/cell/vars")
+                group = f.create_group(f"{prefix}cell/vars")
                 group.attrs["name"] = cell
-            if not isinstance(layer, (Model, Wrapper)):  # those hold no variables of their own
-                for i, value in enumerate(layer.keras_variables()):
-                    # np.array, not ascontiguousarray: that makes a 0-d count 1-d
-                    group.create_dataset(str(i), data=xp.array(value, order="C"))
+            for i, name in enumerate(_own_variables(layer)):
+                value = layer.to_keras(name, layer.params[name])
+                # np.array, not ascontiguousarray: that makes a 0-d count 1-d
+                group.create_dataset(str(i), data=xp.array(value, order="C"))
         opt = model.optimizer if with_optimizer else None
         if opt is not None:
             group = f.create_group("optimizer/vars")
@@ -199,7 +250,6 @@ def _h5_bytes(model: Model, with_optimizer: bool) -> bytes:
                     layer, name = owners[owner]
                     data = xp.array(layer.to_keras(name, value), order="C")
                     group.create_dataset(str(i), data=data)
-        f.create_group("vars").attrs["name"] = model.name
     return buffer.getvalue()
 
 
@@ -301,7 +351,7 @@ def save_model(model: Model, filepath, overwrite=True) -> None:
     metadata = _metadata(model)
     assets = {
         f"{ASSETS}{layer_path}/{name}": data
-        for layer_path, layer in _container(model, "")
+        for layer_path, layer, _ in _saveables(model)
         for name, data in layer.asset_files().items()
     }
 
@@ -440,7 +490,7 @@ class _Stored:
         more than the stored bytes can hold as float32 (a compressed or unallocated dataset
         declares what it does not hold)."""
         declared = sum(math.prod(shape) for k, (shape, _) in self.declared.items()
-                       if k.startswith("layers/"))  # fmt: skip
+                       if not k.startswith("optimizer/"))  # fmt: skip
         return min(declared, self.stored // 4)
 
     def read(self, key: str, shape: tuple | None = None, what: str | None = None):
@@ -572,12 +622,6 @@ def _with_path(exc: Exception, path: Path) -> Exception:
 
 
 def _model_from_config(config: dict, path: Path, budget: int, custom_objects=None) -> Model:
-    class_name = config.get("class_name")
-    classes = {**LAYER_CLASSES, **(custom_objects or {})}
-    cls = classes.get(class_name) if isinstance(class_name, str) else None
-    if cls is None or not (isinstance(cls, type) and issubclass(cls, Model)):
-        known = ", ".join(sorted(k for k, v in LAYER_CLASSES.items() if issubclass(v, Model)))
-        raise _Corrupt(f"{path} holds a model of class {class_name!r}; glassnet loads: {known}.")
     inner = config.get("config")
     if not isinstance(inner, dict):
         raise _Corrupt(f"{path} has a config.json without the model's config.")
@@ -589,7 +633,7 @@ def _model_from_config(config: dict, path: Path, budget: int, custom_objects=Non
         )
     try:
         with parameter_budget(budget):
-            return cls.from_config(inner, custom_objects=custom_objects)
+            return model_from_config(config, custom_objects)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise _Corrupt(f"{path} has a config.json glassnet cannot read: {exc!r}.") from None
     except (ValueError, NotImplementedError) as exc:
@@ -613,11 +657,12 @@ def _set_layer_weights(model: Model, stored: _Stored, names: dict):
     path, legacy = stored.path, stored.legacy
     expected_paths = set()
     plan = []
-    for layer_path, layer in _container(model, ""):
-        if isinstance(layer, (Model, Wrapper)):
-            continue
+    for layer_path, layer, named in _saveables(model):
+        own = _own_variables(layer)
+        if not own and (isinstance(layer, (Model, Wrapper)) or not layer_path):
+            continue  # a model's or a wrapper's own group holds nothing
         key = f"layers/{layer.name}" if legacy else layer_path
-        stored_name = names.get(key)
+        stored_name = names.get(key) if named else None
         if getattr(layer, "keras_cell", None):
             key = f"{key}/cell"  # a recurrent layer's variables are its cell's
         expected_paths.add(key)
@@ -626,29 +671,26 @@ def _set_layer_weights(model: Model, stored: _Stored, names: dict):
                 f"{path}: the weights at {key} belong to layer {stored_name!r}, but the config "
                 f"puts layer {layer.name!r} there. Were layers reordered?"
             )
-        count = len(layer.params)
-        keys = [f"{key}/vars/{i}" for i in range(count)]
+        keys = [f"{key}/vars/{i}" for i in range(len(own))]
         if any(k not in stored for k in keys):
             raise _Corrupt(
-                f"{path}: layer {layer.name!r} needs {count} weight arrays at {key}/vars; "
+                f"{path}: layer {layer.name!r} needs {len(own)} weight arrays at {key}/vars; "
                 f"{sum(k in stored for k in keys)} are there."
             )
-        if f"{key}/vars/{count}" in stored:
+        if f"{key}/vars/{len(own)}" in stored:
             raise _Corrupt(f"{path}: {key}/vars holds more arrays than layer {layer.name!r} has.")
-        plan.append((layer, keys))
-    stray = {
-        k.rsplit("/vars/", 1)[0]
-        for k in stored
-        if k.startswith("layers/") and k.rsplit("/vars/", 1)[0] not in expected_paths
-    }
+        plan.append((layer, own, keys))
+    groups = {k.rsplit("vars/", 1)[0].rstrip("/") or "vars" for k in stored if "vars/" in k}
+    stray = groups - expected_paths - {"optimizer"}
     if stray:
         raise _Corrupt(f"{path} holds weights for layers its config lacks: {sorted(stray)[:3]}.")
-    for layer, keys in plan:  # each read at the shape its layer needs, or refused unread
+    for layer, own, keys in plan:  # each read at the shape its layer needs, or refused unread
         values = [
-            stored.read(k, layer.to_keras(name, p).shape, f"Layer {layer.name!r} weight {name}")
-            for k, (name, p) in zip(keys, layer.params.items())
-        ]
-        layer.set_keras_variables(values, source=f"{path}: ")
+            stored.read(k, layer.to_keras(name, layer.params[name]).shape,
+                        f"Layer {layer.name!r} weight {name}")
+            for k, name in zip(keys, own)
+        ]  # fmt: skip
+        layer.set_keras_variables(values, source=f"{path}: ", names=own)
 
 
 def _restore_optimizer(model: Model, stored: _Stored) -> None:
@@ -735,7 +777,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> M
 def _read_assets(model: Model, members: dict, path: Path) -> None:
     """Give each layer the files Keras keeps for it under ``assets/<its path>/`` (a
     vocabulary); a layer that holds none ignores them, as Keras does."""
-    for layer_path, layer in _container(model, ""):
+    for layer_path, layer, _ in _saveables(model):
         folder = f"{ASSETS}{layer_path}/"
         files = {
             name[len(folder) :]: data

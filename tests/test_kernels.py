@@ -351,3 +351,34 @@ def test_running_averages_never_keep_subnormal_numbers(case, dtype, kernels_on, 
         assert value[1] == 0 and value[2] == 0, (name, value)  # were subnormal
         assert value[4] > tiny and np.isnan(value[5]), (name, value)
         assert not ((value != 0) & (np.abs(value) < tiny)).any(), (name, value)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("kernels_on", [True, False])
+def test_a_models_parameters_are_updated_in_one_run_with_the_same_bits(case, kernels_on,
+                                                                       monkeypatch):  # fmt: skip
+    """The packed parameters, their gradients and each kind of the optimizer's state lie side by
+    side in memory, so one call updates them all (a frozen layer between breaks the run in two);
+    each parameter ends as it would, updated on its own, bit for bit."""
+    from glassnet.layers import BatchNormalization, Dense, Input
+    from glassnet.models import Sequential
+
+    monkeypatch.setattr(kernels, "ENABLED", kernels_on)
+    model = Sequential([Input(shape=(5,)), Dense(7, activation="relu"), BatchNormalization(),
+                        Dense(4), Dense(3)])  # fmt: skip
+    model.layers[-2].trainable = False
+    model.pack_parameters()
+    pairs = model.trainable_pairs()
+    rng = np.random.default_rng(7)
+    alone = [(p.copy(), rng.normal(size=p.shape).astype(p.dtype)) for p, _ in pairs]
+    for (_, g), (_, mine) in zip(pairs, alone):
+        g[...] = mine
+    packed, apart = CASES[case](), CASES[case]()
+    for _ in range(3):
+        packed.apply(pairs)
+        apart.apply(alone)  # each parameter its own array: a run each
+    # Dense + BN's γ, β (trainable) run on; BN's moving statistics and the frozen Dense break it
+    assert len(packed._work(pairs)) == 2
+    assert len(apart._work(alone)) == len(alone)
+    for (p, _), (q, _) in zip(pairs, alone, strict=True):
+        np.testing.assert_array_equal(p, q)

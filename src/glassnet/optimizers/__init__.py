@@ -45,6 +45,65 @@ _EMPTY = {c: xp.empty(0, dtype=c) for c in "fd"}  # a state the optimizer does n
 _FLUSH = {c: (xp.finfo(c).tiny, xp.dtype(c).type(0)) for c in "fd"}
 
 
+def _side_by_side(states: list[dict]) -> list[dict]:
+    """The same state arrays, each kind (and float type) moved into one buffer in order: each
+    array a view of its buffer, as the model's parameters are views of theirs."""
+    sizes: dict[tuple, int] = {}
+    for state in states:
+        for k, v in state.items():
+            sizes[k, v.dtype.str] = sizes.get((k, v.dtype.str), 0) + v.size
+    buffers = {key: xp.empty(n, dtype=key[1]) for key, n in sizes.items()}
+    start = dict.fromkeys(sizes, 0)
+    moved = []
+    for state in states:
+        moved.append({})
+        for k, v in state.items():
+            key = (k, v.dtype.str)
+            view = buffers[key][start[key] : start[key] + v.size]
+            view[...] = v.reshape(-1)
+            start[key] += v.size
+            moved[-1][k] = view.reshape(v.shape)
+    return moved
+
+
+def _span(a) -> tuple:
+    """(buffer, start, stop): where the contiguous array ``a`` lies in the memory it views."""
+    base = a.base if a.base is not None and a.base.ndim == 1 else a
+    if not (base.flags.c_contiguous and a.flags.c_contiguous and base.dtype == a.dtype):
+        return a, 0, a.size
+    start, extra = divmod(a.ctypes.data - base.ctypes.data, a.itemsize)
+    inside = not extra and start >= 0 and start + a.size <= base.size
+    return (base, start, start + a.size) if inside else (a, 0, a.size)
+
+
+def _runs(pairs, states) -> list[tuple]:
+    """(p, g, state) as flat arrays, where parameters that lie one after the other in memory —
+    and so do their gradients and each kind of their state — are joined into one run: the
+    same arithmetic on every element, in one kernel call instead of one per parameter."""
+    runs: list[list] = []  # [span of p, span of g, {k: span}]
+    for (p, g), state in zip(pairs, states):
+        spans = [_span(_flat(p)), _span(_flat(g)), {k: _span(_flat(v)) for k, v in state.items()}]
+        last = runs[-1] if runs else None
+        if last is not None and last[2].keys() == spans[2].keys() and all(
+            a[0] is b[0] and a[2] == b[1]
+            for a, b in zip([last[0], last[1], *last[2].values()],
+                            [spans[0], spans[1], *spans[2].values()])
+        ):  # fmt: skip
+            last[0], last[1] = _joined(last[0], spans[0]), _joined(last[1], spans[1])
+            last[2] = {k: _joined(last[2][k], spans[2][k]) for k in last[2]}
+        else:
+            runs.append(spans)
+    return [(_view(p), _view(g), {k: _view(v) for k, v in state.items()}) for p, g, state in runs]
+
+
+def _joined(a: tuple, b: tuple) -> tuple:
+    return a[0], a[1], b[2]
+
+
+def _view(span: tuple):
+    return span[0][span[1] : span[2]]
+
+
 def _slices(size: int) -> list[slice]:
     """Cut ``size`` elements into one slice per thread, unless the array is small."""
     return split_evenly(size, min(num_threads(), max(1, size // _SLICE)))
@@ -119,8 +178,10 @@ class Optimizer:
 
     def build(self, params) -> None:
         """Allocate the state for each parameter (called on the first step), and have the
-        kernels compiled (or loaded from the disk cache) now rather than inside a step."""
-        self.state = [self.init_state(p) for p in params]
+        kernels compiled (or loaded from the disk cache) now rather than inside a step. Each
+        kind of state (m, v, …) lies in one buffer, the parameters' in their order, as a model
+        packs its parameters and gradients: a step then updates them all in one run."""
+        self.state = _side_by_side([self.init_state(p) for p in params])
         self._work_key = None  # the pieces of work are views of the old state
         if kernels.ENABLED:
             for dtype in {p.dtype for p in params if p.dtype.kind == "f" and p.dtype.itemsize >= 4}:
@@ -152,10 +213,9 @@ class Optimizer:
         key = [(id(p), id(g)) for p, g in pairs]  # cached views keep these arrays alive
         if self._work_key != key:
             work = []
-            for (p, g), state in zip(pairs, self.state):
+            for p, g, state in _runs(pairs, self.state):
                 for piece in _slices(p.size):
-                    views = {k: _flat(v)[piece] for k, v in state.items()}
-                    work.append((_flat(p)[piece], _flat(g)[piece], views))
+                    work.append((p[piece], g[piece], {k: v[piece] for k, v in state.items()}))
             self._work_key, self._work_items = key, work
         return self._work_items
 

@@ -398,6 +398,27 @@ def test_a_subclassed_model_with_dropout_its_files_and_its_config(tmp_path, rng)
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_subclass_of_a_registered_model_is_saved_as_itself_not_its_parent(tmp_path, rng):
+    """Registration names one class: its subclass is found by its own name (as in Keras), not
+    made again as the parent it would otherwise inherit the registered name of."""
+    parent = keras.saving.register_keras_serializable(package="tests")(
+        type("RegisteredParent", (TwoLayers,), {})
+    )
+    child = type("UnregisteredChild", (parent,), {})
+    model = child(hidden=4)
+    model.build((None, 5))
+    model.save(tmp_path / "child.keras")
+    assert model.keras_config()["registered_name"] == "UnregisteredChild"
+    assert keras.saving.get_registered_name(child) == "UnregisteredChild"
+    with pytest.raises(ValueError, match=r"Unknown model class 'UnregisteredChild'"):
+        keras.models.load_model(tmp_path / "child.keras")
+    loaded = keras.models.load_model(tmp_path / "child.keras",
+                                     custom_objects={"UnregisteredChild": child})  # fmt: skip
+    x = rng.normal(size=(3, 5)).astype("float32")
+    assert type(loaded) is child
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 def test_a_train_step_of_ones_own_is_refused_with_what_to_write_instead(rng):
     class CustomStep(keras.Model):
         def __init__(self):

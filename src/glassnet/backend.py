@@ -54,6 +54,7 @@ __all__ = [
     "num_threads",
     "parallel_map",
     "parameter_budget",
+    "registered_name",
     "reserve_parameters",
     "set_floatx",
     "set_random_seed",
@@ -387,11 +388,19 @@ CUSTOM_OBJECTS: dict[str, object] = {}
 registered name ("package>Name"): configs and files may name them, as Keras's registry allows."""
 
 
+def registered_name(obj) -> str | None:
+    """The name ``register_keras_serializable`` gave ``obj`` (a function, or a class — its own,
+    not one a parent class inherited), else None."""
+    if isinstance(obj, type):
+        return vars(obj).get("_registered_name")
+    return getattr(obj, "_registered_name", None)
+
+
 def serialize_function(fn) -> dict | str:
     """A function as Keras 3 writes it in a config: a registered or named function by its
     name; a lambda as Keras's ``__lambda__`` (its code, which glassnet itself never loads)."""
     if getattr(fn, "__name__", "") != "<lambda>":
-        name = getattr(fn, "_registered_name", None) or fn.__name__
+        name = registered_name(fn) or fn.__name__
         return {"module": "builtins", "class_name": "function", "config": name,
                 "registered_name": "function"}  # fmt: skip
     closure = None

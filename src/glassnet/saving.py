@@ -22,6 +22,7 @@ from glassnet.backend import (
     custom_object_scope,
     function_from_config,
     known_objects,
+    registered_name,
     serialize_function,
 )
 from glassnet.models import load_model, save_model
@@ -80,9 +81,9 @@ def get_custom_objects() -> dict:
 def get_registered_name(obj) -> str:
     """``"package>Name"`` for a registered class (or an instance), else its class name."""
     if callable(obj) and not isinstance(obj, type) and hasattr(obj, "__name__"):  # a function
-        return getattr(obj, "_registered_name", None) or obj.__name__
+        return registered_name(obj) or obj.__name__
     cls = obj if isinstance(obj, type) else type(obj)
-    return getattr(cls, "_registered_name", None) or cls.__name__
+    return registered_name(cls) or cls.__name__
 
 
 def get_registered_object(name: str, custom_objects: dict | None = None):
@@ -108,7 +109,7 @@ def serialize_keras_object(obj):
         return serialize_function(obj)
     if not hasattr(obj, "get_config"):
         raise TypeError(f"Cannot serialize {obj!r}: it has no get_config().")
-    registered = getattr(type(obj), "_registered_name", None)
+    registered = registered_name(type(obj))
     where = type(obj).__module__
     module = next((keras_module for ours, (keras_module, _) in _MODULES.items()
                    if where == ours or where.startswith(ours + ".")), None)  # fmt: skip

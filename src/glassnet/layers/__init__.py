@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 
-from glassnet.backend import known_objects
+from glassnet.backend import known_objects, registered_name
 from glassnet.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from glassnet.layers.base import Cache, Input, InputLayer, KerasTensor, Layer, Node
 from glassnet.layers.conv_recurrent import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
@@ -246,7 +246,7 @@ def known_custom_objects() -> dict:
 
 def serialize(layer: Layer) -> dict:
     """Keras 3's config form of a layer: module, class name, config (and build config)."""
-    registered = getattr(type(layer), "_registered_name", None)  # a user's registered layer
+    registered = registered_name(type(layer))  # a user's registered layer
     entry = {
         "module": None if registered else "keras.layers",
         "class_name": type(layer).__name__,

@@ -29,6 +29,7 @@ from glassnet.backend import (
     make_rng,
     process_count,
     process_index,
+    registered_name,
     snake_case,
     unique_name,
 )
@@ -259,7 +260,7 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         module, class_name, registered = self.keras_class
         if self.subclassed():  # Keras writes no module for a class of your own
             class_name = type(self).__name__
-            module, registered = None, getattr(type(self), "_registered_name", class_name)
+            module, registered = None, registered_name(type(self)) or class_name
         return {
             "module": module,
             "class_name": class_name,

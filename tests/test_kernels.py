@@ -292,8 +292,9 @@ def test_fused_lstm_step_backward_gives_the_numpy_formulas_bits():
 
 @needs_kernels
 def test_fused_lstm_predicts_as_it_trains():
-    """A prediction (no step's values kept, pieces of the batch on threads) gives the outputs
-    of a training-mode forward pass, bit for bit."""
+    """A prediction (no step's values kept, each step's input share made inside the step,
+    pieces of the batch on threads) gives the outputs of a training-mode forward pass (every
+    step's input share made at once), bit for bit."""
     import glassnet
     from glassnet import layers
 

@@ -291,14 +291,6 @@ class Recurrent(Layer):
         if self.use_bias:
             c.x_steps[..., n_in] = 1
             W = xp.concatenate([W_x, self._input_bias()[:, None]], axis=1)  # (G·u, n_in + 1)
-        # The inputs' share of every step at once: (T·batch, n_in + 1)·(n_in + 1, G·u)
-        zx = c.zx = workspace(c, "zx", (T, rows, W.shape[0]), x.dtype)  # (T, rows, G·u)
-        xp.matmul(c.x_steps.reshape(T * rows, -1), W.T, out=zx.reshape(T * rows, -1))
-        state = (
-            [xp.zeros((rows, self.units), dtype=x.dtype) for _ in range(self._state_count)]
-            if initial is None
-            else [self._state_rows(xp.asarray(h0, dtype=x.dtype)) for h0 in initial]
-        )
         keep = not getattr(c, "inference_only", False)  # a prediction keeps no step's values
         # Masked steps (padding, from Embedding(mask_zero=True) or Masking) change nothing:
         # the state goes through them as it was.
@@ -306,11 +298,26 @@ class Recurrent(Layer):
         c.real = (
             None if mask is None else self._mask_rows(mask[:, ::-1] if self.go_backwards else mask)
         )
+        c.W_in = W
+        zx = c.zx = self._input_share(c, keep)  # (T, rows, G·u), or None: made step by step
+        state = (
+            [xp.zeros((rows, self.units), dtype=x.dtype) for _ in range(self._state_count)]
+            if initial is None
+            else [self._state_rows(xp.asarray(h0, dtype=x.dtype)) for h0 in initial]
+        )
         hs, state = self._forward_steps(zx, state, c, keep)
         c.a = self._output(hs if self.return_sequences else hs[:, -1])
         if self.return_state:  # the final state: what the last real step left
             return [c.a, *(self._output(s) for s in state)]
         return c.a
+
+    def _input_share(self, c, keep):
+        """The inputs' share of every step's z at once: (T·rows, n_in + 1)·(n_in + 1, G·u),
+        as (T, rows, G·u)."""
+        T, rows, _ = c.x_steps.shape
+        zx = workspace(c, "zx", (T, rows, c.W_in.shape[0]), c.x_steps.dtype)
+        xp.matmul(c.x_steps.reshape(T * rows, -1), c.W_in.T, out=zx.reshape(T * rows, -1))
+        return zx
 
     # The input's shape and its layout in rows: for a Dense-like recurrence, (batch, T, n_in),
     # a row per sample; a convolutional one (ConvLSTM) overrides these with a row per position.
@@ -579,32 +586,50 @@ class LSTM(Recurrent):
             and c.h_drop is None
         )
 
+    def _input_share(self, c, keep):
+        """A prediction in the fused kernels makes each step's input share inside the step, in
+        one slot per thread (``_forward_steps``): the array for every step at once is T times
+        larger than the cache (57 MB for a batch of 1,000 rows of MNIST), and writing it, then
+        reading it back, took longer than the steps' own products."""
+        if not keep and self._fused(c, c.x_steps.dtype):
+            return None
+        return super()._input_share(c, keep)
+
     def _forward_steps(self, zx, state, c, keep):
-        c.fused = self._fused(c, zx.dtype)
+        dtype = c.x_steps.dtype
+        c.fused = self._fused(c, dtype)
         if not c.fused:
             return super()._forward_steps(zx, state, c, keep)
-        T, n, width = zx.shape
+        T, n, _ = c.x_steps.shape
+        width = c.W_in.shape[0]
         steps = T if keep else 1  # a prediction keeps no step's values: one slot, reused
-        c.zs, c.gate_values = (workspace(c, name, (steps, n, width), zx.dtype)
+        c.zs, c.gate_values = (workspace(c, name, (steps, n, width), dtype)
                                for name in ("zs", "gate_values"))  # fmt: skip
-        c.tanh_c = workspace(c, "tanh_c", (steps, n, self.units), zx.dtype)
-        c.hs = xp.empty((T + 1, n, self.units), dtype=zx.dtype)  # h_0 … h_T
-        c.cs = xp.empty((T + 1 if keep else 2, n, self.units), dtype=zx.dtype)  # c_0 … c_T
+        c.tanh_c = workspace(c, "tanh_c", (steps, n, self.units), dtype)
+        c.hs = xp.empty((T + 1, n, self.units), dtype=dtype)  # h_0 … h_T
+        c.cs = xp.empty((T + 1 if keep else 2, n, self.units), dtype=dtype)  # c_0 … c_T
         c.hs[0], c.cs[0] = state
         W_h_T = xp.ascontiguousarray(self.params["W_h"].T)  # BLAS is faster with it so, 20 %
+        W_in_T = xp.ascontiguousarray(c.W_in.T) if zx is None else None
 
         def rows(piece) -> None:
             r = piece[1]  # these rows of the batch
+            share = None if zx is None else zx[:, r]
+            if zx is None:  # each step's input share made here, in one slot
+                slot = xp.empty((len(range(n)[r]), width), dtype=dtype)
             for t in range(T):
                 k, c_prev, c_now = (t, t, t + 1) if keep else (0, t % 2, (t + 1) % 2)
                 if t or c.initial:
                     xp.matmul(c.hs[t, r], W_h_T, out=c.zs[k, r])  # W_h·h_{t−1}
                 else:
                     c.zs[k, r] = 0  # h_0 = 0: nothing to multiply
-                kernels.lstm_step(c.zs[k, r], zx[t, r], c.cs[c_prev, r], c.gate_values[k, r],
-                                  c.cs[c_now, r], c.tanh_c[k, r], c.hs[t + 1, r])  # fmt: skip
+                if zx is None:
+                    xp.matmul(c.x_steps[t, r], W_in_T, out=slot)  # W_x·x_t + b
+                kernels.lstm_step(c.zs[k, r], slot if zx is None else share[t], c.cs[c_prev, r],
+                                  c.gate_values[k, r], c.cs[c_now, r], c.tanh_c[k, r],
+                                  c.hs[t + 1, r])  # fmt: skip
 
-        self._by_rows(rows, zx, kernels.lstm_step)
+        self._by_rows(rows, c.x_steps, kernels.lstm_step)
         if keep:
             c.z = c.zs.transpose(1, 0, 2)  # (batch, T, 4u), a view: every step's z
         return c.hs[1:].transpose(1, 0, 2), [c.hs[T], c.cs[T if keep else T % 2]]

@@ -60,6 +60,7 @@ __all__ = [
     "set_random_seed",
     "snake_case",
     "unique_name",
+    "worth_sharing",
     "xp",
 ]
 
@@ -328,6 +329,12 @@ _SPREAD = threading.local()  # .busy: this thread is running a share of a parall
 _PARALLEL_MIN = 1 << 18  # elements: below this, handing work to another thread costs more
 
 
+def worth_sharing(size: int, min_size: int = _PARALLEL_MIN) -> bool:
+    """Whether work on ``size`` elements would be spread over threads by ``parallel_map`` (more
+    than one thread, enough work, not already inside a share of a spread)."""
+    return num_threads() > 1 and size >= min_size and not getattr(_SPREAD, "busy", False)
+
+
 def parallel_map(fn, items, min_size: int = _PARALLEL_MIN) -> None:
     """Call ``fn`` on every item, spread over ``num_threads()`` threads (the caller's included).
 
@@ -336,16 +343,11 @@ def parallel_map(fn, items, min_size: int = _PARALLEL_MIN) -> None:
     and below ``min_size`` elements in all the items run in the caller's thread.
     """
     global _POOL
-    n = num_threads()
-    if (
-        n == 1
-        or len(items) == 1
-        or getattr(_SPREAD, "busy", False)  # already one share of a spread: no nesting
-        or sum(item[0].size for item in items) < min_size
-    ):
+    if len(items) == 1 or not worth_sharing(sum(item[0].size for item in items), min_size):
         for item in items:
             fn(item)
         return
+    n = num_threads()
     if _POOL is None or _POOL[0] != n - 1:
         _POOL = (n - 1, ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="glassnet"))
     # Greedy balance by size: the biggest items first, each to the least-loaded thread.

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from glassnet.backend import num_threads, parallel_map, split_evenly
+from glassnet.backend import num_threads, parallel_map, split_evenly, worth_sharing
 
 __all__ = [
     "ENABLED",
@@ -116,11 +116,12 @@ def run_split(kernel: str, arrays, *scalars) -> None:
     """``kernel(*arrays, *scalars)`` with axis 0 of every array split between the threads (the
     samples of a batch, the rows of a matrix): for kernels whose rows are independent."""
     fn = globals()[kernel]
-    n, threads = arrays[0].shape[0], num_threads()
-    if hasattr(fn, "python") or threads == 1 or n == 1:  # not compiled yet: compile it once
+    n = arrays[0].shape[0]
+    # Not compiled yet (compile it once), or too little work to share: one call, no pieces.
+    if hasattr(fn, "python") or n == 1 or not worth_sharing(arrays[0].size):
         fn(*arrays, *scalars)
         return
-    pieces = [tuple(a[rows] for a in arrays) for rows in split_evenly(n, threads)]
+    pieces = [tuple(a[rows] for a in arrays) for rows in split_evenly(n, num_threads())]
     parallel_map(lambda piece: globals()[kernel](*piece, *scalars), pieces)
 
 

@@ -616,7 +616,7 @@ class LSTM(Recurrent):
             r = piece[1]  # these rows of the batch
             share = None if zx is None else zx[:, r]
             if zx is None:  # each step's input share made here, in one slot
-                slot = xp.empty((len(range(n)[r]), width), dtype=dtype)
+                slot = xp.empty((c.x_steps[0, r].shape[0], width), dtype=dtype)
             for t in range(T):
                 k, c_prev, c_now = (t, t, t + 1) if keep else (0, t % 2, (t + 1) % 2)
                 if t or c.initial:

@@ -614,7 +614,6 @@ class LSTM(Recurrent):
 
         def rows(piece) -> None:
             r = piece[1]  # these rows of the batch
-            share = None if zx is None else zx[:, r]
             if zx is None:  # each step's input share made here, in one slot
                 slot = xp.empty((c.x_steps[0, r].shape[0], width), dtype=dtype)
             for t in range(T):
@@ -625,9 +624,9 @@ class LSTM(Recurrent):
                     c.zs[k, r] = 0  # h_0 = 0: nothing to multiply
                 if zx is None:
                     xp.matmul(c.x_steps[t, r], W_in_T, out=slot)  # W_x·x_t + b
-                kernels.lstm_step(c.zs[k, r], slot if zx is None else share[t], c.cs[c_prev, r],
-                                  c.gate_values[k, r], c.cs[c_now, r], c.tanh_c[k, r],
-                                  c.hs[t + 1, r])  # fmt: skip
+                share = slot if zx is None else zx[t, r]
+                kernels.lstm_step(c.zs[k, r], share, c.cs[c_prev, r], c.gate_values[k, r],
+                                  c.cs[c_now, r], c.tanh_c[k, r], c.hs[t + 1, r])  # fmt: skip
 
         self._by_rows(rows, c.x_steps, kernels.lstm_step)
         if keep:

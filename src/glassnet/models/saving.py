@@ -658,9 +658,9 @@ def _set_layer_weights(model: Model, stored: _Stored, names: dict):
     expected_paths = set()
     plan = []
     for layer_path, layer, named in _saveables(model):
-        own = _own_variables(layer)
-        if not own and (isinstance(layer, (Model, Wrapper)) or not layer_path):
+        if isinstance(layer, (Model, Wrapper)):
             continue  # a model's or a wrapper's own group holds nothing
+        own = _own_variables(layer)
         key = f"layers/{layer.name}" if legacy else layer_path
         stored_name = names.get(key) if named else None
         if getattr(layer, "keras_cell", None):

@@ -95,7 +95,9 @@ WORKLOADS = {
         "batch": 128,
     },
 }
-FRAMEWORKS = ["glassnet", "torch", "keras", "sklearn"]
+# "glassnet" multiplies with MKL where the mkl extra is installed; "glassnet-numpy" is glassnet
+# with NumPy's own BLAS (GLASSNET_BLAS=numpy), run only where MKL is there to compare against.
+FRAMEWORKS = ["glassnet", "glassnet-numpy", "torch", "keras", "sklearn"]
 INFERENCE_WORKLOADS = ("W1", "W5", "W6")
 INFERENCE_BATCH = 1000
 INFERENCE_BATCHES = (INFERENCE_BATCH, 10000)  # and the whole test set in one batch
@@ -163,7 +165,8 @@ def run_glassnet(w, x, y, xt, yt, epochs):
         times.append(time.perf_counter() - start)
     accuracy = model.evaluate(xt, yt, batch_size=INFERENCE_BATCH, verbose=0)[1]
     predict = lambda batch: model.predict(xt, batch_size=batch, verbose=0)  # noqa: E731
-    return times, accuracy, predict, glassnet.__version__
+    blas = "MKL" if glassnet.backend.mkl() is not None else "NumPy's BLAS"
+    return times, accuracy, predict, f"{glassnet.__version__} ({blas})"
 
 
 def run_torch(w, x, y, xt, yt, epochs):
@@ -299,15 +302,18 @@ def run_sklearn(w, x, y, xt, yt, epochs):
     return times, accuracy, lambda batch: model.predict_proba(xt), sklearn.__version__
 
 
-RUNNERS = {"glassnet": run_glassnet, "torch": run_torch, "keras": run_keras, "sklearn": run_sklearn}
+RUNNERS = {"glassnet": run_glassnet, "glassnet-numpy": run_glassnet, "torch": run_torch,
+           "keras": run_keras, "sklearn": run_sklearn}  # fmt: skip
 
 
 def worker(framework: str, workload: str, epochs: int) -> dict:
+    if framework == "glassnet-numpy":
+        os.environ["GLASSNET_BLAS"] = "numpy"  # read at glassnet's first product
     x, y, xt, yt = load_mnist()
     w = WORKLOADS[workload]
-    if w.get("kind") == "cnn" and framework in ("glassnet", "keras"):  # channels last
+    if w.get("kind") == "cnn" and framework != "torch":  # channels last
         x, xt = x.reshape(-1, 28, 28, 1), xt.reshape(-1, 28, 28, 1)  # views: no copy
-    if w.get("kind") == "rnn" and framework in ("glassnet", "keras"):  # 28 steps of 28 pixels
+    if w.get("kind") == "rnn" and framework != "torch":  # 28 steps of 28 pixels
         x, xt = x.reshape(-1, 28, 28), xt.reshape(-1, 28, 28)
     n = w.get("train_samples", len(x))
     result = RUNNERS[framework](w, x[:n], y[:n], xt, yt, epochs)
@@ -418,16 +424,27 @@ def gemm_floor(workload: str, repeats: int = 20) -> dict:
 
 def gemm_peak(size: int = 2048, repeats: int = 5) -> dict:
     """The machine's float32 GEMM rate in NumPy at size³, on one thread and on every core
-    (median of ``repeats``): the peak that every speed figure is read against."""
+    (median of ``repeats``): the peak that every speed figure is read against; and MKL's, where
+    glassnet multiplies with it (the mkl extra)."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
+    from glassnet import backend, kernels
+
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    flop = 2 * size**3
     rates = {}
     for threads in (1, os.cpu_count()):
         with threadpool_limits(threads, user_api="blas"):
-            rates[threads] = 2 * size**3 / median_seconds(lambda: a @ a, repeats) / 1e9
-    return {"one_thread_gflops": rates[1], "all_cores_gflops": rates[os.cpu_count()]}
+            rates[threads] = flop / median_seconds(lambda: a @ a, repeats) / 1e9
+    peak = {"one_thread_gflops": rates[1], "all_cores_gflops": rates[os.cpu_count()]}
+    if backend.mkl() is not None:
+        c = np.empty_like(a)
+        every_core = flop / median_seconds(lambda: kernels.matmul(a, a, out=c), repeats) / 1e9
+        with backend.blas_threads_for(0):  # MKL on one thread
+            one = flop / median_seconds(lambda: kernels.matmul(a, a, out=c), repeats) / 1e9
+        peak.update(mkl_one_thread_gflops=one, mkl_all_cores_gflops=every_core)
+    return peak
 
 
 def cpu_name() -> str:
@@ -445,7 +462,9 @@ def cpu_name() -> str:
 
 
 def available(framework: str) -> bool:
-    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({framework!r}) is None)"
+    """Whether ``framework`` is installed; glassnet-numpy only beside MKL (else it is glassnet)."""
+    module = "mkl" if framework == "glassnet-numpy" else framework
+    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({module!r}) is None)"
     return subprocess.run([sys.executable, "-c", probe]).returncode == 0
 
 
@@ -520,18 +539,23 @@ def peak_line(peaks: list[dict]) -> str:
     peaks = [p for p in peaks if "one_thread_gflops" in p]
     if not peaks:
         return "float32 GEMM peak: not measured (threadpoolctl is missing)"
-    parts = []
-    for key, what in (("one_thread_gflops", "one thread"), ("all_cores_gflops", "every core")):
-        values = [p[key] for p in peaks]
-        spread = f" ({min(values):.0f}–{max(values):.0f})" if len(values) > 1 else ""
-        parts.append(f"{statistics.median(values):.0f}{spread} GFLOP/s on {what}")
-    return "float32 GEMM peak (NumPy, 2048³): " + ", ".join(parts)
+    lines = []
+    for library, prefix in (("NumPy", ""), ("MKL", "mkl_")):
+        parts = []
+        for key, what in (("one_thread_gflops", "one thread"), ("all_cores_gflops", "every core")):
+            values = [p[prefix + key] for p in peaks if prefix + key in p]
+            if values:
+                spread = f" ({min(values):.0f}–{max(values):.0f})" if len(values) > 1 else ""
+                parts.append(f"{statistics.median(values):.0f}{spread} GFLOP/s on {what}")
+        if parts:
+            lines.append(f"float32 GEMM peak ({library}, 2048³): " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def print_table(rows: list[dict]) -> None:
     b_small, b_all = INFERENCE_BATCHES
     header = (
-        f"{'workload':8} {'framework':10} {'s/epoch':>8} {'vs glassnet':>20} {'peak RSS':>9} "
+        f"{'workload':8} {'framework':14} {'s/epoch':>8} {'vs glassnet':>20} {'peak RSS':>9} "
         f"{'test acc':>8} {f'infer/s b{b_small}':>13} {f'infer/s b{b_all}':>14}"
     )
     print(header)
@@ -542,7 +566,7 @@ def print_table(rows: list[dict]) -> None:
             print()
         workload = row["workload"]
         if "note" in row:
-            print(f"{workload:8} {row['framework']:10} {row['note']}")
+            print(f"{workload:8} {row['framework']:14} {row['note']}")
             continue
         if row["framework"] == "floor":
             ratio = f"{row['gflops_per_s']:.0f} GFLOP/s"
@@ -552,7 +576,7 @@ def print_table(rows: list[dict]) -> None:
                 lo, hi = row["beyond_range"]
                 spread = "" if row["rounds"] == 1 else f" ({lo:.0f}–{hi:.0f})"
                 ratio += f", +{row['beyond_us_per_step']:.0f} µs a step{spread}"
-            print(f"{workload:8} {'floor':10} {row['median_epoch_s']:8.3f}  ({ratio})")
+            print(f"{workload:8} {'floor':14} {row['median_epoch_s']:8.3f}  ({ratio})")
             continue
         ratio = _ratio(row) if "ratio" in row else ""
         rss = f"{row['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in row else ""
@@ -562,7 +586,7 @@ def print_table(rows: list[dict]) -> None:
             for key in (f"inference_samples_per_s_b{b}" for b in INFERENCE_BATCHES)
         ]
         print(
-            f"{workload:8} {row['framework']:10} {row['median_epoch_s']:8.3f} {ratio:>20} "
+            f"{workload:8} {row['framework']:14} {row['median_epoch_s']:8.3f} {ratio:>20} "
             f"{rss:>9} {acc:>8} {infer[0]:>13} {infer[1]:>14}"
         )
     print()

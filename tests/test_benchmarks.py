@@ -79,6 +79,11 @@ def test_the_gemm_peak_is_named_with_its_range(compare):
         "180 (150–210) GFLOP/s on every core"
     )
     assert "not measured" in compare.peak_line([{"error": "ModuleNotFoundError"}])
+    with_mkl = [{**peaks[0], "mkl_one_thread_gflops": 140.2, "mkl_all_cores_gflops": 290.0}]
+    assert compare.peak_line(with_mkl).splitlines() == [
+        "float32 GEMM peak (NumPy, 2048³): 120 GFLOP/s on one thread, 150 GFLOP/s on every core",
+        "float32 GEMM peak (MKL, 2048³): 140 GFLOP/s on one thread, 290 GFLOP/s on every core",
+    ]
 
 
 def test_floor_counts_the_flops_of_an_epoch(compare):

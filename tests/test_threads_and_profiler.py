@@ -3,8 +3,10 @@
 import os
 import subprocess
 import sys
+import types
 
 import pytest
+import threadpoolctl
 
 import glassnet
 from glassnet import callbacks
@@ -110,5 +112,11 @@ def test_blas_threads_are_left_alone_where_openblas_cannot_restart_them(monkeypa
     class Library:  # a BLAS build without the functions that restart OpenBLAS's threads
         pass
 
+    class Controller:  # threadpoolctl's view of the process: that one OpenBLAS (MKL may be
+        def select(self, internal_api):  # loaded too, and threadpoolctl opens it with CDLL)
+            assert internal_api == "openblas"
+            return types.SimpleNamespace(lib_controllers=[types.SimpleNamespace(filepath="x.so")])
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Controller)
     monkeypatch.setattr(glassnet.backend.ctypes, "CDLL", lambda path: Library())
     assert glassnet.backend.restart_blas_threads() is False

@@ -16,6 +16,8 @@ import contextvars
 import ctypes
 import difflib
 import functools
+import importlib.metadata
+import importlib.util
 import itertools
 import json
 import marshal
@@ -41,6 +43,7 @@ _EPSILON = 1e-7
 _GLOBAL_SEED_SEQUENCE: np.random.SeedSequence | None = None
 
 __all__ = [
+    "blas_threads",
     "blas_threads_for",
     "check_positive",
     "check_trial_batch",
@@ -51,6 +54,7 @@ __all__ = [
     "format_shape",
     "lookup",
     "make_rng",
+    "mkl",
     "num_threads",
     "parallel_map",
     "parameter_budget",
@@ -294,22 +298,103 @@ one; W3 (batch 32) 1.50, 1.70 against 1.26, 1.60. On the AMD EPYC VM before, ms 
 thread against two: batch 32 0.36–0.37 against 0.39–0.49; batch 128 0.84–0.85 against 0.68–0.87."""
 
 
+_ONE_BLAS_THREAD = False  # inside a blas_threads_for block that asked for one thread
+
+
 @contextlib.contextmanager
 def blas_threads_for(flops: float):
     """Within this block, BLAS uses one thread if the largest matrix product has fewer than
-    ``SMALL_PRODUCT_FLOPS`` operations (and threadpoolctl is there to say so); else as it was.
+    ``SMALL_PRODUCT_FLOPS`` operations; else as it was. (For NumPy's BLAS, where threadpoolctl
+    is there to say so; MKL's products read ``blas_threads``.)
 
     Only in the main thread: BLAS's thread count is one setting for the whole process, and
     OpenBLAS (0.3.31) ignores a raise of it asked from any other thread, so a block elsewhere (a
     request to ``glassnet serve``) could lower it but never put it back; nor do the settings of
     a threadpoolctl controller made in another thread reach it (both measured)."""
-    main = threading.current_thread() is threading.main_thread()
-    controller = _blas_controller() if main and flops < SMALL_PRODUCT_FLOPS else None
-    if controller is None or os.environ.get("OPENBLAS_NUM_THREADS"):
+    global _ONE_BLAS_THREAD
+    if threading.current_thread() is not threading.main_thread() or flops >= SMALL_PRODUCT_FLOPS:
         yield
         return
-    with controller.limit(limits=1, user_api="blas"):
-        yield
+    before, _ONE_BLAS_THREAD = _ONE_BLAS_THREAD, True
+    try:
+        controller = _blas_controller()
+        if controller is None or os.environ.get("OPENBLAS_NUM_THREADS"):
+            yield
+        else:
+            with controller.limit(limits=1, user_api="blas"):
+                yield
+    finally:
+        _ONE_BLAS_THREAD = before
+
+
+def blas_threads() -> int:
+    """How many threads a matrix product started here and now may use: one within a share of
+    ``parallel_map`` (the other cores run the other shares) or a ``blas_threads_for`` block
+    that asked for one; else ``num_threads()``."""
+    if _ONE_BLAS_THREAD or getattr(_SPREAD, "busy", False):
+        return 1
+    return num_threads()
+
+
+BLAS_CHOICES = ("auto", "mkl", "numpy")
+
+
+@functools.cache
+def mkl() -> ctypes.CDLL | None:
+    """Intel MKL's runtime library, loaded, when glassnet's layers multiply with it; else None
+    (NumPy's own BLAS multiplies: OpenBLAS, in NumPy's wheels).
+
+    ``GLASSNET_BLAS`` chooses, read once, at the first product: ``numpy``; ``mkl`` (an error if
+    MKL is not installed); unset or ``auto``, MKL where the ``mkl`` package is installed
+    (``pip install "glassnet[mkl]"``) and Numba is there to call it (``kernels.matmul``).
+    On the development machine (Intel Xeon, 2 vCPUs) MKL's ``sgemm`` ran the workloads'
+    products 1.0–1.25× as fast as OpenBLAS on one thread and 1.2–1.43× on both
+    (benchmarks/README.md). Its OpenMP threads are told to sleep as soon as a product ends
+    (``KMP_BLOCKTIME=0`` unless set): spinning, they took the core that glassnet's own threads
+    run the other half of a batch on."""
+    choice = os.environ.get("GLASSNET_BLAS", "auto").strip().lower() or "auto"
+    if choice not in BLAS_CHOICES:
+        raise ValueError(
+            f"GLASSNET_BLAS={os.environ['GLASSNET_BLAS']!r} is not one of "
+            f"{', '.join(BLAS_CHOICES)}."
+        )
+    if choice == "numpy":
+        return None
+    path = _mkl_path() if importlib.util.find_spec("numba") is not None else None
+    if path is None:
+        if choice == "mkl":
+            raise RuntimeError(
+                "GLASSNET_BLAS=mkl, but MKL's runtime library (libmkl_rt) and Numba were not "
+                'both found. Install them with: pip install "glassnet[mkl]"; or unset '
+                "GLASSNET_BLAS to multiply with NumPy's BLAS."
+            )
+        return None
+    os.environ.setdefault("KMP_BLOCKTIME", "0")  # read when MKL starts its OpenMP threads
+    library = ctypes.CDLL(str(path))
+    library.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
+    library.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
+    for name, real in (("cblas_sgemm", ctypes.c_float), ("cblas_dgemm", ctypes.c_double)):
+        # (layout, trans_a, trans_b, m, n, k, α, a, lda, b, ldb, β, c, ldc): c = α·a·b + β·c
+        gemm = getattr(library, name)
+        gemm.argtypes = [ctypes.c_int] * 6 + [real, ctypes.c_void_p, ctypes.c_int,
+                                              ctypes.c_void_p, ctypes.c_int, real,
+                                              ctypes.c_void_p, ctypes.c_int]  # fmt: skip
+        gemm.restype = None
+    return library
+
+
+def _mkl_path():
+    """Where the ``mkl`` package put ``libmkl_rt`` (its wheel: the environment's ``lib``)."""
+    try:
+        files = importlib.metadata.distribution("mkl").files or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name.startswith(("libmkl_rt.", "mkl_rt.")):  # .so.3, .dylib, .2.dll
+            path = file.locate()
+            if os.path.exists(path):
+                return os.path.realpath(path)
+    return None
 
 
 @functools.cache

@@ -22,7 +22,14 @@ import os
 
 import numpy as np
 
-from glassnet.backend import num_threads, parallel_map, split_evenly, worth_sharing
+from glassnet.backend import (
+    blas_threads,
+    mkl,
+    num_threads,
+    parallel_map,
+    split_evenly,
+    worth_sharing,
+)
 
 __all__ = [
     "ENABLED",
@@ -30,6 +37,7 @@ __all__ = [
     "bias_relu",
     "lstm_step",
     "lstm_step_backward",
+    "matmul",
     "max_pool",
     "max_pool_backward",
     "relu_backward",
@@ -210,6 +218,87 @@ def adam(p, g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, 
         v[i] = _normal_or_zero(v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2, tiny, zero)
         v_hat[i] = max(v_hat[i], v[i])
         p[i] = p[i] - (m[i] / (math.sqrt(v_hat[i]) + epsilon)) * alpha
+
+
+# ---- the matrix products: NumPy's BLAS, or Intel's MKL ----------------------------------------
+
+# CBLAS's flags: matrices in C's order; a matrix as it lies, or its transpose
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def matmul(a, b, out=None):
+    """a·b for the layers' matrix products: MKL's gemm where ``backend.mkl()`` has loaded it
+    and a and b are float matrices of one type that it can read where they lie; NumPy's
+    ``matmul`` otherwise, with the same result (to rounding: the two libraries add in their own
+    orders). MKL reads a matrix whose rows or whose columns are contiguous — a transposed view
+    (Wᵀ) as it is, with no copy — and uses ``backend.blas_threads()`` threads."""
+    library = mkl()
+    layouts = None if library is None else _mkl_layouts(a, b, out)
+    if layouts is None:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    _mkl_gemm(a.dtype.char)(a, b, out, *layouts, blas_threads())
+    return out
+
+
+def _mkl_layouts(a, b, out):
+    """(trans_a, ld_a, trans_b, ld_b) for MKL's gemm, or None where it cannot take these
+    operands as they are (NumPy's matmul then does)."""
+    if not (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2):
+        return None
+    if a.dtype != b.dtype or a.dtype.char not in "fd" or a.shape[1] != b.shape[0]:
+        return None
+    if 0 in a.shape or 0 in b.shape:
+        return None
+    if out is not None:
+        if type(out) is not np.ndarray or out.shape != (a.shape[0], b.shape[1]):
+            return None
+        if out.dtype != a.dtype or _layout(out)[0] != _NO_TRANS:
+            return None
+        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+            return None  # NumPy copies first; gemm would read what it has just written
+    layout_a, layout_b = _layout(a), _layout(b)
+    if layout_a is None or layout_b is None:
+        return None
+    return (*layout_a, *layout_b)
+
+
+def _layout(x):
+    """(CBLAS transpose flag, leading dimension) of a 2-D array: rows contiguous (as it lies)
+    or columns contiguous (the transpose of what lies in memory); None for any other stride."""
+    rows, cols = x.shape
+    size = x.itemsize
+    row_step, col_step = x.strides
+    if col_step == size and row_step % size == 0:
+        ld = row_step // size if rows > 1 else cols  # one row: any stride; BLAS asks ld ≥ cols
+        return (_NO_TRANS, ld) if ld >= max(cols, 1) else None
+    if row_step == size and col_step % size == 0:
+        ld = col_step // size if cols > 1 else rows
+        return (_TRANS, ld) if ld >= max(rows, 1) else None
+    return None
+
+
+@functools.cache
+def _mkl_gemm(char: str):
+    """MKL's sgemm ("f") or dgemm ("d") behind a compiled call: through ctypes from Python a
+    call costs 6.6 µs, from Numba 1.2 (NumPy's own matmul, 1.8); an LSTM step makes several.
+    Not cached on disk: the compiled code holds the library's addresses in this process."""
+    import numba
+
+    library = mkl()
+    gemm = library.cblas_sgemm if char == "f" else library.cblas_dgemm
+    set_threads = library.MKL_Set_Num_Threads_Local  # this thread's count, no one else's
+    one, zero = (np.float32(1), np.float32(0)) if char == "f" else (1.0, 0.0)
+
+    def product(a, b, c, trans_a, ld_a, trans_b, ld_b, threads):
+        set_threads(threads)
+        m, k, n = a.shape[0], a.shape[1], b.shape[1]
+        ld_c = c.strides[0] // c.itemsize
+        gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, one, a.ctypes.data, ld_a, b.ctypes.data,
+             ld_b, zero, c.ctypes.data, ld_c)  # fmt: skip
+
+    return numba.njit(nogil=True)(product)
 
 
 # ---- around the matrix products: bias and activation, and the activation's derivative ---------

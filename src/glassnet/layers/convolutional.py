@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from glassnet import activations, initializers, kernels, regularizers
 from glassnet.backend import format_shape, xp
+from glassnet.kernels import matmul
 from glassnet.layers.base import Layer, Variable, refuse_unsupported, workspace
 from glassnet.layers.core import add_bias_and_activate
 
@@ -418,7 +419,7 @@ class Conv(Layer):
         if not getattr(c, "inference_only", False):
             c.patches = patches  # ∂z/∂W: the backward pass reads the windows
         z = c.z_rows = workspace(c, "z_rows", (shape[0], self.filters), x.dtype)
-        xp.matmul(patches, W.T, out=z)  # (rows, K)·(K, filters) = (rows, filters)
+        matmul(patches, W.T, out=z)  # (rows, K)·(K, filters) = (rows, filters)
         a = add_bias_and_activate(z, self.params.get("b"), self.activation)
         if xp.may_share_memory(a, z):  # z is the output too (linear): not the layer's to reuse
             del c.z_rows
@@ -439,14 +440,14 @@ class Conv(Layer):
         c.dC_dz = dC_dz = dC_dz.reshape(c.z.shape)
         per_row = dC_dz.reshape(-1, self.filters)  # (rows, filters): one row per position
         # ∂C/∂W = Σ over positions of ∂C/∂z · patch: the stored windows are ∂z/∂W
-        xp.matmul(per_row.T, c.patches, out=self.grads["W"])  # (filters, rows)·(rows, K)
+        matmul(per_row.T, c.patches, out=self.grads["W"])  # (filters, rows)·(rows, K)
         if self.use_bias:  # ∂z/∂b = 1 at every position: the column sums, as 1ᵀ·∂C/∂z
             xp.matmul(xp.ones(len(per_row), dtype=per_row.dtype), per_row, out=self.grads["b"])
         if not self.needs_input_gradient:
             return None
         # ∂C/∂(each window): (rows, filters)·(filters, K) = (rows, K)
         d_patches = c.d_patches = workspace(c, "d_patches", c.patches.shape, per_row.dtype)
-        xp.matmul(per_row, W, out=d_patches)
+        matmul(per_row, W, out=d_patches)
         n, c_in = c.padded_shape[0], c.padded_shape[-1]
         out = (1, dC_dz.shape[1]) if self.rank == 1 else dC_dz.shape[1:-1]
         d_windows = d_patches.reshape(n, *out, *self.windows.size, c_in)
@@ -607,7 +608,7 @@ class ConvTranspose(Conv):
         rows = x.reshape(-1, self.c_in)  # one row per input position
         # Each position's window of the output: (rows, c_in)·(c_in, K) = (rows, K)
         kh, kw = self.windows.size
-        d_windows = (rows @ self.params["W"]).reshape(n, h, w, kh, kw, self.filters)
+        d_windows = matmul(rows, self.params["W"]).reshape(n, h, w, kh, kw, self.filters)
         z = crop(self.windows.scatter(d_windows, padded), pads)  # windows added where they meet
         flat = xp.ascontiguousarray(z).reshape(-1, self.filters)
         a = add_bias_and_activate(flat, self.params.get("b"), self.activation)
@@ -627,10 +628,10 @@ class ConvTranspose(Conv):
         if self.use_bias:  # ∂z/∂b = 1 at every output position
             self.grads["b"][...] = dC_dz.reshape(-1, self.filters).sum(axis=0)
         x_rows = self._as_images(c.a_prev).reshape(-1, self.c_in)  # (rows, c_in)
-        xp.matmul(x_rows.T, patches, out=self.grads["W"])  # ∂C/∂W = xᵀ · windows of ∂C/∂z
+        matmul(x_rows.T, patches, out=self.grads["W"])  # ∂C/∂W = xᵀ · windows of ∂C/∂z
         if not self.needs_input_gradient:
             return None
-        return (patches @ self.params["W"].T).reshape(c.a_prev.shape)  # windows · Wᵀ
+        return matmul(patches, self.params["W"].T).reshape(c.a_prev.shape)  # windows · Wᵀ
 
     def get_config(self):
         config = super().get_config()

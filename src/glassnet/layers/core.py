@@ -17,6 +17,7 @@ from glassnet.backend import (
     serialize_function,
     xp,
 )
+from glassnet.kernels import matmul
 from glassnet.layers.base import Layer, Variable, refuse_unsupported
 
 __all__ = [
@@ -147,7 +148,7 @@ class Dense(Layer):
         if a_prev.ndim != 2:
             a_prev = a_prev.reshape(-1, W.shape[1])  # (rows, n_in): every position a row
         c.a_prev = a_prev
-        z = a_prev @ W.T  # (rows, n_in)·(n_in, n_out) = (rows, n_out)
+        z = matmul(a_prev, W.T)  # (rows, n_in)·(n_in, n_out) = (rows, n_out)
         c.z = z
         c.a = add_bias_and_activate(z, self.params.get("b"), self.activation)
         return c.a if len(c.leading_shape) == 1 else c.a.reshape(*c.leading_shape, self.units)
@@ -164,12 +165,12 @@ class Dense(Layer):
         W = self.params["W"]
         c.dC_dz = dC_dz = dC_dz if dC_dz.ndim == 2 else dC_dz.reshape(c.z.shape)  # (rows, n_out)
         # ∂C/∂W = ∂C/∂z · ∂z/∂W, and ∂z/∂W is the stored input a_prev ("∂z/∂w = x").
-        xp.matmul(dC_dz.T, c.a_prev, out=self.grads["W"])  # (n_out, rows)·(rows, n_in)
+        matmul(dC_dz.T, c.a_prev, out=self.grads["W"])  # (n_out, rows)·(rows, n_in)
         if self.use_bias:
             dC_dz.sum(axis=0, out=self.grads["b"])  # ∂z/∂b = 1: sum over the rows, (n_out,)
         if not self.needs_input_gradient:
             return None
-        dC_da_prev = dC_dz @ W  # (rows, n_out)·(n_out, n_in) = (rows, n_in)
+        dC_da_prev = matmul(dC_dz, W)  # (rows, n_out)·(n_out, n_in) = (rows, n_in)
         if len(c.leading_shape) == 1:
             return dC_da_prev
         return dC_da_prev.reshape(*c.leading_shape, W.shape[1])

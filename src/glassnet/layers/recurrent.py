@@ -46,6 +46,7 @@ from glassnet.backend import (
     unique_name,
     xp,
 )
+from glassnet.kernels import matmul
 from glassnet.layers.base import (
     KerasTensor,
     Layer,
@@ -316,7 +317,7 @@ class Recurrent(Layer):
         as (T, rows, G·u)."""
         T, rows, _ = c.x_steps.shape
         zx = workspace(c, "zx", (T, rows, c.W_in.shape[0]), c.x_steps.dtype)
-        xp.matmul(c.x_steps.reshape(T * rows, -1), c.W_in.T, out=zx.reshape(T * rows, -1))
+        matmul(c.x_steps.reshape(T * rows, -1), c.W_in.T, out=zx.reshape(T * rows, -1))
         return zx
 
     # The input's shape and its layout in rows: for a Dense-like recurrence, (batch, T, n_in),
@@ -409,17 +410,19 @@ class Recurrent(Layer):
         # Every step used the same W_h: its gradient sums ∂C/∂z_t·h_{t−1} over the steps, one
         # product for all of them (from t = 2 when h_0 = 0).
         first, width = (0 if c.initial else 1), h_in.shape[-1]
-        xp.matmul(drec[first:].reshape((T - first) * n, rows).T,
-                  h_in[first:].reshape((T - first) * n, width), out=self.grads["W_h"])  # fmt: skip
+        matmul(drec[first:].reshape((T - first) * n, rows).T,
+               h_in[first:].reshape((T - first) * n, width), out=self.grads["W_h"])  # fmt: skip
         self._recurrent_bias_grad(drec)
         flat = dzx.reshape(T * n, rows)  # (T·batch, G·u)
-        dW = flat.T @ c.x_steps.reshape(T * n, -1)  # Σ_t ∂C/∂z_t·x_t, and for b: Σ_t ∂C/∂z_t·1
+        # Σ_t ∂C/∂z_t·x_t, and for b: Σ_t ∂C/∂z_t·1
+        dW = matmul(flat.T, c.x_steps.reshape(T * n, -1))
         self.grads["W_x"][...] = dW[:, :n_in]
         if self.use_bias:
             self._input_bias_grad()[...] = dW[:, n_in]
         dx = None
         if self.needs_input_gradient:
-            dx = self._step_inputs_backward((flat @ W_x).reshape(T, n, n_in), c)  # W_xᵀ·∂C/∂z_t
+            dx = matmul(flat, W_x).reshape(T, n, n_in)  # W_xᵀ·∂C/∂z_t
+            dx = self._step_inputs_backward(dx, c)
             if c.x_drop is not None:
                 dx *= c.x_drop
             dx = dx[:, ::-1] if self.go_backwards else dx
@@ -524,7 +527,7 @@ class SimpleRNN(Recurrent):
     def step(self, zx, state, s, h_drop):
         """One step forward: z = (W_x·x_t + b) + W_h·h_{t−1}, h_t = σ(z)."""
         s.h_in = self._recurrent_input(state[0], h_drop)  # (batch, u)
-        xp.matmul(s.h_in, self.params["W_h"].T, out=s.z)  # (batch, u): W_h·h_{t−1} …
+        matmul(s.h_in, self.params["W_h"].T, out=s.z)  # (batch, u): W_h·h_{t−1} …
         s.z += zx  # … + (W_x·x_t + b)
         s.h = self.activation(s.z)
         return [s.h]
@@ -532,7 +535,7 @@ class SimpleRNN(Recurrent):
     def step_backward(self, later, s, h_drop):
         """∂C/∂h_t → ∂C/∂z_t (the inputs' and the recurrent share alike), and ∂C/∂h_{t−1}."""
         dz = self.activation.backward(s.z, s.h, later[0])  # σ′(z_t) ⊙ ∂C/∂h_t
-        dh_prev = dz @ self.params["W_h"]  # W_hᵀ·∂C/∂z_t: the deck's case 2, back one step
+        dh_prev = matmul(dz, self.params["W_h"])  # W_hᵀ·∂C/∂z_t: the deck's case 2, back one step
         return dz, dz, [self._recurrent_input_backward(dh_prev, h_drop)]
 
 
@@ -619,11 +622,11 @@ class LSTM(Recurrent):
             for t in range(T):
                 k, c_prev, c_now = (t, t, t + 1) if keep else (0, t % 2, (t + 1) % 2)
                 if t or c.initial:
-                    xp.matmul(c.hs[t, r], W_h_T, out=c.zs[k, r])  # W_h·h_{t−1}
+                    matmul(c.hs[t, r], W_h_T, out=c.zs[k, r])  # W_h·h_{t−1}
                 else:
                     c.zs[k, r] = 0  # h_0 = 0: nothing to multiply
                 if zx is None:
-                    xp.matmul(c.x_steps[t, r], W_in_T, out=slot)  # W_x·x_t + b
+                    matmul(c.x_steps[t, r], W_in_T, out=slot)  # W_x·x_t + b
                 share = slot if zx is None else zx[t, r]
                 kernels.lstm_step(c.zs[k, r], share, c.cs[c_prev, r], c.gate_values[k, r],
                                   c.cs[c_now, r], c.tanh_c[k, r], c.hs[t + 1, r])  # fmt: skip
@@ -656,7 +659,7 @@ class LSTM(Recurrent):
                                            c.cs[t, r], c.tanh_c[t, r], dz[t, r], dC_dh[t, r],
                                            one)  # fmt: skip
                 if t or c.initial:  # ∂C/∂h_0 only for a given initial state
-                    xp.matmul(dz[t, r], W_h, out=dh_later[r])  # W_hᵀ·∂C/∂z_t
+                    matmul(dz[t, r], W_h, out=dh_later[r])  # W_hᵀ·∂C/∂z_t
 
         self._by_rows(rows, dz, kernels.lstm_step_backward)
         c.dC_dh = dC_dh.transpose(1, 0, 2)  # (batch, T, u), a view
@@ -680,7 +683,7 @@ class LSTM(Recurrent):
         u, sig, act = self.units, self.recurrent_activation, self.activation
         h_prev, s.c_prev = state
         s.h_in = self._recurrent_input(h_prev, h_drop)
-        xp.matmul(s.h_in, self.params["W_h"].T, out=s.z)  # (batch, 4u): gates i, f, c, o
+        matmul(s.h_in, self.params["W_h"].T, out=s.z)  # (batch, 4u): gates i, f, c, o
         s.z += zx
         s.gates = xp.empty_like(s.z)  # i, f, g, o side by side, as z
         s.gates[:, : 2 * u] = sig(s.z[:, : 2 * u])  # i, f
@@ -704,7 +707,7 @@ class LSTM(Recurrent):
         dz[:, 2 * u : 3 * u] = act.backward(s.z[:, 2 * u : 3 * u], g, dc * i)
         dz[:, 3 * u :] = sig.backward(s.z[:, 3 * u :], o, do)
         dc_prev = dc * f
-        dh_prev = self._recurrent_input_backward(dz @ self.params["W_h"], h_drop)
+        dh_prev = self._recurrent_input_backward(matmul(dz, self.params["W_h"]), h_drop)
         return dz, dz, [dh_prev, dc_prev]
 
     def get_config(self):
@@ -755,7 +758,7 @@ class GRU(Recurrent):
         u, sig, act = self.units, self.recurrent_activation, self.activation
         s.h_prev = state[0]
         s.h_in = self._recurrent_input(s.h_prev, h_drop)
-        rec = s.h_in @ self.params["W_h"].T  # (batch, 3u)
+        rec = matmul(s.h_in, self.params["W_h"].T)  # (batch, 3u)
         if self.use_bias:
             rec += self.params["b"][1]
         s.rec_h = rec[:, 2 * u :]
@@ -777,7 +780,7 @@ class GRU(Recurrent):
         dzx[:, 2 * u :] = d_candidate
         drec = dzx.copy()  # ∂C/∂(the recurrent share): the same, but r ⊙ r_h for the candidate
         drec[:, 2 * u :] *= s.reset
-        dh_prev = self._recurrent_input_backward(drec @ self.params["W_h"], h_drop)
+        dh_prev = self._recurrent_input_backward(matmul(drec, self.params["W_h"]), h_drop)
         return dzx, drec, [dh_prev + dh * s.update]  # h_t = z ⊙ h_{t−1} + …: directly too
 
     def get_config(self):

@@ -462,9 +462,11 @@ def cpu_name() -> str:
 
 
 def available(framework: str) -> bool:
-    """Whether ``framework`` is installed; glassnet-numpy only beside MKL (else it is glassnet)."""
-    module = "mkl" if framework == "glassnet-numpy" else framework
-    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({module!r}) is None)"
+    """Whether ``framework`` is installed; glassnet-numpy only where glassnet multiplies with
+    MKL (else it is glassnet)."""
+    probe = f"import importlib.util as u, sys; sys.exit(u.find_spec({framework!r}) is None)"
+    if framework == "glassnet-numpy":
+        probe = "import sys; from glassnet import backend; sys.exit(backend.mkl() is None)"
     return subprocess.run([sys.executable, "-c", probe]).returncode == 0
 
 

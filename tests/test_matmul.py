@@ -1,0 +1,194 @@
+"""The layers' matrix products (``kernels.matmul``): MKL's gemm where the mkl extra is installed,
+NumPy's matmul otherwise, and the same answers from both — for every layout the layers hand it,
+for what MKL cannot take (handed to NumPy), and for whole training steps."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import glassnet
+from glassnet import backend, kernels, layers
+
+needs_mkl = pytest.mark.skipif(
+    backend.mkl() is None,
+    reason="MKL is not installed (pip install 'glassnet[mkl]') or GLASSNET_BLAS=numpy",
+)
+TOLERANCE = {np.float32: 2e-6, np.float64: 1e-13}  # relative to the largest |a|·|b| sum
+
+
+def layouts(rng, dtype, m, k, n):
+    """(a, b) pairs of the layouts the layers pass: as they lie, transposed views (Wᵀ), rows of
+    a larger array (an LSTM's piece of the batch), single rows and columns."""
+    a, b = rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)
+    wide = rng.normal(size=(m, k + 5)).astype(dtype)
+    return {
+        "as they lie": (a, b),
+        "b transposed": (a, np.ascontiguousarray(b.T).T),
+        "a transposed": (np.ascontiguousarray(a.T).T, b),
+        "both transposed": (np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T),
+        "rows of a wider array": (wide[:, :k], b),
+        "a piece of the rows": (a[m // 3 :], b),
+        "one row": (a[:1], b),
+        "one column": (a, b[:, :1]),
+        "one row, transposed view": (np.ascontiguousarray(a[:1].T).T, b),
+    }
+
+
+def check_close(got, a, b):
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+    assert got.dtype == a.dtype and got.shape == want.shape
+    assert (np.abs(got - want) <= TOLERANCE[a.dtype.type] * scale).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("blas", ["numpy", "mkl"])
+def test_every_layout_gives_the_product(blas, dtype, monkeypatch):
+    if blas == "mkl" and backend.mkl() is None:
+        pytest.skip("MKL is not installed")
+    if blas == "numpy":
+        monkeypatch.setattr(kernels, "mkl", lambda: None)
+    rng = np.random.default_rng(0)
+    for name, (a, b) in layouts(rng, dtype, 37, 29, 23).items():
+        check_close(kernels.matmul(a, b), a, b)
+        out = np.full((a.shape[0], b.shape[1]), np.nan, dtype=dtype)
+        assert kernels.matmul(a, b, out=out) is out, name
+        check_close(out, a, b)
+        rows = np.full((a.shape[0], b.shape[1] + 3), np.nan, dtype=dtype)  # out: rows of a
+        kernels.matmul(a, b, out=rows[:, 1:-2])  # wider array, as an LSTM's step writes z
+        check_close(rows[:, 1:-2], a, b)
+        assert np.isnan(rows[:, 0]).all() and np.isnan(rows[:, -2:]).all(), name
+
+
+@needs_mkl
+def test_mkl_reads_the_layers_layouts_where_they_lie():
+    """Each layout above goes to MKL (no copy, no fall-back), with its transpose flag."""
+    rng = np.random.default_rng(1)
+    for name, (a, b) in layouts(rng, np.float32, 37, 29, 23).items():
+        assert kernels._mkl_layouts(a, b, None) is not None, name
+    a, b = layouts(rng, np.float32, 4, 3, 2)["both transposed"]
+    assert kernels._mkl_layouts(a, b, None) == (kernels._TRANS, 4, kernels._TRANS, 3)
+
+
+@pytest.mark.parametrize(
+    "a, b, out",
+    [
+        (np.ones(3, np.float32), np.ones((3, 2), np.float32), None),  # a vector
+        (np.ones((2, 3, 4), np.float32), np.ones((4, 5), np.float32), None),  # a stack
+        (np.ones((3, 4), np.float32), np.ones((4, 2), np.float64), None),  # two float types
+        (np.ones((3, 4), np.int64), np.ones((4, 2), np.int64), None),  # integers
+        (np.ones((3, 0), np.float32), np.ones((0, 2), np.float32), None),  # k = 0: zeros
+        (np.ones((6, 4), np.float32)[::-2], np.ones((4, 2), np.float32), None),  # reversed rows
+        (np.ones((3, 8), np.float32)[:, ::2], np.ones((4, 2), np.float32), None),  # every other
+        (np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), np.ones((3, 2), np.float64)),
+        (np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), np.ones((2, 3), np.float32).T),
+    ],
+    ids=["vector", "stack", "mixed", "int", "k=0", "reversed", "strided", "out64", "out-T"],
+)
+def test_what_mkl_cannot_take_goes_to_numpy(a, b, out):
+    assert kernels._mkl_layouts(a, b, out) is None
+    want = np.matmul(a, b)
+    got = kernels.matmul(a, b, out=out)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_an_out_that_overlaps_an_operand_goes_to_numpy():
+    """np.matmul copies an operand that its output overlaps; gemm would read what it wrote."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(8, 8)).astype(np.float32)
+    b = rng.normal(size=(8, 8)).astype(np.float32)
+    want = a @ b
+    assert kernels._mkl_layouts(a, b, a) is None
+    kernels.matmul(a, b, out=a)
+    np.testing.assert_allclose(a, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_shape_mismatch_is_numpys_error():
+    with pytest.raises(ValueError, match="matmul: Input operand 1 has a mismatch"):
+        kernels.matmul(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32))
+
+
+def test_a_product_uses_one_thread_within_a_share_or_a_small_block():
+    assert backend.blas_threads() == backend.num_threads()
+    with backend.blas_threads_for(0):
+        assert backend.blas_threads() == 1
+    with backend.blas_threads_for(backend.SMALL_PRODUCT_FLOPS):
+        assert backend.blas_threads() == backend.num_threads()
+    inside = []
+    backend.parallel_map(lambda item: inside.append(backend.blas_threads()),
+                         [(np.ones(1 << 18),), (np.ones(1 << 18),)])  # fmt: skip
+    assert inside == [1, 1] or backend.num_threads() == 1
+    assert backend.blas_threads() == backend.num_threads()
+
+
+def run_choosing(value: str, code: str = "print(backend.mkl() is not None)"):
+    script = f"from glassnet import backend\n{code}"
+    env = {"GLASSNET_BLAS": value, "PATH": ""}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+
+
+def test_glassnet_blas_chooses_the_library():
+    assert run_choosing("numpy").stdout.strip() == "False"
+    wrong = run_choosing("openblas")
+    assert "GLASSNET_BLAS='openblas' is not one of auto, mkl, numpy." in wrong.stderr
+    if backend.mkl() is not None:
+        assert run_choosing("mkl").stdout.strip() == "True"
+        assert run_choosing("auto").stdout.strip() == "True"
+
+
+def test_asking_for_mkl_where_it_is_not_installed_says_how_to_install_it(monkeypatch):
+    monkeypatch.setenv("GLASSNET_BLAS", "mkl")
+    monkeypatch.setattr(backend, "_mkl_path", lambda: None)
+    backend.mkl.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match=r'pip install "glassnet\[mkl\]"'):
+            backend.mkl()
+        monkeypatch.setenv("GLASSNET_BLAS", "auto")
+        backend.mkl.cache_clear()
+        assert backend.mkl() is None  # auto: NumPy's BLAS, quietly
+    finally:
+        backend.mkl.cache_clear()
+        monkeypatch.undo()
+
+
+def training_step(model_fn, x, y, monkeypatch, numpy_products: bool):
+    glassnet.utils.set_random_seed(0)
+    model = model_fn()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    if numpy_products:
+        monkeypatch.setattr(kernels, "mkl", lambda: None)
+    out = model(x, training=True)
+    model.train_on_batch(x, y)
+    monkeypatch.undo()
+    return np.asarray(out), model.get_weights()
+
+
+MODELS = {
+    "dense": (lambda: glassnet.Sequential([layers.Input((20,)), layers.Dense(32, activation="relu"),
+                                           layers.Dense(5, activation="softmax")]), (64, 20)),
+    "conv": (lambda: glassnet.Sequential([layers.Input((9, 9, 2)), layers.Conv2D(4, 3),
+                                          layers.Flatten(), layers.Dense(5, activation="softmax")]),
+             (16, 9, 9, 2)),
+    "lstm": (lambda: glassnet.Sequential([layers.Input((7, 6)), layers.LSTM(16),
+                                          layers.Dense(5, activation="softmax")]), (300, 7, 6)),
+    "gru": (lambda: glassnet.Sequential([layers.Input((7, 6)), layers.GRU(8),
+                                         layers.Dense(5, activation="softmax")]), (40, 7, 6)),
+}  # fmt: skip
+
+
+@needs_mkl
+@pytest.mark.parametrize("kind", MODELS)
+def test_a_training_step_with_mkls_products_is_numpys_to_rounding(kind, monkeypatch):
+    """A step's output and updated weights with MKL's products and with NumPy's, from the same
+    weights and batch (the LSTM's batch of 300 runs in pieces, one per thread)."""
+    model_fn, shape = MODELS[kind]
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape).astype(np.float32)
+    y = rng.integers(0, 5, shape[0])
+    out_mkl, weights_mkl = training_step(model_fn, x, y, monkeypatch, numpy_products=False)
+    out_np, weights_np = training_step(model_fn, x, y, monkeypatch, numpy_products=True)
+    np.testing.assert_allclose(out_mkl, out_np, rtol=1e-5, atol=1e-6)
+    for a, b in zip(weights_mkl, weights_np):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -69,25 +69,33 @@ def test_mkl_reads_the_layers_layouts_where_they_lie():
     for name, (a, b) in layouts(rng, np.float32, 37, 29, 23).items():
         assert kernels._mkl_layouts(a, b, None) is not None, name
     a, b = layouts(rng, np.float32, 4, 3, 2)["both transposed"]
-    assert kernels._mkl_layouts(a, b, None) == (kernels._TRANS, 4, kernels._TRANS, 3)
+    assert kernels._mkl_layouts(a, b, None) == (kernels._TRANS, 4, kernels._TRANS, 3, 2)
+    wide = np.empty((4, 9), np.float32)
+    assert kernels._mkl_layouts(a, b, wide[:, 2:4])[-1] == 9  # out: rows of a wider array
 
 
-@pytest.mark.parametrize(
-    "a, b, out",
-    [
-        (np.ones(3, np.float32), np.ones((3, 2), np.float32), None),  # a vector
-        (np.ones((2, 3, 4), np.float32), np.ones((4, 5), np.float32), None),  # a stack
-        (np.ones((3, 4), np.float32), np.ones((4, 2), np.float64), None),  # two float types
-        (np.ones((3, 4), np.int64), np.ones((4, 2), np.int64), None),  # integers
-        (np.ones((3, 0), np.float32), np.ones((0, 2), np.float32), None),  # k = 0: zeros
-        (np.ones((6, 4), np.float32)[::-2], np.ones((4, 2), np.float32), None),  # reversed rows
-        (np.ones((3, 8), np.float32)[:, ::2], np.ones((4, 2), np.float32), None),  # every other
-        (np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), np.ones((3, 2), np.float64)),
-        (np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), np.ones((2, 3), np.float32).T),
-    ],
-    ids=["vector", "stack", "mixed", "int", "k=0", "reversed", "strided", "out64", "out-T"],
-)
-def test_what_mkl_cannot_take_goes_to_numpy(a, b, out):
+def ones(*shape, dtype=np.float32):
+    return np.ones(shape, dtype)
+
+
+CANNOT = {  # (a, b, out) that MKL's gemm cannot take as they lie
+    "a vector": (ones(3), ones(3, 2), None),
+    "a stack": (ones(2, 3, 4), ones(4, 5), None),
+    "two float types": (ones(3, 4), ones(4, 2, dtype=np.float64), None),
+    "integers": (ones(3, 4, dtype=np.int64), ones(4, 2, dtype=np.int64), None),
+    "k = 0": (ones(3, 0), ones(0, 2), None),
+    "reversed rows": (ones(6, 4)[::-2], ones(4, 2), None),
+    "every other column": (ones(3, 8)[:, ::2], ones(4, 2), None),
+    "out of float64": (ones(3, 4), ones(4, 2), ones(3, 2, dtype=np.float64)),
+    "out transposed": (ones(3, 4), ones(4, 2), ones(2, 3).T),
+    "out of every other column": (ones(3, 4), ones(4, 2), ones(3, 4)[:, ::2]),
+    "out reversed": (ones(2, 4), ones(4, 2), ones(2, 2)[::-1]),
+}
+
+
+@pytest.mark.parametrize("case", CANNOT)
+def test_what_mkl_cannot_take_goes_to_numpy(case):
+    a, b, out = CANNOT[case]
     assert kernels._mkl_layouts(a, b, out) is None
     want = np.matmul(a, b)
     got = kernels.matmul(a, b, out=out)

@@ -243,25 +243,28 @@ def matmul(a, b, out=None):
 
 
 def _mkl_layouts(a, b, out):
-    """(trans_a, ld_a, trans_b, ld_b) for MKL's gemm, or None where it cannot take these
-    operands as they are (NumPy's matmul then does)."""
+    """(trans_a, ld_a, trans_b, ld_b, ld_out) for MKL's gemm, or None where it cannot take
+    these operands as they are (NumPy's matmul then does)."""
     if not (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2):
         return None
     if a.dtype != b.dtype or a.dtype.char not in "fd" or a.shape[1] != b.shape[0]:
         return None
     if 0 in a.shape or 0 in b.shape:
         return None
+    ld_out = b.shape[1]  # a new array's
     if out is not None:
         if type(out) is not np.ndarray or out.shape != (a.shape[0], b.shape[1]):
             return None
-        if out.dtype != a.dtype or _layout(out)[0] != _NO_TRANS:
+        layout_out = _layout(out)  # rows contiguous: gemm writes no other layout
+        if out.dtype != a.dtype or layout_out is None or layout_out[0] != _NO_TRANS:
             return None
         if np.may_share_memory(out, a) or np.may_share_memory(out, b):
             return None  # NumPy copies first; gemm would read what it has just written
+        ld_out = layout_out[1]
     layout_a, layout_b = _layout(a), _layout(b)
     if layout_a is None or layout_b is None:
         return None
-    return (*layout_a, *layout_b)
+    return (*layout_a, *layout_b, ld_out)
 
 
 def _layout(x):
@@ -291,10 +294,9 @@ def _mkl_gemm(char: str):
     set_threads = library.MKL_Set_Num_Threads_Local  # this thread's count, no one else's
     one, zero = (np.float32(1), np.float32(0)) if char == "f" else (1.0, 0.0)
 
-    def product(a, b, c, trans_a, ld_a, trans_b, ld_b, threads):
+    def product(a, b, c, trans_a, ld_a, trans_b, ld_b, ld_c, threads):
         set_threads(threads)
         m, k, n = a.shape[0], a.shape[1], b.shape[1]
-        ld_c = c.strides[0] // c.itemsize
         gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, one, a.ctypes.data, ld_a, b.ctypes.data,
              ld_b, zero, c.ctypes.data, ld_c)  # fmt: skip
 

@@ -97,8 +97,8 @@ def lstm_step(rng) -> None:
     z, gates, c, tanh_c, h_new = (np.empty_like(a) for a in (z0, z0, h, h, h))
 
     def fused():
-        z[...] = z0
-        kernels.lstm_step(z, zx, c_prev, gates, c, tanh_c, h_new)
+        z[...] = zx  # z as the step's one product leaves it: W_h·h_{t−1} + W_x·x_t + b
+        kernels.lstm_step(z, c_prev, gates, c, tanh_c, h_new)
 
     def plain():
         layer.step(zx, [h, c_prev], SimpleNamespace(z=z), None)

@@ -320,7 +320,7 @@ def test_the_lstm_step_moves_no_value_one_lane_at_a_time():
         (lambda: np.zeros((rows, 4 * u), np.float32)),
         (lambda: np.zeros((rows, u), np.float32)),
     )
-    args = (wide(), wide(), narrow(), wide(), narrow(), narrow(), narrow())
+    args = (wide(), narrow(), wide(), narrow(), narrow(), narrow())  # z, c_{t−1}, gates, c, …
     kernels.lstm_step(*args)  # compiles the scalar functions it calls
     fresh = numba.njit(error_model="numpy", fastmath={"contract"})(kernels.lstm_step.py_func)
     fresh(*args)

@@ -493,16 +493,14 @@ def tanh32(z, a):
 
 
 @_compiled(**_CONTRACT)
-def lstm_step(z, zx, c_prev, gates, c, tanh_c, h):
-    """One LSTM step after its matrix product, float32: z ← z + zx (z held W_h·h_{t−1}; zx is
-    W_x·x_t + b), the gates i, f, g, o = σ(z_i), σ(z_f), tanh(z_c), σ(z_o), the cell state
-    c = f ⊙ c_{t−1} + i ⊙ g, tanh(c) and h = o ⊙ tanh(c). z, zx, gates: (batch, 4u)."""
+def lstm_step(z, c_prev, gates, c, tanh_c, h):
+    """One LSTM step after its matrix product, float32: from z = W_h·h_{t−1} + W_x·x_t + b,
+    the gates i, f, g, o = σ(z_i), σ(z_f), tanh(z_c), σ(z_o), the cell state
+    c = f ⊙ c_{t−1} + i ⊙ g, tanh(c) and h = o ⊙ tanh(c). z, gates: (batch, 4u)."""
     n, width = z.shape
     u = width // 4
     for r in range(n):
-        zr, zxr, gr = z[r], zx[r], gates[r]
-        for k in range(width):
-            zr[k] = zr[k] + zxr[k]
+        zr, gr = z[r], gates[r]
         z_if, z_c, z_o = zr[: 2 * u], zr[2 * u : 3 * u], zr[3 * u :]
         g_if, i, f, g, o = gr[: 2 * u], gr[:u], gr[u : 2 * u], gr[2 * u : 3 * u], gr[3 * u :]
         for k in range(2 * u):  # i, f

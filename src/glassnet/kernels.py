@@ -232,75 +232,114 @@ def matmul(a, b, out=None):
     ``matmul`` otherwise, with the same result (to rounding: the two libraries add in their own
     orders). MKL reads a matrix whose rows or whose columns are contiguous — a transposed view
     (Wᵀ) as it is, with no copy — and uses ``backend.blas_threads()`` threads."""
-    library = mkl()
-    layouts = None if library is None else _mkl_layouts(a, b, out)
-    if layouts is None:
-        return np.matmul(a, b, out=out)
-    if out is None:
-        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _mkl_gemm(a.dtype.char)(a, b, out, *layouts, blas_threads())
-    return out
+    if mkl() is not None and _float_matrices(a, b, out):
+        c = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype) if out is None else out
+        if _mkl_gemm(a.dtype.char)(a, b, c, blas_threads()):
+            return c
+    return np.matmul(a, b, out=out)
+
+
+def _float_matrices(a, b, out) -> bool:
+    """Whether a, b (and out) are 2-D arrays of one float type: what ``_mkl_plan`` takes."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+        return False
+    if a.dtype != b.dtype or a.dtype.char not in "fd":
+        return False
+    return out is None or (type(out) is np.ndarray and out.ndim == 2 and out.dtype == a.dtype)
 
 
 def _mkl_layouts(a, b, out):
-    """(trans_a, ld_a, trans_b, ld_b, ld_out) for MKL's gemm, or None where it cannot take
-    these operands as they are (NumPy's matmul then does)."""
-    if not (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2):
+    """(trans_a, ld_a, trans_b, ld_b, ld_out) as MKL's gemm would take them, or None where it
+    cannot (NumPy's matmul then multiplies)."""
+    if not _float_matrices(a, b, out):
         return None
-    if a.dtype != b.dtype or a.dtype.char not in "fd" or a.shape[1] != b.shape[0]:
-        return None
-    if 0 in a.shape or 0 in b.shape:
-        return None
-    ld_out = b.shape[1]  # a new array's
-    if out is not None:
-        if type(out) is not np.ndarray or out.shape != (a.shape[0], b.shape[1]):
-            return None
-        layout_out = _layout(out)  # rows contiguous: gemm writes no other layout
-        if out.dtype != a.dtype or layout_out is None or layout_out[0] != _NO_TRANS:
-            return None
-        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-            return None  # NumPy copies first; gemm would read what it has just written
-        ld_out = layout_out[1]
-    layout_a, layout_b = _layout(a), _layout(b)
-    if layout_a is None or layout_b is None:
-        return None
-    return (*layout_a, *layout_b, ld_out)
+    c = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype) if out is None else out
+    plan = _compiled_plan()(a, b, c)
+    return plan if plan[0] else None
+
+
+def _mkl_plan(a, b, c):
+    """(trans_a, ld_a, trans_b, ld_b, ld_c) for c = a·b in gemm, all 0 where gemm cannot take
+    them as they lie: shapes that do not match, an empty one, a stride other than a row's or a
+    column's, an output whose rows are not contiguous, or one that overlaps an operand (NumPy
+    copies the operand first; gemm would read what it has just written). Compiled: checked in
+    Python, these took 4.4 µs a product, longer than a small product itself."""
+    m, k = a.shape
+    n = b.shape[1]
+    cannot = (0, 0, 0, 0, 0)
+    if b.shape[0] != k or c.shape[0] != m or c.shape[1] != n or m == 0 or n == 0 or k == 0:
+        return cannot
+    trans_a, ld_a = _layout(a)
+    trans_b, ld_b = _layout(b)
+    trans_c, ld_c = _layout(c)
+    if trans_a == 0 or trans_b == 0 or trans_c != _NO_TRANS or _overlap(a, c) or _overlap(b, c):
+        return cannot
+    return (trans_a, ld_a, trans_b, ld_b, ld_c)
 
 
 def _layout(x):
     """(CBLAS transpose flag, leading dimension) of a 2-D array: rows contiguous (as it lies)
-    or columns contiguous (the transpose of what lies in memory); None for any other stride."""
+    or columns contiguous (the transpose of what lies in memory); (0, 0) for any other."""
     rows, cols = x.shape
     size = x.itemsize
     row_step, col_step = x.strides
     if col_step == size and row_step % size == 0:
         ld = row_step // size if rows > 1 else cols  # one row: any stride; BLAS asks ld ≥ cols
-        return (_NO_TRANS, ld) if ld >= max(cols, 1) else None
+        return (_NO_TRANS, ld) if ld >= max(cols, 1) else (0, 0)
     if row_step == size and col_step % size == 0:
         ld = col_step // size if cols > 1 else rows
-        return (_TRANS, ld) if ld >= max(rows, 1) else None
-    return None
+        return (_TRANS, ld) if ld >= max(rows, 1) else (0, 0)
+    return (0, 0)
+
+
+def _overlap(x, y) -> bool:
+    """Whether the memory spans of two arrays with positive strides meet."""
+    x_start, y_start = x.ctypes.data, y.ctypes.data
+    x_end = x_start + (x.shape[0] - 1) * x.strides[0] + (x.shape[1] - 1) * x.strides[1]
+    y_end = y_start + (y.shape[0] - 1) * y.strides[0] + (y.shape[1] - 1) * y.strides[1]
+    return x_start < y_end + y.itemsize and y_start < x_end + x.itemsize
+
+
+@functools.cache
+def _compiled_plan():
+    """``_mkl_plan`` with its helpers, compiled once, for matrices of any strides (Numba would
+    compile it again for each mix of C-ordered, Fortran-ordered and strided operands)."""
+    import numba
+
+    global _layout, _overlap
+    _layout, _overlap = (numba.njit(nogil=True, cache=True)(f) for f in (_layout, _overlap))
+    any_strides = [numba.types.Array(t, 2, "A") for t in (numba.float32, numba.float64)]
+    return numba.njit([numba.types.UniTuple(numba.intp, 5)(m, m, m) for m in any_strides],
+                      nogil=True, cache=True)(_mkl_plan)  # fmt: skip
 
 
 @functools.cache
 def _mkl_gemm(char: str):
-    """MKL's sgemm ("f") or dgemm ("d") behind a compiled call: through ctypes from Python a
-    call costs 6.6 µs, from Numba 1.2 (NumPy's own matmul, 1.8); an LSTM step makes several.
-    Not cached on disk: the compiled code holds the library's addresses in this process."""
+    """MKL's sgemm ("f") or dgemm ("d") behind a compiled call that plans the layouts
+    (``_mkl_plan``), sets this thread's thread count and multiplies, or returns False where
+    gemm cannot take the operands. Through ctypes from Python a call cost 6.6 µs, from Numba
+    1.2 (NumPy's own matmul, 1.8); an LSTM step makes several. Not cached on disk: the compiled
+    code holds the library's addresses in this process."""
     import numba
 
+    plan = _compiled_plan()
     library = mkl()
     gemm = library.cblas_sgemm if char == "f" else library.cblas_dgemm
     set_threads = library.MKL_Set_Num_Threads_Local  # this thread's count, no one else's
     one, zero = (np.float32(1), np.float32(0)) if char == "f" else (1.0, 0.0)
 
-    def product(a, b, c, trans_a, ld_a, trans_b, ld_b, ld_c, threads):
+    def product(a, b, c, threads):
+        trans_a, ld_a, trans_b, ld_b, ld_c = plan(a, b, c)
+        if trans_a == 0:
+            return False
         set_threads(threads)
         m, k, n = a.shape[0], a.shape[1], b.shape[1]
         gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, one, a.ctypes.data, ld_a, b.ctypes.data,
              ld_b, zero, c.ctypes.data, ld_c)  # fmt: skip
+        return True
 
-    return numba.njit(nogil=True)(product)
+    matrix = numba.types.Array(numba.float32 if char == "f" else numba.float64, 2, "A")
+    return numba.njit(numba.boolean(matrix, matrix, matrix, numba.intp), nogil=True)(product)
 
 
 # ---- around the matrix products: bias and activation, and the activation's derivative ---------

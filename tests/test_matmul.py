@@ -23,6 +23,8 @@ def layouts(rng, dtype, m, k, n):
     a larger array (an LSTM's piece of the batch), single rows and columns."""
     a, b = rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)
     wide = rng.normal(size=(m, k + 5)).astype(dtype)
+    frozen = a.copy()
+    frozen.flags.writeable = False  # a batch sliced from a read-only dataset
     return {
         "as they lie": (a, b),
         "b transposed": (a, np.ascontiguousarray(b.T).T),
@@ -33,6 +35,7 @@ def layouts(rng, dtype, m, k, n):
         "one row": (a[:1], b),
         "one column": (a, b[:, :1]),
         "one row, transposed view": (np.ascontiguousarray(a[:1].T).T, b),
+        "read-only": (frozen, b),
     }
 
 

@@ -308,9 +308,17 @@ def _compiled_plan():
 
     global _layout, _overlap
     _layout, _overlap = (numba.njit(nogil=True, cache=True)(f) for f in (_layout, _overlap))
-    any_strides = [numba.types.Array(t, 2, "A") for t in (numba.float32, numba.float64)]
-    return numba.njit([numba.types.UniTuple(numba.intp, 5)(m, m, m) for m in any_strides],
+    read = [_matrix(t, readonly=True) for t in (numba.float32, numba.float64)]
+    return numba.njit([numba.types.UniTuple(numba.intp, 5)(m, m, m) for m in read],
                       nogil=True, cache=True)(_mkl_plan)  # fmt: skip
+
+
+def _matrix(dtype, readonly: bool = False):
+    """Numba's type of a 2-D array of any strides: one compiled function takes every layout,
+    and a read-only type takes writable arrays too."""
+    import numba
+
+    return numba.types.Array(dtype, 2, "A", readonly=readonly)
 
 
 @functools.cache
@@ -338,8 +346,9 @@ def _mkl_gemm(char: str):
              ld_b, zero, c.ctypes.data, ld_c)  # fmt: skip
         return True
 
-    matrix = numba.types.Array(numba.float32 if char == "f" else numba.float64, 2, "A")
-    return numba.njit(numba.boolean(matrix, matrix, matrix, numba.intp), nogil=True)(product)
+    dtype = numba.float32 if char == "f" else numba.float64
+    read, write = _matrix(dtype, readonly=True), _matrix(dtype)
+    return numba.njit(numba.boolean(read, read, write, numba.intp), nogil=True)(product)
 
 
 # ---- around the matrix products: bias and activation, and the activation's derivative ---------

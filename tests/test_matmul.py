@@ -4,6 +4,7 @@ for what MKL cannot take (handed to NumPy), and for whole training steps."""
 
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -119,6 +120,31 @@ def test_an_out_that_overlaps_an_operand_goes_to_numpy():
 def test_a_shape_mismatch_is_numpys_error():
     with pytest.raises(ValueError, match="matmul: Input operand 1 has a mismatch"):
         kernels.matmul(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32))
+
+
+@needs_mkl
+def test_threads_whose_first_products_come_at_once_all_get_them():
+    """Each may compile the plan (``glassnet serve``'s first requests did, and two of sixteen
+    failed: the second compiled what the first had compiled already)."""
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(6, 5)).astype(np.float32), rng.normal(size=(5, 3)).astype(np.float32)
+    kernels._compiled_plan()
+    kernels._compiled_plan.cache_clear()  # as a second thread finds it, before the first is done
+    assert kernels._compiled_plan()(a, b, np.empty((6, 3), np.float32))[0] == kernels._NO_TRANS
+    results, start = [], threading.Barrier(8)
+
+    def first_product():
+        start.wait()
+        results.append(kernels.matmul(a, b))
+
+    threads = [threading.Thread(target=first_product) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8
+    for got in results:
+        check_close(got, a, b)
 
 
 def test_a_product_uses_one_thread_within_a_share_or_a_small_block():

@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -300,14 +301,21 @@ def _overlap(x, y) -> bool:
     return x_start < y_end + y.itemsize and y_start < x_end + x.itemsize
 
 
+_COMPILING = threading.Lock()  # the first products of several threads at once
+
+
 @functools.cache
 def _compiled_plan():
     """``_mkl_plan`` with its helpers, compiled once, for matrices of any strides (Numba would
-    compile it again for each mix of C-ordered, Fortran-ordered and strided operands)."""
+    compile it again for each mix of C-ordered, Fortran-ordered and strided operands). Threads
+    that make their first product at once (requests to ``glassnet serve``) may each run this:
+    the helpers are compiled by the first only."""
     import numba
 
     global _layout, _overlap
-    _layout, _overlap = (numba.njit(nogil=True, cache=True)(f) for f in (_layout, _overlap))
+    with _COMPILING:
+        if not hasattr(_layout, "py_func"):
+            _layout, _overlap = (numba.njit(nogil=True, cache=True)(f) for f in (_layout, _overlap))
     read = [_matrix(t, readonly=True) for t in (numba.float32, numba.float64)]
     return numba.njit([numba.types.UniTuple(numba.intp, 5)(m, m, m) for m in read],
                       nogil=True, cache=True)(_mkl_plan)  # fmt: skip

@@ -11,6 +11,9 @@ forward step), which are within 2.5 ulp of them instead (see there). ``GLASSNET_
 turns the kernels off and runs the NumPy formulas instead, for comparison; so does a machine
 without Numba. Compiled code is cached on disk, so only the first run after an install pays for
 compiling.
+
+``matmul`` is the layers' matrix product: Intel's MKL, called from compiled code, where the
+``mkl`` extra is installed (``backend.mkl``), NumPy's own BLAS otherwise.
 """
 
 from __future__ import annotations

@@ -40,6 +40,16 @@ def layouts(rng, dtype, m, k, n):
     }
 
 
+def mkl_plan(a, b, out=None):
+    """(trans_a, ld_a, trans_b, ld_b, ld_out) as MKL's gemm would take these operands, or None
+    where kernels.matmul hands them to NumPy."""
+    if not kernels._float_matrices(a, b, out):
+        return None
+    c = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype) if out is None else out
+    plan = kernels._compiled_plan()(a, b, c)
+    return plan if plan[0] else None
+
+
 def check_close(got, a, b):
     want = a.astype(np.float64) @ b.astype(np.float64)
     scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
@@ -71,11 +81,11 @@ def test_mkl_reads_the_layers_layouts_where_they_lie():
     """Each layout above goes to MKL (no copy, no fall-back), with its transpose flag."""
     rng = np.random.default_rng(1)
     for name, (a, b) in layouts(rng, np.float32, 37, 29, 23).items():
-        assert kernels._mkl_layouts(a, b, None) is not None, name
+        assert mkl_plan(a, b, None) is not None, name
     a, b = layouts(rng, np.float32, 4, 3, 2)["both transposed"]
-    assert kernels._mkl_layouts(a, b, None) == (kernels._TRANS, 4, kernels._TRANS, 3, 2)
+    assert mkl_plan(a, b, None) == (kernels._TRANS, 4, kernels._TRANS, 3, 2)
     wide = np.empty((4, 9), np.float32)
-    assert kernels._mkl_layouts(a, b, wide[:, 2:4])[-1] == 9  # out: rows of a wider array
+    assert mkl_plan(a, b, wide[:, 2:4])[-1] == 9  # out: rows of a wider array
 
 
 def ones(*shape, dtype=np.float32):
@@ -100,7 +110,7 @@ CANNOT = {  # (a, b, out) that MKL's gemm cannot take as they lie
 @pytest.mark.parametrize("case", CANNOT)
 def test_what_mkl_cannot_take_goes_to_numpy(case):
     a, b, out = CANNOT[case]
-    assert kernels._mkl_layouts(a, b, out) is None
+    assert mkl_plan(a, b, out) is None
     want = np.matmul(a, b)
     got = kernels.matmul(a, b, out=out)
     np.testing.assert_array_equal(got, want)
@@ -112,7 +122,7 @@ def test_an_out_that_overlaps_an_operand_goes_to_numpy():
     a = rng.normal(size=(8, 8)).astype(np.float32)
     b = rng.normal(size=(8, 8)).astype(np.float32)
     want = a @ b
-    assert kernels._mkl_layouts(a, b, a) is None
+    assert mkl_plan(a, b, a) is None
     kernels.matmul(a, b, out=a)
     np.testing.assert_allclose(a, want, rtol=1e-5, atol=1e-5)
 

@@ -347,14 +347,14 @@ def mkl() -> ctypes.CDLL | None:
     ``GLASSNET_BLAS`` chooses, read once, at the first product: ``numpy``; ``mkl`` (an error if
     MKL is not installed); unset or ``auto``, MKL where the ``mkl`` package is installed
     (``pip install "glassnet[mkl]"``) and Numba is there to call it (``kernels.matmul``).
-    On the development machine (Intel Xeon, 2 vCPUs) MKL's ``sgemm`` ran the workloads'
-    products 1.0–1.25× as fast as OpenBLAS on one thread and 1.2–1.43× on both
-    (benchmarks/README.md). Its OpenMP threads wait 1 ms after a product before they sleep
-    (``KMP_BLOCKTIME=1`` unless set; Intel's default, 200 ms, kept them spinning on the core
-    where glassnet's own threads run the optimizer and the other half of an LSTM's batch). On
-    that machine, ms a step, MKL against NumPy's BLAS in one process (medians of six epochs):
-    W1 4.07 against 5.16 with 1 ms, 4.78 against 5.18 with 0 ms, 3.56 against 4.56 with 5 ms;
-    W6 16.26 against 18.53 with 1 ms, 15.96 against 17.54 with 0, 14.92 against 15.41 with 5."""
+    On the development machine (Intel Xeon, 2 vCPUs) W1–W3 trained 1.17–1.43× as fast with it
+    as with OpenBLAS (benchmarks/README.md). Its OpenMP threads wait 1 ms after a product
+    before they sleep (``KMP_BLOCKTIME=1`` unless set; Intel's default, 200 ms, kept them
+    spinning on the core where glassnet's own threads run the optimizer and the other half of
+    an LSTM's batch). On that machine, ms a step, MKL against NumPy's BLAS in one process
+    (medians of six epochs): W1 4.07 against 5.16 with 1 ms, 4.78 against 5.18 with 0 ms,
+    3.56 against 4.56 with 5 ms; W6 16.26 against 18.53 with 1 ms, 15.96 against 17.54 with 0,
+    14.92 against 15.41 with 5."""
     choice = os.environ.get("GLASSNET_BLAS", "auto").strip().lower() or "auto"
     if choice not in BLAS_CHOICES:
         raise ValueError(

@@ -90,7 +90,8 @@ def _njit(fn, **options):
     )(fn)
 
 
-_SCALAR_FUNCTIONS: list = []  # the functions of one value the kernels call (compiled inline)
+_SCALAR_FUNCTIONS: list = []  # the small functions the kernels call (compiled inline)
+_COMPILING = threading.RLock()  # threads that start compiling at once (glassnet serve's requests)
 
 
 def _scalar(fn):
@@ -104,8 +105,14 @@ def _scalar(fn):
 
 
 def _compile_scalar_functions() -> None:
-    if "_float32_from_bits" in globals():
-        return
+    """Each ``_scalar`` function compiled, once: a thread that comes while another compiles
+    waits for it (the second used to compile what the first had already put in its place)."""
+    with _COMPILING:
+        if "_float32_from_bits" not in globals():
+            _compile_scalar_functions_now()
+
+
+def _compile_scalar_functions_now() -> None:
     from llvmlite import ir
     from numba import types
     from numba.extending import intrinsic
@@ -252,16 +259,6 @@ def _float_matrices(a, b, out) -> bool:
     return out is None or (type(out) is np.ndarray and out.ndim == 2 and out.dtype == a.dtype)
 
 
-def _mkl_layouts(a, b, out):
-    """(trans_a, ld_a, trans_b, ld_b, ld_out) as MKL's gemm would take them, or None where it
-    cannot (NumPy's matmul then multiplies)."""
-    if not _float_matrices(a, b, out):
-        return None
-    c = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype) if out is None else out
-    plan = _compiled_plan()(a, b, c)
-    return plan if plan[0] else None
-
-
 def _mkl_plan(a, b, c):
     """(trans_a, ld_a, trans_b, ld_b, ld_c) for c = a·b in gemm, all 0 where gemm cannot take
     them as they lie: shapes that do not match, an empty one, a stride other than a row's or a
@@ -281,6 +278,7 @@ def _mkl_plan(a, b, c):
     return (trans_a, ld_a, trans_b, ld_b, ld_c)
 
 
+@_scalar
 def _layout(x):
     """(CBLAS transpose flag, leading dimension) of a 2-D array: rows contiguous (as it lies)
     or columns contiguous (the transpose of what lies in memory); (0, 0) for any other."""
@@ -296,6 +294,7 @@ def _layout(x):
     return (0, 0)
 
 
+@_scalar
 def _overlap(x, y) -> bool:
     """Whether the memory spans of two arrays with positive strides meet."""
     x_start, y_start = x.ctypes.data, y.ctypes.data
@@ -304,21 +303,14 @@ def _overlap(x, y) -> bool:
     return x_start < y_end + y.itemsize and y_start < x_end + x.itemsize
 
 
-_COMPILING = threading.Lock()  # the first products of several threads at once
-
-
 @functools.cache
 def _compiled_plan():
-    """``_mkl_plan`` with its helpers, compiled once, for matrices of any strides (Numba would
-    compile it again for each mix of C-ordered, Fortran-ordered and strided operands). Threads
-    that make their first product at once (requests to ``glassnet serve``) may each run this:
-    the helpers are compiled by the first only."""
+    """``_mkl_plan``, compiled once, for matrices of any strides (Numba would compile it again
+    for each mix of C-ordered, Fortran-ordered and strided operands); its helpers are
+    ``_scalar`` functions, compiled inline."""
     import numba
 
-    global _layout, _overlap
-    with _COMPILING:
-        if not hasattr(_layout, "py_func"):
-            _layout, _overlap = (numba.njit(nogil=True, cache=True)(f) for f in (_layout, _overlap))
+    _compile_scalar_functions()
     read = [_matrix(t, readonly=True) for t in (numba.float32, numba.float64)]
     return numba.njit([numba.types.UniTuple(numba.intp, 5)(m, m, m) for m in read],
                       nogil=True, cache=True)(_mkl_plan)  # fmt: skip

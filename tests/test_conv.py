@@ -125,6 +125,60 @@ def test_conv2d_forward_matches_plain_loops(g):
     np.testing.assert_allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    g=geometry,
+    batch=st.integers(1, 9),
+    activation=st.sampled_from([None, "relu", "tanh"]),
+    float64=st.booleans(),
+)
+def test_blocks_of_samples_give_the_one_products_numbers(g, batch, activation, float64):
+    """With the kernels on, a convolution multiplies block by block (each thread a share of the
+    samples, a few at a time); with them off, as one product for the whole batch, the deck's
+    form. Blocks of one sample here: z, a and ∂C/∂(input) agree row for row, ∂C/∂W and ∂C/∂b
+    (sums of the blocks' sums) to float rounding."""
+    from glassnet import kernels
+    from glassnet.layers import convolutional
+
+    if not kernels.ENABLED:
+        pytest.skip("kernels are off (GLASSNET_KERNELS=numpy): only the one product runs")
+    dtype = "float64" if float64 else "float32"
+    tolerance = 1e-12 if float64 else 2e-5
+    layer, _ = _conv_layer(g, activation)
+    rng = np.random.default_rng(g["seed"])
+    x = rng.normal(size=(batch, g["height"], g["width"], g["c_in"])).astype(dtype)
+    weights = [w.astype(dtype) for w in layer.get_weights()]
+    calls = []
+    products = convolutional.matmul
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return products(*args, **kwargs)
+
+    results = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(convolutional, "BLOCK_BYTES", 1)  # one sample a block
+        patch.setattr(convolutional, "matmul", counted)
+        for blocks in (True, False):
+            patch.setattr(kernels, "ENABLED", blocks)
+            glassnet.config.set_floatx(dtype)
+            try:
+                built, _ = _conv_layer(g, activation)
+            finally:
+                glassnet.config.set_floatx("float32")
+            built.set_weights(weights)
+            built.needs_input_gradient = True
+            calls.clear()
+            a = built.forward(x, training=True)
+            forward_products = len(calls)
+            dx = built.backward(np.random.default_rng(1).normal(size=a.shape).astype(dtype))
+            results[blocks] = (built.z, a, dx, *built.grads.values())
+            assert forward_products == (batch if blocks else 1)
+    for got, expected in zip(results[True], results[False]):
+        assert got.dtype == expected.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+
+
 def test_conv2d_relu_gradients_off_the_kink(float64, rng):
     layer = layers.Conv2D(4, 3, padding="same", activation="relu", bias_initializer="ones")
     layer.build((None, 5, 6, 2))

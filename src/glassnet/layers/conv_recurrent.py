@@ -219,7 +219,8 @@ class ConvLSTM(LSTM):
         n, *grid = self._grid
         T, c_in = d_rows.shape[0], c.padded_shape[-1]
         d_windows = d_rows.reshape(T * n, *grid, *self.windows.size, c_in)
-        dx = crop(self.windows.scatter(d_windows, c.padded_shape), c.pads)  # (T·batch, H, W, c)
+        dx = xp.empty(c.padded_shape, dtype=d_windows.dtype)  # (T·batch, H, W, c)
+        dx = crop(self.windows.scatter(d_windows, dx), c.pads)
         dx = dx.reshape(T, n, *c.frames_shape[2:])
         return xp.moveaxis(dx, 0, 1)
 
@@ -239,7 +240,8 @@ class ConvLSTM(LSTM):
         _, pads = self.recurrent_windows.out_shape(*grid)
         padded = (n, *(o + before + after for o, (before, after) in zip(grid, pads)), F)
         d_windows = d_h_in.reshape(n, *grid, *self.recurrent_windows.size, F)
-        dh = crop(self.recurrent_windows.scatter(d_windows, padded), pads)
+        dh = self.recurrent_windows.scatter(d_windows, xp.empty(padded, dtype=d_windows.dtype))
+        dh = crop(dh, pads)
         return super()._recurrent_input_backward(dh.reshape(n * math.prod(grid), F), h_drop)
 
     def _output(self, rows):

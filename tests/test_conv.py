@@ -543,10 +543,34 @@ def test_inference_in_pieces_gives_the_whole_batchs_numbers(rng, monkeypatch):
     whole = model.predict(x, batch_size=300, verbose=0)
     loss, accuracy = model.evaluate(x, y, batch_size=300, verbose=0)
     monkeypatch.setattr(type(model), "INFERENCE_PIECE", 4 * 6 * 6 * 7)  # pieces of 7 images
+    monkeypatch.setattr(type(model), "INFERENCE_ROWS", 1)
     np.testing.assert_allclose(model.predict(x, batch_size=300, verbose=0), whole, rtol=1e-6)
     loss_in_pieces, accuracy_in_pieces = model.evaluate(x, y, batch_size=300, verbose=0)
     assert loss_in_pieces == pytest.approx(loss, rel=1e-6)
     assert accuracy_in_pieces == accuracy
+
+
+def test_inference_pieces_hold_at_least_inference_rows_samples(rng, monkeypatch):
+    """A CNN's large first feature maps would make pieces of a few images each, and every piece
+    costs each layer a call: a piece holds at least ``INFERENCE_ROWS`` samples."""
+    model = glassnet.Sequential([glassnet.Input((28, 28, 1)), layers.Conv2D(32, 3),
+                                 layers.Flatten(), layers.Dense(2)])  # fmt: skip
+    model.compile(loss="mse")
+    sizes = []
+    run = type(model)._run
+
+    def counted(self, xs, *args, **kwargs):
+        sizes.append(len(xs[0]))
+        return run(self, xs, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "_run", counted)
+    x = rng.normal(size=(1000, 28, 28, 1)).astype("float32")
+    whole = model.predict(x, batch_size=1000, verbose=0)
+    assert sum(sizes) == 1000 and 1 < len(sizes) <= 1000 // type(model).INFERENCE_ROWS
+    sizes.clear()
+    monkeypatch.setattr(type(model), "INFERENCE_ROWS", 1)  # the output's size alone decides
+    np.testing.assert_array_equal(model.predict(x, batch_size=1000, verbose=0), whole)
+    assert sum(sizes) == 1000 and len(sizes) > 1000 // 64
 
 
 @pytest.mark.parametrize("activation", ["relu", None])  # None: z is the output itself

@@ -348,8 +348,11 @@ class Graph:
 
     # Inference runs in pieces whose largest layer output holds about this many numbers: small
     # enough to stay in a core's cache from one layer to the next; the pieces are shared out
-    # between the threads, each running whole pieces with one BLAS thread.
+    # between the threads, each running whole pieces with one BLAS thread. A piece holds at
+    # least INFERENCE_ROWS samples, though: each costs every layer a call of its own, and a
+    # CNN's first feature maps (W5: 21,632 numbers a sample) made pieces of 24 images.
     INFERENCE_PIECE = 1 << 19
+    INFERENCE_ROWS = 64
 
     def _infer(self, xs: list, caches: dict, whole: bool = False) -> list:
         """The outputs for the batch ``xs`` in inference mode, computed in pieces sized for the
@@ -357,6 +360,7 @@ class Graph:
         whole batch (the loss reads it)."""
         n = len(xs[0])
         pieces = -(-n * self._largest_output // self.INFERENCE_PIECE)
+        pieces = min(pieces, n // self.INFERENCE_ROWS)
         if whole or pieces < 2 * num_threads():  # too little to share: all threads on it whole
             values = self._run(xs, False, caches, keep=False)
             return [values[id(t)] for t in self.outputs]

@@ -498,8 +498,8 @@ class Conv(Layer):
         windows side by side and its z stay in the core's cache from the copy to the product,
         and from one product to the next), each product on that thread alone; else (the kernels
         off, or ``blocks`` False) in one go, the whole batch and every thread in each product,
-        as the deck writes it. ``rows`` is
-        the (rows, filters) matrix the blocks cut, ``per_sample`` rows per sample."""
+        as the deck writes it. ``rows`` is the (rows, filters) matrix the blocks cut,
+        ``per_sample`` rows per sample."""
         n = len(rows) // per_sample
         if not (blocks and use_kernels(rows)):
             fn(0, slice(0, n))

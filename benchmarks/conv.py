@@ -5,12 +5,13 @@ the whole batch in one product, and the size of predict's pieces.
     python benchmarks/conv.py --rounds 4 --steps 50
 
 Training: epochs of ``--steps`` batches of 128 alternate between the two ways of multiplying
-(``Conv._in_blocks`` as it is, and with ``blocks=False``: what GLASSNET_KERNELS=numpy and a
-prediction do), each after an untimed epoch that settles the working arrays; ms a step, median
-and range over the rounds, and the ratio within each round. Prediction: the 10,000 test images
-in batches of 1,000 and 10,000 for several ``INFERENCE_ROWS`` (the fewest samples a piece holds),
-alternating, images a second. Comparing within one process leaves out what differs between two
-(the machine's minute-to-minute speed, where the allocator puts the arrays).
+(``Conv._block_samples`` as it is, and with ``blocks=False``: one block, what
+GLASSNET_KERNELS=numpy and a prediction do), each after an untimed epoch that settles the working
+arrays; ms a step, median and range over the rounds, and the ratio within each round.
+Prediction: the 10,000 test images in batches of 1,000 and 10,000 for several ``INFERENCE_ROWS``
+(the fewest samples a piece holds), alternating, images a second. Comparing within one process
+leaves out what differs between two (the machine's minute-to-minute speed, where the allocator
+puts the arrays).
 """
 
 from __future__ import annotations
@@ -41,22 +42,22 @@ def main() -> None:
     model = compare.glassnet_model(compare.WORKLOADS["W5"])
     model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # compiled, arrays made
 
-    in_blocks = Conv._in_blocks
+    block_samples = Conv._block_samples
     ways = {
-        "blocks": in_blocks,
-        "one product": lambda self, rows, per_sample, fn, blocks=True: in_blocks(
-            self, rows, per_sample, fn, blocks=False
+        "blocks": block_samples,
+        "one product": lambda self, rows, per_sample, blocks=True: block_samples(
+            self, rows, per_sample, blocks=False
         ),
     }
     steps = {name: [] for name in ways}
     for _ in range(args.rounds):
         for name, way in ways.items():
-            Conv._in_blocks = way
+            Conv._block_samples = way
             model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # its working arrays
             start = time.perf_counter()
             model.fit(x, y, batch_size=128, epochs=1, verbose=0)
             steps[name].append((time.perf_counter() - start) / args.steps * 1e3)
-    Conv._in_blocks = in_blocks
+    Conv._block_samples = block_samples
     print(f"W5 training step, ms ({args.rounds} alternating rounds of {args.steps} steps):")
     for name, times in steps.items():
         print(f"  {name:12s} {spread(times)}")

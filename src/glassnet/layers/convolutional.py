@@ -465,22 +465,25 @@ class Conv(Layer):
         out = (1, dC_dz.shape[1]) if self.rank == 1 else dC_dz.shape[1:-1]
         per_sample = math.prod(out)
         dx = xp.empty(c.padded_shape, dtype=per_row.dtype) if self.needs_input_gradient else None
+        most = self._block_samples(per_row, per_sample) * per_sample  # a block's rows, at most
+        ones = xp.ones(most, dtype=per_row.dtype)
         dW, db = {}, {}  # each share's sums over its own samples, added up in share order
+
+        def add(sums, share, part):
+            sums[share] = part if share not in sums else xp.add(sums[share], part, out=part)
 
         def backward(share, samples):
             rows = slice(samples.start * per_sample, samples.stop * per_sample)
             d_rows, patches = per_row[rows], c.patches[rows]
             # ∂C/∂W = Σ over positions of ∂C/∂z · patch: the stored windows are ∂z/∂W
-            part = matmul(d_rows.T, patches)  # (filters, rows)·(rows, K)
-            dW[share] = part if share not in dW else xp.add(dW[share], part, out=dW[share])
+            add(dW, share, matmul(d_rows.T, patches))  # (filters, rows)·(rows, K)
             if self.use_bias:  # ∂z/∂b = 1 at every position: the column sums, as 1ᵀ·∂C/∂z
-                part = xp.matmul(xp.ones(len(d_rows), dtype=d_rows.dtype), d_rows)
-                db[share] = part if share not in db else xp.add(db[share], part, out=db[share])
+                add(db, share, xp.matmul(ones[: len(d_rows)], d_rows))
             if dx is None:
                 return
             # ∂C/∂(each window): (rows, filters)·(filters, K) = (rows, K), added back where read
-            d_patches = self._block_buffer(c, share, d_rows.shape[0], W.shape[1], d_rows.dtype)
-            matmul(d_rows, W, out=d_patches)
+            d_patches = workspace(c, f"d_patches_{share}", (most, W.shape[1]), d_rows.dtype)
+            d_patches = matmul(d_rows, W, out=d_patches[: len(d_rows)])
             d_windows = d_patches.reshape(samples.stop - samples.start, *out,
                                           *self.windows.size, c_in)  # fmt: skip
             self.windows.scatter(d_windows, dx[samples])
@@ -493,6 +496,15 @@ class Conv(Layer):
             return None
         return crop(dx, c.pads).reshape(c.a_prev.shape)  # (batch, H, W, c_in)
 
+    def _block_samples(self, rows, per_sample: int, blocks: bool = True) -> int:
+        """How many samples ``_in_blocks`` puts in a block: all of them, in one go, with the
+        kernels off or ``blocks`` False."""
+        n = len(rows) // per_sample
+        if not (blocks and use_kernels(rows)):
+            return n
+        row_bytes = (self.params["W"].shape[1] + self.filters) * rows.itemsize
+        return min(n, max(1, BLOCK_BYTES // (per_sample * row_bytes)))
+
     def _in_blocks(self, rows, per_sample: int, fn, blocks: bool = True) -> None:
         """``fn(share, samples)`` over the batch: with the fused kernels on, each thread takes a
         share of the samples and works through it in blocks of about ``BLOCK_BYTES`` (a block's
@@ -502,11 +514,10 @@ class Conv(Layer):
         as the deck writes it. ``rows`` is the (rows, filters) matrix the blocks cut,
         ``per_sample`` rows per sample."""
         n = len(rows) // per_sample
-        if not (blocks and use_kernels(rows)):
+        size = self._block_samples(rows, per_sample, blocks)
+        if size == n:
             fn(0, slice(0, n))
             return
-        row_bytes = (self.params["W"].shape[1] + self.filters) * rows.itemsize
-        size = max(1, BLOCK_BYTES // (per_sample * row_bytes))  # samples in a block
         shares = split_evenly(n, num_threads())
 
         def run(item):
@@ -517,16 +528,6 @@ class Conv(Layer):
         pieces = [(rows[s.start * per_sample : s.stop * per_sample], i) for i, s in
                   enumerate(shares)]  # fmt: skip
         parallel_map(run, pieces)
-
-    @staticmethod
-    def _block_buffer(c, share: int, rows: int, K: int, dtype):
-        """A (rows, K) array for one block's ∂C/∂(windows), kept from batch to batch: each
-        share its own, as the threads write them at the same time."""
-        buffers = c.__dict__.setdefault("d_patches", {})
-        whole = buffers.get(share)
-        if whole is None or whole.shape[0] < rows or whole.shape[1] != K or whole.dtype != dtype:
-            whole = buffers[share] = xp.empty((rows, K), dtype=dtype)
-        return whole[:rows]
 
     def _as_images(self, a_prev):
         """The input as (batch, H, W, c_in), after checking its shape against the built layer."""

@@ -862,11 +862,14 @@ class Profiler(Callback):
         self.total = 0.0
         self._in_step = False
         self._originals = []
+        self.fused = self.model.fused_layers()
         for layer in self.model.layers:
             row = self.rows[layer.name]
             self._wrap(layer, "forward", row, "forward", busy=[])
+            if hasattr(layer, "forward_pooled"):  # with the max pooling after it, as one step
+                self._wrap(layer, "forward_pooled", row, "forward", busy=[])
             backward_busy = []  # Dense.backward calls backward_from_z: time the outer call only
-            for phase in ("backward", "backward_from_z"):
+            for phase in ("backward", "backward_from_z", "backward_pooled"):
                 if hasattr(layer, phase):
                     self._wrap(layer, phase, row, "backward", busy=backward_busy)
         # Which layer a piece of a parameter belongs to, by where its numbers lie in memory (the
@@ -938,6 +941,8 @@ class Profiler(Callback):
                 f"{name:24} {row['forward'] * ms:9.3f} {row['backward'] * ms:9.3f} "
                 f"{row['update'] * ms:9.3f}"
             )
+        for conv, pool in self.fused:
+            lines.append(f"({conv} and {pool} run as one step: both times are on {conv}'s line)")
         passes = sum(row["forward"] + row["backward"] for row in self.rows.values())
         step, update = self.total * ms, self.optimizer_row["step"] * ms
         rest = step - passes * ms - update

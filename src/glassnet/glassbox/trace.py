@@ -693,7 +693,7 @@ def trace(
             "gradient descent with."
         )
     copy = _copy_model(model, model.compute_dtype)
-    copy.record_backward = True  # every layer's ∂C/∂a and ∂C/∂x, for the trace
+    copy.record_layers = True  # every layer on its own, its ∂C/∂a and ∂C/∂x kept: the trace
     optimizer = (
         optimizers.SGD(learning_rate=learning_rate)
         if learning_rate is not None
@@ -778,7 +778,10 @@ class TraceRecorder(Callback):
     """Records a ``Trace`` of the real training step every ``every`` steps during ``fit``.
 
     The weights are copied just before a recorded step; everything else is read from the layers'
-    caches just after it. ``recorder.traces`` is the list of (epoch, step, Trace).
+    caches just after it. ``recorder.traces`` is the list of (epoch, step, Trace). A recorded
+    step runs every layer on its own, so that each keeps its values: the convolutions that the
+    other steps run with their max pooling as one (``Model.fused_layers``) compute the same
+    numbers either way.
     """
 
     def __init__(self, every: int = 100, check: bool = False):
@@ -795,10 +798,13 @@ class TraceRecorder(Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self._before = _snapshot(self.model) if batch % self.every == 0 else None
         self._penalty = self.model.regularization() if self._before is not None else 0.0
+        if self._before is not None:  # every layer's values kept, each layer run on its own
+            self._recording, self.model.record_layers = self.model.record_layers, True
 
     def on_train_batch_end(self, batch, logs=None):
         if self._before is None:
             return
+        self.model.record_layers = self._recording
         x, y, C = self.model.last_batch
         trace = _capture(self.model, x, y, self._before, C, self._penalty)
         self.traces.append((self._epoch, batch, trace))

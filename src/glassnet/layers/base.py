@@ -106,6 +106,7 @@ def workspace(c, name: str, shape: tuple, dtype):
     a = getattr(c, name, None)
     if not isinstance(a, xp.ndarray) or a.shape != shape or a.dtype != dtype:
         a = xp.empty(shape, dtype=dtype)
+        setattr(c, name, a)  # kept for the next batch
     return a
 
 

@@ -51,6 +51,27 @@ class Capture:
         raise KeyError(layer_name)
 
 
+class PooledConvolution:
+    """A convolution and the max pooling that alone reads its output, as one step of the passes
+    (``Conv.forward_pooled``): the step reads the convolution's input and writes the pooling's
+    output; its values are kept where the convolution keeps its own."""
+
+    def __init__(self, conv: Layer, pool: Layer):
+        self.conv, self.pool, self.name = conv, pool, conv.name
+
+    def forward(self, a_prev, training=False, cache=None):
+        return self.conv.forward_pooled(a_prev, self.pool.pool_size, training, cache)
+
+    def backward(self, dC_da, cache=None):
+        return self.conv.backward_pooled(dC_da, cache)
+
+    def cache_for(self, cache):
+        return self.conv.cache_for(cache)
+
+    def output_mask(self, a_prev, a, mask):
+        return None  # images carry no mask
+
+
 class Graph:
     """A model's graph: ``Model`` builds it in ``_init_graph`` from its inputs and outputs."""
 
@@ -193,15 +214,10 @@ class Graph:
             if not isinstance(node.layer, InputLayer)
         ]  # fmt: skip
         self._input_keys = [id(t) for t in self.inputs]
-        # For inference: after step i, the tensors no later step reads (outputs are kept).
-        kept, last_read = {id(t) for t in self.outputs}, {}
-        for i, (_, _, _, reads, _) in enumerate(self._plan):
-            for k in reads:
-                last_read[k] = i
-        self._done_after = [
-            [k for k in reads if last_read[k] == i and k not in kept]
-            for i, (_, _, _, reads, _) in enumerate(self._plan)
-        ]
+        self._fused_plan = self._with_pooled_convolutions(self._plan)
+        self._done_after = {id(p): self._freed_after(p) for p in (self._plan, self._fused_plan)}
+        # (the same list twice where no convolution pools in one pass)
+        self._training_plan = self._plan  # the plan of the last training pass, for backward
         # Numbers per sample in the largest layer output: how inference cuts a batch in pieces.
         self._largest_output = max(
             (math.prod(node.output.shape[1:]) for node, *_ in self._plan
@@ -209,6 +225,54 @@ class Graph:
             default=0,
         )  # fmt: skip
         self._case_1_flags = None  # per output, once the losses are known
+
+    def _freed_after(self, plan: list) -> list[list[int]]:
+        """For inference: after step i of ``plan``, the tensors no later step reads (the
+        outputs are kept)."""
+        kept, last_read = {id(t) for t in self.outputs}, {}
+        for i, (_, _, _, reads, _) in enumerate(plan):
+            for k in reads:
+                last_read[k] = i
+        return [
+            [k for k in reads if last_read[k] == i and k not in kept]
+            for i, (_, _, _, reads, _) in enumerate(plan)
+        ]
+
+    def _with_pooled_convolutions(self, plan: list) -> list:
+        """``plan`` with each convolution that can run the max pooling after it in one pass
+        (``Conv.pools_in_one_pass``) made one step with it: where that pooling alone reads the
+        convolution's output, neither layer is shared, and the output is not a model output.
+        The step stands where the convolution stood; the pooling reads nothing else, so it may
+        run there."""
+        outputs = {id(t) for t in self.outputs}
+        made_by = {writes[0]: i for i, (_, _, many, _, writes) in enumerate(plan)
+                   if len(writes) == 1}  # fmt: skip
+        pooled: dict[int, int] = {}  # step of a convolution → step of its pooling
+        for j, (_, pool, many, reads, _) in enumerate(plan):
+            i = made_by.get(reads[0]) if not many and len(reads) == 1 else None
+            if i is None or reads[0] in outputs or self._consumers.get(reads[0]) != 1:
+                continue
+            conv = plan[i][1]
+            if {id(conv), id(pool)} & self._shared or not hasattr(conv, "pools_in_one_pass"):
+                continue
+            if conv.pools_in_one_pass(pool):
+                pooled[i] = j
+        if not pooled:
+            return plan
+        fused = []
+        for i, (node, layer, many, reads, writes) in enumerate(plan):
+            if i in pooled.values():
+                continue  # run with its convolution
+            if i in pooled:
+                layer, writes = PooledConvolution(layer, plan[pooled[i]][1]), plan[pooled[i]][4]
+            fused.append((node, layer, many, reads, writes))
+        return fused
+
+    def fused_layers(self) -> list[tuple[str, str]]:
+        """The (convolution, max pooling) pairs that training steps and predictions run as one
+        step, by layer name (``Conv.forward_pooled``)."""
+        return [(layer.conv.name, layer.pool.name) for _, layer, *_ in self._fused_plan
+                if isinstance(layer, PooledConvolution)]  # fmt: skip
 
     @staticmethod
     def _keras_layer_order(order: list[Node], first_seen: dict[int, int]) -> list[Layer]:
@@ -311,18 +375,23 @@ class Graph:
 
     # ---- the forward pass ---------------------------------------------------------------------
 
-    def _run(self, xs: list, training: bool, caches: dict, keep: bool = True) -> dict:
+    def _run(self, xs: list, training: bool, caches: dict, keep: bool = True,
+             plan: list | None = None) -> dict:  # fmt: skip
         """Run every node on the input arrays ``xs``; returns the value of every tensor.
 
         With ``keep=False`` (predict, evaluate: nothing will go backward) each layer's cache is
         emptied as soon as it has run and each value as soon as no later layer reads it, so that
         the memory a batch needs is one layer's, not the whole model's; only the outputs and
-        their layers' caches (which the loss reads) are returned.
+        their layers' caches (which the loss reads) are returned. ``plan`` is the steps to run:
+        every layer on its own (``_plan``, the default) or with pooled convolutions
+        (``_fused_plan``).
         """
+        plan = self._plan if plan is None else plan
+        done_after = self._done_after[id(plan)]
         values = {id(t): x for t, x in zip(self.inputs, xs)}
         outputs = {id(t) for t in self.outputs}
         masks: dict = {}  # tensor → (batch, steps): which steps are real (Embedding, Masking)
-        for step, (node, layer, many, reads, writes) in enumerate(self._plan):
+        for step, (node, layer, many, reads, writes) in enumerate(plan):
             cache = caches[id(node)]
             if not keep:
                 cache.inference_only = True  # a layer may skip keeping what backward reads
@@ -342,7 +411,7 @@ class Graph:
             if not keep:
                 if outputs.isdisjoint(writes):
                     vars(cache).clear()  # what backward would have read: patches, z, a, …
-                for k in self._done_after[step]:
+                for k in done_after[step]:
                     del values[k]
         return values
 
@@ -362,7 +431,7 @@ class Graph:
         pieces = -(-n * self._largest_output // self.INFERENCE_PIECE)
         pieces = min(pieces, n // self.INFERENCE_ROWS)
         if whole or pieces < 2 * num_threads():  # too little to share: all threads on it whole
-            values = self._run(xs, False, caches, keep=False)
+            values = self._run(xs, False, caches, False, self._fused_plan)
             return [values[id(t)] for t in self.outputs]
         rows = -(-n // pieces)
         starts = range(0, n, rows)
@@ -371,7 +440,8 @@ class Graph:
         def piece(item) -> None:
             k = item[1]
             own = {id(node): Cache() for node in self._nodes}  # each thread its own values
-            values = self._run([x[starts[k] : starts[k] + rows] for x in xs], False, own, False)
+            part = [x[starts[k] : starts[k] + rows] for x in xs]
+            values = self._run(part, False, own, False, self._fused_plan)
             done[k] = [
                 (values[id(t)], getattr(self.cache_of(t.node, own), "z", None))
                 for t in self.outputs
@@ -398,15 +468,21 @@ class Graph:
             return dict(zip(self.output_names, outs))
         return outs
 
-    def forward(self, x, training: bool = False, cache=None):
+    def forward(self, x, training: bool = False, cache=None, fuse: bool = False):
         """The forward pass: every layer computes its output and stores what backward needs.
 
         With no ``cache`` the values stay in the layers (a shared layer's in one cache per call):
         the training pass. A model used as a layer inside another gets a cache of its own.
+        ``fuse`` (a training step that nobody inspects) runs each pooled convolution as one
+        step (``fused_layers``), keeping neither the convolution's z and a nor the pooling's
+        input; the backward pass that follows runs the same steps back.
         """
         caches = self._caches_for(cache)
+        plan = self._fused_plan if fuse and cache is None else self._plan
+        if cache is None:
+            self._training_plan = plan
         with collecting_added_losses() as added:  # the loss adds them to C
-            values = self._run(self._as_inputs(x), training, caches)
+            values = self._run(self._as_inputs(x), training, caches, plan=plan)
         self._added_in_forward = added
         self.cache_for(cache).adds_loss = bool(added)  # as a layer: C reads it through them
         outs = [values[id(t)] for t in self.outputs]
@@ -463,7 +539,8 @@ class Graph:
         grads = dict(dC_douts)
         shared_sums: dict[int, dict] = {}
         skip = () if self.needs_input_gradient else self._input_keys  # nobody needs ∂C/∂x
-        for node, layer, many, reads, writes in reversed(self._plan):
+        plan = self._training_plan if caches is self._training_caches else self._plan
+        for node, layer, many, reads, writes in reversed(plan):
             cache = caches[id(node)]
             dC_dz = dC_dz_at.get(id(node)) if dC_dz_at else None
             if dC_dz is not None:  # case 1: the loss gave ∂C/∂z directly
@@ -484,7 +561,7 @@ class Graph:
                         for k, g in owner.grads.items():
                             g += previous[k]
                     shared_sums[id(owner)] = {k: g.copy() for k, g in owner.grads.items()}
-            if self.record_backward:
+            if self.record_layers:
                 kept = self.cache_of(node, caches)
                 kept.dC_da = parts[0] if dC_dz is None and len(parts) == 1 else None
                 kept.dC_dx = dC_din

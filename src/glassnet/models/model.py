@@ -84,9 +84,10 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         self.stop_training = False
         self.history: History | None = None
         self.last_batch = None  # (x, y, C) of the latest training step, for callbacks
-        # The glass box sets this on its copy: every node then keeps the ∂C/∂(output) it
+        # The glass box sets this for the steps it shows: every layer then runs on its own (no
+        # pooled convolutions, see Graph.fused_layers), and every node keeps the ∂C/∂(output) it
         # received and the ∂C/∂(input) it sent back (as dC_da, dC_dx on its cache).
-        self.record_backward = False
+        self.record_layers = False
         self.resume_from_epoch = None  # set by BackupAndRestore when a backup was restored
         self._rng = make_rng()
         self._pairs = None  # (W, ∂C/∂W) pairs the optimizer updates, made on first use
@@ -98,6 +99,7 @@ class Model(Trainer, Compiling, Steps, Summary, Graph, Layer):
         self._layer_order: list[Layer] = []
         self._output_structure = "single"
         self._plan: list = []  # the forward pass's steps, see _init_graph
+        self._fused_plan: list = []  # the same, with pooled convolutions as one step
         self._case_1_flags = None
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)

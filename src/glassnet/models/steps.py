@@ -216,7 +216,7 @@ class Steps:
         (a process with no rows this step sends zeros, so that every process takes the step).
         """
         if share is None or share[0]:
-            out = self.forward(x, training=training)
+            out = self.forward(x, training=training, fuse=not self.record_layers)
             C = self.backpropagate(
                 y, out, sample_weight, 1.0 if share is None else share[0] / share[1]
             )

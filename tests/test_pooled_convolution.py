@@ -165,7 +165,8 @@ def _convnet(**conv_options):
 
 
 def test_a_model_runs_each_convolution_with_the_max_pooling_after_it():
-    assert _convnet().fused_layers() == [("conv2d", "max_pooling2d"), ("conv2d_1", "max_pooling2d_1")]
+    pairs = [("conv2d", "max_pooling2d"), ("conv2d_1", "max_pooling2d_1")]
+    assert _convnet().fused_layers() == pairs
 
 
 @pytest.mark.parametrize(

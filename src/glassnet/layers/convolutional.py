@@ -13,7 +13,10 @@ every position. So a convolution is a Dense layer applied to every window:
 - with the fused kernels on, these products run block by block: each thread takes its share of
   the samples, a few at a time, so that a block's rows of ``patches`` are multiplied while they
   are still in the core's cache (``Conv._in_blocks``). The rows and the products are the same;
-  ∂C/∂W and ∂C/∂b are then sums of the blocks' sums, equal to float rounding.
+  ∂C/∂W and ∂C/∂b are then sums of the blocks' sums, equal to float rounding;
+- a relu convolution whose output only a max pooling reads may run with it as one step
+  (``Conv.forward_pooled``, in training steps and predictions): each block's z is pooled while
+  in the cache and only the pooled output is written. The numbers are the two layers'.
 
 Shapes, channels last (Keras's default): the input a_prev is (batch, height, width, c_in); a
 filter (kh, kw) with strides (sh, sw) and dilation (dh, dw); K = kh·kw·c_in, the length of one

@@ -3,6 +3,8 @@ the same numbers as the two layers one after the other, on random shapes and on 
 gradients against finite differences; which pairs a model runs that way; and what the glass box
 and the profiler see of them."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -14,6 +16,9 @@ from glassnet.layers import convolutional
 from tests.gradcheck import numerical_gradient, relative_error
 
 pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="Numba is not installed: no fused kernels"
+)
+kernels_on = pytest.mark.skipif(
     not kernels.ENABLED, reason="kernels are off (GLASSNET_KERNELS=numpy): every layer runs alone"
 )
 
@@ -164,11 +169,13 @@ def _convnet(**conv_options):
     return glassnet.Model(inputs, outputs)
 
 
+@kernels_on
 def test_a_model_runs_each_convolution_with_the_max_pooling_after_it():
     pairs = [("conv2d", "max_pooling2d"), ("conv2d_1", "max_pooling2d_1")]
     assert _convnet().fused_layers() == pairs
 
 
+@kernels_on
 @pytest.mark.parametrize(
     "why", ["tanh", "average", "overlapping", "same", "read twice", "model output", "shared"]
 )
@@ -195,6 +202,7 @@ def test_the_pairs_that_stay_two_steps(why):
     assert model.fused_layers() == []
 
 
+@kernels_on
 def test_training_and_predictions_pooled_equal_layer_by_layer():
     """Steps that run the pairs as one give the weights that steps running every layer on its
     own (``record_layers``, what the glass box's recorded steps do) give, to float rounding
@@ -216,6 +224,7 @@ def test_training_and_predictions_pooled_equal_layer_by_layer():
     np.testing.assert_allclose(model.predict(x, verbose=0), model(x), rtol=1e-6, atol=1e-7)
 
 
+@kernels_on
 def test_the_glass_box_records_every_layer_of_a_pooled_convolution():
     """``TraceRecorder``'s steps run layer by layer, so the trace shows the convolution's z, a,
     ∂C/∂a and ∂C/∂z, and the ∂C/∂(input) the pooling sent back; the steps between run the pairs
@@ -241,6 +250,7 @@ def test_the_glass_box_records_every_layer_of_a_pooled_convolution():
     np.testing.assert_array_equal(pool.dC_dx, conv.dC_da)
 
 
+@kernels_on
 def test_the_profiler_says_which_layers_ran_as_one():
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 12, 12, 1)).astype("float32"), rng.integers(0, 3, 32)
@@ -252,3 +262,28 @@ def test_the_profiler_says_which_layers_ran_as_one():
     assert "(conv2d and max_pooling2d run as one step: both times are on conv2d's line)" in report
     conv_line = next(line for line in report.splitlines() if line.startswith("conv2d "))
     assert float(conv_line.split()[1]) > 0  # the pooled forward pass is timed on its line
+
+
+def test_with_the_kernels_off_a_pair_runs_as_its_two_layers(monkeypatch):
+    """``GLASSNET_KERNELS=numpy`` plans no pair (``fused_layers`` is empty); and a model planned
+    with the kernels on runs its pairs as the two layers, the deck's form, if they are turned off
+    afterwards: the same weights as every layer on its own, bit for bit, and the convolution's
+    z and a kept."""
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    assert _convnet().fused_layers() == []
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 12, 12, 1)).astype("float32"), rng.integers(0, 3, 64)
+    weights = []
+    for record in (False, True):
+        monkeypatch.setattr(kernels, "ENABLED", True)
+        glassnet.utils.set_random_seed(1)
+        model = _convnet()
+        assert model.fused_layers()
+        monkeypatch.setattr(kernels, "ENABLED", False)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        model.record_layers = record
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        weights.append(model.get_weights())
+        assert model.layers[0].z.shape == (16, 10, 10, 4)
+    for got, expected in zip(*weights):
+        np.testing.assert_array_equal(got, expected)

@@ -533,10 +533,12 @@ class Conv(Layer):
     # between them, so the steps it records run the two layers one after the other.
 
     def pools_in_one_pass(self, pool) -> bool:
-        """Whether ``forward_pooled`` can run ``pool`` (a layer reading this one's output)."""
+        """Whether ``forward_pooled`` can run ``pool`` (a layer reading this one's output): with
+        the fused kernels on (``GLASSNET_KERNELS=numpy`` runs every layer on its own)."""
         windows = getattr(pool, "windows", None)
         return (
-            self.rank == 2
+            kernels.ENABLED
+            and self.rank == 2
             and not isinstance(self, ConvTranspose)
             and self.activation is activations.relu
             and getattr(pool, "reduce", None) == "max"

@@ -24,6 +24,7 @@ from glassnet.layers import (
     Node,
 )
 from glassnet.layers.base import collecting_added_losses
+from glassnet.layers.convolutional import use_kernels
 from glassnet.models.checks import as_input
 
 __all__ = ["Capture", "Graph"]
@@ -54,16 +55,25 @@ class Capture:
 class PooledConvolution:
     """A convolution and the max pooling that alone reads its output, as one step of the passes
     (``Conv.forward_pooled``): the step reads the convolution's input and writes the pooling's
-    output; its values are kept where the convolution keeps its own."""
+    output; its values are kept where the convolution keeps its own. With the fused kernels
+    off (``GLASSNET_KERNELS=numpy``, or no Numba), the two layers one after the other."""
 
     def __init__(self, conv: Layer, pool: Layer):
         self.conv, self.pool, self.name = conv, pool, conv.name
 
     def forward(self, a_prev, training=False, cache=None):
-        return self.conv.forward_pooled(a_prev, self.pool.pool_size, training, cache)
+        c = self.conv.cache_for(cache)
+        c.pool_cache = None if use_kernels(a_prev) else Cache()
+        if c.pool_cache is None:
+            return self.conv.forward_pooled(a_prev, self.pool.pool_size, training, cache)
+        a = self.conv.forward(a_prev, training, cache)
+        return self.pool.forward(a, training, c.pool_cache)
 
     def backward(self, dC_da, cache=None):
-        return self.conv.backward_pooled(dC_da, cache)
+        pool_cache = self.conv.cache_for(cache).pool_cache
+        if pool_cache is None:
+            return self.conv.backward_pooled(dC_da, cache)
+        return self.conv.backward(self.pool.backward(dC_da, pool_cache), cache)
 
     def cache_for(self, cache):
         return self.conv.cache_for(cache)
@@ -245,8 +255,7 @@ class Graph:
         The step stands where the convolution stood; the pooling reads nothing else, so it may
         run there."""
         outputs = {id(t) for t in self.outputs}
-        made_by = {writes[0]: i for i, (_, _, many, _, writes) in enumerate(plan)
-                   if len(writes) == 1}  # fmt: skip
+        made_by = {writes[0]: i for i, (*_, writes) in enumerate(plan) if len(writes) == 1}
         pooled: dict[int, int] = {}  # step of a convolution → step of its pooling
         for j, (_, pool, many, reads, _) in enumerate(plan):
             i = made_by.get(reads[0]) if not many and len(reads) == 1 else None

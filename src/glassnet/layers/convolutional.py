@@ -439,15 +439,18 @@ class Conv(Layer):
         """The rows of ``patches`` (and of z) that hold these samples' windows."""
         return slice(samples.start * per_sample, samples.stop * per_sample)
 
-    def _products(self, c, a_prev):
+    def _products(self, c, a_prev, pool_size=None):
         """What both forward passes start from: the windows of ``a_prev``, and ``c.patches``,
         the matrix they fill side by side (rows, K), one window per row. Returns the batch size,
         the output positions (oh, ow), the rows per sample, and ``product(samples, z)``, which
         copies these samples' windows into their rows of ``patches`` and multiplies them by Wᵀ
-        into ``z`` (their rows, filters)."""
+        into ``z`` (their rows, filters). With ``pool_size``, only the positions that the pools
+        read: rows and columns past the last whole pool are left out."""
         x = self._as_images(a_prev)  # (batch, H, W, c_in); a Conv1D's H is 1
         W = self.params["W"]  # (filters, K)
         out, pads = self._geometry(*x.shape[1:-1])  # (oh, ow); a Conv3D's (od, oh, ow)
+        if pool_size is not None:
+            out = tuple(o // p * p for o, p in zip(out, pool_size))
         x = pad(x, pads)
         n = x.shape[0]
         c.a_prev, c.pads, c.padded_shape = a_prev, pads, x.shape
@@ -551,11 +554,14 @@ class Conv(Layer):
 
     def forward_pooled(self, a_prev, pool_size, training=False, cache=None):
         """max pooling of ``forward``'s output over ``pool_size`` windows that tile it: the
-        pooled relu(z), (batch, oh // ph, ow // pw, filters), computed block by block."""
+        pooled relu(z), (batch, oh // ph, ow // pw, filters), computed block by block, z only
+        where a pool reads it."""
         c = self.cache_for(cache)
         for name in ("z", "a", "z_rows", "dC_da", "dC_dz"):  # a step run layer by layer's
             c.__dict__.pop(name, None)
-        n, out, per_sample, product = self._products(c, a_prev)
+        # No pool reads W5's second convolution's last row and column (11 × 11 positions,
+        # pools of 2 × 2): their products are left out, 17 % of the layer's.
+        n, out, per_sample, product = self._products(c, a_prev, pool_size)
         (ph, pw), F, dtype = pool_size, self.filters, a_prev.dtype
         c.pool_size, c.out = pool_size, out
         c.pooled = xp.empty((n, out[0] // ph, out[1] // pw, F), dtype=dtype)

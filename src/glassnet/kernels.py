@@ -486,28 +486,32 @@ def max_pool_relu_backward(d, winner, a, dC_dz, ph, pw, zero):
 
 
 @_compiled
-def max_pool_relu_weight_gradient(d, winner, a, patches, ow, ph, pw, dW, db, zero):
+def max_pool_relu_weight_gradient(d, winner, a, patches, ow, ph, pw, dW_T, db, zero):
     """∂C/∂W and ∂C/∂b of a convolution from ∂C/∂a of its pooled output (``bias_max_pool_relu``),
-    added to dW (filters, K) and db (filters,): each window's d[n, i, j, c] where a > 0, times
-    the window of the input that won it (its row of ``patches``, (samples·oh·ow, K), the
-    samples of d). Only the winners' products are made — a quarter of the positions or fewer —
-    where the matrix product ∂C/∂zᵀ·patches makes them all, mostly times 0: for windows of a
-    few numbers (K = 9: W5's first convolution), 1.8 times as fast. The same sums in another
-    order: equal to float rounding."""
+    added to dW_T (K, filters) — ∂C/∂W transposed — and db (filters,): for each window,
+    ∂C/∂z is d[n, i, j, c] at the position that won it for filter c where a > 0, and 0 at the
+    window's other positions, times that position's row of ``patches`` (samples·oh·ow, K; the
+    samples of d). One window at a time, so that its few rows and its ∂C/∂z stay in registers,
+    where the matrix product ∂C/∂zᵀ·patches reads every position of a feature map that is
+    mostly zeros. The same sums in another order: equal to float rounding."""
     N, qh, qw, C = d.shape
     K = patches.shape[1]
     oh = patches.shape[0] // (N * ow)
+    g = np.empty(C, dtype=d.dtype)  # this window's ∂C/∂z at its winners
     for n in range(N):
         for i in range(qh):
             for j in range(qw):
                 for c in range(C):
-                    if a[n, i, j, c] > zero:
-                        g = d[n, i, j, c]
-                        k = winner[n, i, j, c]
-                        r = (n * oh + i * ph + k // pw) * ow + j * pw + k % pw
+                    g[c] = d[n, i, j, c] if a[n, i, j, c] > zero else zero
+                    db[c] += g[c]
+                for u in range(ph):
+                    for v in range(pw):
+                        k = u * pw + v
+                        r = (n * oh + i * ph + u) * ow + j * pw + v
                         for t in range(K):
-                            dW[c, t] += g * patches[r, t]
-                        db[c] += g
+                            x = patches[r, t]
+                            for c in range(C):
+                                dW_T[t, c] += (g[c] if winner[n, i, j, c] == k else zero) * x
 
 
 @_compiled

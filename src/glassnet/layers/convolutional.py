@@ -16,7 +16,8 @@ every position. So a convolution is a Dense layer applied to every window:
   ∂C/∂W and ∂C/∂b are then sums of the blocks' sums, equal to float rounding;
 - a relu convolution whose output only a max pooling reads may run with it as one step
   (``Conv.forward_pooled``, in training steps and predictions): each block's z is pooled while
-  in the cache and only the pooled output is written. The numbers are the two layers'.
+  in the cache and only the pooled output is written. The numbers are the two layers', to
+  float rounding.
 
 Shapes, channels last (Keras's default): the input a_prev is (batch, height, width, c_in); a
 filter (kh, kw) with strides (sh, sw) and dilation (dh, dw); K = kh·kw·c_in, the length of one
@@ -528,12 +529,14 @@ class Conv(Layer):
     # ---- with the max pooling that reads the output, in one pass ------------------------------
     # A model's training steps and its predictions run a Conv2D with relu and the MaxPooling2D
     # after it (pools that tile: strides = pool size, "valid") as one step when nothing else
-    # reads the convolution's output (``Graph._plan_passes``): each block's z is biased,
-    # pooled and relu'd while it is in the cache, and only the pooled output is written — not
-    # z, a and the pooling's input (W5's first convolution: 11 MB each), nor, backward, ∂C/∂a,
-    # the pooling's ∂C/∂(input) and ∂C/∂z. The numbers are the two layers', bit for bit (see
-    # ``kernels.bias_max_pool_relu``); what is not kept is what the glass box would show
-    # between them, so the steps it records run the two layers one after the other.
+    # reads the convolution's output (``Graph._with_pooled_convolutions``): each block's z is
+    # biased, pooled and relu'd while it is in the cache, and only the pooled output is
+    # written — not z, a and the pooling's input (W5's first convolution: 11 MB each), nor,
+    # backward, ∂C/∂a, the pooling's ∂C/∂(input) and ∂C/∂z. The numbers are the two layers':
+    # the pooling and relu bit for bit (``kernels.bias_max_pool_relu``), the sums to float
+    # rounding (the products leave out the positions no pool reads, and a first convolution's
+    # ∂C/∂W is summed from the winners). What is not kept is what the glass box would show
+    # between the two layers, so the steps it records run them one after the other.
 
     def pools_in_one_pass(self, pool) -> bool:
         """Whether ``forward_pooled`` can run ``pool`` (a layer reading this one's output): with
@@ -553,7 +556,7 @@ class Conv(Layer):
         )
 
     def forward_pooled(self, a_prev, pool_size, training=False, cache=None):
-        """max pooling of ``forward``'s output over ``pool_size`` windows that tile it: the
+        """Max pooling of ``forward``'s output over ``pool_size`` windows that tile it: the
         pooled relu(z), (batch, oh // ph, ow // pw, filters), computed block by block, z only
         where a pool reads it."""
         c = self.cache_for(cache)
@@ -606,8 +609,8 @@ class Conv(Layer):
     """Windows of at most this many numbers (a first convolution's 3×3 of one channel) make
     ∂C/∂W of a pooled convolution from the pools' winners
     (``kernels.max_pool_relu_weight_gradient``) when nothing needs ∂C/∂(input), instead of the
-    products block by block. The backward pass of
-    one batch of 128, pools of 2×2, on the AMD EPYC VM (2 vCPUs), ms, winners against products:
+    products block by block. The backward pass of one batch of 128, pools of 2×2, on the AMD
+    EPYC VM (2 vCPUs), ms, winners against products:
     K = 9 (28×28×1 images, 3×3 windows, 32 filters: W5's first) 1.48 against 3.39; K = 27
     (32×32×3, 3×3) 5.18 against 4.58; K = 75 (5×5) 13.01 against 6.87; K = 288 (13×13×32, 3×3,
     64 filters) 10.53 against 3.65. In W5's step: 16.60 against 17.98 ms."""

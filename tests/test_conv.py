@@ -179,6 +179,45 @@ def test_blocks_of_samples_give_the_one_products_numbers(g, batch, activation, f
         np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
 
 
+def test_blocks_multiply_on_one_blas_thread_each(rng):
+    """The threads' blocks run side by side, each product on one BLAS thread: MKL's products ask
+    for one themselves (``backend.blas_threads``); NumPy's OpenBLAS is told so for the whole
+    spread, and given its threads back after (two threads each calling a two-thread OpenBLAS
+    made a W5 step 167 ms instead of 15, ``GLASSNET_BLAS=numpy``)."""
+    from threadpoolctl import ThreadpoolController
+
+    from glassnet import backend, kernels
+    from glassnet.layers import convolutional
+
+    if not kernels.ENABLED or backend.num_threads() < 2:
+        pytest.skip("one thread, or the kernels off: the batch multiplies in one go")
+
+    def blas_threads():  # NumPy's own BLAS's and MKL's (another library's are not ours)
+        found = ThreadpoolController().select(user_api="blas").lib_controllers
+        return [lib.num_threads for lib in found
+                if "numpy" in lib.filepath or lib.internal_api == "mkl"]  # fmt: skip
+
+    layer = layers.Conv2D(4, 3)
+    layer.build((None, 6, 6, 2))
+    x = rng.normal(size=(8, 6, 6, 2)).astype("float32")
+    layer.forward(x, training=True)  # MKL loaded, where it is installed
+    before = blas_threads()
+    seen = []
+    products = convolutional.matmul
+
+    def watched(*args, **kwargs):
+        seen.append((backend.blas_threads(), blas_threads()))
+        return products(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(convolutional, "BLOCK_BYTES", 1)  # one sample a block, a share a thread
+        patch.setattr(convolutional, "matmul", watched)
+        layer.forward(x, training=True)
+    assert len(seen) == 8
+    assert all(asked == 1 and all(n == 1 for n in libraries) for asked, libraries in seen)
+    assert blas_threads() == before
+
+
 def test_conv2d_relu_gradients_off_the_kink(float64, rng):
     layer = layers.Conv2D(4, 3, padding="same", activation="relu", bias_initializer="ones")
     layer.build((None, 5, 6, 2))

@@ -608,7 +608,9 @@ def test_inference_pieces_hold_at_least_inference_rows_samples(rng, monkeypatch)
     assert sum(sizes) == 1000 and 1 < len(sizes) <= 1000 // type(model).INFERENCE_ROWS
     sizes.clear()
     monkeypatch.setattr(type(model), "INFERENCE_ROWS", 1)  # the output's size alone decides
-    np.testing.assert_allclose(model.predict(x, batch_size=1000, verbose=0), whole, rtol=1e-6)
+    # to float rounding: pieces of other row counts (OpenBLAS: 3e-6 relative on a 0.04)
+    np.testing.assert_allclose(model.predict(x, batch_size=1000, verbose=0), whole, rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
     assert sum(sizes) == 1000 and len(sizes) > 1000 // 64
 
 

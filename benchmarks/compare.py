@@ -95,7 +95,8 @@ WORKLOADS = {
         "batch": 128,
     },
 }
-# "glassnet" multiplies with MKL where the mkl extra is installed; "glassnet-numpy" is glassnet
+# "glassnet" multiplies with MKL where the mkl extra is installed and the processor is Intel's
+# (or GLASSNET_BLAS=mkl is set: on another processor, to compare); "glassnet-numpy" is glassnet
 # with NumPy's own BLAS (GLASSNET_BLAS=numpy), run only where MKL is there to compare against.
 FRAMEWORKS = ["glassnet", "glassnet-numpy", "torch", "keras", "sklearn"]
 INFERENCE_WORKLOADS = ("W1", "W5", "W6")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import importlib.metadata
 import os
 import threading
 from pathlib import Path
@@ -13,6 +14,15 @@ import pytest
 
 import glassnet
 from glassnet import backend, cli, i18n
+
+# The products of the whole suite go through MKL wherever it is installed, whatever the
+# processor: ``auto`` keeps NumPy's BLAS on a processor that is not Intel's (faster there), and
+# MKL's paths must still be tested on such a machine. test_matmul checks the choice itself.
+try:
+    importlib.metadata.distribution("mkl")
+    os.environ.setdefault("GLASSNET_BLAS", "mkl")
+except importlib.metadata.PackageNotFoundError:
+    pass
 
 # No per-example deadline: the first example to reach a fused kernel pays its compilation (once
 # per fresh install, or after the kernels change), and a timed unit test is flaky by nature.

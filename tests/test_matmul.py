@@ -177,12 +177,31 @@ def run_choosing(value: str, code: str = "print(backend.mkl() is not None)"):
 
 
 def test_glassnet_blas_chooses_the_library():
+    """numpy: NumPy's BLAS; mkl: MKL; auto: MKL on an Intel processor only (on an AMD EPYC VM
+    NumPy's OpenBLAS trained W1 1.09× as fast)."""
     assert run_choosing("numpy").stdout.strip() == "False"
     wrong = run_choosing("openblas")
     assert "GLASSNET_BLAS='openblas' is not one of auto, mkl, numpy." in wrong.stderr
     if backend.mkl() is not None:
         assert run_choosing("mkl").stdout.strip() == "True"
-        assert run_choosing("auto").stdout.strip() == "True"
+        assert run_choosing("auto").stdout.strip() == str(backend.intel_processor())
+
+
+def test_the_processor_s_vendor_is_read_from_cpuinfo(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    real_open = open
+
+    def opening(path, *args, **kwargs):
+        return real_open(cpuinfo if path == "/proc/cpuinfo" else path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", opening)
+    for vendor, intel in (("GenuineIntel", True), ("AuthenticAMD", False)):
+        cpuinfo.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nmodel name\t: x\n")
+        backend.intel_processor.cache_clear()
+        try:
+            assert backend.intel_processor() is intel
+        finally:
+            backend.intel_processor.cache_clear()
 
 
 def test_asking_for_mkl_where_it_is_not_installed_says_how_to_install_it(monkeypatch):

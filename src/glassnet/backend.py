@@ -24,6 +24,7 @@ import marshal
 import math
 import numbers
 import os
+import platform
 import random
 import re
 import threading
@@ -52,6 +53,7 @@ __all__ = [
     "epsilon",
     "floatx",
     "format_shape",
+    "intel_processor",
     "lookup",
     "make_rng",
     "mkl",
@@ -345,10 +347,12 @@ def mkl() -> ctypes.CDLL | None:
     (NumPy's own BLAS multiplies: OpenBLAS, in NumPy's wheels).
 
     ``GLASSNET_BLAS`` chooses, read once, at the first product: ``numpy``; ``mkl`` (an error if
-    MKL is not installed); unset or ``auto``, MKL where the ``mkl`` package is installed
-    (``pip install "glassnet[mkl]"``) and Numba is there to call it (``kernels.matmul``).
-    On the development machine (Intel Xeon, 2 vCPUs) W1–W3 trained 1.17–1.43× as fast with it
-    as with OpenBLAS (benchmarks/README.md). Its OpenMP threads wait 1 ms after a product
+    MKL is not installed); unset or ``auto``, MKL on an Intel processor where the ``mkl``
+    package is installed (``pip install "glassnet[mkl]"``) and Numba is there to call it
+    (``kernels.matmul``). On the Intel Xeon VM (2 vCPUs) W1–W3 trained 1.17–1.43× as fast with
+    it as with OpenBLAS; on an AMD EPYC VM (2 vCPUs) OpenBLAS was the faster, W1 1.09×
+    (1.09–1.18), W2 1.11×, W6 1.06× (0.99–1.10), W5 level (benchmarks/README.md, 2026-12-08),
+    so ``auto`` keeps NumPy's BLAS on other processors. Its OpenMP threads wait 1 ms after a product
     before they sleep (``KMP_BLOCKTIME=1`` unless set; Intel's default, 200 ms, kept them
     spinning on the core where glassnet's own threads run the optimizer and the other half of
     an LSTM's batch). On that machine, ms a step, MKL against NumPy's BLAS in one process
@@ -361,7 +365,7 @@ def mkl() -> ctypes.CDLL | None:
             f"GLASSNET_BLAS={os.environ['GLASSNET_BLAS']!r} is not one of "
             f"{', '.join(BLAS_CHOICES)}."
         )
-    if choice == "numpy":
+    if choice == "numpy" or (choice == "auto" and not intel_processor()):
         return None
     path = _mkl_path() if importlib.util.find_spec("numba") is not None else None
     if path is None:
@@ -384,6 +388,23 @@ def mkl() -> ctypes.CDLL | None:
                                               ctypes.c_void_p, ctypes.c_int]  # fmt: skip
         gemm.restype = None
     return library
+
+
+@functools.cache
+def intel_processor() -> bool:
+    """Whether this machine's processor is Intel's (MKL's own fast paths are for those): its
+    vendor, GenuineIntel, in /proc/cpuinfo on Linux; in the processor's name elsewhere (an x86
+    Mac's is Intel's)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("vendor_id"):
+                    return "GenuineIntel" in line
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        return platform.machine() == "x86_64"
+    return "Intel" in platform.processor()
 
 
 def _mkl_path():

@@ -7,7 +7,8 @@ memory, one per operation; a kernel makes one.
 Every scalar arrives in the array's own float type and the operations run in the NumPy formulas'
 order, without fast-math reassociation, so a kernel's result is bit for bit the NumPy formula's
 (the tests check it) — but for the kernels that compute sigmoid and tanh themselves (the LSTM's
-forward step), which are within 2.5 ulp of them instead (see there). ``GLASSNET_KERNELS=numpy``
+forward step), which are within 2.5 ulp of them instead (see there), and for a pooled
+convolution's ∂C/∂W from the winners, the same sums in another order. ``GLASSNET_KERNELS=numpy``
 turns the kernels off and runs the NumPy formulas instead, for comparison; so does a machine
 without Numba. Compiled code is cached on disk, so only the first run after an install pays for
 compiling.

@@ -587,8 +587,8 @@ class Conv(Layer):
                                        c.winner[samples], ph, pw, zero)  # fmt: skip
 
         # In blocks for predictions too (unlike ``forward``): z never leaves the cache here.
-        # W5's predictions, images a second at batch 1,000 / 10,000, alternating in one
-        # process: 18,789 / 17,497 in blocks against 14,563 / 14,460 in one go.
+        # W5's predictions on the AMD EPYC VM, images a second at batch 1,000 / 10,000,
+        # alternating in one process: 18,789 / 17,497 in blocks against 14,563 / 14,460.
         self._in_blocks(c.patches, per_sample, block)
         return c.pooled
 
@@ -598,11 +598,11 @@ class Conv(Layer):
         c = self.cache_for(cache)
         (ph, pw), out, F = c.pool_size, c.out, self.filters
         d = dC_dpooled.reshape(c.pooled.shape)
-        most = self._block_samples(c.patches, math.prod(out)) * math.prod(out)
         zero = d.dtype.type(0)
         if not self.needs_input_gradient and c.patches.shape[1] <= self.WINNERS_ONLY:
             self._winners_weight_gradient(c, d, zero)
             return None
+        most = self._block_samples(c.patches, math.prod(out)) * math.prod(out)
 
         def dC_dz_rows(share, rows, samples):  # in the block's z, not needed after the forward
             dC_dz = workspace(c, f"z_block_{share}", (most, F), d.dtype)[: rows.stop - rows.start]
@@ -679,7 +679,7 @@ class Conv(Layer):
                   enumerate(shares)]  # fmt: skip
         # One BLAS thread per share. MKL's products ask for it themselves (``blas_threads``);
         # NumPy's OpenBLAS must be told: two threads each calling it with two threads of its
-        # own made a W5 step 167 ms instead of 17 (GLASSNET_BLAS=numpy).
+        # own made a W5 step 167 ms instead of 15 (GLASSNET_BLAS=numpy, AMD EPYC VM).
         with blas_threads_for(0):
             parallel_map(run, pieces)
 

@@ -268,9 +268,9 @@ class Graph:
                 pooled[i] = j
         if not pooled:
             return plan
-        fused = []
+        fused, pool_steps = [], set(pooled.values())
         for i, (node, layer, many, reads, writes) in enumerate(plan):
-            if i in pooled.values():
+            if i in pool_steps:
                 continue  # run with its convolution
             if i in pooled:
                 layer, writes = PooledConvolution(layer, plan[pooled[i]][1]), plan[pooled[i]][4]
